@@ -1,0 +1,30 @@
+"""circleci-network: CircleCI Server v3 hardening rules as typed Python, rendered by cdktf.
+
+Importing this package is cheap: it loads no cdktf provider. ``circleci_network.aws`` and
+``circleci_network.gcp`` load only the provider modules they use.
+"""
+
+from circleci_network.errors import ConfigurationError
+from circleci_network.options import ExtraEgressRule, HardeningOptions
+from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
+from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.rules import SPEC_RULES, CustomPeer, Direction, SpecSection, TrafficRule, active_rules
+
+__all__ = [
+    "COMPUTE_ROLES",
+    "LOAD_BALANCERS",
+    "SPEC_RULES",
+    "WELL_KNOWN_PORTS",
+    "ConfigurationError",
+    "CustomPeer",
+    "Direction",
+    "ExtraEgressRule",
+    "HardeningOptions",
+    "OutsidePeer",
+    "Port",
+    "Protocol",
+    "Role",
+    "SpecSection",
+    "TrafficRule",
+    "active_rules",
+]

@@ -1,0 +1,32 @@
+"""AWS rendering of the hardening rules: VPC, security groups, load balancers.
+
+Importing this package loads only the AWS provider modules it uses (see
+``circleci_network.provider_loading``); it never loads the Google provider.
+"""
+
+from circleci_network.provider_loading import load_provider_package_lazily
+
+load_provider_package_lazily("cdktf_cdktf_provider_aws")
+
+from circleci_network.aws.load_balancers import (  # noqa: E402
+    CircleciLoadBalancers,
+    LoadBalancerProps,
+    NodePortAssignment,
+)
+from circleci_network.aws.network import AwsNetworkProps, CircleciAwsNetwork  # noqa: E402
+from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps  # noqa: E402
+from circleci_network.aws.vpc import CircleciVpc, NatGateways, SubnetTier, VpcProps  # noqa: E402
+
+__all__ = [
+    "AwsNetworkProps",
+    "CircleciAwsNetwork",
+    "CircleciLoadBalancers",
+    "CircleciSecurityGroups",
+    "CircleciVpc",
+    "LoadBalancerProps",
+    "NatGateways",
+    "NodePortAssignment",
+    "SecurityGroupProps",
+    "SubnetTier",
+    "VpcProps",
+]

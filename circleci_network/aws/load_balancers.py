@@ -1,0 +1,117 @@
+"""Network load balancers for CircleCI's Kubernetes services, listening on the guide's ports.
+
+Each listener forwards to an instance target group on a fixed NodePort, so the services
+bind to it (AWS Load Balancer Controller ``TargetGroupBinding``) instead of creating
+load balancers of their own that this library could not harden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_aws.lb import Lb
+from cdktf_cdktf_provider_aws.lb_listener import LbListener, LbListenerDefaultAction
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
+from constructs import Construct
+
+from circleci_network.aws.naming import check_name_prefix
+from circleci_network.errors import ConfigurationError
+from circleci_network.ports import KUBERNETES_NODE_PORTS, Port
+from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.rules import load_balancer_ports
+
+#: AWS caps load balancer and target group names at 32 characters.
+SHORT_NAMES: Mapping[Role, str] = {
+    Role.FRONTEND_LB: "frontend",
+    Role.TRAEFIK_LB: "traefik",
+    Role.VM_SERVICE_LB: "vm-service",
+    Role.NOMAD_LB: "nomad",
+    Role.OUTPUT_PROCESSOR_LB: "output-proc",
+}
+
+NodePortAssignment = Mapping[tuple[Role, int], int]
+
+#: The NodePort each listener forwards to; set the same in the Helm values.
+DEFAULT_NODE_PORTS: NodePortAssignment = {
+    (Role.FRONTEND_LB, 80): 30080,
+    (Role.FRONTEND_LB, 443): 30443,
+    (Role.TRAEFIK_LB, 80): 31080,
+    (Role.TRAEFIK_LB, 443): 31443,
+    (Role.VM_SERVICE_LB, 3000): 32000,
+    (Role.NOMAD_LB, 4647): 30647,
+    (Role.OUTPUT_PROCESSOR_LB, 8585): 30585,
+}
+
+
+@dataclass(frozen=True)
+class LoadBalancerProps:
+    vpc_id: str
+    public_subnet_ids: Sequence[str]
+    internal_subnet_ids: Sequence[str]
+    #: Per load balancer role; empty with transparent load balancers (no security groups).
+    security_group_ids: Mapping[Role, str]
+    name: str = "circleci"
+    #: ``False`` makes frontend and traefik internal too (VPN mode).
+    internet_facing: bool = True
+    node_ports: NodePortAssignment = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
+    deletion_protection: bool = True
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        longest = max(len(f"{short}-{port.from_port}") for role, short in SHORT_NAMES.items() for port in load_balancer_ports(role))
+        check_name_prefix(self.name, "LoadBalancerProps.name", longest_suffix=longest, limit=32)
+        wanted = {(role, port.from_port) for role in LOAD_BALANCERS for port in load_balancer_ports(role)}
+        given = set(self.node_ports)
+        if given != wanted:
+            missing = sorted(f"{r.value}:{p}" for r, p in wanted - given)
+            extra = sorted(f"{getattr(r, 'value', r)}:{p}" for r, p in given - wanted)
+            raise ConfigurationError(
+                "LoadBalancerProps.node_ports", f"missing {missing}, unknown {extra}",
+                "give one NodePort for every (load balancer, listener port) of DEFAULT_NODE_PORTS",
+            )
+        seen: dict[int, tuple[Role, int]] = {}
+        for key, node_port in self.node_ports.items():
+            where = f"LoadBalancerProps.node_ports[{key[0].value}:{key[1]}]"
+            if not isinstance(node_port, int) or not KUBERNETES_NODE_PORTS.covers(Port.tcp(node_port)):
+                raise ConfigurationError(where, f"{node_port} is outside the NodePort range 30000-32767", "pick a port from 30000 to 32767")
+            if node_port in seen:
+                raise ConfigurationError(where, f"{node_port} is also used by {seen[node_port][0].value}:{seen[node_port][1]}", "give each listener its own NodePort")
+            seen[node_port] = key
+
+
+class CircleciLoadBalancers(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: LoadBalancerProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.load_balancers: dict[Role, Lb] = {}
+        self.target_groups: dict[tuple[Role, int], LbTargetGroup] = {}
+        for role in LOAD_BALANCERS:
+            internal = not (props.internet_facing and role in INTERNET_FACING_LOAD_BALANCERS)
+            group = props.security_group_ids.get(role)
+            short = SHORT_NAMES[role]
+            lb = Lb(
+                self, role.value, name=f"{props.name}-{short}", load_balancer_type="network", internal=internal,
+                subnets=list(props.internal_subnet_ids if internal else props.public_subnet_ids),
+                security_groups=[group] if group is not None else None,
+                enable_cross_zone_load_balancing=True, enable_deletion_protection=props.deletion_protection,
+                tags={**props.tags, "Name": f"{props.name}-{short}", "circleci/role": role.value},
+            )
+            self.load_balancers[role] = lb
+            for port in load_balancer_ports(role):
+                node_port = props.node_ports[(role, port.from_port)]
+                target_group = LbTargetGroup(
+                    self, f"{role.value}-{port.from_port}", name=f"{props.name}-{short}-{port.from_port}",
+                    target_type="instance", protocol="TCP", port=node_port, vpc_id=props.vpc_id,
+                    health_check=LbTargetGroupHealthCheck(protocol="TCP", port="traffic-port"),
+                    tags={**props.tags, "circleci/role": role.value, "circleci/node-port": str(node_port)},
+                )
+                self.target_groups[(role, port.from_port)] = target_group
+                LbListener(
+                    self, f"{role.value}-listener-{port.from_port}", load_balancer_arn=lb.arn, port=port.from_port, protocol="TCP",
+                    default_action=[LbListenerDefaultAction(type="forward", target_group_arn=target_group.arn)],
+                    tags=dict(props.tags),
+                )
+
+    def dns_name(self, role: Role) -> str:
+        return self.load_balancers[role].dns_name

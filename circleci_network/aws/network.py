@@ -1,0 +1,66 @@
+"""The whole hardened AWS network in one construct: VPC, security groups, load balancers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from constructs import Construct
+
+from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, CircleciLoadBalancers, LoadBalancerProps, NodePortAssignment
+from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
+from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
+from circleci_network.options import HardeningOptions
+from circleci_network.roles import LOAD_BALANCERS, Role
+
+
+@dataclass(frozen=True)
+class AwsNetworkProps:
+    vpc: VpcProps
+    hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    node_ports: NodePortAssignment = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
+    load_balancer_deletion_protection: bool = True
+    #: ``False`` keeps frontend and traefik internal (users come over a VPN).
+    internet_facing_load_balancers: bool = True
+
+
+#: Which subnets each role's instances belong in.
+ROLE_SUBNETS = {
+    Role.KUBERNETES_NODES: SubnetTier.KUBERNETES_NODES,
+    Role.NOMAD_CLIENTS: SubnetTier.NOMAD_CLIENTS,
+    Role.EXTERNAL_VMS: SubnetTier.EXTERNAL_VMS,
+}
+
+
+class CircleciAwsNetwork(Construct):
+    """Use inside any ``TerraformStack`` that has an AWS provider."""
+
+    def __init__(self, scope: Construct, id: str, *, props: AwsNetworkProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        vpc_props = props.vpc
+        self.vpc = CircleciVpc(self, "vpc", props=vpc_props)
+        plan = vpc_props.subnet_plan()
+        lb_subnet_cidrs = tuple(str(c) for tier in (SubnetTier.PUBLIC, SubnetTier.KUBERNETES_NODES) for c in plan[tier])
+        self.security_groups = CircleciSecurityGroups(
+            self, "security-groups",
+            props=SecurityGroupProps(
+                vpc_id=self.vpc.vpc_id, dns_resolver_cidrs=(f"{vpc_props.dns_resolver_address}/32",),
+                hardening=props.hardening, load_balancer_subnet_cidrs=lb_subnet_cidrs,
+                name=vpc_props.name, tags=vpc_props.tags,
+            ),
+        )
+        self.load_balancers = CircleciLoadBalancers(
+            self, "load-balancers",
+            props=LoadBalancerProps(
+                vpc_id=self.vpc.vpc_id,
+                public_subnet_ids=self.vpc.subnet_ids(SubnetTier.PUBLIC),
+                internal_subnet_ids=self.vpc.subnet_ids(SubnetTier.KUBERNETES_NODES),
+                security_group_ids={role: self.security_groups.groups[role].id for role in LOAD_BALANCERS if role in self.security_groups.groups},
+                name=vpc_props.name, internet_facing=props.internet_facing_load_balancers,
+                node_ports=props.node_ports, deletion_protection=props.load_balancer_deletion_protection,
+                tags=vpc_props.tags,
+            ),
+        )
+
+    def subnet_ids(self, role: Role) -> list[str]:
+        return self.vpc.subnet_ids(ROLE_SUBNETS[role])

@@ -1,0 +1,126 @@
+"""One security group per role, with exactly the rules of the model and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from constructs import Construct
+
+from circleci_network.addressing import cidr_tuple
+from circleci_network.aws.naming import check_name_prefix
+from circleci_network.errors import ConfigurationError
+from circleci_network.options import HardeningOptions
+from circleci_network.ports import Port, Protocol
+from circleci_network.roles import OutsidePeer, Role
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
+
+#: AWS's default quota of rules per security group and direction.
+RULES_PER_GROUP_QUOTA = 60
+
+
+@dataclass(frozen=True)
+class SecurityGroupProps:
+    vpc_id: str
+    #: The Amazon-provided DNS server as /32 (``CircleciVpc.props.dns_resolver_address``).
+    dns_resolver_cidrs: tuple[str, ...]
+    hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    #: With transparent load balancers: the subnets their addresses and probes come from.
+    load_balancer_subnet_cidrs: tuple[str, ...] = ()
+    name: str = "circleci"
+    #: Raise if you have a higher "rules per security group" quota.
+    rules_per_group_quota: int = RULES_PER_GROUP_QUOTA
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dns_resolver_cidrs", cidr_tuple(self.dns_resolver_cidrs, "SecurityGroupProps.dns_resolver_cidrs"))
+        object.__setattr__(self, "load_balancer_subnet_cidrs", cidr_tuple(self.load_balancer_subnet_cidrs, "SecurityGroupProps.load_balancer_subnet_cidrs"))
+        check_name_prefix(self.name, "SecurityGroupProps.name", longest_suffix=len("output-processor"), limit=255)
+        if self.hardening.transparent_load_balancers and not self.load_balancer_subnet_cidrs:
+            raise ConfigurationError(
+                "SecurityGroupProps.load_balancer_subnet_cidrs", "is empty, but transparent load balancers have no security group to refer to",
+                "give the CIDRs of the subnets the load balancers sit in",
+            )
+
+
+def _aws_protocol(port: Port) -> str:
+    return "-1" if port.protocol is Protocol.ALL else port.protocol.value
+
+
+def _cidr_slug(cidr: str) -> str:
+    return cidr.replace(".", "-").replace("/", "-")
+
+
+class CircleciSecurityGroups(Construct):
+    """Security groups rendered from ``active_rules``: SG references between roles, literal
+    CIDRs for outside peers, a description naming the guide's section on every rule."""
+
+    def __init__(self, scope: Construct, id: str, *, props: SecurityGroupProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.rules = active_rules(props.hardening)
+        self.groups: dict[Role, SecurityGroup] = {}
+        for role in roles_in(self.rules):
+            self.groups[role] = SecurityGroup(
+                self, role.value, name=f"{props.name}-{role.value}", vpc_id=props.vpc_id,
+                description=f"CircleCI Server {role.title} (rules from the CircleCI Server v3 hardening guide)",
+                revoke_rules_on_delete=True,
+                tags={**props.tags, "Name": f"{props.name}-{role.value}", "circleci/role": role.value},
+            )
+        self._check_quota()
+        for rule in self.rules:
+            self._render(rule)
+
+    def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
+        if isinstance(peer, CustomPeer):
+            return peer.cidrs
+        if isinstance(peer, Role):
+            return self.props.load_balancer_subnet_cidrs  # only reached for a role with no group
+        given = self.props.hardening.cidrs_for(peer)
+        if given is not None:
+            return given
+        if peer is OutsidePeer.DNS_RESOLVER:
+            return self.props.dns_resolver_cidrs
+        return self.props.load_balancer_subnet_cidrs  # LOAD_BALANCER_HEALTH_CHECKS
+
+    def _check_quota(self) -> None:
+        counts: dict[tuple[Role, Direction], int] = {}
+        for rule in self.rules:
+            per_port = 1 if isinstance(rule.peer, Role) and rule.peer in self.groups else len(self._peer_cidrs(rule.peer))
+            key = (rule.role, rule.direction)
+            counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
+        for (role, direction), count in counts.items():
+            if count > self.props.rules_per_group_quota:
+                raise ConfigurationError(
+                    "HardeningOptions", f"the {role.value} security group would need {count} {direction.value} rules, "
+                    f"over the quota of {self.props.rules_per_group_quota}",
+                    "list fewer, wider CIDRs, or raise SecurityGroupProps.rules_per_group_quota after raising the AWS quota",
+                )
+
+    def _render(self, rule: TrafficRule) -> None:
+        group = self.groups[rule.role]
+        resource = VpcSecurityGroupIngressRule if rule.direction is Direction.INGRESS else VpcSecurityGroupEgressRule
+        tags = {**self.props.tags, "circleci/rule": rule.rule_id}
+        for port in rule.ports:
+            ports: dict[str, int] = {} if port.protocol is Protocol.ALL else {"from_port": port.from_port, "to_port": port.to_port}
+            base_id = f"{rule.rule_id}-{port.id_fragment}"
+            if isinstance(rule.peer, Role) and rule.peer in self.groups:
+                resource(
+                    self, base_id, security_group_id=group.id, ip_protocol=_aws_protocol(port),
+                    referenced_security_group_id=self.groups[rule.peer].id,
+                    description=rule.description, tags=tags, **ports,
+                )
+                continue
+            for cidr in self._peer_cidrs(rule.peer):
+                resource(
+                    self, f"{base_id}-{_cidr_slug(cidr)}", security_group_id=group.id, ip_protocol=_aws_protocol(port),
+                    cidr_ipv4=cidr, description=rule.description, tags=tags, **ports,
+                )
+
+    def security_group_id(self, role: Role) -> str:
+        if role not in self.groups:
+            raise KeyError(f"no security group for {role.value}: it holds no rules with these options")
+        return self.groups[role].id

@@ -1,0 +1,284 @@
+"""The VPC: separate subnets per role in every availability zone, private by default."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from ipaddress import IPv4Network
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
+from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
+from cdktf_cdktf_provider_aws.eip import Eip
+from cdktf_cdktf_provider_aws.flow_log import FlowLog
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
+from cdktf_cdktf_provider_aws.route import Route
+from cdktf_cdktf_provider_aws.route_table import RouteTable
+from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
+from cdktf_cdktf_provider_aws.subnet import Subnet
+from cdktf_cdktf_provider_aws.vpc import Vpc
+from constructs import Construct
+
+from circleci_network.addressing import ALL_IPV4, carve_subnets, check_disjoint, parse_cidr
+from circleci_network.aws.naming import check_name_prefix
+from circleci_network.errors import ConfigurationError
+
+
+class SubnetTier(str, Enum):
+    """A subnet group: one subnet per availability zone."""
+
+    PUBLIC = "public"  # internet-facing load balancers and the NAT gateways
+    KUBERNETES_NODES = "k8s-nodes"
+    NOMAD_CLIENTS = "nomad-clients"
+    EXTERNAL_VMS = "external-vms"
+
+
+class NatGateways(str, Enum):
+    ONE = "one"  # cheaper; private subnets lose egress if that zone fails
+    ONE_PER_AZ = "one-per-az"
+
+
+#: Subnet size as prefix-length steps below the VPC's: /16 VPC -> /20 role subnets, /24 public.
+DEFAULT_SUBNET_STEPS: Mapping[SubnetTier, int] = {
+    SubnetTier.KUBERNETES_NODES: 4,
+    SubnetTier.NOMAD_CLIENTS: 4,
+    SubnetTier.EXTERNAL_VMS: 4,
+    SubnetTier.PUBLIC: 8,
+}
+
+
+@dataclass(frozen=True)
+class VpcProps:
+    #: At least two zones; subnet IDs are keyed by zone name, so reordering renames nothing.
+    availability_zones: tuple[str, ...]
+    cidr_block: str = "10.0.0.0/16"
+    #: Prefix for Name tags and IAM names.
+    name: str = "circleci"
+    nat_gateways: NatGateways = NatGateways.ONE_PER_AZ
+    #: Explicit subnet CIDRs per tier, one per zone in zone order; others are derived.
+    subnet_cidrs: Mapping[SubnetTier, Sequence[str]] = field(default_factory=dict)
+    #: Derived subnet sizes as prefix lengths, per tier (default: VPC prefix +4, public +8).
+    subnet_prefix_lengths: Mapping[SubnetTier, int] = field(default_factory=dict)
+    flow_log_retention_days: int = 365
+    #: Adds the ``kubernetes.io/cluster/<name>`` tag that EKS load balancer discovery uses.
+    eks_cluster_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        zones = self.availability_zones
+        if isinstance(zones, str) or len(tuple(zones)) < 2:
+            raise ConfigurationError(
+                "VpcProps.availability_zones", f"got {zones!r}; the guide's layout needs subnets in at least two zones",
+                'list two or more zones, e.g. ("us-east-1a", "us-east-1b")',
+            )
+        object.__setattr__(self, "availability_zones", tuple(zones))
+        if len(set(self.availability_zones)) != len(self.availability_zones):
+            raise ConfigurationError("VpcProps.availability_zones", "a zone is listed twice", "list each zone once")
+        check_name_prefix(self.name, "VpcProps.name", longest_suffix=len("flow-logs-delivery"), limit=64)
+        if self.flow_log_retention_days not in _RETENTION_DAYS:
+            raise ConfigurationError(
+                "VpcProps.flow_log_retention_days", f"{self.flow_log_retention_days} is not a CloudWatch retention",
+                f"use one of {sorted(_RETENTION_DAYS)}",
+            )
+        self.subnet_plan()  # validates the addressing now, not at deploy time
+
+    @property
+    def vpc_network(self) -> IPv4Network:
+        return parse_cidr(self.cidr_block, "VpcProps.cidr_block")
+
+    @property
+    def dns_resolver_address(self) -> str:
+        """The Amazon-provided DNS server: the VPC base address plus two."""
+        return str(self.vpc_network.network_address + 2)
+
+    def subnet_plan(self) -> dict[SubnetTier, tuple[IPv4Network, ...]]:
+        """The CIDR of every subnet, per tier in zone order. Pure Python: no synth needed."""
+        vpc = self.vpc_network
+        if vpc.prefixlen > 24:
+            raise ConfigurationError("VpcProps.cidr_block", f"{vpc} is smaller than a /24", "use a /16 to /24 VPC")
+        zones = len(self.availability_zones)
+        plan: dict[SubnetTier, tuple[IPv4Network, ...]] = {}
+        for tier, given in self.subnet_cidrs.items():
+            tier = SubnetTier(tier)
+            where = f"VpcProps.subnet_cidrs[{tier.value}]"
+            if isinstance(given, str) or len(given) != zones:
+                raise ConfigurationError(where, f"got {given!r}", f"give exactly one CIDR per availability zone ({zones})")
+            networks = tuple(parse_cidr(cidr, f"{where}[{i}]") for i, cidr in enumerate(given))
+            for i, network in enumerate(networks):
+                if not network.subnet_of(vpc):
+                    raise ConfigurationError(f"{where}[{i}]", f"{network} is outside the VPC CIDR {vpc}", f"pick a block inside {vpc}")
+            plan[tier] = networks
+        missing = [tier for tier in SubnetTier if tier not in plan]
+        lengths: list[int] = []
+        for tier in missing:
+            length = self.subnet_prefix_lengths.get(tier, vpc.prefixlen + DEFAULT_SUBNET_STEPS[tier])
+            if not isinstance(length, int) or not vpc.prefixlen <= length <= 28:
+                raise ConfigurationError(
+                    f"VpcProps.subnet_prefix_lengths[{tier.value}]", f"/{length} does not fit in {vpc}",
+                    f"use a prefix length from {vpc.prefixlen} to 28",
+                )
+            lengths += [length] * zones
+        if missing:
+            taken = [network for networks in plan.values() for network in networks]
+            free = _free_space(vpc, taken)
+            carved = carve_subnets(free, lengths, "VpcProps.cidr_block") if free else None
+            if carved is None:
+                raise ConfigurationError("VpcProps.cidr_block", f"{vpc} has no room left after the explicit subnet CIDRs", "use a larger VPC or give all subnet CIDRs explicitly")
+            for n, tier in enumerate(missing):
+                plan[tier] = tuple(carved[n * zones : (n + 1) * zones])
+        named = [
+            (f"VpcProps.subnet_cidrs[{tier.value}][{i}]", network)
+            for tier in SubnetTier for i, network in enumerate(plan[tier])
+        ]
+        check_disjoint(named)
+        return {tier: plan[tier] for tier in SubnetTier}
+
+
+def _free_space(vpc: IPv4Network, taken: list[IPv4Network]) -> IPv4Network | None:
+    """The largest block of ``vpc`` that overlaps no explicit subnet (derived ones go there)."""
+    if not taken:
+        return vpc
+    for prefix in range(vpc.prefixlen + 1, 29):
+        for block in vpc.subnets(new_prefix=prefix):
+            if not any(block.overlaps(t) for t in taken):
+                return block
+    return None
+
+
+_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+
+class CircleciVpc(Construct):
+    """VPC, role subnets in every zone, NAT, per-tier routes, flow logs, locked default SG."""
+
+    def __init__(self, scope: Construct, id: str, *, props: VpcProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        plan = props.subnet_plan()
+        name = props.name
+        self.vpc = Vpc(
+            self, "vpc", cidr_block=props.cidr_block, enable_dns_support=True, enable_dns_hostnames=True,
+            tags={**props.tags, "Name": name},
+        )
+        # Takes over the default security group and removes every rule from it.
+        self.default_security_group = DefaultSecurityGroup(
+            self, "default-security-group", vpc_id=self.vpc.id,
+            tags={**props.tags, "Name": f"{name}-default-unused"},
+        )
+        self.internet_gateway = InternetGateway(self, "internet-gateway", vpc_id=self.vpc.id, tags={**props.tags, "Name": name})
+
+        cluster_tag = {f"kubernetes.io/cluster/{props.eks_cluster_name}": "shared"} if props.eks_cluster_name else {}
+        discovery = {
+            SubnetTier.PUBLIC: {"kubernetes.io/role/elb": "1"},
+            SubnetTier.KUBERNETES_NODES: {"kubernetes.io/role/internal-elb": "1"},
+        }
+        self.subnets: dict[SubnetTier, list[Subnet]] = {}
+        for tier in SubnetTier:
+            self.subnets[tier] = [
+                Subnet(
+                    self, f"{tier.value}-{zone}", vpc_id=self.vpc.id, cidr_block=str(cidr), availability_zone=zone,
+                    map_public_ip_on_launch=False,
+                    tags={**props.tags, **cluster_tag, **discovery.get(tier, {}), "Name": f"{name}-{tier.value}-{zone}", "circleci/tier": tier.value},
+                )
+                for zone, cidr in zip(props.availability_zones, plan[tier])
+            ]
+
+        public_routes = RouteTable(self, "public-routes", vpc_id=self.vpc.id, tags={**props.tags, "Name": f"{name}-public"})
+        Route(self, "public-default-route", route_table_id=public_routes.id, destination_cidr_block=ALL_IPV4, gateway_id=self.internet_gateway.id)
+        for zone, subnet in zip(props.availability_zones, self.subnets[SubnetTier.PUBLIC]):
+            RouteTableAssociation(self, f"public-routes-{zone}", subnet_id=subnet.id, route_table_id=public_routes.id)
+        self.route_tables: dict[SubnetTier, list[RouteTable]] = {SubnetTier.PUBLIC: [public_routes]}
+
+        nat_zones = props.availability_zones if props.nat_gateways is NatGateways.ONE_PER_AZ else props.availability_zones[:1]
+        self.nat_gateways: list[NatGateway] = []
+        for zone, subnet in zip(nat_zones, self.subnets[SubnetTier.PUBLIC]):
+            eip = Eip(self, f"nat-address-{zone}", domain="vpc", tags={**props.tags, "Name": f"{name}-nat-{zone}"})
+            self.nat_gateways.append(NatGateway(
+                self, f"nat-gateway-{zone}", allocation_id=eip.id, subnet_id=subnet.id,
+                tags={**props.tags, "Name": f"{name}-{zone}"}, depends_on=[self.internet_gateway],
+            ))
+
+        for tier in (SubnetTier.KUBERNETES_NODES, SubnetTier.NOMAD_CLIENTS, SubnetTier.EXTERNAL_VMS):
+            self.route_tables[tier] = []
+            for index, (zone, subnet) in enumerate(zip(props.availability_zones, self.subnets[tier])):
+                nat = self.nat_gateways[index if len(self.nat_gateways) > 1 else 0]
+                table = RouteTable(self, f"{tier.value}-routes-{zone}", vpc_id=self.vpc.id, tags={**props.tags, "Name": f"{name}-{tier.value}-{zone}"})
+                Route(self, f"{tier.value}-default-route-{zone}", route_table_id=table.id, destination_cidr_block=ALL_IPV4, nat_gateway_id=nat.id)
+                RouteTableAssociation(self, f"{tier.value}-routes-assoc-{zone}", subnet_id=subnet.id, route_table_id=table.id)
+                self.route_tables[tier].append(table)
+
+        self._flow_logs(props)
+
+    def _flow_logs(self, props: VpcProps) -> None:
+        name = props.name
+        account = DataAwsCallerIdentity(self, "account")
+        partition = DataAwsPartition(self, "partition")
+        region = DataAwsRegion(self, "region")
+        log_group_arn = f"arn:{partition.partition}:logs:{region.name}:{account.account_id}:log-group:/{name}/vpc-flow-logs"
+        key_policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition.partition}:iam::{account.account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsEncryptsFlowLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region.name}.amazonaws.com"},
+                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
+            ],
+        }
+        self.flow_log_key = KmsKey(
+            self, "flow-logs-key", description=f"{name}: encrypts VPC flow logs", enable_key_rotation=True,
+            deletion_window_in_days=30, policy=json.dumps(key_policy), tags={**props.tags, "Name": f"{name}-flow-logs"},
+        )
+        self.flow_log_group = CloudwatchLogGroup(
+            self, "flow-logs", name=f"/{name}/vpc-flow-logs", retention_in_days=props.flow_log_retention_days,
+            kms_key_id=self.flow_log_key.arn, tags=dict(props.tags),
+        )
+        role = IamRole(
+            self, "flow-logs-role", name=f"{name}-flow-logs-delivery",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+            }),
+            tags=dict(props.tags),
+        )
+        IamRolePolicy(
+            self, "flow-logs-policy", role=role.id, name="deliver-flow-logs",
+            policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                    "Resource": [self.flow_log_group.arn, f"{self.flow_log_group.arn}:*"],
+                }],
+            }),
+        )
+        self.flow_log = FlowLog(
+            self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn, iam_role_arn=role.arn, max_aggregation_interval=60,
+            tags={**props.tags, "Name": name},
+        )
+
+    @property
+    def vpc_id(self) -> str:
+        return self.vpc.id
+
+    def subnet_ids(self, tier: SubnetTier) -> list[str]:
+        return [subnet.id for subnet in self.subnets[tier]]

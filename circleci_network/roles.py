@@ -1,0 +1,72 @@
+"""The parties in the hardening guide: roles we build, and peers outside our network."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Union
+
+
+class Role(str, Enum):
+    """Something the library creates an identity for (a security group, a service account)."""
+
+    KUBERNETES_NODES = "k8s-nodes"
+    NOMAD_CLIENTS = "nomad-clients"
+    EXTERNAL_VMS = "external-vms"
+    FRONTEND_LB = "frontend-external"
+    TRAEFIK_LB = "server-traefik"
+    VM_SERVICE_LB = "vm-service"
+    NOMAD_LB = "nomad"
+    OUTPUT_PROCESSOR_LB = "output-processor"
+
+    @property
+    def is_load_balancer(self) -> bool:
+        return self in LOAD_BALANCERS
+
+    @property
+    def is_internal_load_balancer(self) -> bool:
+        return self in INTERNAL_LOAD_BALANCERS
+
+    @property
+    def title(self) -> str:
+        return _TITLES[self]
+
+
+COMPUTE_ROLES: tuple[Role, ...] = (Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS, Role.EXTERNAL_VMS)
+JOB_ROLES: tuple[Role, ...] = (Role.NOMAD_CLIENTS, Role.EXTERNAL_VMS)
+INTERNET_FACING_LOAD_BALANCERS: tuple[Role, ...] = (Role.FRONTEND_LB, Role.TRAEFIK_LB)
+INTERNAL_LOAD_BALANCERS: tuple[Role, ...] = (
+    Role.VM_SERVICE_LB,
+    Role.NOMAD_LB,
+    Role.OUTPUT_PROCESSOR_LB,
+)
+LOAD_BALANCERS: tuple[Role, ...] = INTERNET_FACING_LOAD_BALANCERS + INTERNAL_LOAD_BALANCERS
+
+_TITLES = {
+    Role.KUBERNETES_NODES: "Kubernetes nodes",
+    Role.NOMAD_CLIENTS: "Nomad clients",
+    Role.EXTERNAL_VMS: "External VMs",
+    Role.FRONTEND_LB: "frontend-external load balancer",
+    Role.TRAEFIK_LB: "server-traefik load balancer",
+    Role.VM_SERVICE_LB: "vm-service load balancer",
+    Role.NOMAD_LB: "nomad load balancer",
+    Role.OUTPUT_PROCESSOR_LB: "output-processor load balancer",
+}
+
+
+class OutsidePeer(str, Enum):
+    """A party outside the roles, reached by address ranges the options decide."""
+
+    CLIENTS = "clients"  # users of the UI and API: "External" in the load balancer table
+    INTERNET = "internet"  # "External" as a destination: all IPv4, or the egress proxy
+    RERUN_SSH_CLIENTS = "rerun-ssh-clients"  # "External" for rerun-with-SSH
+    SSH_ADMINISTRATORS = "ssh-administrators"
+    VCS = "vcs"
+    DNS_RESOLVER = "dns-resolver"
+    LOAD_BALANCER_HEALTH_CHECKS = "lb-health-checks"  # a transparent load balancer's probes
+
+    @property
+    def title(self) -> str:
+        return self.value.replace("-", " ")
+
+
+Endpoint = Union[Role, OutsidePeer]

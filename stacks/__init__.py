@@ -1,0 +1,1 @@
+"""Reference stacks: the deployable compositions of the library's constructs."""

@@ -1,0 +1,64 @@
+"""The reference AWS stack: provider, optional S3 backend, the network, and its outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cdktf import S3Backend, TerraformOutput, TerraformStack
+from constructs import Construct
+
+from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, SubnetTier
+from circleci_network.provider_loading import load_provider_package_lazily
+from circleci_network.roles import LOAD_BALANCERS
+
+load_provider_package_lazily("cdktf_cdktf_provider_aws")
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402
+
+
+@dataclass(frozen=True)
+class S3StateBackend:
+    """Remote state for teams: S3 with native lock files (Terraform >= 1.10)."""
+
+    bucket: str
+    key: str
+    region: str
+    encrypt: bool = True
+    use_lockfile: bool = True
+    dynamodb_table: str | None = None  # older Terraform: lock in DynamoDB instead
+
+
+@dataclass(frozen=True)
+class AwsStackProps:
+    region: str
+    network: AwsNetworkProps
+    environment: str = "reference"
+    backend: S3StateBackend | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class CircleciAwsStack(TerraformStack):
+    def __init__(self, scope: Construct, id: str, *, props: AwsStackProps) -> None:
+        super().__init__(scope, id)
+        AwsProvider(
+            self, "aws", region=props.region,
+            default_tags=[AwsProviderDefaultTags(tags={"circleci/environment": props.environment, "managed-by": "circleci-network", **props.tags})],
+        )
+        if props.backend is not None:
+            b = props.backend
+            S3Backend(self, bucket=b.bucket, key=b.key, region=b.region, encrypt=b.encrypt,
+                      use_lockfile=b.use_lockfile if b.dynamodb_table is None else None, dynamodb_table=b.dynamodb_table)
+        self.network = network = CircleciAwsNetwork(self, "network", props=props.network)
+        TerraformOutput(self, "vpc-id", value=network.vpc.vpc_id)
+        TerraformOutput(self, "vpc-dns-resolver", value=props.network.vpc.dns_resolver_address,
+                        description="Amazon-provided DNS server of the VPC (base + 2)")
+        for tier in SubnetTier:
+            TerraformOutput(self, f"subnet-ids-{tier.value}", value=network.vpc.subnet_ids(tier))
+        for role, group in network.security_groups.groups.items():
+            TerraformOutput(self, f"security-group-id-{role.value}", value=group.id)
+        for role in LOAD_BALANCERS:
+            lb = network.load_balancers.load_balancers[role]
+            TerraformOutput(self, f"load-balancer-{role.value}-name", value=lb.name)
+            TerraformOutput(self, f"load-balancer-{role.value}-dns-name", value=lb.dns_name)
+        for (role, port), group in network.load_balancers.target_groups.items():
+            TerraformOutput(self, f"target-group-arn-{role.value}-{port}", value=group.arn,
+                            description=f"Bind the {role.value} service's port {port} here (TargetGroupBinding)")
