@@ -1,0 +1,30 @@
+"""GCP rendering of the hardening rules: one network, roles isolated by firewall targets.
+
+Importing this package loads only the Google provider modules it uses; never the AWS one.
+"""
+
+from circleci_network.provider_loading import load_provider_package_lazily
+
+load_provider_package_lazily("cdktf_cdktf_provider_google")
+
+from circleci_network.gcp.firewall import CircleciFirewall, FirewallProps  # noqa: E402
+from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps  # noqa: E402
+from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps  # noqa: E402
+from circleci_network.gcp.network import CircleciGcpNetwork, GcpNetworkProps  # noqa: E402
+from circleci_network.gcp.settings import FirewallTargets, GcpAddressing  # noqa: E402
+from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps  # noqa: E402
+
+__all__ = [
+    "CircleciFirewall",
+    "CircleciGcpNetwork",
+    "CircleciGcpVpc",
+    "FirewallProps",
+    "FirewallTargets",
+    "GcpAddressing",
+    "GcpNetworkProps",
+    "GcpVpcProps",
+    "LoadBalancerAddressProps",
+    "LoadBalancerAddresses",
+    "RoleIdentities",
+    "RoleIdentityProps",
+]

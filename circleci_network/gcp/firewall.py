@@ -1,0 +1,161 @@
+"""Firewall rules rendered from the rule model, plus a deny-all baseline per compute role.
+
+GCP facts this design follows: egress rules name destination ranges only, so isolation
+between roles in the shared subnet comes from each destination's ingress rules; rules
+target service accounts (or tags, never both); lower priority numbers win, and deny
+beats allow at equal priority.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallAllow, ComputeFirewallDeny, ComputeFirewallLogConfig
+from constructs import Construct
+
+from circleci_network.errors import ConfigurationError
+from circleci_network.gcp.settings import (
+    GOOGLE_HEALTH_CHECK_RANGES,
+    METADATA_SERVER_CIDR,
+    NAME_LIMIT,
+    FirewallTargets,
+    GcpAddressing,
+    check_name,
+    check_project,
+)
+from circleci_network.options import HardeningOptions
+from circleci_network.ports import Port, Protocol
+from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+
+ALLOW_PRIORITY = 1000
+BASELINE_PRIORITY = 65000
+
+
+def gcp_rules(options: HardeningOptions) -> tuple[TrafficRule, ...]:
+    """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
+    return active_rules(options, transparent_load_balancers=True)
+
+
+def baseline_name(name: str, role: Role, direction: Direction) -> str:
+    return f"{name}-{role.value}-deny-all-{direction.value}"
+
+
+@dataclass(frozen=True)
+class FirewallProps:
+    project: str
+    network_id: str
+    service_account_emails: Mapping[Role, str]
+    tags: Mapping[Role, str]
+    addressing: GcpAddressing = field(default_factory=GcpAddressing)
+    hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    name: str = "circleci"
+    targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
+    allow_priority: int = ALLOW_PRIORITY
+    baseline_priority: int = BASELINE_PRIORITY
+
+    def __post_init__(self) -> None:
+        check_project(self.project, "FirewallProps.project")
+        check_name(self.name, "FirewallProps.name")
+        for field_name in ("allow_priority", "baseline_priority"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or not 0 <= value <= 65534:
+                raise ConfigurationError(f"FirewallProps.{field_name}", f"{value!r} is not a priority from 0 to 65534", "use a whole number; lower wins")
+        if self.allow_priority >= self.baseline_priority:
+            raise ConfigurationError(
+                "FirewallProps.allow_priority", f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
+                "give allow rules a lower number than baseline_priority (lower wins)",
+            )
+        names = [f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening)]
+        names += [baseline_name(self.name, role, d) for role in COMPUTE_ROLES for d in Direction]
+        longest = max(names, key=len)
+        if len(longest) > NAME_LIMIT:
+            raise ConfigurationError(
+                "FirewallProps.name", f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
+                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters (or shorten extra egress rule names)",
+            )
+
+
+def _allow_blocks(ports: tuple[Port, ...]) -> list[tuple[str, list[str] | None]]:
+    by_protocol: dict[str, list[str] | None] = {}
+    for port in ports:
+        if port.protocol is Protocol.ALL:
+            by_protocol["all"] = None
+            continue
+        span = str(port.from_port) if port.is_single else f"{port.from_port}-{port.to_port}"
+        existing = by_protocol.setdefault(port.protocol.value, [])
+        if existing is not None:
+            existing.append(span)
+    return sorted(by_protocol.items())
+
+
+class CircleciFirewall(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.rules = gcp_rules(props.hardening)
+        self.firewalls: dict[str, ComputeFirewall] = {}
+        for rule in self.rules:
+            self.firewalls[rule.rule_id] = self._render(rule)
+        for role in COMPUTE_ROLES:
+            for direction in Direction:
+                rule_name = baseline_name(props.name, role, direction)
+                self.firewalls[rule_name] = ComputeFirewall(
+                    self, f"{role.value}-deny-all-{direction.value}", name=rule_name, project=props.project,
+                    network=props.network_id, direction=direction.name, priority=props.baseline_priority,
+                    deny=[ComputeFirewallDeny(protocol="all")],
+                    destination_ranges=["0.0.0.0/0"] if direction is Direction.EGRESS else None,
+                    source_ranges=["0.0.0.0/0"] if direction is Direction.INGRESS else None,
+                    log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
+                    description=f"Baseline: deny all {direction.value} for {role.title}; the allow rules above it are the guide's",
+                    **self._targets(role),
+                )
+
+    def _targets(self, role: Role) -> dict[str, list[str]]:
+        if self.props.targets is FirewallTargets.SERVICE_ACCOUNTS:
+            return {"target_service_accounts": [self.props.service_account_emails[role]]}
+        return {"target_tags": [self.props.tags[role]]}
+
+    def _ranges(self, peer: Peer) -> list[str]:
+        """Address ranges standing for ``peer``: the only way to name it in egress rules."""
+        a = self.props.addressing
+        if isinstance(peer, CustomPeer):
+            return list(peer.cidrs)
+        if isinstance(peer, Role):
+            if peer is Role.KUBERNETES_NODES:
+                return [a.subnet_cidr, a.pods_cidr]
+            if peer.is_internal_load_balancer:
+                return [f"{a.load_balancer_addresses()[peer]}/32"]
+            return [a.subnet_cidr]
+        given = self.props.hardening.cidrs_for(peer)
+        if given is not None:
+            return list(given)
+        if peer is OutsidePeer.DNS_RESOLVER:
+            return [METADATA_SERVER_CIDR]
+        return list(GOOGLE_HEALTH_CHECK_RANGES)
+
+    def _sources(self, peer: Peer) -> dict[str, list[str]]:
+        if not (isinstance(peer, Role) and peer in COMPUTE_ROLES):
+            return {"source_ranges": self._ranges(peer)}
+        sources: dict[str, list[str]]
+        if self.props.targets is FirewallTargets.SERVICE_ACCOUNTS:
+            sources = {"source_service_accounts": [self.props.service_account_emails[peer]]}
+        else:
+            sources = {"source_tags": [self.props.tags[peer]]}
+        if peer is Role.KUBERNETES_NODES:
+            # Pods (VPC-native, e.g. the Nomad server) send from the pod range, not the node.
+            sources["source_ranges"] = [self.props.addressing.pods_cidr]
+        return sources
+
+    def _render(self, rule: TrafficRule) -> ComputeFirewall:
+        ingress = rule.direction is Direction.INGRESS
+        peer_args = self._sources(rule.peer) if ingress else {"destination_ranges": self._ranges(rule.peer)}
+        return ComputeFirewall(
+            self, rule.rule_id, name=f"{self.props.name}-{rule.rule_id}", project=self.props.project,
+            network=self.props.network_id, direction=rule.direction.name, priority=self.props.allow_priority,
+            allow=[ComputeFirewallAllow(protocol=protocol, ports=ports) for protocol, ports in _allow_blocks(rule.ports)],
+            log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
+            description=rule.description,
+            **self._targets(rule.role), **peer_args,
+        )

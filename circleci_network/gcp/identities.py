@@ -1,0 +1,53 @@
+"""A service account and a network tag per compute role: the firewall's targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_google.service_account import ServiceAccount
+from constructs import Construct
+
+from circleci_network.errors import ConfigurationError
+from circleci_network.gcp.settings import check_name, check_project
+from circleci_network.roles import COMPUTE_ROLES, Role
+
+#: Service account IDs are 6-30 characters.
+ACCOUNT_ID_LIMIT = 30
+
+
+@dataclass(frozen=True)
+class RoleIdentityProps:
+    project: str
+    name: str = "circleci"
+
+    def __post_init__(self) -> None:
+        check_project(self.project, "RoleIdentityProps.project")
+        longest = max(len(role.value) for role in COMPUTE_ROLES)
+        check_name(self.name, "RoleIdentityProps.name")
+        if len(self.name) + 1 + longest > ACCOUNT_ID_LIMIT:
+            raise ConfigurationError(
+                "RoleIdentityProps.name", f"{self.name!r} makes service account IDs longer than GCP's {ACCOUNT_ID_LIMIT} characters",
+                f"use at most {ACCOUNT_ID_LIMIT - 1 - longest} characters",
+            )
+
+
+def role_tag(name: str, role: Role) -> str:
+    return f"{name}-{role.value}"
+
+
+class RoleIdentities(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: RoleIdentityProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.service_accounts: dict[Role, ServiceAccount] = {
+            role: ServiceAccount(
+                self, role.value, account_id=f"{props.name}-{role.value}", project=props.project,
+                display_name=f"CircleCI Server {role.title}",
+                description="Firewall identity for this role (circleci-network); attach to its instances",
+            )
+            for role in COMPUTE_ROLES
+        }
+        self.tags: dict[Role, str] = {role: role_tag(props.name, role) for role in COMPUTE_ROLES}
+
+    def service_account_email(self, role: Role) -> str:
+        return self.service_accounts[role].email

@@ -1,0 +1,50 @@
+"""Reserved addresses for the load balancers: internal ones in the shared subnet (Nomad
+clients' egress names them), external ones for the frontend and traefik."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_google.compute_address import ComputeAddress
+from constructs import Construct
+
+from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
+from circleci_network.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
+
+
+@dataclass(frozen=True)
+class LoadBalancerAddressProps:
+    project: str
+    region: str
+    subnetwork_id: str
+    addressing: GcpAddressing
+    name: str = "circleci"
+    #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik too.
+    internet_facing: bool = True
+
+    def __post_init__(self) -> None:
+        check_project(self.project, "LoadBalancerAddressProps.project")
+        check_region(self.region, "LoadBalancerAddressProps.region")
+        check_name(f"{self.name}-{Role.OUTPUT_PROCESSOR_LB.value}", "LoadBalancerAddressProps.name")
+
+
+class LoadBalancerAddresses(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: LoadBalancerAddressProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.addresses: dict[Role, ComputeAddress] = {}
+        fixed = props.addressing.load_balancer_addresses()
+        for role in INTERNAL_LOAD_BALANCERS:
+            self.addresses[role] = ComputeAddress(
+                self, role.value, name=f"{props.name}-{role.value}", project=props.project, region=props.region,
+                address_type="INTERNAL", subnetwork=props.subnetwork_id, address=fixed[role],
+                description=f"CircleCI Server {role.title} (internal)",
+            )
+        for role in INTERNET_FACING_LOAD_BALANCERS:
+            external = props.internet_facing
+            self.addresses[role] = ComputeAddress(
+                self, role.value, name=f"{props.name}-{role.value}", project=props.project, region=props.region,
+                address_type="EXTERNAL" if external else "INTERNAL", network_tier="PREMIUM" if external else None,
+                subnetwork=None if external else props.subnetwork_id,
+                description=f"CircleCI Server {role.title}",
+            )

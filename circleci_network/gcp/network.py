@@ -1,0 +1,68 @@
+"""The whole hardened GCP network in one construct."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from constructs import Construct
+
+from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
+from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
+from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
+from circleci_network.gcp.settings import FirewallTargets, GcpAddressing
+from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
+from circleci_network.options import HardeningOptions
+from circleci_network.roles import COMPUTE_ROLES, Role
+
+
+@dataclass(frozen=True)
+class GcpNetworkProps:
+    project: str
+    region: str
+    name: str = "circleci"
+    addressing: GcpAddressing = field(default_factory=GcpAddressing)
+    hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    firewall_targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
+    allow_priority: int = ALLOW_PRIORITY
+    baseline_priority: int = BASELINE_PRIORITY
+    #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik.
+    internet_facing_load_balancers: bool = True
+
+    def __post_init__(self) -> None:
+        # Validate every part now, so errors name our props rather than surfacing mid-build.
+        self.vpc_props()
+        RoleIdentityProps(project=self.project, name=self.name)
+        self.firewall_props("validation", {}, {})
+
+    def vpc_props(self) -> GcpVpcProps:
+        return GcpVpcProps(
+            project=self.project, region=self.region, name=self.name, addressing=self.addressing,
+            internet_route_tags=[role_tag(self.name, role) for role in COMPUTE_ROLES],
+        )
+
+    def firewall_props(self, network_id: str, emails: Mapping[Role, str], tags: Mapping[Role, str]) -> FirewallProps:
+        return FirewallProps(
+            project=self.project, network_id=network_id, service_account_emails=emails, tags=tags,
+            addressing=self.addressing, hardening=self.hardening, name=self.name, targets=self.firewall_targets,
+            allow_priority=self.allow_priority, baseline_priority=self.baseline_priority,
+        )
+
+
+class CircleciGcpNetwork(Construct):
+    """Use inside any ``TerraformStack`` that has a Google provider."""
+
+    def __init__(self, scope: Construct, id: str, *, props: GcpNetworkProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.vpc = CircleciGcpVpc(self, "vpc", props=props.vpc_props())
+        self.identities = RoleIdentities(self, "identities", props=RoleIdentityProps(project=props.project, name=props.name))
+        emails = {role: self.identities.service_account_email(role) for role in COMPUTE_ROLES}
+        self.firewall = CircleciFirewall(self, "firewall", props=props.firewall_props(self.vpc.network.id, emails, self.identities.tags))
+        self.load_balancer_addresses = LoadBalancerAddresses(
+            self, "load-balancer-addresses",
+            props=LoadBalancerAddressProps(
+                project=props.project, region=props.region, subnetwork_id=self.vpc.subnet.id, addressing=props.addressing,
+                name=props.name, internet_facing=props.internet_facing_load_balancers,
+            ),
+        )

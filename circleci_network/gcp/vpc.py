@@ -1,0 +1,80 @@
+"""One custom-mode network and one regional subnet (GCP: no custom subnetting for
+CircleCI Server), Private Google Access, flow logs, Cloud NAT and a tag-scoped internet route."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cdktf_cdktf_provider_google.compute_network import ComputeNetwork
+from cdktf_cdktf_provider_google.compute_route import ComputeRoute
+from cdktf_cdktf_provider_google.compute_router import ComputeRouter
+from cdktf_cdktf_provider_google.compute_router_nat import ComputeRouterNat, ComputeRouterNatLogConfig, ComputeRouterNatSubnetwork
+from cdktf_cdktf_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig, ComputeSubnetworkSecondaryIpRange
+from constructs import Construct
+
+from circleci_network.addressing import ALL_IPV4
+from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
+
+
+@dataclass(frozen=True)
+class GcpVpcProps:
+    project: str
+    region: str
+    #: Instances that may use the internet route (and so Cloud NAT): the role tags.
+    internet_route_tags: Sequence[str]
+    name: str = "circleci"
+    addressing: GcpAddressing = field(default_factory=GcpAddressing)
+    #: Share of flows sampled into subnet flow logs.
+    flow_log_sampling: float = 0.5
+
+    def __post_init__(self) -> None:
+        check_project(self.project, "GcpVpcProps.project")
+        check_region(self.region, "GcpVpcProps.region")
+        check_name(self.name, "GcpVpcProps.name", limit=NAME_ROOM)
+        object.__setattr__(self, "internet_route_tags", tuple(self.internet_route_tags))
+        for i, tag in enumerate(self.internet_route_tags):
+            check_name(tag, f"GcpVpcProps.internet_route_tags[{i}]")
+        if not 0 < self.flow_log_sampling <= 1:
+            raise ValueError("GcpVpcProps.flow_log_sampling must be in (0, 1]")
+
+
+#: Longest suffix we append to the name prefix: "-internet-via-nat".
+NAME_ROOM = 63 - len("-internet-via-nat")
+
+
+class CircleciGcpVpc(Construct):
+    def __init__(self, scope: Construct, id: str, *, props: GcpVpcProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        name, a = props.name, props.addressing
+        self.network = ComputeNetwork(
+            self, "network", name=name, project=props.project, auto_create_subnetworks=False, routing_mode="REGIONAL",
+            delete_default_routes_on_create=True,  # we add the one internet route, scoped to role tags
+            description="CircleCI Server network (circleci-network)",
+        )
+        self.subnet = ComputeSubnetwork(
+            self, "subnet", name=f"{name}-{props.region}", project=props.project, region=props.region,
+            network=self.network.id, ip_cidr_range=a.subnet_cidr, private_ip_google_access=True,
+            secondary_ip_range=[
+                ComputeSubnetworkSecondaryIpRange(range_name=f"{name}-pods", ip_cidr_range=a.pods_cidr),
+                ComputeSubnetworkSecondaryIpRange(range_name=f"{name}-services", ip_cidr_range=a.services_cidr),
+            ],
+            log_config=ComputeSubnetworkLogConfig(
+                aggregation_interval="INTERVAL_5_SEC", flow_sampling=props.flow_log_sampling, metadata="INCLUDE_ALL_METADATA",
+            ),
+            description="All CircleCI Server roles; isolated by firewall targets",
+        )
+        self.internet_route = ComputeRoute(
+            self, "internet-route", name=f"{name}-internet-via-nat", project=props.project, network=self.network.id,
+            dest_range=ALL_IPV4, next_hop_gateway="default-internet-gateway", priority=1000,
+            tags=list(props.internet_route_tags),
+            description="Internet (through Cloud NAT) only for CircleCI role instances",
+        )
+        self.router = ComputeRouter(self, "router", name=f"{name}-router", project=props.project, region=props.region, network=self.network.id)
+        self.nat = ComputeRouterNat(
+            self, "nat", name=f"{name}-nat", project=props.project, region=props.region, router=self.router.name,
+            nat_ip_allocate_option="AUTO_ONLY", source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            subnetwork=[ComputeRouterNatSubnetwork(name=self.subnet.id, source_ip_ranges_to_nat=["ALL_IP_RANGES"])],
+            log_config=ComputeRouterNatLogConfig(enable=True, filter="ERRORS_ONLY"),
+        )
