@@ -18,7 +18,9 @@ def parse_cidr(value: object, field: str) -> IPv4Network:
     try:
         return IPv4Network(value, strict=True)
     except ipaddress.NetmaskValueError as error:
-        raise ConfigurationError(field, f"{value!r} has an invalid netmask ({error})", 'use a prefix length 0-32, e.g. "10.0.0.0/16"') from None
+        raise ConfigurationError(
+            field, f"{value!r} has an invalid netmask ({error})", 'use a prefix length 0-32, e.g. "10.0.0.0/16"'
+        ) from None
     except ValueError as error:
         if "has host bits set" in str(error):
             network = IPv4Network(value, strict=False)
@@ -36,7 +38,9 @@ def parse_address(value: object, field: str) -> IPv4Address:
     try:
         return IPv4Address(value)
     except ValueError:
-        raise ConfigurationError(field, f"{value!r} is not an IPv4 address", 'give an address such as "10.0.0.10"') from None
+        raise ConfigurationError(
+            field, f"{value!r} is not an IPv4 address", 'give an address such as "10.0.0.10"'
+        ) from None
 
 
 def cidr_tuple(values: Iterable[str] | str, field: str) -> tuple[str, ...]:
@@ -76,7 +80,8 @@ def carve_subnets(parent: IPv4Network, prefix_lengths: Sequence[int], field: str
         length = prefix_lengths[i]
         if length < parent.prefixlen or length > 28:
             raise ConfigurationError(
-                field, f"a /{length} subnet cannot be carved from {parent}",
+                field,
+                f"a /{length} subnet cannot be carved from {parent}",
                 f"use subnet sizes between /{parent.prefixlen} and /28",
             )
         size = 1 << (32 - length)

@@ -29,21 +29,27 @@ class ExtraEgressRule:
         where = f"ExtraEgressRule({self.name!r})"
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ConfigurationError(
-                f"{where}.name", "must be 2-24 characters of lowercase letters, digits and '-'",
+                f"{where}.name",
+                "must be 2-24 characters of lowercase letters, digits and '-'",
                 'use a short stable name such as "artifactory"; it becomes part of resource IDs',
             )
         if self.role not in JOB_ROLES:
             raise ConfigurationError(
-                f"{where}.role", f"{self.role!r} is not a job role",
+                f"{where}.role",
+                f"{self.role!r} is not a job role",
                 "the guide allows extra egress only for Role.NOMAD_CLIENTS and Role.EXTERNAL_VMS",
             )
         if self.port.protocol is Protocol.ALL:
-            raise ConfigurationError(f"{where}.port", "all-traffic egress is not allowed", "name the TCP or UDP port(s) the workload needs")
+            raise ConfigurationError(
+                f"{where}.port", "all-traffic egress is not allowed", "name the TCP or UDP port(s) the workload needs"
+            )
         object.__setattr__(self, "cidrs", cidr_tuple(self.cidrs, f"{where}.cidrs"))
         if not self.cidrs:
             raise ConfigurationError(f"{where}.cidrs", "is empty", "list the destination CIDRs")
         if not self.purpose.strip():
-            raise ConfigurationError(f"{where}.purpose", "is empty", "say why the workload needs it; it becomes the rule's description")
+            raise ConfigurationError(
+                f"{where}.purpose", "is empty", "say why the workload needs it; it becomes the rule's description"
+            )
 
 
 def _tuple(values: Iterable[str] | None, name: str) -> tuple[str, ...] | None:
@@ -86,7 +92,8 @@ class HardeningOptions:
         for name in ("client_cidrs", "external_cidrs"):
             if not getattr(self, name):
                 raise ConfigurationError(
-                    f"HardeningOptions.{name}", "is empty",
+                    f"HardeningOptions.{name}",
+                    "is empty",
                     f'give at least one CIDR (the default is ["{ALL_IPV4}"])',
                 )
         if ALL_IPV4 in self.ssh_administrator_cidrs and not self.allow_ssh_administration_from_anywhere:
@@ -98,16 +105,25 @@ class HardeningOptions:
             )
         if self.dns_server_cidrs is not None and not self.dns_server_cidrs:
             raise ConfigurationError(
-                "HardeningOptions.dns_server_cidrs", "is empty: instances could not resolve names",
+                "HardeningOptions.dns_server_cidrs",
+                "is empty: instances could not resolve names",
                 "leave it None for the cloud's resolver, or list your DNS servers",
             )
         extra = tuple(self.extra_egress)
         names = [rule.name for rule in extra]
         for rule in extra:
             if not isinstance(rule, ExtraEgressRule):
-                raise ConfigurationError("HardeningOptions.extra_egress", f"{rule!r} is not an ExtraEgressRule", "build each entry with ExtraEgressRule(...)")
+                raise ConfigurationError(
+                    "HardeningOptions.extra_egress",
+                    f"{rule!r} is not an ExtraEgressRule",
+                    "build each entry with ExtraEgressRule(...)",
+                )
             if names.count(rule.name) > 1:
-                raise ConfigurationError(f"HardeningOptions.extra_egress[{rule.name!r}]", "the name is used twice", "give each extra rule its own name")
+                raise ConfigurationError(
+                    f"HardeningOptions.extra_egress[{rule.name!r}]",
+                    "the name is used twice",
+                    "give each extra rule its own name",
+                )
         object.__setattr__(self, "extra_egress", extra)
 
     def cidrs_for(self, peer: OutsidePeer) -> tuple[str, ...] | None:

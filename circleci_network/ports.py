@@ -7,12 +7,12 @@ port number is written once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from circleci_network.errors import ConfigurationError
 
 
-class Protocol(str, Enum):
+class Protocol(StrEnum):
     TCP = "tcp"
     UDP = "udp"
     ALL = "all"  # every protocol and port: only the intra-Kubernetes rule uses it
@@ -30,7 +30,8 @@ class Port:
         if self.protocol is Protocol.ALL:
             if (self.from_port, self.to_port) != (0, 65535):
                 raise ConfigurationError(
-                    "Port", f"protocol ALL covers 0-65535, got {self.from_port}-{self.to_port}",
+                    "Port",
+                    f"protocol ALL covers 0-65535, got {self.from_port}-{self.to_port}",
                     "use Port.all_traffic()",
                 )
             return
@@ -74,11 +75,7 @@ class Port:
         """True when every packet ``other`` admits is admitted by ``self``."""
         if self.protocol is Protocol.ALL:
             return True
-        return (
-            self.protocol is other.protocol
-            and self.from_port <= other.from_port
-            and other.to_port <= self.to_port
-        )
+        return self.protocol is other.protocol and self.from_port <= other.from_port and other.to_port <= self.to_port
 
     @property
     def label(self) -> str:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Union
+from enum import StrEnum
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """Something the library creates an identity for (a security group, a service account)."""
 
     KUBERNETES_NODES = "k8s-nodes"
@@ -27,7 +26,7 @@ class Role(str, Enum):
         return self in INTERNAL_LOAD_BALANCERS
 
     @property
-    def title(self) -> str:
+    def display_name(self) -> str:
         return _TITLES[self]
 
 
@@ -53,7 +52,7 @@ _TITLES = {
 }
 
 
-class OutsidePeer(str, Enum):
+class OutsidePeer(StrEnum):
     """A party outside the roles, reached by address ranges the options decide."""
 
     CLIENTS = "clients"  # users of the UI and API: "External" in the load balancer table
@@ -65,8 +64,8 @@ class OutsidePeer(str, Enum):
     LOAD_BALANCER_HEALTH_CHECKS = "lb-health-checks"  # a transparent load balancer's probes
 
     @property
-    def title(self) -> str:
+    def display_name(self) -> str:
         return self.value.replace("-", " ")
 
 
-Endpoint = Union[Role, OutsidePeer]
+Endpoint = Role | OutsidePeer

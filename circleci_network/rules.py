@@ -8,8 +8,7 @@ state: never rename one.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import Enum
-from typing import Union
+from enum import StrEnum
 
 from circleci_network.options import HardeningOptions
 from circleci_network.ports import (
@@ -30,12 +29,12 @@ from circleci_network.ports import (
 from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     INGRESS = "ingress"
     EGRESS = "egress"
 
 
-class SpecSection(str, Enum):
+class SpecSection(StrEnum):
     """Where in the guide a rule comes from (heading / part)."""
 
     LB_INGRESS = "Kubernetes Load Balancers / Ingress"
@@ -60,7 +59,7 @@ class CustomPeer:
     cidrs: tuple[str, ...]
 
 
-Peer = Union[Role, OutsidePeer, CustomPeer]
+Peer = Role | OutsidePeer | CustomPeer
 
 
 @dataclass(frozen=True)
@@ -90,33 +89,42 @@ def peer_name(peer: Peer) -> str:
     return peer.value
 
 
-I, E = Direction.INGRESS, Direction.EGRESS
+IN, OUT = Direction.INGRESS, Direction.EGRESS
 K8S, NOMAD, VMS = Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS, Role.EXTERNAL_VMS
 S = SpecSection
 
 
 def _rule(
-    rule_id: str, role: Role, direction: Direction, ports: tuple[Port, ...], peer: Peer,
-    purpose: str, section: SpecSection, *, table: bool,
+    rule_id: str,
+    role: Role,
+    direction: Direction,
+    ports: tuple[Port, ...],
+    peer: Peer,
+    purpose: str,
+    section: SpecSection,
+    *,
+    table: bool,
 ) -> TrafficRule:
     return TrafficRule(rule_id, role, direction, ports, peer, purpose, section, table)
 
 
+# The table stays one rule per line, like the guide's rows.
+# fmt: off
 def _load_balancer_rules() -> list[TrafficRule]:
     rules = [
-        _rule("frontend-external-in-http", Role.FRONTEND_LB, I, (HTTP,), OutsidePeer.CLIENTS, "Frontend API", S.LB_INGRESS, table=True),
-        _rule("frontend-external-in-https", Role.FRONTEND_LB, I, (HTTPS,), OutsidePeer.CLIENTS, "Frontend API", S.LB_INGRESS, table=True),
-        _rule("server-traefik-in-http", Role.TRAEFIK_LB, I, (HTTP,), OutsidePeer.CLIENTS, "User Interface", S.LB_INGRESS, table=True),
-        _rule("server-traefik-in-https", Role.TRAEFIK_LB, I, (HTTPS,), OutsidePeer.CLIENTS, "User Interface", S.LB_INGRESS, table=True),
-        _rule("vm-service-in-3000", Role.VM_SERVICE_LB, I, (VM_SERVICE,), NOMAD, "Communication with Nomad clients", S.LB_INGRESS, table=True),
-        _rule("nomad-in-4647", Role.NOMAD_LB, I, (NOMAD_RPC,), NOMAD, "Communication with Nomad clients", S.LB_INGRESS, table=True),
-        _rule("output-processor-in-8585", Role.OUTPUT_PROCESSOR_LB, I, (OUTPUT_PROCESSOR,), NOMAD, "Communication with Nomad clients", S.LB_INGRESS, table=True),
+        _rule("frontend-external-in-http", Role.FRONTEND_LB, IN, (HTTP,), OutsidePeer.CLIENTS, "Frontend API", S.LB_INGRESS, table=True),
+        _rule("frontend-external-in-https", Role.FRONTEND_LB, IN, (HTTPS,), OutsidePeer.CLIENTS, "Frontend API", S.LB_INGRESS, table=True),
+        _rule("server-traefik-in-http", Role.TRAEFIK_LB, IN, (HTTP,), OutsidePeer.CLIENTS, "User Interface", S.LB_INGRESS, table=True),
+        _rule("server-traefik-in-https", Role.TRAEFIK_LB, IN, (HTTPS,), OutsidePeer.CLIENTS, "User Interface", S.LB_INGRESS, table=True),
+        _rule("vm-service-in-3000", Role.VM_SERVICE_LB, IN, (VM_SERVICE,), NOMAD, "Communication with Nomad clients", S.LB_INGRESS, table=True),
+        _rule("nomad-in-4647", Role.NOMAD_LB, IN, (NOMAD_RPC,), NOMAD, "Communication with Nomad clients", S.LB_INGRESS, table=True),
+        _rule("output-processor-in-8585", Role.OUTPUT_PROCESSOR_LB, IN, (OUTPUT_PROCESSOR,), NOMAD, "Communication with Nomad clients", S.LB_INGRESS, table=True),
     ]
     for lb in LOAD_BALANCERS:
-        rules.append(_rule(f"{lb.value}-out-node-ports", lb, E, (KUBERNETES_NODE_PORTS,), K8S,
+        rules.append(_rule(f"{lb.value}-out-node-ports", lb, OUT, (KUBERNETES_NODE_PORTS,), K8S,
                            "Kubernetes load balancer port range on the nodes", S.LB_EGRESS, table=False))
-        rules.append(_rule(f"k8s-nodes-in-node-ports-from-{lb.value}", K8S, I, (KUBERNETES_NODE_PORTS,), lb,
-                           f"Kubernetes load balancer port range from the {lb.title}", S.K8S_INGRESS, table=False))
+        rules.append(_rule(f"k8s-nodes-in-node-ports-from-{lb.value}", K8S, IN, (KUBERNETES_NODE_PORTS,), lb,
+                           f"Kubernetes load balancer port range from the {lb.display_name}", S.K8S_INGRESS, table=False))
     return rules
 
 
@@ -125,43 +133,46 @@ def _common_rules() -> list[TrafficRule]:
     for role in (K8S, NOMAD, VMS):
         r = role.value
         rules += [
-            _rule(f"{r}-in-ssh-administration", role, I, (SSH,), OutsidePeer.SSH_ADMINISTRATORS,
+            _rule(f"{r}-in-ssh-administration", role, IN, (SSH,), OutsidePeer.SSH_ADMINISTRATORS,
                   "SSH access, scoped to allowed source IPs", S.COMMON_INGRESS, table=False),
-            _rule(f"{r}-out-dns", role, E, (DNS_UDP, DNS_TCP), OutsidePeer.DNS_RESOLVER,
+            _rule(f"{r}-out-dns", role, OUT, (DNS_UDP, DNS_TCP), OutsidePeer.DNS_RESOLVER,
                   "DNS to the DNS server within the VPC", S.COMMON_EGRESS, table=False),
-            _rule(f"{r}-out-http-https", role, E, (HTTP, HTTPS), OutsidePeer.INTERNET,
+            _rule(f"{r}-out-http-https", role, OUT, (HTTP, HTTPS), OutsidePeer.INTERNET,
                   "HTTP/HTTPS", S.COMMON_EGRESS, table=False),
         ]
     for role in (NOMAD, VMS):
-        rules.append(_rule(f"{role.value}-out-ssh-vcs", role, E, (SSH,), OutsidePeer.VCS,
+        rules.append(_rule(f"{role.value}-out-ssh-vcs", role, OUT, (SSH,), OutsidePeer.VCS,
                            "SSH to the VCS (instances building jobs)", S.COMMON_EGRESS, table=False))
     # "SSH ... for all instances with the destination of the VM subnet": the VMs themselves
     # are left out, because "no need for external VMs to communicate with each other".
     for role in (K8S, NOMAD):
-        rules.append(_rule(f"{role.value}-out-ssh-vms", role, E, (SSH,), VMS,
+        rules.append(_rule(f"{role.value}-out-ssh-vms", role, OUT, (SSH,), VMS,
                            "SSH to external VMs", S.COMMON_EGRESS, table=False))
     return rules
 
 
 def _role_table_rules() -> list[TrafficRule]:
     return [
-        _rule("k8s-nodes-in-all-from-k8s-nodes", K8S, I, (ALL_TRAFFIC,), K8S,
+        _rule("k8s-nodes-in-all-from-k8s-nodes", K8S, IN, (ALL_TRAFFIC,), K8S,
               "Intra-cluster traffic, regulated by Kubernetes network policies", S.K8S_INTRA, table=False),
-        _rule("k8s-nodes-out-2376-vms", K8S, E, (DOCKER_TLS,), VMS, "Communication with VMs", S.K8S_EGRESS, table=True),
-        _rule("k8s-nodes-out-4647-nomad-clients", K8S, E, (NOMAD_RPC,), NOMAD, "Communication with the Nomad clients", S.K8S_EGRESS, table=True),
-        _rule("k8s-nodes-out-all-k8s-nodes", K8S, E, (ALL_TRAFFIC,), K8S, "Allow intra-cluster traffic", S.K8S_EGRESS, table=True),
-        _rule("nomad-clients-in-4647-k8s-nodes", NOMAD, I, (NOMAD_RPC,), K8S, "Communication with Nomad server", S.NOMAD_INGRESS, table=True),
-        _rule("nomad-clients-in-rerun-ssh", NOMAD, I, (RERUN_WITH_SSH,), OutsidePeer.RERUN_SSH_CLIENTS, "Rerun jobs with SSH functionality", S.NOMAD_INGRESS, table=True),
-        _rule("nomad-clients-out-2376-vms", NOMAD, E, (DOCKER_TLS,), VMS, "Communication with VMs", S.NOMAD_EGRESS, table=True),
-        _rule("nomad-clients-out-3000-vm-service", NOMAD, E, (VM_SERVICE,), Role.VM_SERVICE_LB, "Internal communication", S.NOMAD_EGRESS, table=True),
-        _rule("nomad-clients-out-4647-nomad", NOMAD, E, (NOMAD_RPC,), Role.NOMAD_LB, "Internal communication", S.NOMAD_EGRESS, table=True),
-        _rule("nomad-clients-out-8585-output-processor", NOMAD, E, (OUTPUT_PROCESSOR,), Role.OUTPUT_PROCESSOR_LB, "Internal communication", S.NOMAD_EGRESS, table=True),
-        _rule("external-vms-in-ssh-k8s-nodes", VMS, I, (SSH,), K8S, "Internal communication", S.VM_INGRESS, table=True),
-        _rule("external-vms-in-ssh-nomad-clients", VMS, I, (SSH,), NOMAD, "Internal communication", S.VM_INGRESS, table=True),
-        _rule("external-vms-in-2376-k8s-nodes", VMS, I, (DOCKER_TLS,), K8S, "Internal communication", S.VM_INGRESS, table=True),
-        _rule("external-vms-in-2376-nomad-clients", VMS, I, (DOCKER_TLS,), NOMAD, "Internal communication", S.VM_INGRESS, table=True),
-        _rule("external-vms-in-rerun-ssh", VMS, I, (RERUN_WITH_SSH,), OutsidePeer.RERUN_SSH_CLIENTS, "Rerun jobs with SSH functionality", S.VM_INGRESS, table=True),
+        _rule("k8s-nodes-out-2376-vms", K8S, OUT, (DOCKER_TLS,), VMS, "Communication with VMs", S.K8S_EGRESS, table=True),
+        _rule("k8s-nodes-out-4647-nomad-clients", K8S, OUT, (NOMAD_RPC,), NOMAD, "Communication with the Nomad clients", S.K8S_EGRESS, table=True),
+        _rule("k8s-nodes-out-all-k8s-nodes", K8S, OUT, (ALL_TRAFFIC,), K8S, "Allow intra-cluster traffic", S.K8S_EGRESS, table=True),
+        _rule("nomad-clients-in-4647-k8s-nodes", NOMAD, IN, (NOMAD_RPC,), K8S, "Communication with Nomad server", S.NOMAD_INGRESS, table=True),
+        _rule("nomad-clients-in-rerun-ssh", NOMAD, IN, (RERUN_WITH_SSH,), OutsidePeer.RERUN_SSH_CLIENTS, "Rerun jobs with SSH functionality", S.NOMAD_INGRESS, table=True),
+        _rule("nomad-clients-out-2376-vms", NOMAD, OUT, (DOCKER_TLS,), VMS, "Communication with VMs", S.NOMAD_EGRESS, table=True),
+        _rule("nomad-clients-out-3000-vm-service", NOMAD, OUT, (VM_SERVICE,), Role.VM_SERVICE_LB, "Internal communication", S.NOMAD_EGRESS, table=True),
+        _rule("nomad-clients-out-4647-nomad", NOMAD, OUT, (NOMAD_RPC,), Role.NOMAD_LB, "Internal communication", S.NOMAD_EGRESS, table=True),
+        _rule("nomad-clients-out-8585-output-processor", NOMAD, OUT, (OUTPUT_PROCESSOR,), Role.OUTPUT_PROCESSOR_LB, "Internal communication", S.NOMAD_EGRESS, table=True),
+        _rule("external-vms-in-ssh-k8s-nodes", VMS, IN, (SSH,), K8S, "Internal communication", S.VM_INGRESS, table=True),
+        _rule("external-vms-in-ssh-nomad-clients", VMS, IN, (SSH,), NOMAD, "Internal communication", S.VM_INGRESS, table=True),
+        _rule("external-vms-in-2376-k8s-nodes", VMS, IN, (DOCKER_TLS,), K8S, "Internal communication", S.VM_INGRESS, table=True),
+        _rule("external-vms-in-2376-nomad-clients", VMS, IN, (DOCKER_TLS,), NOMAD, "Internal communication", S.VM_INGRESS, table=True),
+        _rule("external-vms-in-rerun-ssh", VMS, IN, (RERUN_WITH_SSH,), OutsidePeer.RERUN_SSH_CLIENTS, "Rerun jobs with SSH functionality", S.VM_INGRESS, table=True),
     ]
+
+
+# fmt: on
 
 
 #: Every rule of the guide, before options are applied.
@@ -170,8 +181,16 @@ SPEC_RULES: tuple[TrafficRule, ...] = tuple(_load_balancer_rules() + _common_rul
 
 def _extra_rules(options: HardeningOptions) -> list[TrafficRule]:
     return [
-        _rule(f"{extra.role.value}-out-extra-{extra.name}", extra.role, E, (extra.port,),
-              CustomPeer(extra.name, extra.cidrs), extra.purpose, S.USER_EXTRA_EGRESS, table=False)
+        _rule(
+            f"{extra.role.value}-out-extra-{extra.name}",
+            extra.role,
+            OUT,
+            (extra.port,),
+            CustomPeer(extra.name, extra.cidrs),
+            extra.purpose,
+            S.USER_EXTRA_EGRESS,
+            table=False,
+        )
         for extra in options.extra_egress
     ]
 
@@ -182,37 +201,43 @@ def _make_transparent(rules: list[TrafficRule]) -> list[TrafficRule]:
     result: list[TrafficRule] = []
     health_checks_added = False
     for rule in rules:
-        if rule.role.is_load_balancer and rule.direction is I:
+        if rule.role.is_load_balancer and rule.direction is IN:
             result.append(replace(rule, rule_id=f"k8s-nodes-in-via-{rule.rule_id}", role=K8S))
         elif rule.role.is_load_balancer:
             continue  # a transparent load balancer has no egress of its own
         elif rule.section is S.K8S_INGRESS:
             if not health_checks_added:  # the node-port range now comes from the probes only
-                result.append(replace(
-                    rule, rule_id="k8s-nodes-in-node-ports-from-lb-health-checks",
-                    peer=OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS,
-                    purpose="Kubernetes load balancer port range from the load balancers' health checks",
-                ))
+                result.append(
+                    replace(
+                        rule,
+                        rule_id="k8s-nodes-in-node-ports-from-lb-health-checks",
+                        peer=OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS,
+                        purpose="Kubernetes load balancer port range from the load balancers' health checks",
+                    )
+                )
                 health_checks_added = True
         else:
             result.append(rule)
     return result
 
 
-def active_rules(options: HardeningOptions, *, transparent_load_balancers: bool | None = None) -> tuple[TrafficRule, ...]:
+def active_rules(
+    options: HardeningOptions, *, transparent_load_balancers: bool | None = None
+) -> tuple[TrafficRule, ...]:
     """The rules in force for these options.
 
     A rule whose outside peer resolves to no CIDRs (no SSH administrators, rerun-with-SSH
     turned off) is left out; nothing is ever widened.
     """
-    transparent = options.transparent_load_balancers if transparent_load_balancers is None else transparent_load_balancers
+    transparent = (
+        options.transparent_load_balancers if transparent_load_balancers is None else transparent_load_balancers
+    )
     rules = list(SPEC_RULES)
     if transparent:
         rules = _make_transparent(rules)
     rules += _extra_rules(options)
     return tuple(
-        rule for rule in rules
-        if not (isinstance(rule.peer, OutsidePeer) and options.cidrs_for(rule.peer) == ())
+        rule for rule in rules if not (isinstance(rule.peer, OutsidePeer) and options.cidrs_for(rule.peer) == ())
     )
 
 
@@ -229,6 +254,5 @@ def roles_in(rules: tuple[TrafficRule, ...]) -> tuple[Role, ...]:
 def load_balancer_ports(role: Role) -> tuple[Port, ...]:
     """The ports a load balancer listens on: its ingress rows in the guide's table."""
     return tuple(
-        port for rule in SPEC_RULES
-        if rule.role is role and rule.direction is Direction.INGRESS for port in rule.ports
+        port for rule in SPEC_RULES if rule.role is role and rule.direction is Direction.INGRESS for port in rule.ports
     )

@@ -40,25 +40,43 @@ class CircleciAwsStack(TerraformStack):
     def __init__(self, scope: Construct, id: str, *, props: AwsStackProps) -> None:
         super().__init__(scope, id)
         AwsProvider(
-            self, "aws", region=props.region,
-            default_tags=[AwsProviderDefaultTags(tags={"circleci/environment": props.environment, "managed-by": "circleci-network", **props.tags})],
+            self,
+            "aws",
+            region=props.region,
+            default_tags=[
+                AwsProviderDefaultTags(
+                    tags={"circleci/environment": props.environment, "managed-by": "circleci-network", **props.tags}
+                )
+            ],
         )
         if props.backend is not None:
             b = props.backend
-            S3Backend(self, bucket=b.bucket, key=b.key, region=b.region, encrypt=b.encrypt,
-                      use_lockfile=b.use_lockfile if b.dynamodb_table is None else None, dynamodb_table=b.dynamodb_table)
+            S3Backend(
+                self, bucket=b.bucket, key=b.key, region=b.region, encrypt=b.encrypt, dynamodb_table=b.dynamodb_table
+            )
+            if b.use_lockfile and b.dynamodb_table is None:
+                # cdktf 0.21 predates S3 native locking; Terraform >= 1.10 reads this key.
+                self.add_override("terraform.backend.s3.use_lockfile", True)
         self.network = network = CircleciAwsNetwork(self, "network", props=props.network)
         TerraformOutput(self, "vpc-id", value=network.vpc.vpc_id)
-        TerraformOutput(self, "vpc-dns-resolver", value=props.network.vpc.dns_resolver_address,
-                        description="Amazon-provided DNS server of the VPC (base + 2)")
+        TerraformOutput(
+            self,
+            "vpc-dns-resolver",
+            value=props.network.vpc.dns_resolver_address,
+            description="Amazon-provided DNS server of the VPC (base + 2)",
+        )
         for tier in SubnetTier:
             TerraformOutput(self, f"subnet-ids-{tier.value}", value=network.vpc.subnet_ids(tier))
-        for role, group in network.security_groups.groups.items():
-            TerraformOutput(self, f"security-group-id-{role.value}", value=group.id)
+        for role, security_group in network.security_groups.groups.items():
+            TerraformOutput(self, f"security-group-id-{role.value}", value=security_group.id)
         for role in LOAD_BALANCERS:
             lb = network.load_balancers.load_balancers[role]
             TerraformOutput(self, f"load-balancer-{role.value}-name", value=lb.name)
             TerraformOutput(self, f"load-balancer-{role.value}-dns-name", value=lb.dns_name)
-        for (role, port), group in network.load_balancers.target_groups.items():
-            TerraformOutput(self, f"target-group-arn-{role.value}-{port}", value=group.arn,
-                            description=f"Bind the {role.value} service's port {port} here (TargetGroupBinding)")
+        for (role, port), target_group in network.load_balancers.target_groups.items():
+            TerraformOutput(
+                self,
+                f"target-group-arn-{role.value}-{port}",
+                value=target_group.arn,
+                description=f"Bind the {role.value} service's port {port} here (TargetGroupBinding)",
+            )

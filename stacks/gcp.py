@@ -35,7 +35,10 @@ class CircleciGcpStack(TerraformStack):
         super().__init__(scope, id)
         n = props.network
         GoogleProvider(
-            self, "google", project=n.project, region=n.region,
+            self,
+            "google",
+            project=n.project,
+            region=n.region,
             default_labels={"circleci-environment": props.environment, "managed-by": "circleci-network"},
         )
         if props.backend is not None:

@@ -28,14 +28,22 @@ def add_reference_stacks(app: App, clouds: Iterable[str] = ALL_CLOUDS) -> None:
         from circleci_network.aws import AwsNetworkProps, VpcProps
         from stacks.aws import AwsStackProps, CircleciAwsStack
 
-        CircleciAwsStack(app, "circleci-aws", props=AwsStackProps(
-            region="us-east-1",
-            network=AwsNetworkProps(vpc=VpcProps(availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"))),
-        ))
+        CircleciAwsStack(
+            app,
+            "circleci-aws",
+            props=AwsStackProps(
+                region="us-east-1",
+                network=AwsNetworkProps(vpc=VpcProps(availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"))),
+            ),
+        )
     if "gcp" in clouds:
         from circleci_network.gcp import GcpNetworkProps
         from stacks.gcp import CircleciGcpStack, GcpStackProps
 
-        CircleciGcpStack(app, "circleci-gcp", props=GcpStackProps(
-            network=GcpNetworkProps(project="acme-circleci", region="us-central1"),
-        ))
+        CircleciGcpStack(
+            app,
+            "circleci-gcp",
+            props=GcpStackProps(
+                network=GcpNetworkProps(project="acme-circleci", region="us-central1"),
+            ),
+        )

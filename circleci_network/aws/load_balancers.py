@@ -59,7 +59,11 @@ class LoadBalancerProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        longest = max(len(f"{short}-{port.from_port}") for role, short in SHORT_NAMES.items() for port in load_balancer_ports(role))
+        longest = max(
+            len(f"{short}-{port.from_port}")
+            for role, short in SHORT_NAMES.items()
+            for port in load_balancer_ports(role)
+        )
         check_name_prefix(self.name, "LoadBalancerProps.name", longest_suffix=longest, limit=32)
         wanted = {(role, port.from_port) for role in LOAD_BALANCERS for port in load_balancer_ports(role)}
         given = set(self.node_ports)
@@ -67,16 +71,23 @@ class LoadBalancerProps:
             missing = sorted(f"{r.value}:{p}" for r, p in wanted - given)
             extra = sorted(f"{getattr(r, 'value', r)}:{p}" for r, p in given - wanted)
             raise ConfigurationError(
-                "LoadBalancerProps.node_ports", f"missing {missing}, unknown {extra}",
+                "LoadBalancerProps.node_ports",
+                f"missing {missing}, unknown {extra}",
                 "give one NodePort for every (load balancer, listener port) of DEFAULT_NODE_PORTS",
             )
         seen: dict[int, tuple[Role, int]] = {}
         for key, node_port in self.node_ports.items():
             where = f"LoadBalancerProps.node_ports[{key[0].value}:{key[1]}]"
             if not isinstance(node_port, int) or not KUBERNETES_NODE_PORTS.covers(Port.tcp(node_port)):
-                raise ConfigurationError(where, f"{node_port} is outside the NodePort range 30000-32767", "pick a port from 30000 to 32767")
+                raise ConfigurationError(
+                    where, f"{node_port} is outside the NodePort range 30000-32767", "pick a port from 30000 to 32767"
+                )
             if node_port in seen:
-                raise ConfigurationError(where, f"{node_port} is also used by {seen[node_port][0].value}:{seen[node_port][1]}", "give each listener its own NodePort")
+                raise ConfigurationError(
+                    where,
+                    f"{node_port} is also used by {seen[node_port][0].value}:{seen[node_port][1]}",
+                    "give each listener its own NodePort",
+                )
             seen[node_port] = key
 
 
@@ -91,24 +102,38 @@ class CircleciLoadBalancers(Construct):
             group = props.security_group_ids.get(role)
             short = SHORT_NAMES[role]
             lb = Lb(
-                self, role.value, name=f"{props.name}-{short}", load_balancer_type="network", internal=internal,
+                self,
+                role.value,
+                name=f"{props.name}-{short}",
+                load_balancer_type="network",
+                internal=internal,
                 subnets=list(props.internal_subnet_ids if internal else props.public_subnet_ids),
                 security_groups=[group] if group is not None else None,
-                enable_cross_zone_load_balancing=True, enable_deletion_protection=props.deletion_protection,
+                enable_cross_zone_load_balancing=True,
+                enable_deletion_protection=props.deletion_protection,
                 tags={**props.tags, "Name": f"{props.name}-{short}", "circleci/role": role.value},
             )
             self.load_balancers[role] = lb
             for port in load_balancer_ports(role):
                 node_port = props.node_ports[(role, port.from_port)]
                 target_group = LbTargetGroup(
-                    self, f"{role.value}-{port.from_port}", name=f"{props.name}-{short}-{port.from_port}",
-                    target_type="instance", protocol="TCP", port=node_port, vpc_id=props.vpc_id,
+                    self,
+                    f"{role.value}-{port.from_port}",
+                    name=f"{props.name}-{short}-{port.from_port}",
+                    target_type="instance",
+                    protocol="TCP",
+                    port=node_port,
+                    vpc_id=props.vpc_id,
                     health_check=LbTargetGroupHealthCheck(protocol="TCP", port="traffic-port"),
                     tags={**props.tags, "circleci/role": role.value, "circleci/node-port": str(node_port)},
                 )
                 self.target_groups[(role, port.from_port)] = target_group
                 LbListener(
-                    self, f"{role.value}-listener-{port.from_port}", load_balancer_arn=lb.arn, port=port.from_port, protocol="TCP",
+                    self,
+                    f"{role.value}-listener-{port.from_port}",
+                    load_balancer_arn=lb.arn,
+                    port=port.from_port,
+                    protocol="TCP",
                     default_action=[LbListenerDefaultAction(type="forward", target_group_arn=target_group.arn)],
                     tags=dict(props.tags),
                 )

@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 
 from constructs import Construct
 
-from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, CircleciLoadBalancers, LoadBalancerProps, NodePortAssignment
+from circleci_network.aws.load_balancers import (
+    DEFAULT_NODE_PORTS,
+    CircleciLoadBalancers,
+    LoadBalancerProps,
+    NodePortAssignment,
+)
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.options import HardeningOptions
@@ -42,22 +47,33 @@ class CircleciAwsNetwork(Construct):
         plan = vpc_props.subnet_plan()
         lb_subnet_cidrs = tuple(str(c) for tier in (SubnetTier.PUBLIC, SubnetTier.KUBERNETES_NODES) for c in plan[tier])
         self.security_groups = CircleciSecurityGroups(
-            self, "security-groups",
+            self,
+            "security-groups",
             props=SecurityGroupProps(
-                vpc_id=self.vpc.vpc_id, dns_resolver_cidrs=(f"{vpc_props.dns_resolver_address}/32",),
-                hardening=props.hardening, load_balancer_subnet_cidrs=lb_subnet_cidrs,
-                name=vpc_props.name, tags=vpc_props.tags,
+                vpc_id=self.vpc.vpc_id,
+                dns_resolver_cidrs=(f"{vpc_props.dns_resolver_address}/32",),
+                hardening=props.hardening,
+                load_balancer_subnet_cidrs=lb_subnet_cidrs,
+                name=vpc_props.name,
+                tags=vpc_props.tags,
             ),
         )
         self.load_balancers = CircleciLoadBalancers(
-            self, "load-balancers",
+            self,
+            "load-balancers",
             props=LoadBalancerProps(
                 vpc_id=self.vpc.vpc_id,
                 public_subnet_ids=self.vpc.subnet_ids(SubnetTier.PUBLIC),
                 internal_subnet_ids=self.vpc.subnet_ids(SubnetTier.KUBERNETES_NODES),
-                security_group_ids={role: self.security_groups.groups[role].id for role in LOAD_BALANCERS if role in self.security_groups.groups},
-                name=vpc_props.name, internet_facing=props.internet_facing_load_balancers,
-                node_ports=props.node_ports, deletion_protection=props.load_balancer_deletion_protection,
+                security_group_ids={
+                    role: self.security_groups.groups[role].id
+                    for role in LOAD_BALANCERS
+                    if role in self.security_groups.groups
+                },
+                name=vpc_props.name,
+                internet_facing=props.internet_facing_load_balancers,
+                node_ports=props.node_ports,
+                deletion_protection=props.load_balancer_deletion_protection,
                 tags=vpc_props.tags,
             ),
         )

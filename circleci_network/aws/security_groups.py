@@ -36,12 +36,19 @@ class SecurityGroupProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dns_resolver_cidrs", cidr_tuple(self.dns_resolver_cidrs, "SecurityGroupProps.dns_resolver_cidrs"))
-        object.__setattr__(self, "load_balancer_subnet_cidrs", cidr_tuple(self.load_balancer_subnet_cidrs, "SecurityGroupProps.load_balancer_subnet_cidrs"))
+        object.__setattr__(
+            self, "dns_resolver_cidrs", cidr_tuple(self.dns_resolver_cidrs, "SecurityGroupProps.dns_resolver_cidrs")
+        )
+        object.__setattr__(
+            self,
+            "load_balancer_subnet_cidrs",
+            cidr_tuple(self.load_balancer_subnet_cidrs, "SecurityGroupProps.load_balancer_subnet_cidrs"),
+        )
         check_name_prefix(self.name, "SecurityGroupProps.name", longest_suffix=len("output-processor"), limit=255)
         if self.hardening.transparent_load_balancers and not self.load_balancer_subnet_cidrs:
             raise ConfigurationError(
-                "SecurityGroupProps.load_balancer_subnet_cidrs", "is empty, but transparent load balancers have no security group to refer to",
+                "SecurityGroupProps.load_balancer_subnet_cidrs",
+                "is empty, but transparent load balancers have no security group to refer to",
                 "give the CIDRs of the subnets the load balancers sit in",
             )
 
@@ -65,8 +72,11 @@ class CircleciSecurityGroups(Construct):
         self.groups: dict[Role, SecurityGroup] = {}
         for role in roles_in(self.rules):
             self.groups[role] = SecurityGroup(
-                self, role.value, name=f"{props.name}-{role.value}", vpc_id=props.vpc_id,
-                description=f"CircleCI Server {role.title} (rules from the CircleCI Server v3 hardening guide)",
+                self,
+                role.value,
+                name=f"{props.name}-{role.value}",
+                vpc_id=props.vpc_id,
+                description=f"CircleCI Server {role.display_name} (rules from the CircleCI Server v3 hardening guide)",
                 revoke_rules_on_delete=True,
                 tags={**props.tags, "Name": f"{props.name}-{role.value}", "circleci/role": role.value},
             )
@@ -89,13 +99,16 @@ class CircleciSecurityGroups(Construct):
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
-            per_port = 1 if isinstance(rule.peer, Role) and rule.peer in self.groups else len(self._peer_cidrs(rule.peer))
+            per_port = (
+                1 if isinstance(rule.peer, Role) and rule.peer in self.groups else len(self._peer_cidrs(rule.peer))
+            )
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
         for (role, direction), count in counts.items():
             if count > self.props.rules_per_group_quota:
                 raise ConfigurationError(
-                    "HardeningOptions", f"the {role.value} security group would need {count} {direction.value} rules, "
+                    "HardeningOptions",
+                    f"the {role.value} security group would need {count} {direction.value} rules, "
                     f"over the quota of {self.props.rules_per_group_quota}",
                     "list fewer, wider CIDRs, or raise SecurityGroupProps.rules_per_group_quota after raising the AWS quota",
                 )
@@ -105,19 +118,33 @@ class CircleciSecurityGroups(Construct):
         resource = VpcSecurityGroupIngressRule if rule.direction is Direction.INGRESS else VpcSecurityGroupEgressRule
         tags = {**self.props.tags, "circleci/rule": rule.rule_id}
         for port in rule.ports:
-            ports: dict[str, int] = {} if port.protocol is Protocol.ALL else {"from_port": port.from_port, "to_port": port.to_port}
+            every = port.protocol is Protocol.ALL  # AWS: protocol -1 takes no ports
+            from_port, to_port = (None, None) if every else (port.from_port, port.to_port)
             base_id = f"{rule.rule_id}-{port.id_fragment}"
             if isinstance(rule.peer, Role) and rule.peer in self.groups:
                 resource(
-                    self, base_id, security_group_id=group.id, ip_protocol=_aws_protocol(port),
+                    self,
+                    base_id,
+                    security_group_id=group.id,
+                    ip_protocol=_aws_protocol(port),
                     referenced_security_group_id=self.groups[rule.peer].id,
-                    description=rule.description, tags=tags, **ports,
+                    description=rule.description,
+                    tags=tags,
+                    from_port=from_port,
+                    to_port=to_port,
                 )
                 continue
             for cidr in self._peer_cidrs(rule.peer):
                 resource(
-                    self, f"{base_id}-{_cidr_slug(cidr)}", security_group_id=group.id, ip_protocol=_aws_protocol(port),
-                    cidr_ipv4=cidr, description=rule.description, tags=tags, **ports,
+                    self,
+                    f"{base_id}-{_cidr_slug(cidr)}",
+                    security_group_id=group.id,
+                    ip_protocol=_aws_protocol(port),
+                    cidr_ipv4=cidr,
+                    description=rule.description,
+                    tags=tags,
+                    from_port=from_port,
+                    to_port=to_port,
                 )
 
     def security_group_id(self, role: Role) -> str:

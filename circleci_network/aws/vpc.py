@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from ipaddress import IPv4Network
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -32,7 +32,7 @@ from circleci_network.aws.naming import check_name_prefix
 from circleci_network.errors import ConfigurationError
 
 
-class SubnetTier(str, Enum):
+class SubnetTier(StrEnum):
     """A subnet group: one subnet per availability zone."""
 
     PUBLIC = "public"  # internet-facing load balancers and the NAT gateways
@@ -41,7 +41,7 @@ class SubnetTier(str, Enum):
     EXTERNAL_VMS = "external-vms"
 
 
-class NatGateways(str, Enum):
+class NatGateways(StrEnum):
     ONE = "one"  # cheaper; private subnets lose egress if that zone fails
     ONE_PER_AZ = "one-per-az"
 
@@ -76,7 +76,8 @@ class VpcProps:
         zones = self.availability_zones
         if isinstance(zones, str) or len(tuple(zones)) < 2:
             raise ConfigurationError(
-                "VpcProps.availability_zones", f"got {zones!r}; the guide's layout needs subnets in at least two zones",
+                "VpcProps.availability_zones",
+                f"got {zones!r}; the guide's layout needs subnets in at least two zones",
                 'list two or more zones, e.g. ("us-east-1a", "us-east-1b")',
             )
         object.__setattr__(self, "availability_zones", tuple(zones))
@@ -85,7 +86,8 @@ class VpcProps:
         check_name_prefix(self.name, "VpcProps.name", longest_suffix=len("flow-logs-delivery"), limit=64)
         if self.flow_log_retention_days not in _RETENTION_DAYS:
             raise ConfigurationError(
-                "VpcProps.flow_log_retention_days", f"{self.flow_log_retention_days} is not a CloudWatch retention",
+                "VpcProps.flow_log_retention_days",
+                f"{self.flow_log_retention_days} is not a CloudWatch retention",
                 f"use one of {sorted(_RETENTION_DAYS)}",
             )
         self.subnet_plan()  # validates the addressing now, not at deploy time
@@ -110,19 +112,24 @@ class VpcProps:
             tier = SubnetTier(tier)
             where = f"VpcProps.subnet_cidrs[{tier.value}]"
             if isinstance(given, str) or len(given) != zones:
-                raise ConfigurationError(where, f"got {given!r}", f"give exactly one CIDR per availability zone ({zones})")
+                raise ConfigurationError(
+                    where, f"got {given!r}", f"give exactly one CIDR per availability zone ({zones})"
+                )
             networks = tuple(parse_cidr(cidr, f"{where}[{i}]") for i, cidr in enumerate(given))
             for i, network in enumerate(networks):
                 if not network.subnet_of(vpc):
-                    raise ConfigurationError(f"{where}[{i}]", f"{network} is outside the VPC CIDR {vpc}", f"pick a block inside {vpc}")
+                    raise ConfigurationError(
+                        f"{where}[{i}]", f"{network} is outside the VPC CIDR {vpc}", f"pick a block inside {vpc}"
+                    )
             plan[tier] = networks
         missing = [tier for tier in SubnetTier if tier not in plan]
         lengths: list[int] = []
         for tier in missing:
-            length = self.subnet_prefix_lengths.get(tier, vpc.prefixlen + DEFAULT_SUBNET_STEPS[tier])
+            length = self.subnet_prefix_lengths.get(tier, min(vpc.prefixlen + DEFAULT_SUBNET_STEPS[tier], 28))
             if not isinstance(length, int) or not vpc.prefixlen <= length <= 28:
                 raise ConfigurationError(
-                    f"VpcProps.subnet_prefix_lengths[{tier.value}]", f"/{length} does not fit in {vpc}",
+                    f"VpcProps.subnet_prefix_lengths[{tier.value}]",
+                    f"/{length} does not fit in {vpc}",
                     f"use a prefix length from {vpc.prefixlen} to 28",
                 )
             lengths += [length] * zones
@@ -131,12 +138,17 @@ class VpcProps:
             free = _free_space(vpc, taken)
             carved = carve_subnets(free, lengths, "VpcProps.cidr_block") if free else None
             if carved is None:
-                raise ConfigurationError("VpcProps.cidr_block", f"{vpc} has no room left after the explicit subnet CIDRs", "use a larger VPC or give all subnet CIDRs explicitly")
+                raise ConfigurationError(
+                    "VpcProps.cidr_block",
+                    f"{vpc} has no room left after the explicit subnet CIDRs",
+                    "use a larger VPC or give all subnet CIDRs explicitly",
+                )
             for n, tier in enumerate(missing):
                 plan[tier] = tuple(carved[n * zones : (n + 1) * zones])
         named = [
             (f"VpcProps.subnet_cidrs[{tier.value}][{i}]", network)
-            for tier in SubnetTier for i, network in enumerate(plan[tier])
+            for tier in SubnetTier
+            for i, network in enumerate(plan[tier])
         ]
         check_disjoint(named)
         return {tier: plan[tier] for tier in SubnetTier}
@@ -153,7 +165,30 @@ def _free_space(vpc: IPv4Network, taken: list[IPv4Network]) -> IPv4Network | Non
     return None
 
 
-_RETENTION_DAYS = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+_RETENTION_DAYS = {
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+}
 
 
 class CircleciVpc(Construct):
@@ -165,15 +200,23 @@ class CircleciVpc(Construct):
         plan = props.subnet_plan()
         name = props.name
         self.vpc = Vpc(
-            self, "vpc", cidr_block=props.cidr_block, enable_dns_support=True, enable_dns_hostnames=True,
+            self,
+            "vpc",
+            cidr_block=props.cidr_block,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
             tags={**props.tags, "Name": name},
         )
         # Takes over the default security group and removes every rule from it.
         self.default_security_group = DefaultSecurityGroup(
-            self, "default-security-group", vpc_id=self.vpc.id,
+            self,
+            "default-security-group",
+            vpc_id=self.vpc.id,
             tags={**props.tags, "Name": f"{name}-default-unused"},
         )
-        self.internet_gateway = InternetGateway(self, "internet-gateway", vpc_id=self.vpc.id, tags={**props.tags, "Name": name})
+        self.internet_gateway = InternetGateway(
+            self, "internet-gateway", vpc_id=self.vpc.id, tags={**props.tags, "Name": name}
+        )
 
         cluster_tag = {f"kubernetes.io/cluster/{props.eks_cluster_name}": "shared"} if props.eks_cluster_name else {}
         discovery = {
@@ -184,35 +227,74 @@ class CircleciVpc(Construct):
         for tier in SubnetTier:
             self.subnets[tier] = [
                 Subnet(
-                    self, f"{tier.value}-{zone}", vpc_id=self.vpc.id, cidr_block=str(cidr), availability_zone=zone,
+                    self,
+                    f"{tier.value}-{zone}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=str(cidr),
+                    availability_zone=zone,
                     map_public_ip_on_launch=False,
-                    tags={**props.tags, **cluster_tag, **discovery.get(tier, {}), "Name": f"{name}-{tier.value}-{zone}", "circleci/tier": tier.value},
+                    tags={
+                        **props.tags,
+                        **cluster_tag,
+                        **discovery.get(tier, {}),
+                        "Name": f"{name}-{tier.value}-{zone}",
+                        "circleci/tier": tier.value,
+                    },
                 )
-                for zone, cidr in zip(props.availability_zones, plan[tier])
+                for zone, cidr in zip(props.availability_zones, plan[tier], strict=True)
             ]
 
-        public_routes = RouteTable(self, "public-routes", vpc_id=self.vpc.id, tags={**props.tags, "Name": f"{name}-public"})
-        Route(self, "public-default-route", route_table_id=public_routes.id, destination_cidr_block=ALL_IPV4, gateway_id=self.internet_gateway.id)
-        for zone, subnet in zip(props.availability_zones, self.subnets[SubnetTier.PUBLIC]):
+        public_routes = RouteTable(
+            self, "public-routes", vpc_id=self.vpc.id, tags={**props.tags, "Name": f"{name}-public"}
+        )
+        Route(
+            self,
+            "public-default-route",
+            route_table_id=public_routes.id,
+            destination_cidr_block=ALL_IPV4,
+            gateway_id=self.internet_gateway.id,
+        )
+        for zone, subnet in zip(props.availability_zones, self.subnets[SubnetTier.PUBLIC], strict=True):
             RouteTableAssociation(self, f"public-routes-{zone}", subnet_id=subnet.id, route_table_id=public_routes.id)
         self.route_tables: dict[SubnetTier, list[RouteTable]] = {SubnetTier.PUBLIC: [public_routes]}
 
-        nat_zones = props.availability_zones if props.nat_gateways is NatGateways.ONE_PER_AZ else props.availability_zones[:1]
+        nat_zones = (
+            props.availability_zones if props.nat_gateways is NatGateways.ONE_PER_AZ else props.availability_zones[:1]
+        )
         self.nat_gateways: list[NatGateway] = []
-        for zone, subnet in zip(nat_zones, self.subnets[SubnetTier.PUBLIC]):
+        for zone, subnet in zip(nat_zones, self.subnets[SubnetTier.PUBLIC], strict=True):
             eip = Eip(self, f"nat-address-{zone}", domain="vpc", tags={**props.tags, "Name": f"{name}-nat-{zone}"})
-            self.nat_gateways.append(NatGateway(
-                self, f"nat-gateway-{zone}", allocation_id=eip.id, subnet_id=subnet.id,
-                tags={**props.tags, "Name": f"{name}-{zone}"}, depends_on=[self.internet_gateway],
-            ))
+            self.nat_gateways.append(
+                NatGateway(
+                    self,
+                    f"nat-gateway-{zone}",
+                    allocation_id=eip.id,
+                    subnet_id=subnet.id,
+                    tags={**props.tags, "Name": f"{name}-{zone}"},
+                    depends_on=[self.internet_gateway],
+                )
+            )
 
         for tier in (SubnetTier.KUBERNETES_NODES, SubnetTier.NOMAD_CLIENTS, SubnetTier.EXTERNAL_VMS):
             self.route_tables[tier] = []
-            for index, (zone, subnet) in enumerate(zip(props.availability_zones, self.subnets[tier])):
+            for index, (zone, subnet) in enumerate(zip(props.availability_zones, self.subnets[tier], strict=True)):
                 nat = self.nat_gateways[index if len(self.nat_gateways) > 1 else 0]
-                table = RouteTable(self, f"{tier.value}-routes-{zone}", vpc_id=self.vpc.id, tags={**props.tags, "Name": f"{name}-{tier.value}-{zone}"})
-                Route(self, f"{tier.value}-default-route-{zone}", route_table_id=table.id, destination_cidr_block=ALL_IPV4, nat_gateway_id=nat.id)
-                RouteTableAssociation(self, f"{tier.value}-routes-assoc-{zone}", subnet_id=subnet.id, route_table_id=table.id)
+                table = RouteTable(
+                    self,
+                    f"{tier.value}-routes-{zone}",
+                    vpc_id=self.vpc.id,
+                    tags={**props.tags, "Name": f"{name}-{tier.value}-{zone}"},
+                )
+                Route(
+                    self,
+                    f"{tier.value}-default-route-{zone}",
+                    route_table_id=table.id,
+                    destination_cidr_block=ALL_IPV4,
+                    nat_gateway_id=nat.id,
+                )
+                RouteTableAssociation(
+                    self, f"{tier.value}-routes-assoc-{zone}", subnet_id=subnet.id, route_table_id=table.id
+                )
                 self.route_tables[tier].append(table)
 
         self._flow_logs(props)
@@ -222,7 +304,9 @@ class CircleciVpc(Construct):
         account = DataAwsCallerIdentity(self, "account")
         partition = DataAwsPartition(self, "partition")
         region = DataAwsRegion(self, "region")
-        log_group_arn = f"arn:{partition.partition}:logs:{region.name}:{account.account_id}:log-group:/{name}/vpc-flow-logs"
+        log_group_arn = (
+            f"arn:{partition.partition}:logs:{region.name}:{account.account_id}:log-group:/{name}/vpc-flow-logs"
+        )
         key_policy = {
             "Version": "2012-10-17",
             "Statement": [
@@ -237,42 +321,80 @@ class CircleciVpc(Construct):
                     "Sid": "CloudWatchLogsEncryptsFlowLogs",
                     "Effect": "Allow",
                     "Principal": {"Service": f"logs.{region.name}.amazonaws.com"},
-                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
                     "Resource": "*",
                     "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
                 },
             ],
         }
         self.flow_log_key = KmsKey(
-            self, "flow-logs-key", description=f"{name}: encrypts VPC flow logs", enable_key_rotation=True,
-            deletion_window_in_days=30, policy=json.dumps(key_policy), tags={**props.tags, "Name": f"{name}-flow-logs"},
+            self,
+            "flow-logs-key",
+            description=f"{name}: encrypts VPC flow logs",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(key_policy),
+            tags={**props.tags, "Name": f"{name}-flow-logs"},
         )
         self.flow_log_group = CloudwatchLogGroup(
-            self, "flow-logs", name=f"/{name}/vpc-flow-logs", retention_in_days=props.flow_log_retention_days,
-            kms_key_id=self.flow_log_key.arn, tags=dict(props.tags),
+            self,
+            "flow-logs",
+            name=f"/{name}/vpc-flow-logs",
+            retention_in_days=props.flow_log_retention_days,
+            kms_key_id=self.flow_log_key.arn,
+            tags=dict(props.tags),
         )
         role = IamRole(
-            self, "flow-logs-role", name=f"{name}-flow-logs-delivery",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-            }),
+            self,
+            "flow-logs-role",
+            name=f"{name}-flow-logs-delivery",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
             tags=dict(props.tags),
         )
         IamRolePolicy(
-            self, "flow-logs-policy", role=role.id, name="deliver-flow-logs",
-            policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                    "Resource": [self.flow_log_group.arn, f"{self.flow_log_group.arn}:*"],
-                }],
-            }),
+            self,
+            "flow-logs-policy",
+            role=role.id,
+            name="deliver-flow-logs",
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                            "Resource": [self.flow_log_group.arn, f"{self.flow_log_group.arn}:*"],
+                        }
+                    ],
+                }
+            ),
         )
         self.flow_log = FlowLog(
-            self, "flow-log", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
-            log_destination=self.flow_log_group.arn, iam_role_arn=role.arn, max_aggregation_interval=60,
+            self,
+            "flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
             tags={**props.tags, "Name": name},
         )
 

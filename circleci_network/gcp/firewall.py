@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from cdktf_cdktf_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallAllow, ComputeFirewallDeny, ComputeFirewallLogConfig
+from cdktf_cdktf_provider_google.compute_firewall import (
+    ComputeFirewall,
+    ComputeFirewallAllow,
+    ComputeFirewallDeny,
+    ComputeFirewallLogConfig,
+)
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
@@ -61,10 +66,15 @@ class FirewallProps:
         for field_name in ("allow_priority", "baseline_priority"):
             value = getattr(self, field_name)
             if not isinstance(value, int) or not 0 <= value <= 65534:
-                raise ConfigurationError(f"FirewallProps.{field_name}", f"{value!r} is not a priority from 0 to 65534", "use a whole number; lower wins")
+                raise ConfigurationError(
+                    f"FirewallProps.{field_name}",
+                    f"{value!r} is not a priority from 0 to 65534",
+                    "use a whole number; lower wins",
+                )
         if self.allow_priority >= self.baseline_priority:
             raise ConfigurationError(
-                "FirewallProps.allow_priority", f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
+                "FirewallProps.allow_priority",
+                f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
         names = [f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening)]
@@ -72,7 +82,8 @@ class FirewallProps:
         longest = max(names, key=len)
         if len(longest) > NAME_LIMIT:
             raise ConfigurationError(
-                "FirewallProps.name", f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
+                "FirewallProps.name",
+                f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
                 f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters (or shorten extra egress rule names)",
             )
 
@@ -90,6 +101,18 @@ def _allow_blocks(ports: tuple[Port, ...]) -> list[tuple[str, list[str] | None]]
     return sorted(by_protocol.items())
 
 
+@dataclass(frozen=True)
+class _Selectors:
+    """Which packets a firewall rule matches, besides ports: GCP's target and peer fields."""
+
+    target_service_accounts: list[str] | None = None
+    target_tags: list[str] | None = None
+    source_ranges: list[str] | None = None
+    source_service_accounts: list[str] | None = None
+    source_tags: list[str] | None = None
+    destination_ranges: list[str] | None = None
+
+
 class CircleciFirewall(Construct):
     def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
         super().__init__(scope, id)
@@ -97,22 +120,68 @@ class CircleciFirewall(Construct):
         self.rules = gcp_rules(props.hardening)
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
-            self.firewalls[rule.rule_id] = self._render(rule)
+            self.firewalls[rule.rule_id] = self._firewall(
+                rule.rule_id,
+                f"{props.name}-{rule.rule_id}",
+                rule.direction,
+                props.allow_priority,
+                rule.description,
+                self._selectors(rule),
+                allow=[ComputeFirewallAllow(protocol=p, ports=ports) for p, ports in _allow_blocks(rule.ports)],
+            )
         for role in COMPUTE_ROLES:
             for direction in Direction:
-                rule_name = baseline_name(props.name, role, direction)
-                self.firewalls[rule_name] = ComputeFirewall(
-                    self, f"{role.value}-deny-all-{direction.value}", name=rule_name, project=props.project,
-                    network=props.network_id, direction=direction.name, priority=props.baseline_priority,
+                everywhere = ["0.0.0.0/0"]
+                ingress = direction is Direction.INGRESS
+                selectors = _Selectors(
+                    **self._target(role),
+                    source_ranges=everywhere if ingress else None,
+                    destination_ranges=None if ingress else everywhere,
+                )
+                name = baseline_name(props.name, role, direction)
+                self.firewalls[name] = self._firewall(
+                    f"{role.value}-deny-all-{direction.value}",
+                    name,
+                    direction,
+                    props.baseline_priority,
+                    f"Baseline: deny all {direction.value} for {role.display_name}; the allow rules above it are the guide's",
+                    selectors,
                     deny=[ComputeFirewallDeny(protocol="all")],
-                    destination_ranges=["0.0.0.0/0"] if direction is Direction.EGRESS else None,
-                    source_ranges=["0.0.0.0/0"] if direction is Direction.INGRESS else None,
-                    log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
-                    description=f"Baseline: deny all {direction.value} for {role.title}; the allow rules above it are the guide's",
-                    **self._targets(role),
                 )
 
-    def _targets(self, role: Role) -> dict[str, list[str]]:
+    def _firewall(
+        self,
+        construct_id: str,
+        name: str,
+        direction: Direction,
+        priority: int,
+        description: str,
+        selectors: _Selectors,
+        *,
+        allow: list[ComputeFirewallAllow] | None = None,
+        deny: list[ComputeFirewallDeny] | None = None,
+    ) -> ComputeFirewall:
+        return ComputeFirewall(
+            self,
+            construct_id,
+            name=name,
+            project=self.props.project,
+            network=self.props.network_id,
+            direction=direction.name,
+            priority=priority,
+            allow=allow,
+            deny=deny,
+            log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
+            description=description,
+            target_service_accounts=selectors.target_service_accounts,
+            target_tags=selectors.target_tags,
+            source_ranges=selectors.source_ranges,
+            source_service_accounts=selectors.source_service_accounts,
+            source_tags=selectors.source_tags,
+            destination_ranges=selectors.destination_ranges,
+        )
+
+    def _target(self, role: Role) -> dict[str, list[str]]:
         if self.props.targets is FirewallTargets.SERVICE_ACCOUNTS:
             return {"target_service_accounts": [self.props.service_account_emails[role]]}
         return {"target_tags": [self.props.tags[role]]}
@@ -135,27 +204,16 @@ class CircleciFirewall(Construct):
             return [METADATA_SERVER_CIDR]
         return list(GOOGLE_HEALTH_CHECK_RANGES)
 
-    def _sources(self, peer: Peer) -> dict[str, list[str]]:
+    def _selectors(self, rule: TrafficRule) -> _Selectors:
+        target = self._target(rule.role)
+        peer = rule.peer
+        if rule.direction is Direction.EGRESS:
+            return _Selectors(**target, destination_ranges=self._ranges(peer))
         if not (isinstance(peer, Role) and peer in COMPUTE_ROLES):
-            return {"source_ranges": self._ranges(peer)}
-        sources: dict[str, list[str]]
+            return _Selectors(**target, source_ranges=self._ranges(peer))
+        # Pods (VPC-native, e.g. the Nomad server) send from the pod range, not the node's address.
+        pods = [self.props.addressing.pods_cidr] if peer is Role.KUBERNETES_NODES else None
         if self.props.targets is FirewallTargets.SERVICE_ACCOUNTS:
-            sources = {"source_service_accounts": [self.props.service_account_emails[peer]]}
-        else:
-            sources = {"source_tags": [self.props.tags[peer]]}
-        if peer is Role.KUBERNETES_NODES:
-            # Pods (VPC-native, e.g. the Nomad server) send from the pod range, not the node.
-            sources["source_ranges"] = [self.props.addressing.pods_cidr]
-        return sources
-
-    def _render(self, rule: TrafficRule) -> ComputeFirewall:
-        ingress = rule.direction is Direction.INGRESS
-        peer_args = self._sources(rule.peer) if ingress else {"destination_ranges": self._ranges(rule.peer)}
-        return ComputeFirewall(
-            self, rule.rule_id, name=f"{self.props.name}-{rule.rule_id}", project=self.props.project,
-            network=self.props.network_id, direction=rule.direction.name, priority=self.props.allow_priority,
-            allow=[ComputeFirewallAllow(protocol=protocol, ports=ports) for protocol, ports in _allow_blocks(rule.ports)],
-            log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
-            description=rule.description,
-            **self._targets(rule.role), **peer_args,
-        )
+            accounts = [self.props.service_account_emails[peer]]
+            return _Selectors(**target, source_service_accounts=accounts, source_ranges=pods)
+        return _Selectors(**target, source_tags=[self.props.tags[peer]], source_ranges=pods)

@@ -26,7 +26,8 @@ class RoleIdentityProps:
         check_name(self.name, "RoleIdentityProps.name")
         if len(self.name) + 1 + longest > ACCOUNT_ID_LIMIT:
             raise ConfigurationError(
-                "RoleIdentityProps.name", f"{self.name!r} makes service account IDs longer than GCP's {ACCOUNT_ID_LIMIT} characters",
+                "RoleIdentityProps.name",
+                f"{self.name!r} makes service account IDs longer than GCP's {ACCOUNT_ID_LIMIT} characters",
                 f"use at most {ACCOUNT_ID_LIMIT - 1 - longest} characters",
             )
 
@@ -41,8 +42,11 @@ class RoleIdentities(Construct):
         self.props = props
         self.service_accounts: dict[Role, ServiceAccount] = {
             role: ServiceAccount(
-                self, role.value, account_id=f"{props.name}-{role.value}", project=props.project,
-                display_name=f"CircleCI Server {role.title}",
+                self,
+                role.value,
+                account_id=f"{props.name}-{role.value}",
+                project=props.project,
+                display_name=f"CircleCI Server {role.display_name}",
                 description="Firewall identity for this role (circleci-network); attach to its instances",
             )
             for role in COMPUTE_ROLES

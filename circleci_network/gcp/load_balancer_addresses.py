@@ -36,15 +36,26 @@ class LoadBalancerAddresses(Construct):
         fixed = props.addressing.load_balancer_addresses()
         for role in INTERNAL_LOAD_BALANCERS:
             self.addresses[role] = ComputeAddress(
-                self, role.value, name=f"{props.name}-{role.value}", project=props.project, region=props.region,
-                address_type="INTERNAL", subnetwork=props.subnetwork_id, address=fixed[role],
-                description=f"CircleCI Server {role.title} (internal)",
+                self,
+                role.value,
+                name=f"{props.name}-{role.value}",
+                project=props.project,
+                region=props.region,
+                address_type="INTERNAL",
+                subnetwork=props.subnetwork_id,
+                address=fixed[role],
+                description=f"CircleCI Server {role.display_name} (internal)",
             )
         for role in INTERNET_FACING_LOAD_BALANCERS:
             external = props.internet_facing
             self.addresses[role] = ComputeAddress(
-                self, role.value, name=f"{props.name}-{role.value}", project=props.project, region=props.region,
-                address_type="EXTERNAL" if external else "INTERNAL", network_tier="PREMIUM" if external else None,
+                self,
+                role.value,
+                name=f"{props.name}-{role.value}",
+                project=props.project,
+                region=props.region,
+                address_type="EXTERNAL" if external else "INTERNAL",
+                network_tier="PREMIUM" if external else None,
                 subnetwork=None if external else props.subnetwork_id,
-                description=f"CircleCI Server {role.title}",
+                description=f"CircleCI Server {role.display_name}",
             )

@@ -37,15 +37,25 @@ class GcpNetworkProps:
 
     def vpc_props(self) -> GcpVpcProps:
         return GcpVpcProps(
-            project=self.project, region=self.region, name=self.name, addressing=self.addressing,
+            project=self.project,
+            region=self.region,
+            name=self.name,
+            addressing=self.addressing,
             internet_route_tags=[role_tag(self.name, role) for role in COMPUTE_ROLES],
         )
 
     def firewall_props(self, network_id: str, emails: Mapping[Role, str], tags: Mapping[Role, str]) -> FirewallProps:
         return FirewallProps(
-            project=self.project, network_id=network_id, service_account_emails=emails, tags=tags,
-            addressing=self.addressing, hardening=self.hardening, name=self.name, targets=self.firewall_targets,
-            allow_priority=self.allow_priority, baseline_priority=self.baseline_priority,
+            project=self.project,
+            network_id=network_id,
+            service_account_emails=emails,
+            tags=tags,
+            addressing=self.addressing,
+            hardening=self.hardening,
+            name=self.name,
+            targets=self.firewall_targets,
+            allow_priority=self.allow_priority,
+            baseline_priority=self.baseline_priority,
         )
 
 
@@ -56,13 +66,22 @@ class CircleciGcpNetwork(Construct):
         super().__init__(scope, id)
         self.props = props
         self.vpc = CircleciGcpVpc(self, "vpc", props=props.vpc_props())
-        self.identities = RoleIdentities(self, "identities", props=RoleIdentityProps(project=props.project, name=props.name))
+        self.identities = RoleIdentities(
+            self, "identities", props=RoleIdentityProps(project=props.project, name=props.name)
+        )
         emails = {role: self.identities.service_account_email(role) for role in COMPUTE_ROLES}
-        self.firewall = CircleciFirewall(self, "firewall", props=props.firewall_props(self.vpc.network.id, emails, self.identities.tags))
+        self.firewall = CircleciFirewall(
+            self, "firewall", props=props.firewall_props(self.vpc.network.id, emails, self.identities.tags)
+        )
         self.load_balancer_addresses = LoadBalancerAddresses(
-            self, "load-balancer-addresses",
+            self,
+            "load-balancer-addresses",
             props=LoadBalancerAddressProps(
-                project=props.project, region=props.region, subnetwork_id=self.vpc.subnet.id, addressing=props.addressing,
-                name=props.name, internet_facing=props.internet_facing_load_balancers,
+                project=props.project,
+                region=props.region,
+                subnetwork_id=self.vpc.subnet.id,
+                addressing=props.addressing,
+                name=props.name,
+                internet_facing=props.internet_facing_load_balancers,
             ),
         )

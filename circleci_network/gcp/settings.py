@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from ipaddress import IPv4Network
 
 from circleci_network.addressing import check_disjoint, parse_address, parse_cidr
@@ -23,7 +23,7 @@ _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 
 
-class FirewallTargets(str, Enum):
+class FirewallTargets(StrEnum):
     """How firewall rules pick instances; GCP cannot mix the two in one rule."""
 
     SERVICE_ACCOUNTS = "service-accounts"  # Google's recommendation: only IAM can change them
@@ -32,9 +32,15 @@ class FirewallTargets(str, Enum):
 
 def check_name(value: str, field_name: str, *, limit: int = NAME_LIMIT) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
-        raise ConfigurationError(field_name, f"{value!r} is not a valid GCP name", "use lowercase letters, digits and '-', starting with a letter and not ending with '-'")
+        raise ConfigurationError(
+            field_name,
+            f"{value!r} is not a valid GCP name",
+            "use lowercase letters, digits and '-', starting with a letter and not ending with '-'",
+        )
     if len(value) > limit:
-        raise ConfigurationError(field_name, f"{value!r} is {len(value)} characters, over GCP's {limit}", "use a shorter name prefix")
+        raise ConfigurationError(
+            field_name, f"{value!r} is {len(value)} characters, over GCP's {limit}", "use a shorter name prefix"
+        )
     return value
 
 
@@ -42,7 +48,11 @@ def check_project(value: str, field_name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(field_name, "is missing", 'give the GCP project ID, e.g. "acme-circleci-prod"')
     if not _PROJECT.match(value):
-        raise ConfigurationError(field_name, f"{value!r} is not a GCP project ID", "use 6-30 lowercase letters, digits and '-', starting with a letter")
+        raise ConfigurationError(
+            field_name,
+            f"{value!r} is not a GCP project ID",
+            "use 6-30 lowercase letters, digits and '-', starting with a letter",
+        )
     return value
 
 
@@ -50,7 +60,11 @@ def check_region(value: str, field_name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(field_name, "is missing", 'give a region, e.g. "us-central1"')
     if not _REGION.match(value):
-        raise ConfigurationError(field_name, f"{value!r} is not a GCP region", 'use a region name such as "us-central1" (not a zone like "us-central1-a")')
+        raise ConfigurationError(
+            field_name,
+            f"{value!r} is not a GCP region",
+            'use a region name such as "us-central1" (not a zone like "us-central1-a")',
+        )
     return value
 
 
@@ -74,11 +88,14 @@ class GcpAddressing:
         check_disjoint(named)
         subnet = named[0][1]
         if subnet.prefixlen > 24:
-            raise ConfigurationError("GcpAddressing.subnet_cidr", f"{subnet} is smaller than a /24", "use a /24 or larger subnet")
+            raise ConfigurationError(
+                "GcpAddressing.subnet_cidr", f"{subnet} is smaller than a /24", "use a /24 or larger subnet"
+            )
         unknown = [r for r in self.internal_load_balancer_addresses if r not in INTERNAL_LOAD_BALANCERS]
         if unknown:
             raise ConfigurationError(
-                "GcpAddressing.internal_load_balancer_addresses", f"{unknown} are not internal load balancers",
+                "GcpAddressing.internal_load_balancer_addresses",
+                f"{unknown} are not internal load balancers",
                 "give addresses only for Role.VM_SERVICE_LB, Role.NOMAD_LB and Role.OUTPUT_PROCESSOR_LB",
             )
         seen: dict[str, Role] = {}
@@ -87,9 +104,17 @@ class GcpAddressing:
             ip = parse_address(address, where)
             usable_first, usable_last = subnet.network_address + 2, subnet.broadcast_address - 2
             if not usable_first <= ip <= usable_last:
-                raise ConfigurationError(where, f"{ip} is not a usable address of {subnet} (GCP reserves the first two and last two)", f"pick an address from {usable_first} to {usable_last}")
+                raise ConfigurationError(
+                    where,
+                    f"{ip} is not a usable address of {subnet} (GCP reserves the first two and last two)",
+                    f"pick an address from {usable_first} to {usable_last}",
+                )
             if address in seen:
-                raise ConfigurationError(where, f"{address} is also given to {seen[address].value}", "give each load balancer its own address")
+                raise ConfigurationError(
+                    where,
+                    f"{address} is also given to {seen[address].value}",
+                    "give each load balancer its own address",
+                )
             seen[address] = role
 
     @property

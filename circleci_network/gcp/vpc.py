@@ -9,8 +9,16 @@ from dataclasses import dataclass, field
 from cdktf_cdktf_provider_google.compute_network import ComputeNetwork
 from cdktf_cdktf_provider_google.compute_route import ComputeRoute
 from cdktf_cdktf_provider_google.compute_router import ComputeRouter
-from cdktf_cdktf_provider_google.compute_router_nat import ComputeRouterNat, ComputeRouterNatLogConfig, ComputeRouterNatSubnetwork
-from cdktf_cdktf_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig, ComputeSubnetworkSecondaryIpRange
+from cdktf_cdktf_provider_google.compute_router_nat import (
+    ComputeRouterNat,
+    ComputeRouterNatLogConfig,
+    ComputeRouterNatSubnetwork,
+)
+from cdktf_cdktf_provider_google.compute_subnetwork import (
+    ComputeSubnetwork,
+    ComputeSubnetworkLogConfig,
+    ComputeSubnetworkSecondaryIpRange,
+)
 from constructs import Construct
 
 from circleci_network.addressing import ALL_IPV4
@@ -49,32 +57,59 @@ class CircleciGcpVpc(Construct):
         self.props = props
         name, a = props.name, props.addressing
         self.network = ComputeNetwork(
-            self, "network", name=name, project=props.project, auto_create_subnetworks=False, routing_mode="REGIONAL",
+            self,
+            "network",
+            name=name,
+            project=props.project,
+            auto_create_subnetworks=False,
+            routing_mode="REGIONAL",
             delete_default_routes_on_create=True,  # we add the one internet route, scoped to role tags
             description="CircleCI Server network (circleci-network)",
         )
         self.subnet = ComputeSubnetwork(
-            self, "subnet", name=f"{name}-{props.region}", project=props.project, region=props.region,
-            network=self.network.id, ip_cidr_range=a.subnet_cidr, private_ip_google_access=True,
+            self,
+            "subnet",
+            name=f"{name}-{props.region}",
+            project=props.project,
+            region=props.region,
+            network=self.network.id,
+            ip_cidr_range=a.subnet_cidr,
+            private_ip_google_access=True,
             secondary_ip_range=[
                 ComputeSubnetworkSecondaryIpRange(range_name=f"{name}-pods", ip_cidr_range=a.pods_cidr),
                 ComputeSubnetworkSecondaryIpRange(range_name=f"{name}-services", ip_cidr_range=a.services_cidr),
             ],
             log_config=ComputeSubnetworkLogConfig(
-                aggregation_interval="INTERVAL_5_SEC", flow_sampling=props.flow_log_sampling, metadata="INCLUDE_ALL_METADATA",
+                aggregation_interval="INTERVAL_5_SEC",
+                flow_sampling=props.flow_log_sampling,
+                metadata="INCLUDE_ALL_METADATA",
             ),
             description="All CircleCI Server roles; isolated by firewall targets",
         )
         self.internet_route = ComputeRoute(
-            self, "internet-route", name=f"{name}-internet-via-nat", project=props.project, network=self.network.id,
-            dest_range=ALL_IPV4, next_hop_gateway="default-internet-gateway", priority=1000,
+            self,
+            "internet-route",
+            name=f"{name}-internet-via-nat",
+            project=props.project,
+            network=self.network.id,
+            dest_range=ALL_IPV4,
+            next_hop_gateway="default-internet-gateway",
+            priority=1000,
             tags=list(props.internet_route_tags),
             description="Internet (through Cloud NAT) only for CircleCI role instances",
         )
-        self.router = ComputeRouter(self, "router", name=f"{name}-router", project=props.project, region=props.region, network=self.network.id)
+        self.router = ComputeRouter(
+            self, "router", name=f"{name}-router", project=props.project, region=props.region, network=self.network.id
+        )
         self.nat = ComputeRouterNat(
-            self, "nat", name=f"{name}-nat", project=props.project, region=props.region, router=self.router.name,
-            nat_ip_allocate_option="AUTO_ONLY", source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            self,
+            "nat",
+            name=f"{name}-nat",
+            project=props.project,
+            region=props.region,
+            router=self.router.name,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
             subnetwork=[ComputeRouterNatSubnetwork(name=self.subnet.id, source_ip_ranges_to_nat=["ALL_IP_RANGES"])],
             log_config=ComputeRouterNatLogConfig(enable=True, filter="ERRORS_ONLY"),
         )

@@ -1,0 +1,32 @@
+# The two set-up commands: `make synth` and `make test`. Both create .venv and install
+# the pinned dependencies when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
+export CHECKPOINT_DISABLE := 1
+
+.PHONY: synth test lint verify bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Synthesize the reference AWS and GCP stacks into cdktf.out/
+synth: $(INSTALLED)
+	$(PY) main.py
+	@ls -1 cdktf.out/stacks
+
+## Lint, type-check and run the unit and synth tests
+test: $(INSTALLED)
+	$(PY) -m ruff check circleci_network stacks tests main.py
+	$(PY) -m mypy
+	$(PY) -m pytest -m "not tools"
+
+clean:
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache
