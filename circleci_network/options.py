@@ -141,3 +141,57 @@ class HardeningOptions:
         if peer is OutsidePeer.DNS_RESOLVER:
             return self.dns_server_cidrs
         return None  # LOAD_BALANCER_HEALTH_CHECKS: the cloud's own ranges
+
+
+def options_to_json(options: HardeningOptions) -> dict[str, object]:
+    """The options as plain JSON, recorded in the synthesized stack for the audit."""
+    return {
+        "client_cidrs": list(options.client_cidrs),
+        "external_cidrs": list(options.external_cidrs),
+        "vcs_cidrs": None if options.vcs_cidrs is None else list(options.vcs_cidrs),
+        "rerun_ssh_cidrs": list(options.rerun_ssh_cidrs),
+        "ssh_administrator_cidrs": list(options.ssh_administrator_cidrs),
+        "allow_ssh_administration_from_anywhere": options.allow_ssh_administration_from_anywhere,
+        "dns_server_cidrs": None if options.dns_server_cidrs is None else list(options.dns_server_cidrs),
+        "transparent_load_balancers": options.transparent_load_balancers,
+        "extra_egress": [
+            {
+                "name": rule.name,
+                "role": rule.role.value,
+                "port": {"protocol": rule.port.protocol.value, "from": rule.port.from_port, "to": rule.port.to_port},
+                "cidrs": list(rule.cidrs),
+                "purpose": rule.purpose,
+            }
+            for rule in options.extra_egress
+        ],
+    }
+
+
+def options_from_json(data: dict[str, object]) -> HardeningOptions:
+    def cidrs(key: str) -> tuple[str, ...] | None:
+        value = data.get(key)
+        return None if value is None else tuple(value)  # type: ignore[arg-type]
+
+    extra = []
+    for item in data.get("extra_egress") or []:  # type: ignore[attr-defined]
+        port = item["port"]
+        extra.append(
+            ExtraEgressRule(
+                name=item["name"],
+                role=Role(item["role"]),
+                port=Port(Protocol(port["protocol"]), port["from"], port["to"]),
+                cidrs=tuple(item["cidrs"]),
+                purpose=item["purpose"],
+            )
+        )
+    return HardeningOptions(
+        client_cidrs=cidrs("client_cidrs") or (),
+        external_cidrs=cidrs("external_cidrs") or (),
+        vcs_cidrs=cidrs("vcs_cidrs"),
+        rerun_ssh_cidrs=cidrs("rerun_ssh_cidrs") or (),
+        ssh_administrator_cidrs=cidrs("ssh_administrator_cidrs") or (),
+        allow_ssh_administration_from_anywhere=bool(data.get("allow_ssh_administration_from_anywhere")),
+        dns_server_cidrs=cidrs("dns_server_cidrs"),
+        transparent_load_balancers=bool(data.get("transparent_load_balancers")),
+        extra_egress=tuple(extra),
+    )

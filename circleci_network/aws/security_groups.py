@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cdktf import TerraformLocal
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
@@ -13,9 +14,10 @@ from constructs import Construct
 from circleci_network.addressing import cidr_tuple
 from circleci_network.aws.naming import check_name_prefix
 from circleci_network.errors import ConfigurationError
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.options import HardeningOptions
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import OutsidePeer, Role
+from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
 
 #: AWS's default quota of rules per security group and direction.
@@ -83,6 +85,20 @@ class CircleciSecurityGroups(Construct):
         self._check_quota()
         for rule in self.rules:
             self._render(rule)
+        self.intent = NetworkIntent(
+            cloud="aws",
+            name=props.name,
+            options=props.hardening,
+            transparent_load_balancers=props.hardening.transparent_load_balancers,
+            cloud_peer_cidrs={
+                OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
+                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
+            },
+            egress_role_cidrs={
+                role: props.load_balancer_subnet_cidrs for role in LOAD_BALANCERS if role not in self.groups
+            },
+        )
+        TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 
     def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
         if isinstance(peer, CustomPeer):

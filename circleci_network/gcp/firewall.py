@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cdktf import TerraformLocal
 from cdktf_cdktf_provider_google.compute_firewall import (
     ComputeFirewall,
     ComputeFirewallAllow,
@@ -29,9 +30,10 @@ from circleci_network.gcp.settings import (
     check_name,
     check_project,
 )
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.options import HardeningOptions
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
 
 ALLOW_PRIORITY = 1000
@@ -148,6 +150,18 @@ class CircleciFirewall(Construct):
                     selectors,
                     deny=[ComputeFirewallDeny(protocol="all")],
                 )
+        self.intent = NetworkIntent(
+            cloud="gcp",
+            name=props.name,
+            options=props.hardening,
+            transparent_load_balancers=True,
+            cloud_peer_cidrs={
+                OutsidePeer.DNS_RESOLVER: (METADATA_SERVER_CIDR,),
+                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: GOOGLE_HEALTH_CHECK_RANGES,
+            },
+            egress_role_cidrs={role: tuple(self._ranges(role)) for role in (*COMPUTE_ROLES, *INTERNAL_LOAD_BALANCERS)},
+        )
+        TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 
     def _firewall(
         self,

@@ -1,0 +1,46 @@
+"""``python -m circleci_network audit [cdktf.out]``: exits 1 when a stack differs from the guide."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from circleci_network.audit.audit import AuditError, audit_path, stack_files
+from circleci_network.audit.report import write_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m circleci_network")
+    commands = parser.add_subparsers(dest="command", required=True)
+    audit = commands.add_parser("audit", help="check synthesized stacks against the hardening guide")
+    audit.add_argument(
+        "path", nargs="?", default="cdktf.out", type=Path, help="cdktf.out, a stack folder or a .tf.json file"
+    )
+    audit.add_argument(
+        "--no-report", action="store_true", help="do not write circleci-network-audit.md beside each stack"
+    )
+    args = parser.parse_args(argv)
+    try:
+        results = audit_path(args.path)
+        files = stack_files(args.path)
+    except AuditError as error:
+        print(f"audit: {error}", file=sys.stderr)
+        return 2
+    if not results:
+        print(
+            f"audit: none of the {len(files)} stacks under {args.path} holds a circleci-network network",
+            file=sys.stderr,
+        )
+        return 2
+    for result in results:
+        print(result.summary())
+        if not args.no_report:
+            folder = args.path / "stacks" / result.stack if (args.path / "stacks" / result.stack).is_dir() else None
+            if folder is not None:
+                print(f"  report: {write_report(result, folder)}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

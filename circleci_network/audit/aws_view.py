@@ -1,0 +1,194 @@
+"""Reads an AWS stack's security groups (every way Terraform can write a rule) and subnets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+from circleci_network.audit.space import PortCell, PortSpec
+from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
+from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
+from circleci_network.intent import NetworkIntent
+from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: Role
+    direction: str  # "ingress" / "egress"
+    spec: PortSpec
+    peer_role: Role | None
+    peer_network: IPv4Network | None
+    resource: str
+
+
+def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
+    p = str(protocol).lower()
+    if p in ("-1", "all"):
+        return PortSpec("all")
+    if p in ("tcp", "6", "udp", "17"):
+        name = "tcp" if p in ("tcp", "6") else "udp"
+        low = int(from_port) if from_port is not None else 0  # type: ignore[call-overload]
+        high = int(to_port) if to_port is not None else 65535  # type: ignore[call-overload]
+        return PortSpec(name, max(low, 1), high)
+    return PortSpec("other")
+
+
+class AwsView:
+    def __init__(self, stack: Json, intent: NetworkIntent) -> None:
+        self.intent = intent
+        self.grants: list[Grant] = []
+        self._unmodelled: list[str] = []
+        self.groups: dict[str, Role | None] = {}
+        for name, group in resources(stack, "aws_security_group").items():
+            tag = (group.get("tags") or {}).get("circleci/role")
+            self.groups[name] = Role(tag) if tag in {r.value for r in Role} else None
+        self.book = self._address_book(stack)
+        self._read_rules(stack)
+
+    def _address_book(self, stack: Json) -> AddressBook:
+        subnets = resources(stack, "aws_subnet")
+        book = AddressBook()
+        for role in COMPUTE_ROLES:
+            book.ranges[role] = [
+                IPv4Network(s["cidr_block"])
+                for s in subnets.values()
+                if (s.get("tags") or {}).get("circleci/tier") == role.value
+            ]
+        for lb in resources(stack, "aws_lb").values():
+            tag = (lb.get("tags") or {}).get("circleci/role")
+            if tag not in {r.value for r in Role}:
+                continue
+            role = Role(tag)
+            refs = [referenced(s, "aws_subnet", "id") for s in as_list(lb.get("subnets"))]
+            book.ranges[role] = [IPv4Network(subnets[r]["cidr_block"]) for r in refs if r in subnets]
+            if not lb.get("security_groups"):
+                book.transparent.add(role)
+        book.carve_out = [
+            IPv4Network(c) for c in self.intent.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
+        ]
+        book.ranges = {r: n for r, n in book.ranges.items() if n}
+        return book
+
+    def _group_role(self, value: object, resource: str) -> Role | None:
+        name = referenced(value, "aws_security_group", "id")
+        return self.groups.get(name) if name else None
+
+    def _add(
+        self,
+        role: Role,
+        direction: str,
+        spec: PortSpec,
+        resource: str,
+        *,
+        group: object = None,
+        cidr: object = None,
+        other: str | None = None,
+    ) -> None:
+        if other:
+            self._unmodelled.append(f"{resource}: {direction} {other} on {role.value}")
+            return
+        if group is not None:
+            peer = self._group_role(group, resource)
+            if peer is None:
+                self._unmodelled.append(
+                    f"{resource}: {direction} with security group {group}, which is no circleci role"
+                )
+                return
+            self.grants.append(Grant(role, direction, spec, peer, None, resource))
+        if cidr is not None:
+            self.grants.append(Grant(role, direction, spec, None, IPv4Network(str(cidr)), resource))
+
+    def _read_rules(self, stack: Json) -> None:
+        for direction in ("ingress", "egress"):
+            kind = f"aws_vpc_security_group_{direction}_rule"
+            for name, rule in resources(stack, kind).items():
+                role = self._group_role(rule.get("security_group_id"), name)
+                if role is None:
+                    continue
+                spec = _spec(rule.get("ip_protocol"), rule.get("from_port"), rule.get("to_port"))
+                other = (
+                    "to an IPv6 range"
+                    if rule.get("cidr_ipv6")
+                    else "with a prefix list"
+                    if rule.get("prefix_list_id")
+                    else None
+                )
+                self._add(
+                    role,
+                    direction,
+                    spec,
+                    address(kind, name),
+                    group=rule.get("referenced_security_group_id"),
+                    cidr=rule.get("cidr_ipv4"),
+                    other=other,
+                )
+        for name, rule in resources(stack, "aws_security_group_rule").items():
+            role = self._group_role(rule.get("security_group_id"), name)
+            if role is None:
+                continue
+            self._legacy(
+                role,
+                str(rule.get("type")),
+                rule,
+                address("aws_security_group_rule", name),
+                rule.get("source_security_group_id"),
+            )
+        for name, group in resources(stack, "aws_security_group").items():
+            role = self.groups.get(name)
+            if role is None:
+                continue
+            for direction in ("ingress", "egress"):
+                for block in as_list(group.get(direction)):
+                    peers = as_list(block.get("security_groups"))
+                    self._legacy(
+                        role, direction, block, address("aws_security_group", name), peers[0] if peers else None
+                    )
+                    for extra in peers[1:]:
+                        self._legacy(
+                            role, direction, {**block, "cidr_blocks": []}, address("aws_security_group", name), extra
+                        )
+
+    def _legacy(self, role: Role, direction: str, rule: Json, resource: str, group: object) -> None:
+        spec = _spec(rule.get("protocol"), rule.get("from_port"), rule.get("to_port"))
+        if rule.get("self"):
+            self.grants.append(Grant(role, direction, spec, role, None, resource))
+        if group is not None:
+            self._add(role, direction, spec, resource, group=group)
+        for cidr in as_list(rule.get("cidr_blocks")):
+            self._add(role, direction, spec, resource, cidr=cidr)
+        if rule.get("ipv6_cidr_blocks") or rule.get("prefix_list_ids"):
+            self._add(role, direction, spec, resource, other="to IPv6 ranges or prefix lists")
+
+    def port_specs(self) -> list[PortSpec]:
+        return [g.spec for g in self.grants]
+
+    def networks(self) -> list[IPv4Network]:
+        return [g.peer_network for g in self.grants if g.peer_network is not None]
+
+    def unmodelled(self) -> list[str]:
+        return list(self._unmodelled)
+
+    def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
+        because = tuple(
+            dict.fromkeys(
+                g.resource
+                for g in self.grants
+                if g.role is role
+                and g.direction == direction
+                and g.spec.matches(port)
+                and (
+                    (g.peer_role is not None and g.peer_role is other.role)
+                    or (g.peer_network is not None and other.cell.within(g.peer_network))
+                )
+            )
+        )
+        return Verdict(True, because) if because else DENIED
+
+    def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
+        return self._decide(source, "egress", destination, port)
+
+    def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        if destination in self.book.transparent:
+            destination = Role.KUBERNETES_NODES
+        return self._decide(destination, "ingress", source, port)

@@ -1,0 +1,178 @@
+"""Effective flows of a view, and the differences between two views."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, collapse_addresses
+
+from circleci_network.audit.space import AddressCell, PortCell, address_cells, merge_port_cells, port_cells
+from circleci_network.audit.views import AddressBook, Endpoint, NetworkView
+from circleci_network.roles import Role
+
+OUTSIDE = "outside"
+
+
+@dataclass(frozen=True, order=True)
+class FlowKey:
+    source: str  # a role's value, or OUTSIDE
+    destination: str
+    port: PortCell
+    outside: AddressCell | None = None  # the outside address, for flows to or from it
+
+
+Flows = dict[FlowKey, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Cells:
+    ports: list[PortCell]
+    parties: dict[Role, list[AddressCell]]
+    outside: list[AddressCell]
+
+
+def cut(views: list[NetworkView], book: AddressBook) -> Cells:
+    networks: list[IPv4Network] = []
+    specs = []
+    for view in views:
+        networks += view.networks()
+        specs += view.port_specs()
+    for ranges in book.ranges.values():
+        networks += ranges
+    networks += book.carve_out + book.always_reachable
+    cells = address_cells(networks)
+    parties = {
+        role: [c for c in cells if any(c.within(n) for n in ranges) and not any(c.within(x) for x in book.carve_out)]
+        for role, ranges in book.ranges.items()
+    }
+    inside = {c for cs in parties.values() for c in cs}
+    return Cells(port_cells(specs), parties, [c for c in cells if c not in inside])
+
+
+def effective_flows(view: NetworkView, cells: Cells) -> Flows:
+    book = view.book
+    flows: Flows = {}
+    sources = [r for r in cells.parties if r not in book.transparent]
+    for port in cells.ports:
+        for a in sources:
+            for b, b_cells in cells.parties.items():
+                out = next((v for c in b_cells if (v := view.egress(a, Endpoint(b, c), port)).allowed), None)
+                if out is None:
+                    continue
+                into = next((v for c in cells.parties[a] if (v := view.ingress(b, Endpoint(a, c), port)).allowed), None)
+                if into is not None:
+                    flows[FlowKey(a.value, b.value, port)] = tuple(dict.fromkeys(out.because + into.because))
+            for c in cells.outside:
+                verdict = view.egress(a, Endpoint(None, c), port)
+                if verdict.allowed:
+                    flows[FlowKey(a.value, OUTSIDE, port, c)] = verdict.because
+        for b in cells.parties:
+            for c in cells.outside:
+                verdict = view.ingress(b, Endpoint(None, c), port)
+                if verdict.allowed:
+                    flows[FlowKey(OUTSIDE, b.value, port, c)] = verdict.because
+    return flows
+
+
+def half_flows(view: NetworkView, cells: Cells) -> Flows:
+    """What each role's own rules admit, whether or not the other end agrees: a widened rule
+    that opens no flow today is still a difference (the other half may come later)."""
+    flows: Flows = {}
+    for port in cells.ports:
+        for role in cells.parties:
+            if role in view.book.transparent:
+                continue
+            for other, other_cells in cells.parties.items():
+                for c in other_cells:
+                    out = view.egress(role, Endpoint(other, c), port)
+                    if out.allowed:
+                        flows.setdefault(FlowKey(role.value, f"{other.value} (egress rule)", port), out.because)
+                    into = view.ingress(role, Endpoint(other, c), port)
+                    if into.allowed:
+                        flows.setdefault(FlowKey(other.value, f"{role.value} (ingress rule)", port), into.because)
+    return flows
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str  # "missing" or "extra"
+    source: str
+    destination: str
+    ports: tuple[str, ...]
+    outside: str | None
+    #: For extra flows: the Terraform resources that open it; for missing: the model's rules.
+    because: tuple[str, ...]
+
+    def __str__(self) -> str:
+        where = f" ({self.outside})" if self.outside else ""
+        return f"{self.kind.upper()}: {self.source} -> {self.destination}{where} {', '.join(self.ports)}; by {', '.join(self.because) or 'nothing'}"
+
+
+def blocked_by(view: NetworkView, cells: Cells, key: FlowKey) -> tuple[str, ...]:
+    """Why ``view`` does not let ``key`` through: the deciding resources of the side that refuses."""
+    parties = {role.value: role for role in cells.parties}
+    src, dst = parties.get(key.source), parties.get(key.destination)
+    if src is not None:
+        targets = [Endpoint(dst, c) for c in cells.parties[dst]] if dst is not None else [Endpoint(None, key.outside)]  # type: ignore[arg-type]
+        verdicts = [view.egress(src, t, key.port) for t in targets]
+        if not any(v.allowed for v in verdicts):
+            return tuple(dict.fromkeys(b for v in verdicts for b in v.because)) or (
+                f"no egress rule of {src.value} allows it",
+            )
+    if dst is not None:
+        sources = [Endpoint(src, c) for c in cells.parties[src]] if src is not None else [Endpoint(None, key.outside)]  # type: ignore[arg-type]
+        verdicts = [view.ingress(dst, s, key.port) for s in sources]
+        if not any(v.allowed for v in verdicts):
+            return tuple(dict.fromkeys(b for v in verdicts for b in v.because)) or (
+                f"no ingress rule of {dst.value} allows it",
+            )
+    return ()
+
+
+def compare(
+    actual: Flows, expected: Flows, explain: Callable[[FlowKey], tuple[str, ...]] | None = None
+) -> list[Difference]:
+    """Extra flows name the resources that open them; missing ones (with ``explain``) what blocks them."""
+    groups: dict[tuple[str, str, str, str | None, tuple[str, ...]], list[PortCell]] = defaultdict(list)
+    for kind, mine, theirs in (("extra", actual, expected), ("missing", expected, actual)):
+        for key, because in mine.items():
+            if key not in theirs:
+                outside = key.outside.label if key.outside else None
+                if kind == "missing" and explain is not None:
+                    because = tuple(f"blocked by {b}" for b in explain(key)) + because
+                groups[(kind, key.source, key.destination, outside, because)].append(key.port)
+    return [
+        Difference(kind, src, dst, tuple(merge_port_cells(ports)), outside, because)
+        for (kind, src, dst, outside, because), ports in sorted(groups.items(), key=lambda item: item[0][:4])
+    ]
+
+
+@dataclass
+class FlowMatrix:
+    """Role x role ports, and role <-> outside ports per CIDR, for the report."""
+
+    between: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    outside: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
+    rules: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+
+def matrix(flows: Flows) -> FlowMatrix:
+    between: dict[tuple[str, str], list[PortCell]] = defaultdict(list)
+    per_cell: dict[tuple[str, str, AddressCell], list[PortCell]] = defaultdict(list)
+    rules: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for key, because in flows.items():
+        rules[(key.source, key.destination)].update(because)
+        if key.outside is None:
+            between[(key.source, key.destination)].append(key.port)
+        else:
+            per_cell[(key.source, key.destination, key.outside)].append(key.port)
+    # Outside addresses with the same ports are listed together, as few CIDRs as possible.
+    grouped: dict[tuple[str, str, tuple[str, ...]], list[AddressCell]] = defaultdict(list)
+    for (src, dst, cell), ports in per_cell.items():
+        grouped[(src, dst, tuple(merge_port_cells(ports)))].append(cell)
+    outside: dict[tuple[str, str, str], list[str]] = {}
+    for (src, dst, merged), cells in grouped.items():
+        networks = [n for cell in sorted(cells) for n in cell.networks]
+        outside[(src, dst, ", ".join(str(n) for n in collapse_addresses(networks)))] = list(merged)
+    return FlowMatrix({k: merge_port_cells(v) for k, v in between.items()}, outside, dict(rules))

@@ -1,0 +1,191 @@
+"""Reads a GCP stack's firewall rules and evaluates them as GCP does: lower priority number
+wins, deny beats allow at equal priority, implied allow-all egress and deny-all ingress."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+from circleci_network.audit.space import PortCell, PortSpec
+from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
+from circleci_network.audit.views import AddressBook, Endpoint, Verdict
+from circleci_network.intent import NetworkIntent
+from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
+
+IMPLIED_EGRESS = "implied allow-all egress (priority 65535)"
+IMPLIED_INGRESS = "implied deny-all ingress (priority 65535)"
+METADATA_SERVER = "metadata server (always reachable)"
+EVERYWHERE = IPv4Network("0.0.0.0/0")
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    resource: str
+    direction: str  # "INGRESS" / "EGRESS"
+    priority: int
+    allow: bool
+    specs: tuple[PortSpec, ...]
+    targets: frozenset[Role] | None  # None: every instance in the network
+    source_roles: frozenset[Role]
+    source_ranges: tuple[IPv4Network, ...]
+    destination_ranges: tuple[IPv4Network, ...]
+
+
+def _specs(blocks: list[Json]) -> tuple[PortSpec, ...]:
+    specs: list[PortSpec] = []
+    for block in blocks:
+        protocol = str(block.get("protocol", "")).lower()
+        if protocol == "all":
+            specs.append(PortSpec("all"))
+        elif protocol in ("tcp", "udp", "6", "17"):
+            name = "tcp" if protocol in ("tcp", "6") else "udp"
+            ports = as_list(block.get("ports"))
+            if not ports:
+                specs.append(PortSpec(name, 1, 65535))
+            for text in ports:
+                low, _, high = str(text).partition("-")
+                specs.append(PortSpec(name, int(low), int(high or low)))
+        else:
+            specs.append(PortSpec("other"))
+    return tuple(specs)
+
+
+class GcpView:
+    def __init__(self, stack: Json, intent: NetworkIntent) -> None:
+        self.intent = intent
+        prefix = intent.name
+        by_id = {f"{prefix}-{role.value}": role for role in Role}
+        self.accounts: dict[str, Role] = {}
+        for name, account in resources(stack, "google_service_account").items():
+            role = by_id.get(str(account.get("account_id")))
+            if role is not None:
+                self.accounts[name] = role
+        self.tags = {tag: role for tag, role in by_id.items() if role in COMPUTE_ROLES}
+        self.book = self._address_book(stack)
+        self._unmodelled: list[str] = []
+        self.rules = [
+            self._read(name, rule)
+            for name, rule in resources(stack, "google_compute_firewall").items()
+            if not rule.get("disabled")
+        ]
+
+    def _address_book(self, stack: Json) -> AddressBook:
+        book = AddressBook(
+            always_reachable=[IPv4Network(c) for c in self.intent.cloud_peer_cidrs.get(OutsidePeer.DNS_RESOLVER, ())]
+        )
+        vips: dict[Role, IPv4Network] = {}
+        for address_resource in resources(stack, "google_compute_address").values():
+            name = str(address_resource.get("name"))
+            for role in INTERNAL_LOAD_BALANCERS:
+                if name == f"{self.intent.name}-{role.value}" and address_resource.get("address"):
+                    vips[role] = IPv4Network(f"{address_resource['address']}/32")
+        subnet_ranges: list[IPv4Network] = []
+        pods: list[IPv4Network] = []
+        for subnet in resources(stack, "google_compute_subnetwork").values():
+            subnet_ranges.append(IPv4Network(subnet["ip_cidr_range"]))
+            for secondary in as_list(subnet.get("secondary_ip_range")):
+                if str(secondary.get("range_name", "")).endswith("-pods"):
+                    pods.append(IPv4Network(secondary["ip_cidr_range"]))
+        hosts: list[IPv4Network] = []
+        for network in subnet_ranges:
+            pieces = [network]
+            for vip in vips.values():
+                pieces = [
+                    p for piece in pieces for p in (piece.address_exclude(vip) if vip.subnet_of(piece) else [piece])
+                ]
+            hosts += pieces
+        for role in COMPUTE_ROLES:
+            book.ranges[role] = hosts + (pods if role is Role.KUBERNETES_NODES else [])
+        for role, vip in vips.items():
+            book.ranges[role] = [vip]
+            book.transparent.add(role)
+        return book
+
+    def _roles(self, accounts: list[object], tags: list[object]) -> frozenset[Role]:
+        roles: set[Role] = set()
+        for value in accounts:
+            name = referenced(value, "google_service_account", "email")
+            if name is not None and name in self.accounts:
+                roles.add(self.accounts[name])
+            elif isinstance(value, str) and (m := re.match(r"^([^@]+)@", value)):
+                role = {f"{self.intent.name}-{r.value}": r for r in COMPUTE_ROLES}.get(m.group(1))
+                if role is not None:
+                    roles.add(role)
+        roles |= {self.tags[t] for t in tags if isinstance(t, str) and t in self.tags}
+        return frozenset(roles)
+
+    def _read(self, name: str, rule: Json) -> FirewallRule:
+        allow = bool(rule.get("allow"))
+        target_accounts, target_tags = as_list(rule.get("target_service_accounts")), as_list(rule.get("target_tags"))
+        targets = None if not (target_accounts or target_tags) else self._roles(target_accounts, target_tags)
+        direction = str(rule.get("direction", "INGRESS")).upper()
+        source_accounts, source_tags = as_list(rule.get("source_service_accounts")), as_list(rule.get("source_tags"))
+        source_ranges = tuple(IPv4Network(str(c)) for c in as_list(rule.get("source_ranges")))
+        if direction == "INGRESS" and not (source_accounts or source_tags or source_ranges):
+            source_ranges = (EVERYWHERE,)  # GCP's default source
+        destination_ranges = tuple(IPv4Network(str(c)) for c in as_list(rule.get("destination_ranges"))) or (
+            EVERYWHERE,
+        )
+        return FirewallRule(
+            resource=address("google_compute_firewall", name),
+            direction=direction,
+            priority=int(rule.get("priority", 1000)),
+            allow=allow,
+            specs=_specs(as_list(rule.get("allow") if allow else rule.get("deny"))),
+            targets=targets,
+            source_roles=self._roles(source_accounts, source_tags),
+            source_ranges=source_ranges,
+            destination_ranges=destination_ranges,
+        )
+
+    def port_specs(self) -> list[PortSpec]:
+        return [spec for rule in self.rules for spec in rule.specs]
+
+    def networks(self) -> list[IPv4Network]:
+        return [n for rule in self.rules for n in rule.source_ranges + rule.destination_ranges]
+
+    def unmodelled(self) -> list[str]:
+        return list(self._unmodelled)
+
+    def _decide(self, candidates: list[FirewallRule], implied: Verdict) -> Verdict:
+        if not candidates:
+            return implied
+        top = min(rule.priority for rule in candidates)
+        winners = [rule for rule in candidates if rule.priority == top]
+        denies = [rule.resource for rule in winners if not rule.allow]
+        if denies:
+            return Verdict(False, tuple(denies))
+        return Verdict(True, tuple(rule.resource for rule in winners))
+
+    def _applies(self, rule: FirewallRule, role: Role, direction: str, port: PortCell) -> bool:
+        return (
+            rule.direction == direction
+            and (rule.targets is None or role in rule.targets)
+            and any(spec.matches(port) for spec in rule.specs)
+        )
+
+    def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
+        if any(destination.cell.within(n) for n in self.book.always_reachable):
+            return Verdict(True, (METADATA_SERVER,))
+        candidates = [
+            rule
+            for rule in self.rules
+            if self._applies(rule, source, "EGRESS", port)
+            and any(destination.cell.within(n) for n in rule.destination_ranges)
+        ]
+        return self._decide(candidates, Verdict(True, (IMPLIED_EGRESS,)))
+
+    def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        if destination in self.book.transparent:
+            destination = Role.KUBERNETES_NODES  # a passthrough load balancer delivers to the nodes
+        candidates = [
+            rule
+            for rule in self.rules
+            if self._applies(rule, destination, "INGRESS", port)
+            and (
+                (source.role is not None and source.role in rule.source_roles)
+                or any(source.cell.within(n) for n in rule.source_ranges)
+            )
+        ]
+        return self._decide(candidates, Verdict(False, (IMPLIED_INGRESS,)))

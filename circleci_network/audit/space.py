@@ -1,0 +1,100 @@
+"""The traffic space cut into cells inside which every rule either matches or does not, so
+evaluating one point per cell is exact."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, summarize_address_range
+
+#: "other" stands for every protocol besides TCP and UDP (ICMP, ...).
+PROTOCOLS = ("tcp", "udp", "other")
+ADDRESS_END = 1 << 32
+
+
+@dataclass(frozen=True, order=True)
+class PortSpec:
+    """What a rule admits: protocol ``tcp``/``udp``/``other``/``all`` and a port range."""
+
+    protocol: str
+    low: int = 0
+    high: int = 65535
+
+    def matches(self, cell: PortCell) -> bool:
+        if self.protocol == "all":
+            return True
+        if self.protocol != cell.protocol:
+            return False
+        return cell.protocol == "other" or (self.low <= cell.low and cell.high <= self.high)
+
+
+@dataclass(frozen=True, order=True)
+class PortCell:
+    protocol: str
+    low: int
+    high: int
+
+    @property
+    def label(self) -> str:
+        if self.protocol == "other":
+            return "other protocols"
+        span = str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+        return f"{self.protocol}/{span}"
+
+
+@dataclass(frozen=True, order=True)
+class AddressCell:
+    low: int
+    high: int  # inclusive
+
+    def within(self, network: IPv4Network) -> bool:
+        return int(network.network_address) <= self.low and self.high <= int(network.broadcast_address)
+
+    def overlaps(self, network: IPv4Network) -> bool:
+        return self.low <= int(network.broadcast_address) and int(network.network_address) <= self.high
+
+    @property
+    def networks(self) -> list[IPv4Network]:
+        return list(summarize_address_range(IPv4Address(self.low), IPv4Address(self.high)))
+
+    @property
+    def label(self) -> str:
+        return ", ".join(str(n) for n in self.networks)
+
+
+def port_cells(specs: Iterable[PortSpec]) -> list[PortCell]:
+    cells: list[PortCell] = []
+    specs = list(specs)
+    for protocol in ("tcp", "udp"):
+        bounds = {1, 65536}
+        for spec in specs:
+            if spec.protocol == protocol:
+                bounds |= {max(spec.low, 1), spec.high + 1}
+        ordered = sorted(bounds)
+        cells += [PortCell(protocol, lo, hi - 1) for lo, hi in itertools.pairwise(ordered)]
+    cells.append(PortCell("other", 0, 0))
+    return cells
+
+
+def address_cells(networks: Iterable[IPv4Network]) -> list[AddressCell]:
+    bounds = {0, ADDRESS_END}
+    for network in networks:
+        bounds |= {int(network.network_address), int(network.broadcast_address) + 1}
+    ordered = sorted(bounds)
+    return [AddressCell(lo, hi - 1) for lo, hi in itertools.pairwise(ordered)]
+
+
+def merge_port_cells(cells: Iterable[PortCell]) -> list[str]:
+    """Adjacent cells of one protocol as readable ranges: ``tcp/30000-32767``."""
+    merged: list[PortCell] = []
+    for cell in sorted(cells):
+        last = merged[-1] if merged else None
+        if last and last.protocol == cell.protocol and last.high + 1 == cell.low:
+            merged[-1] = PortCell(cell.protocol, last.low, cell.high)
+        else:
+            merged.append(cell)
+    full = {p: PortCell(p, 1, 65535) for p in ("tcp", "udp")}
+    if full["tcp"] in merged and full["udp"] in merged and PortCell("other", 0, 0) in merged:
+        return ["all"]
+    return [cell.label for cell in merged]

@@ -1,0 +1,58 @@
+"""What the audit asks of a network: may this packet leave its source, may it enter its
+destination. Both the synthesized JSON (per cloud) and the model answer the same questions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+from typing import Protocol
+
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec
+from circleci_network.roles import Role
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A packet's other end: one of our roles (with an address cell of it), or an outside address."""
+
+    role: Role | None
+    cell: AddressCell
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    #: The Terraform resources (or model rules) that decided it.
+    because: tuple[str, ...] = ()
+
+
+DENIED = Verdict(False)
+
+
+@dataclass
+class AddressBook:
+    """Where each role's instances live, read from the synthesized subnets and addresses."""
+
+    ranges: dict[Role, list[IPv4Network]] = field(default_factory=dict)
+    #: Roles without a filter of their own (transparent load balancers): the nodes behind them decide.
+    transparent: set[Role] = field(default_factory=set)
+    #: Outside addresses the cloud always lets through (GCP's metadata server).
+    always_reachable: list[IPv4Network] = field(default_factory=list)
+    #: Addresses inside role ranges that belong to no role (the AWS VPC resolver).
+    carve_out: list[IPv4Network] = field(default_factory=list)
+
+
+class NetworkView(Protocol):
+    book: AddressBook
+
+    def port_specs(self) -> list[PortSpec]: ...
+
+    def networks(self) -> list[IPv4Network]: ...
+
+    def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict: ...
+
+    def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict: ...
+
+    def unmodelled(self) -> list[str]:
+        """Grants the view cannot place (an unknown security group, IPv6, prefix lists)."""
+        ...

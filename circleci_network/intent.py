@@ -1,0 +1,55 @@
+"""What a rendered network was built for, recorded in the synthesized stack as a Terraform
+local so that the audit can compare the JSON with the model without our Python objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from circleci_network.options import HardeningOptions, options_from_json, options_to_json
+from circleci_network.roles import OutsidePeer, Role
+
+#: Part of the Terraform local's name; the audit looks for it.
+INTENT_LOCAL = "circleci-network-intent"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NetworkIntent:
+    cloud: str  # "aws" or "gcp"
+    name: str
+    options: HardeningOptions
+    transparent_load_balancers: bool
+    #: CIDRs the cloud decides for peers the options leave open (DNS resolver, health checks).
+    cloud_peer_cidrs: Mapping[OutsidePeer, tuple[str, ...]] = field(default_factory=dict)
+    #: Roles that egress rules must name by address (GCP always; AWS for transparent LBs).
+    egress_role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+
+    def peer_cidrs(self, peer: OutsidePeer) -> tuple[str, ...]:
+        given = self.options.cidrs_for(peer)
+        return given if given is not None else tuple(self.cloud_peer_cidrs.get(peer, ()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "cloud": self.cloud,
+            "name": self.name,
+            "options": options_to_json(self.options),
+            "transparent_load_balancers": self.transparent_load_balancers,
+            "cloud_peer_cidrs": {peer.value: list(cidrs) for peer, cidrs in self.cloud_peer_cidrs.items()},
+            "egress_role_cidrs": {role.value: list(cidrs) for role, cidrs in self.egress_role_cidrs.items()},
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> NetworkIntent:
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unknown circleci-network intent format {data.get('format')!r}")
+        return NetworkIntent(
+            cloud=str(data["cloud"]),
+            name=str(data["name"]),
+            options=options_from_json(dict(data["options"])),
+            transparent_load_balancers=bool(data["transparent_load_balancers"]),
+            cloud_peer_cidrs={OutsidePeer(k): tuple(v) for k, v in dict(data["cloud_peer_cidrs"]).items()},
+            egress_role_cidrs={Role(k): tuple(v) for k, v in dict(data["egress_role_cidrs"]).items()},
+        )
