@@ -57,10 +57,10 @@ def test_internal_addresses_are_reserved_in_the_subnet(gcp_reference: Synth) -> 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"project": ""}, "GcpVpcProps.project"),
-        ({"project": "Bad_Project"}, "GcpVpcProps.project"),
-        ({"region": ""}, "GcpVpcProps.region"),
-        ({"region": "us-central1-a"}, "GcpVpcProps.region"),
+        ({"project": ""}, "GcpNetworkProps.project"),
+        ({"project": "Bad_Project"}, "GcpNetworkProps.project"),
+        ({"region": ""}, "GcpNetworkProps.region"),
+        ({"region": "us-central1-a"}, "GcpNetworkProps.region"),
         ({"name": "a-very-long-prefix-for-names"}, "RoleIdentityProps.name"),
         ({"hardening": None}, None),
     ],

@@ -16,6 +16,7 @@ from circleci_network.aws.security_groups import CircleciSecurityGroups, Securit
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import LOAD_BALANCERS, Role
+from circleci_network.validation import validate_against_spec
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class AwsNetworkProps:
     load_balancer_deletion_protection: bool = True
     #: ``False`` keeps frontend and traefik internal (users come over a VPN).
     internet_facing_load_balancers: bool = True
+    #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
+    validate_against_spec: bool = True
 
 
 #: Which subnets each role's instances belong in.
@@ -77,6 +80,8 @@ class CircleciAwsNetwork(Construct):
                 tags=vpc_props.tags,
             ),
         )
+        if props.validate_against_spec:
+            validate_against_spec(self)
 
     def subnet_ids(self, role: Role) -> list[str]:
         return self.vpc.subnet_ids(ROLE_SUBNETS[role])

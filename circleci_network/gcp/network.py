@@ -10,10 +10,11 @@ from constructs import Construct
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
-from circleci_network.gcp.settings import FirewallTargets, GcpAddressing
+from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_name, check_project, check_region
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.validation import validate_against_spec
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,14 @@ class GcpNetworkProps:
     baseline_priority: int = BASELINE_PRIORITY
     #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik.
     internet_facing_load_balancers: bool = True
+    #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
+    validate_against_spec: bool = True
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
+        check_project(self.project, "GcpNetworkProps.project")
+        check_region(self.region, "GcpNetworkProps.region")
+        check_name(self.name, "GcpNetworkProps.name")
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
         self.firewall_props("validation", {}, {})
@@ -85,3 +91,5 @@ class CircleciGcpNetwork(Construct):
                 internet_facing=props.internet_facing_load_balancers,
             ),
         )
+        if props.validate_against_spec:
+            validate_against_spec(self)
