@@ -27,6 +27,12 @@ class ExpectedView:
         self.book = book
         self.as_rendered = as_rendered
         self.rules = active_rules(intent.options, transparent_load_balancers=intent.transparent_load_balancers)
+        # Asked tens of thousands of times per audit: index each rule's ports and peers once.
+        self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
+        for rule in self.rules:
+            self._by_side.setdefault((rule.role, rule.direction), []).append(
+                (rule, [port_spec(p) for p in rule.ports], self.rule_networks(rule))
+            )
 
     def rule_networks(self, rule: TrafficRule) -> list[IPv4Network]:
         return [IPv4Network(c) for c in self._cidrs(rule.peer, rule.direction)]
@@ -49,20 +55,16 @@ class ExpectedView:
     def unmodelled(self) -> list[str]:
         return []
 
-    def _matches(self, rule: TrafficRule, other: Endpoint) -> bool:
-        peer = rule.peer
-        if isinstance(peer, Role) and not self._cidrs(peer, rule.direction):
-            return other.role is peer
-        return any(other.cell.within(n) for n in self.rule_networks(rule))
+    def _matches(self, rule: TrafficRule, networks: list[IPv4Network], other: Endpoint) -> bool:
+        if isinstance(rule.peer, Role) and not networks:
+            return other.role is rule.peer
+        return any(other.cell.within(n) for n in networks)
 
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
         because = tuple(
             f"rule {rule.rule_id}"
-            for rule in self.rules
-            if rule.role is role
-            and rule.direction is direction
-            and any(port_spec(p).matches(port) for p in rule.ports)
-            and self._matches(rule, other)
+            for rule, specs, networks in self._by_side.get((role, direction), ())
+            if any(spec.matches(port) for spec in specs) and self._matches(rule, networks, other)
         )
         return Verdict(True, because) if because else DENIED
 

@@ -262,7 +262,8 @@ class CircleciVpc(Construct):
             props.availability_zones if props.nat_gateways is NatGateways.ONE_PER_AZ else props.availability_zones[:1]
         )
         self.nat_gateways: list[NatGateway] = []
-        for zone, subnet in zip(nat_zones, self.subnets[SubnetTier.PUBLIC], strict=True):
+        public_subnets = self.subnets[SubnetTier.PUBLIC][: len(nat_zones)]
+        for zone, subnet in zip(nat_zones, public_subnets, strict=True):
             eip = Eip(self, f"nat-address-{zone}", domain="vpc", tags={**props.tags, "Name": f"{name}-nat-{zone}"})
             self.nat_gateways.append(
                 NatGateway(

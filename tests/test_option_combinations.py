@@ -1,0 +1,132 @@
+"""Property: every combination of user options synthesizes, passes its own validation, and
+the audit of the JSON finds exactly the guide's flows for those options."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cdktf
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from circleci_network.audit import assert_matches_spec
+from circleci_network.options import ExtraEgressRule, HardeningOptions
+from circleci_network.ports import Port
+from circleci_network.roles import JOB_ROLES
+
+# Outside addresses only: the networks below use 10.x, the way a real installation does.
+OUTSIDE = ["203.0.113.0/24", "198.51.100.7/32", "192.0.2.0/28", "100.64.0.0/10", "172.16.8.0/22", "8.8.8.8/32"]
+EVERYWHERE = "0.0.0.0/0"
+
+cidr_lists = st.lists(st.sampled_from(OUTSIDE), min_size=1, max_size=3, unique=True).map(tuple)
+open_or_narrow = st.one_of(st.just((EVERYWHERE,)), cidr_lists)
+
+extra_egress = st.lists(
+    st.builds(
+        ExtraEgressRule,
+        name=st.sampled_from(["artifactory", "ldap", "metrics", "git-mirror"]),
+        role=st.sampled_from(JOB_ROLES),
+        port=st.one_of(
+            st.integers(1, 65535).map(Port.tcp),
+            st.integers(1, 65535).map(Port.udp),
+            st.integers(1, 65000).map(lambda low: Port.tcp_range(low, low + 500)),
+        ),
+        cidrs=cidr_lists,
+        purpose=st.just("workload needs it"),
+    ),
+    max_size=2,
+    unique_by=lambda rule: rule.name,
+).map(tuple)
+
+hardening_options = st.builds(
+    HardeningOptions,
+    client_cidrs=open_or_narrow,
+    external_cidrs=open_or_narrow,
+    vcs_cidrs=st.one_of(st.none(), cidr_lists),
+    rerun_ssh_cidrs=st.one_of(st.just(()), open_or_narrow),
+    ssh_administrator_cidrs=st.one_of(st.just(()), cidr_lists),
+    dns_server_cidrs=st.one_of(st.none(), cidr_lists),
+    transparent_load_balancers=st.booleans(),
+    extra_egress=extra_egress,
+)
+
+# No shrinking: each example is a synth, and a failing example is readable as drawn.
+synth_settings = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def _synth(stack: cdktf.TerraformStack) -> dict[str, Any]:
+    # Without the synth-time validation (tests/test_validation.py): it runs the same audit.
+    return json.loads(cdktf.Testing.synth(stack))  # type: ignore[no-any-return]
+
+
+@synth_settings
+@given(
+    hardening=hardening_options,
+    zones=st.integers(2, 3),
+    single_nat=st.booleans(),
+    internet_facing=st.booleans(),
+    vpc_cidr=st.sampled_from(["10.0.0.0/16", "10.42.0.0/18", "10.128.0.0/20"]),
+)
+def test_every_aws_combination_audits_clean(
+    hardening: HardeningOptions, zones: int, single_nat: bool, internet_facing: bool, vpc_cidr: str
+) -> None:
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, NatGateways, VpcProps
+
+    stack = cdktf.TerraformStack(cdktf.App(), "combination")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    CircleciAwsNetwork(
+        stack,
+        "network",
+        props=AwsNetworkProps(
+            vpc=VpcProps(
+                availability_zones=("eu-west-1a", "eu-west-1b", "eu-west-1c")[:zones],
+                cidr_block=vpc_cidr,
+                nat_gateways=NatGateways.ONE if single_nat else NatGateways.ONE_PER_AZ,
+            ),
+            hardening=hardening,
+            internet_facing_load_balancers=internet_facing,
+        ),
+    )
+    result = assert_matches_spec(_synth(stack), "combination")
+    assert result.flows
+
+
+@synth_settings
+@given(
+    hardening=hardening_options,
+    use_tags=st.booleans(),
+    internet_facing=st.booleans(),
+    subnet=st.sampled_from(["10.0.0.0/20", "10.64.0.0/22"]),
+)
+def test_every_gcp_combination_audits_clean(
+    hardening: HardeningOptions, use_tags: bool, internet_facing: bool, subnet: str
+) -> None:
+    from cdktf_cdktf_provider_google.provider import GoogleProvider
+
+    from circleci_network.gcp import CircleciGcpNetwork, FirewallTargets, GcpAddressing, GcpNetworkProps
+
+    stack = cdktf.TerraformStack(cdktf.App(), "combination")
+    GoogleProvider(stack, "google", project="acme-combinations", region="europe-west1")
+    CircleciGcpNetwork(
+        stack,
+        "network",
+        props=GcpNetworkProps(
+            project="acme-combinations",
+            region="europe-west1",
+            addressing=GcpAddressing(subnet_cidr=subnet),
+            hardening=hardening,
+            firewall_targets=FirewallTargets.NETWORK_TAGS if use_tags else FirewallTargets.SERVICE_ACCOUNTS,
+            internet_facing_load_balancers=internet_facing,
+        ),
+    )
+    result = assert_matches_spec(_synth(stack), "combination")
+    assert result.flows
