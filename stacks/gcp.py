@@ -44,8 +44,8 @@ class CircleciGcpStack(TerraformStack):
         if props.backend is not None:
             GcsBackend(self, bucket=props.backend.bucket, prefix=props.backend.prefix)
         self.network = network = CircleciGcpNetwork(self, "network", props=n)
-        TerraformOutput(self, "network-name", value=network.vpc.network.name)
-        TerraformOutput(self, "network-self-link", value=network.vpc.network.self_link)
+        TerraformOutput(self, "network-name", value=network.vpc.network_name)
+        TerraformOutput(self, "network-self-link", value=network.vpc.network_self_link)
         TerraformOutput(self, "subnet-name", value=network.vpc.subnet.name)
         TerraformOutput(self, "subnet-self-link", value=network.vpc.subnet.self_link)
         TerraformOutput(self, "pods-range-name", value=f"{n.name}-pods")

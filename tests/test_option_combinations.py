@@ -7,13 +7,15 @@ import json
 from typing import Any
 
 import cdktf
-from hypothesis import HealthCheck, Phase, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from circleci_network.audit import assert_matches_spec
 from circleci_network.options import ExtraEgressRule, HardeningOptions
 from circleci_network.ports import Port
 from circleci_network.roles import JOB_ROLES
+from circleci_network.topology import JobPlacement, Topology, UserAccess
 
 # Outside addresses only: the networks below use 10.x, the way a real installation does.
 OUTSIDE = ["203.0.113.0/24", "198.51.100.7/32", "192.0.2.0/28", "100.64.0.0/10", "172.16.8.0/22", "8.8.8.8/32"]
@@ -52,6 +54,16 @@ hardening_options = st.builds(
 )
 
 # No shrinking: each example is a synth, and a failing example is readable as drawn.
+# VPN mode needs client CIDRs other than 0.0.0.0/0: those combinations are refused (tests/test_topology.py).
+topologies = st.sampled_from(
+    [Topology(), Topology(job_placement=JobPlacement.PUBLIC), Topology(user_access=UserAccess.VPN)]
+)
+
+
+def _fits(hardening: HardeningOptions, topology: Topology) -> bool:
+    return topology.user_access is UserAccess.INTERNET or "0.0.0.0/0" not in hardening.client_cidrs
+
+
 synth_settings = settings(
     max_examples=12,
     deadline=None,
@@ -66,17 +78,19 @@ def _synth(stack: cdktf.TerraformStack) -> dict[str, Any]:
     return json.loads(cdktf.Testing.synth(stack))  # type: ignore[no-any-return]
 
 
+@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
 @synth_settings
 @given(
     hardening=hardening_options,
     zones=st.integers(2, 3),
     single_nat=st.booleans(),
-    internet_facing=st.booleans(),
+    topology=topologies,
     vpc_cidr=st.sampled_from(["10.0.0.0/16", "10.42.0.0/18", "10.128.0.0/20"]),
 )
 def test_every_aws_combination_audits_clean(
-    hardening: HardeningOptions, zones: int, single_nat: bool, internet_facing: bool, vpc_cidr: str
+    hardening: HardeningOptions, zones: int, single_nat: bool, topology: Topology, vpc_cidr: str
 ) -> None:
+    assume(_fits(hardening, topology))
     from cdktf_cdktf_provider_aws.provider import AwsProvider
 
     from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, NatGateways, VpcProps
@@ -93,23 +107,25 @@ def test_every_aws_combination_audits_clean(
                 nat_gateways=NatGateways.ONE if single_nat else NatGateways.ONE_PER_AZ,
             ),
             hardening=hardening,
-            internet_facing_load_balancers=internet_facing,
+            topology=topology,
         ),
     )
     result = assert_matches_spec(_synth(stack), "combination")
     assert result.flows
 
 
+@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
 @synth_settings
 @given(
     hardening=hardening_options,
     use_tags=st.booleans(),
-    internet_facing=st.booleans(),
+    topology=topologies,
     subnet=st.sampled_from(["10.0.0.0/20", "10.64.0.0/22"]),
 )
 def test_every_gcp_combination_audits_clean(
-    hardening: HardeningOptions, use_tags: bool, internet_facing: bool, subnet: str
+    hardening: HardeningOptions, use_tags: bool, topology: Topology, subnet: str
 ) -> None:
+    assume(_fits(hardening, topology))
     from cdktf_cdktf_provider_google.provider import GoogleProvider
 
     from circleci_network.gcp import CircleciGcpNetwork, FirewallTargets, GcpAddressing, GcpNetworkProps
@@ -125,7 +141,7 @@ def test_every_gcp_combination_audits_clean(
             addressing=GcpAddressing(subnet_cidr=subnet),
             hardening=hardening,
             firewall_targets=FirewallTargets.NETWORK_TAGS if use_tags else FirewallTargets.SERVICE_ACCOUNTS,
-            internet_facing_load_balancers=internet_facing,
+            topology=topology,
         ),
     )
     result = assert_matches_spec(_synth(stack), "combination")

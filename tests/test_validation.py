@@ -97,7 +97,7 @@ def test_gcp_hand_made_allow_rule_fails_synth() -> None:
         stack,
         "nomad-to-nomad",
         name="nomad-to-nomad",
-        network=network.vpc.network.id,
+        network=network.vpc.network_id,
         direction="INGRESS",
         priority=900,
         source_tags=[tag(Role.NOMAD_CLIENTS)],

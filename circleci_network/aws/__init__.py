@@ -15,7 +15,7 @@ from circleci_network.aws.load_balancers import (  # noqa: E402
 )
 from circleci_network.aws.network import AwsNetworkProps, CircleciAwsNetwork  # noqa: E402
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps  # noqa: E402
-from circleci_network.aws.vpc import CircleciVpc, NatGateways, SubnetTier, VpcProps  # noqa: E402
+from circleci_network.aws.vpc import CircleciVpc, ExistingVpc, NatGateways, SubnetTier, VpcProps  # noqa: E402
 
 __all__ = [
     "AwsNetworkProps",
@@ -23,6 +23,7 @@ __all__ = [
     "CircleciLoadBalancers",
     "CircleciSecurityGroups",
     "CircleciVpc",
+    "ExistingVpc",
     "LoadBalancerProps",
     "NatGateways",
     "NodePortAssignment",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from constructs import Construct
 
@@ -14,8 +14,10 @@ from circleci_network.aws.load_balancers import (
 )
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
+from circleci_network.errors import ConfigurationError
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import LOAD_BALANCERS, Role
+from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
 
 
@@ -25,10 +27,21 @@ class AwsNetworkProps:
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
     node_ports: NodePortAssignment = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
     load_balancer_deletion_protection: bool = True
-    #: ``False`` keeps frontend and traefik internal (users come over a VPN).
-    internet_facing_load_balancers: bool = True
+    #: VPN or internet access for users; private or public job subnets (the guide's shapes).
+    topology: Topology = field(default_factory=Topology)
     #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
     validate_against_spec: bool = True
+
+    def __post_init__(self) -> None:
+        self.topology.check(self.hardening, "AwsNetworkProps")
+        if self.vpc.public_job_subnets and not self.topology.public_job_instances:
+            raise ConfigurationError(
+                "AwsNetworkProps.vpc.public_job_subnets",
+                "contradicts topology.job_placement=JobPlacement.PRIVATE",
+                "set topology=Topology(job_placement=JobPlacement.PUBLIC) and leave VpcProps.public_job_subnets unset",
+            )
+        if self.topology.public_job_instances:
+            object.__setattr__(self, "vpc", replace(self.vpc, public_job_subnets=True))
 
 
 #: Which subnets each role's instances belong in.
@@ -74,7 +87,7 @@ class CircleciAwsNetwork(Construct):
                     if role in self.security_groups.groups
                 },
                 name=vpc_props.name,
-                internet_facing=props.internet_facing_load_balancers,
+                internet_facing=props.topology.internet_facing_load_balancers,
                 node_ports=props.node_ports,
                 deletion_protection=props.load_balancer_deletion_protection,
                 tags=vpc_props.tags,

@@ -56,10 +56,37 @@ DEFAULT_SUBNET_STEPS: Mapping[SubnetTier, int] = {
 
 
 @dataclass(frozen=True)
+class ExistingVpc:
+    """A VPC made elsewhere: only our subnets, routes, NAT and flow logs are added to it."""
+
+    vpc_id: str
+    #: The VPC's primary CIDR (its DNS resolver is base + 2); our subnets are carved from the
+    #: part of it that the VPC's existing subnets do not use (give ``subnet_cidrs`` for that).
+    cidr_block: str
+    #: The VPC's internet gateway (public subnets and NAT need one; a VPC holds only one).
+    internet_gateway_id: str
+    #: Removes every rule of the VPC's default security group: check nothing else uses it.
+    manage_default_security_group: bool = False
+
+    def __post_init__(self) -> None:
+        for field_name, prefix in (("vpc_id", "vpc-"), ("internet_gateway_id", "igw-")):
+            value = getattr(self, field_name)
+            if not isinstance(value, str) or not (value.startswith(prefix) or value.startswith("${")):
+                raise ConfigurationError(
+                    f"ExistingVpc.{field_name}",
+                    f"{value!r} is not an ID starting with {prefix!r}",
+                    f'give the ID (e.g. "{prefix}0123456789abcdef0") or a reference to it',
+                )
+        parse_cidr(self.cidr_block, "ExistingVpc.cidr_block")
+
+
+@dataclass(frozen=True)
 class VpcProps:
     #: At least two zones; subnet IDs are keyed by zone name, so reordering renames nothing.
     availability_zones: tuple[str, ...]
     cidr_block: str = "10.0.0.0/16"
+    #: Add our subnets to this VPC instead of creating one (``cidr_block`` is then taken from it).
+    existing_vpc: ExistingVpc | None = None
     #: Prefix for Name tags and IAM names.
     name: str = "circleci"
     nat_gateways: NatGateways = NatGateways.ONE_PER_AZ
@@ -68,11 +95,16 @@ class VpcProps:
     #: Derived subnet sizes as prefix lengths, per tier (default: VPC prefix +4, public +8).
     subnet_prefix_lengths: Mapping[SubnetTier, int] = field(default_factory=dict)
     flow_log_retention_days: int = 365
+    #: Nomad client and external VM subnets route through the internet gateway and give
+    #: instances public IPs (set by ``Topology(job_placement=JobPlacement.PUBLIC)``).
+    public_job_subnets: bool = False
     #: Adds the ``kubernetes.io/cluster/<name>`` tag that EKS load balancer discovery uses.
     eks_cluster_name: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.existing_vpc is not None:
+            object.__setattr__(self, "cidr_block", self.existing_vpc.cidr_block)
         zones = self.availability_zones
         if isinstance(zones, str) or len(tuple(zones)) < 2:
             raise ConfigurationError(
@@ -199,40 +231,55 @@ class CircleciVpc(Construct):
         self.props = props
         plan = props.subnet_plan()
         name = props.name
-        self.vpc = Vpc(
-            self,
-            "vpc",
-            cidr_block=props.cidr_block,
-            enable_dns_support=True,
-            enable_dns_hostnames=True,
-            tags={**props.tags, "Name": name},
-        )
-        # Takes over the default security group and removes every rule from it.
-        self.default_security_group = DefaultSecurityGroup(
-            self,
-            "default-security-group",
-            vpc_id=self.vpc.id,
-            tags={**props.tags, "Name": f"{name}-default-unused"},
-        )
-        self.internet_gateway = InternetGateway(
-            self, "internet-gateway", vpc_id=self.vpc.id, tags={**props.tags, "Name": name}
-        )
+        existing = props.existing_vpc
+        self.vpc: Vpc | None = None
+        if existing is None:
+            self.vpc = Vpc(
+                self,
+                "vpc",
+                cidr_block=props.cidr_block,
+                enable_dns_support=True,
+                enable_dns_hostnames=True,
+                tags={**props.tags, "Name": name},
+            )
+            self._vpc_id = self.vpc.id
+        else:
+            self._vpc_id = existing.vpc_id
+        self.default_security_group: DefaultSecurityGroup | None = None
+        if existing is None or existing.manage_default_security_group:
+            # Takes over the default security group and removes every rule from it.
+            self.default_security_group = DefaultSecurityGroup(
+                self,
+                "default-security-group",
+                vpc_id=self._vpc_id,
+                tags={**props.tags, "Name": f"{name}-default-unused"},
+            )
+        self.internet_gateway_id: str
+        self.internet_gateway: InternetGateway | None = None
+        if existing is None:
+            self.internet_gateway = InternetGateway(
+                self, "internet-gateway", vpc_id=self._vpc_id, tags={**props.tags, "Name": name}
+            )
+            self.internet_gateway_id = self.internet_gateway.id
+        else:
+            self.internet_gateway_id = existing.internet_gateway_id
 
         cluster_tag = {f"kubernetes.io/cluster/{props.eks_cluster_name}": "shared"} if props.eks_cluster_name else {}
         discovery = {
             SubnetTier.PUBLIC: {"kubernetes.io/role/elb": "1"},
             SubnetTier.KUBERNETES_NODES: {"kubernetes.io/role/internal-elb": "1"},
         }
+        public_tiers = {SubnetTier.NOMAD_CLIENTS, SubnetTier.EXTERNAL_VMS} if props.public_job_subnets else set()
         self.subnets: dict[SubnetTier, list[Subnet]] = {}
         for tier in SubnetTier:
             self.subnets[tier] = [
                 Subnet(
                     self,
                     f"{tier.value}-{zone}",
-                    vpc_id=self.vpc.id,
+                    vpc_id=self._vpc_id,
                     cidr_block=str(cidr),
                     availability_zone=zone,
-                    map_public_ip_on_launch=False,
+                    map_public_ip_on_launch=tier in public_tiers,
                     tags={
                         **props.tags,
                         **cluster_tag,
@@ -245,14 +292,14 @@ class CircleciVpc(Construct):
             ]
 
         public_routes = RouteTable(
-            self, "public-routes", vpc_id=self.vpc.id, tags={**props.tags, "Name": f"{name}-public"}
+            self, "public-routes", vpc_id=self._vpc_id, tags={**props.tags, "Name": f"{name}-public"}
         )
         Route(
             self,
             "public-default-route",
             route_table_id=public_routes.id,
             destination_cidr_block=ALL_IPV4,
-            gateway_id=self.internet_gateway.id,
+            gateway_id=self.internet_gateway_id,
         )
         for zone, subnet in zip(props.availability_zones, self.subnets[SubnetTier.PUBLIC], strict=True):
             RouteTableAssociation(self, f"public-routes-{zone}", subnet_id=subnet.id, route_table_id=public_routes.id)
@@ -272,7 +319,7 @@ class CircleciVpc(Construct):
                     allocation_id=eip.id,
                     subnet_id=subnet.id,
                     tags={**props.tags, "Name": f"{name}-{zone}"},
-                    depends_on=[self.internet_gateway],
+                    depends_on=[self.internet_gateway] if self.internet_gateway else None,
                 )
             )
 
@@ -283,15 +330,18 @@ class CircleciVpc(Construct):
                 table = RouteTable(
                     self,
                     f"{tier.value}-routes-{zone}",
-                    vpc_id=self.vpc.id,
+                    vpc_id=self._vpc_id,
                     tags={**props.tags, "Name": f"{name}-{tier.value}-{zone}"},
                 )
+                # Public job subnets need the internet gateway: replies to SSH must leave from the public IP.
+                through_gateway = tier in public_tiers
                 Route(
                     self,
                     f"{tier.value}-default-route-{zone}",
                     route_table_id=table.id,
                     destination_cidr_block=ALL_IPV4,
-                    nat_gateway_id=nat.id,
+                    gateway_id=self.internet_gateway_id if through_gateway else None,
+                    nat_gateway_id=None if through_gateway else nat.id,
                 )
                 RouteTableAssociation(
                     self, f"{tier.value}-routes-assoc-{zone}", subnet_id=subnet.id, route_table_id=table.id
@@ -390,7 +440,7 @@ class CircleciVpc(Construct):
         self.flow_log = FlowLog(
             self,
             "flow-log",
-            vpc_id=self.vpc.id,
+            vpc_id=self._vpc_id,
             traffic_type="ALL",
             log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn,
@@ -401,7 +451,7 @@ class CircleciVpc(Construct):
 
     @property
     def vpc_id(self) -> str:
-        return self.vpc.id
+        return self._vpc_id
 
     def subnet_ids(self, tier: SubnetTier) -> list[str]:
         return [subnet.id for subnet in self.subnets[tier]]

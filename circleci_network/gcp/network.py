@@ -14,6 +14,7 @@ from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
 
 
@@ -27,13 +28,18 @@ class GcpNetworkProps:
     firewall_targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
     allow_priority: int = ALLOW_PRIORITY
     baseline_priority: int = BASELINE_PRIORITY
-    #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik.
-    internet_facing_load_balancers: bool = True
+    #: VPN mode reserves internal addresses for frontend and traefik. Public job placement
+    #: changes no network resource on GCP (one shared subnet): give the instance templates
+    #: external IPs; the firewall already scopes rerun-with-SSH.
+    topology: Topology = field(default_factory=Topology)
+    #: Bring your own network: add our subnet, firewall rules, route and NAT to it (see GcpVpcProps).
+    existing_network: str | None = None
     #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
     validate_against_spec: bool = True
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
+        self.topology.check(self.hardening, "GcpNetworkProps")
         check_project(self.project, "GcpNetworkProps.project")
         check_region(self.region, "GcpNetworkProps.region")
         check_name(self.name, "GcpNetworkProps.name")
@@ -48,6 +54,7 @@ class GcpNetworkProps:
             name=self.name,
             addressing=self.addressing,
             internet_route_tags=[role_tag(self.name, role) for role in COMPUTE_ROLES],
+            existing_network=self.existing_network,
         )
 
     def firewall_props(self, network_id: str, emails: Mapping[Role, str], tags: Mapping[Role, str]) -> FirewallProps:
@@ -77,7 +84,7 @@ class CircleciGcpNetwork(Construct):
         )
         emails = {role: self.identities.service_account_email(role) for role in COMPUTE_ROLES}
         self.firewall = CircleciFirewall(
-            self, "firewall", props=props.firewall_props(self.vpc.network.id, emails, self.identities.tags)
+            self, "firewall", props=props.firewall_props(self.vpc.network_id, emails, self.identities.tags)
         )
         self.load_balancer_addresses = LoadBalancerAddresses(
             self,
@@ -88,7 +95,7 @@ class CircleciGcpNetwork(Construct):
                 subnetwork_id=self.vpc.subnet.id,
                 addressing=props.addressing,
                 name=props.name,
-                internet_facing=props.internet_facing_load_balancers,
+                internet_facing=props.topology.internet_facing_load_balancers,
             ),
         )
         if props.validate_against_spec:

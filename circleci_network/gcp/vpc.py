@@ -3,6 +3,7 @@ CircleCI Server), Private Google Access, flow logs, Cloud NAT and a tag-scoped i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from cdktf_cdktf_provider_google.compute_subnetwork import (
 from constructs import Construct
 
 from circleci_network.addressing import ALL_IPV4
+from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
 
 
@@ -35,6 +37,10 @@ class GcpVpcProps:
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
     #: Share of flows sampled into subnet flow logs.
     flow_log_sampling: float = 0.5
+    #: Add our subnet, route and NAT to this network (its self link or
+    #: ``projects/<p>/global/networks/<n>``) instead of creating one. Routes the network
+    #: already has (such as a default internet route) stay as they are: check them.
+    existing_network: str | None = None
 
     def __post_init__(self) -> None:
         check_project(self.project, "GcpVpcProps.project")
@@ -44,8 +50,20 @@ class GcpVpcProps:
         for i, tag in enumerate(self.internet_route_tags):
             check_name(tag, f"GcpVpcProps.internet_route_tags[{i}]")
         if not 0 < self.flow_log_sampling <= 1:
-            raise ValueError("GcpVpcProps.flow_log_sampling must be in (0, 1]")
+            raise ConfigurationError(
+                "GcpVpcProps.flow_log_sampling", f"{self.flow_log_sampling} is not in (0, 1]", "use e.g. 0.5"
+            )
+        if self.existing_network is not None and not _NETWORK_ID.search(self.existing_network):
+            raise ConfigurationError(
+                "GcpVpcProps.existing_network",
+                f"{self.existing_network!r} does not name a network",
+                'give "projects/<project>/global/networks/<name>" or the network\'s self link',
+            )
 
+
+_NETWORK_ID = re.compile(
+    r"(^|/)projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]*[a-z0-9])?$|^\$\{"
+)
 
 #: Longest suffix we append to the name prefix: "-internet-via-nat".
 NAME_ROOM = 63 - len("-internet-via-nat")
@@ -56,23 +74,32 @@ class CircleciGcpVpc(Construct):
         super().__init__(scope, id)
         self.props = props
         name, a = props.name, props.addressing
-        self.network = ComputeNetwork(
-            self,
-            "network",
-            name=name,
-            project=props.project,
-            auto_create_subnetworks=False,
-            routing_mode="REGIONAL",
-            delete_default_routes_on_create=True,  # we add the one internet route, scoped to role tags
-            description="CircleCI Server network (circleci-network)",
-        )
+        self.network: ComputeNetwork | None = None
+        if props.existing_network is None:
+            self.network = ComputeNetwork(
+                self,
+                "network",
+                name=name,
+                project=props.project,
+                auto_create_subnetworks=False,
+                routing_mode="REGIONAL",
+                delete_default_routes_on_create=True,  # we add the one internet route, scoped to role tags
+                description="CircleCI Server network (circleci-network)",
+            )
+            self.network_id: str = self.network.id
+            self.network_name: str = self.network.name
+            self.network_self_link: str = self.network.self_link
+        else:
+            self.network_id = props.existing_network
+            self.network_name = props.existing_network.rsplit("/", 1)[-1]
+            self.network_self_link = props.existing_network
         self.subnet = ComputeSubnetwork(
             self,
             "subnet",
             name=f"{name}-{props.region}",
             project=props.project,
             region=props.region,
-            network=self.network.id,
+            network=self.network_id,
             ip_cidr_range=a.subnet_cidr,
             private_ip_google_access=True,
             secondary_ip_range=[
@@ -91,7 +118,7 @@ class CircleciGcpVpc(Construct):
             "internet-route",
             name=f"{name}-internet-via-nat",
             project=props.project,
-            network=self.network.id,
+            network=self.network_id,
             dest_range=ALL_IPV4,
             next_hop_gateway="default-internet-gateway",
             priority=1000,
@@ -99,7 +126,7 @@ class CircleciGcpVpc(Construct):
             description="Internet (through Cloud NAT) only for CircleCI role instances",
         )
         self.router = ComputeRouter(
-            self, "router", name=f"{name}-router", project=props.project, region=props.region, network=self.network.id
+            self, "router", name=f"{name}-router", project=props.project, region=props.region, network=self.network_id
         )
         self.nat = ComputeRouterNat(
             self,

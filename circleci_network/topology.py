@@ -1,0 +1,94 @@
+"""The installation shapes the guide allows ("Network Topology"), cloud-independent.
+
+They change where things live and what has a public address, never which flows exist:
+the rules stay the guide's, so the audit expects the same flows in every shape.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from circleci_network.addressing import ALL_IPV4
+from circleci_network.errors import ConfigurationError
+from circleci_network.options import HardeningOptions
+
+
+class UserAccess(StrEnum):
+    #: Frontend and traefik load balancers are internet-facing, in public subnets.
+    INTERNET = "internet"
+    #: Users come over a VPN: no public IP anywhere but the NAT gateway's; every load balancer is internal.
+    VPN = "vpn"
+
+
+class JobPlacement(StrEnum):
+    PRIVATE = "private"
+    #: Nomad clients and external VMs get public IPs so users can SSH into jobs (the guide's
+    #: recommendation with a public frontend); rerun-with-SSH stays scoped to its CIDRs.
+    PUBLIC = "public"
+
+
+class TopologyWarning(UserWarning):
+    """A valid shape with a consequence the user should know about."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    user_access: UserAccess = UserAccess.INTERNET
+    job_placement: JobPlacement = JobPlacement.PRIVATE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "user_access", _member(UserAccess, self.user_access, "Topology.user_access"))
+        object.__setattr__(self, "job_placement", _member(JobPlacement, self.job_placement, "Topology.job_placement"))
+        if self.user_access is UserAccess.VPN and self.job_placement is JobPlacement.PUBLIC:
+            raise ConfigurationError(
+                "Topology.job_placement",
+                "public job subnets give jobs public IPs, which VPN mode rules out",
+                "use JobPlacement.PRIVATE with UserAccess.VPN (users SSH into jobs over the VPN), "
+                "or UserAccess.INTERNET to keep public job subnets",
+            )
+
+    @property
+    def internet_facing_load_balancers(self) -> bool:
+        return self.user_access is UserAccess.INTERNET
+
+    @property
+    def public_job_instances(self) -> bool:
+        return self.job_placement is JobPlacement.PUBLIC
+
+    def check(self, hardening: HardeningOptions, where: str) -> None:
+        """Refuses options that contradict the shape; warns about consequences."""
+        if self.user_access is UserAccess.VPN:
+            if ALL_IPV4 in hardening.client_cidrs:
+                raise ConfigurationError(
+                    f"{where}.hardening.client_cidrs",
+                    "is 0.0.0.0/0, but in VPN mode users come from the VPN",
+                    "list your VPN CIDRs as client_cidrs",
+                )
+            if hardening.rerun_ssh_cidrs:
+                warnings.warn(
+                    f"{where}: in VPN mode rerun-with-SSH works only from inside the VPN "
+                    f"(rerun_ssh_cidrs={list(hardening.rerun_ssh_cidrs)} must be routable over it)",
+                    TopologyWarning,
+                    stacklevel=3,
+                )
+        if self.public_job_instances and not hardening.rerun_ssh_cidrs:
+            warnings.warn(
+                f"{where}: public job subnets without rerun_ssh_cidrs give jobs public IPs nobody may use; "
+                "set rerun_ssh_cidrs or keep JobPlacement.PRIVATE",
+                TopologyWarning,
+                stacklevel=3,
+            )
+
+
+_Enum = TypeVar("_Enum", bound=StrEnum)
+
+
+def _member(kind: type[_Enum], value: object, field_name: str) -> _Enum:
+    try:
+        return kind(str(value))
+    except ValueError:
+        choices = ", ".join(f"{kind.__name__}.{m.name}" for m in kind)
+        raise ConfigurationError(field_name, f"{value!r} is not a {kind.__name__}", f"use one of {choices}") from None
