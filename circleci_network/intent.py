@@ -25,6 +25,8 @@ class NetworkIntent:
     cloud_peer_cidrs: Mapping[OutsidePeer, tuple[str, ...]] = field(default_factory=dict)
     #: Roles that egress rules must name by address (GCP always; AWS for transparent LBs).
     egress_role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+    #: Where roles live when the stack holds no subnets of ours (security groups only).
+    role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
 
     def peer_cidrs(self, peer: OutsidePeer) -> tuple[str, ...]:
         given = self.options.cidrs_for(peer)
@@ -39,6 +41,7 @@ class NetworkIntent:
             "transparent_load_balancers": self.transparent_load_balancers,
             "cloud_peer_cidrs": {peer.value: list(cidrs) for peer, cidrs in self.cloud_peer_cidrs.items()},
             "egress_role_cidrs": {role.value: list(cidrs) for role, cidrs in self.egress_role_cidrs.items()},
+            **({"role_cidrs": {r.value: list(c) for r, c in self.role_cidrs.items()}} if self.role_cidrs else {}),
         }
 
     @staticmethod
@@ -52,4 +55,5 @@ class NetworkIntent:
             transparent_load_balancers=bool(data["transparent_load_balancers"]),
             cloud_peer_cidrs={OutsidePeer(k): tuple(v) for k, v in dict(data["cloud_peer_cidrs"]).items()},
             egress_role_cidrs={Role(k): tuple(v) for k, v in dict(data["egress_role_cidrs"]).items()},
+            role_cidrs={Role(k): tuple(v) for k, v in dict(data.get("role_cidrs", {})).items()},
         )

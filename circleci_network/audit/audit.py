@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from circleci_network.audit.aws_view import AwsView
@@ -13,6 +14,7 @@ from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.roles import COMPUTE_ROLES
 
 
 @dataclass
@@ -54,6 +56,14 @@ def audit_stack(stack: Json, name: str = "stack") -> StackAudit:
         )
     intent = found[0]
     actual: NetworkView = AwsView(stack, intent) if intent.cloud == "aws" else GcpView(stack, intent)
+    for role, cidrs in intent.role_cidrs.items():
+        actual.book.ranges.setdefault(role, [IPv4Network(c) for c in cidrs])
+    unplaced = [role.value for role in COMPUTE_ROLES if not actual.book.ranges.get(role)]
+    if unplaced:
+        raise AuditError(
+            f"{name}: cannot tell where {', '.join(unplaced)} live: the stack has no subnets of theirs; "
+            "give SecurityGroupProps.role_subnet_cidrs when the subnets are managed elsewhere"
+        )
     rendered = ExpectedView(intent, actual.book)
     pure = ExpectedView(intent, actual.book, as_rendered=False)
     cells = cut([actual, rendered, pure], actual.book)

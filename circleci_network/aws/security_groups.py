@@ -32,6 +32,8 @@ class SecurityGroupProps:
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
     #: With transparent load balancers: the subnets their addresses and probes come from.
     load_balancer_subnet_cidrs: tuple[str, ...] = ()
+    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere.
+    role_subnet_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     name: str = "circleci"
     #: Raise if you have a higher "rules per security group" quota.
     rules_per_group_quota: int = RULES_PER_GROUP_QUOTA
@@ -96,6 +98,10 @@ class CircleciSecurityGroups(Construct):
             },
             egress_role_cidrs={
                 role: props.load_balancer_subnet_cidrs for role in LOAD_BALANCERS if role not in self.groups
+            },
+            role_cidrs={
+                role: cidr_tuple(cidrs, f"SecurityGroupProps.role_subnet_cidrs[{role.value}]")
+                for role, cidrs in props.role_subnet_cidrs.items()
             },
         )
         TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())

@@ -355,6 +355,7 @@ class CircleciVpc(Construct):
         account = DataAwsCallerIdentity(self, "account")
         partition = DataAwsPartition(self, "partition")
         region = DataAwsRegion(self, "region")
+        self.region_name: str = region.name
         log_group_arn = (
             f"arn:{partition.partition}:logs:{region.name}:{account.account_id}:log-group:/{name}/vpc-flow-logs"
         )

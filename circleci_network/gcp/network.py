@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from constructs import Construct
 
@@ -12,6 +13,7 @@ from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, r
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
 from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_name, check_project, check_region
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
+from circleci_network.helm_values import HelmValues
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.topology import Topology
@@ -98,5 +100,41 @@ class CircleciGcpNetwork(Construct):
                 internet_facing=props.topology.internet_facing_load_balancers,
             ),
         )
+        self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
         if props.validate_against_spec:
             validate_against_spec(self)
+
+    def _helm_values(self) -> dict[str, Any]:
+        props = self.props
+        identities = self.identities
+
+        def identity(role: Role) -> dict[str, str]:
+            return {"service_account": identities.service_account_email(role), "network_tag": identities.tags[role]}
+
+        return {
+            "vm_service": {
+                "providers": {
+                    "gcp": {
+                        "enabled": True,
+                        "project_id": props.project,
+                        "network": self.vpc.network_name,
+                        "subnetwork": self.vpc.subnet.name,
+                        "network_tags": [identities.tags[Role.EXTERNAL_VMS]],
+                        "service_account": identities.service_account_email(Role.EXTERNAL_VMS),
+                        "assignPublicIP": props.topology.public_job_instances,
+                    }
+                }
+            },
+            "circleci_network": {
+                "cloud": "gcp",
+                "region": props.region,
+                "user_access": props.topology.user_access.value,
+                "public_job_instances": props.topology.public_job_instances,
+                "firewall_targets": props.firewall_targets.value,
+                **{role.value: identity(role) for role in COMPUTE_ROLES},
+                "load_balancers": {
+                    role.value: {"address": address.address, "address_type": address.address_type}
+                    for role, address in self.load_balancer_addresses.addresses.items()
+                },
+            },
+        }
