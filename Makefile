@@ -29,4 +29,23 @@ test: $(INSTALLED)
 	$(PY) -m pytest -m "not tools"
 
 clean:
-	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache .venv-checkov verify/node_modules
+
+## Real tools, not assumptions: terraform validate, a deploy to moto_server, checkov and the
+## cdktf CLI (tests/tools/). checkov gets its own venv: its pins clash with the project's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+CDKTF_CLI := verify/node_modules/.bin/cdktf
+
+$(CHECKOV_INSTALLED): verify/checkov-requirements.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r verify/checkov-requirements.txt
+	touch $@
+
+$(CDKTF_CLI): verify/package.json verify/package-lock.json
+	npm ci --prefix verify --no-audit --no-fund --loglevel=error
+	touch $@
+
+verify: $(INSTALLED) $(CHECKOV_INSTALLED) $(CDKTF_CLI)
+	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov CDKTF_CLI=$(CURDIR)/$(CDKTF_CLI) $(PY) -m pytest -m tools tests/tools

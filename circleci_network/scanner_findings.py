@@ -1,0 +1,192 @@
+"""Checkov findings on our stacks that we accept, each for a stated reason, listed once.
+
+``write_checkov_baselines(outdir)`` turns this list into checkov ``--baseline`` files beside
+the synthesized stacks, so a user's scan passes for exactly these reasons and fails for
+anything new. Inline skip comments do nothing in ``.tf.json``; a baseline is per resource.
+
+Resources are selected by what the library writes into them (the ``circleci/rule`` and
+``circleci/role`` tags, or a GCP firewall's construct id, which is its rule id), never by
+logical IDs, which depend on where the user puts the construct.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.rules import SpecSection
+
+#: checkov's own name for a baseline file (``checkov --create-baseline`` writes it).
+BASELINE_FILE = ".checkov.baseline"
+STACK_FILE = "cdk.tf.json"
+
+
+class Basis(StrEnum):
+    """Why a failed check is accepted."""
+
+    SPEC_REQUIRED = "spec-required"  # the guide asks for exactly the flow the check flags
+    FALSE_POSITIVE = "false-positive"  # the check misreads what we render
+    OUTSIDE_THE_NETWORK = "outside-the-network"  # the fix belongs to resources the network does not create
+    NOT_APPLICABLE = "not-applicable"  # the control cannot act on the resource as the guide shapes it
+
+
+@dataclass(frozen=True)
+class ResourceSelector:
+    """Resources of one type, picked by the rule ids or roles the library stamped on them."""
+
+    resource_type: str
+    rule_ids: tuple[str, ...] = ()
+    roles: tuple[Role, ...] = ()
+
+    def matches(self, resource_type: str, body: Mapping[str, Any]) -> bool:
+        if resource_type != self.resource_type:
+            return False
+        tags = body.get("tags") or {}
+        rule_id = tags.get("circleci/rule") if isinstance(tags, Mapping) else None
+        if rule_id is None and resource_type == "google_compute_firewall":
+            rule_id = _construct_id(body)  # firewalls take no labels; the construct id is the rule id
+        if rule_id is not None and rule_id in self.rule_ids:
+            return True
+        role = tags.get("circleci/role") if isinstance(tags, Mapping) else None
+        return role is not None and role in {r.value for r in self.roles}
+
+
+@dataclass(frozen=True)
+class AcceptedFinding:
+    check_id: str
+    selector: ResourceSelector
+    basis: Basis
+    spec_section: str  # heading of the guide the reason comes from
+    justification: str
+
+    @property
+    def is_graph_check(self) -> bool:
+        """checkov keys graph checks (CKV2_*) ``<type>.<name>``, others ``resource.<name>``."""
+        return self.check_id.startswith("CKV2_")
+
+    def baseline_resource(self, resource_type: str, logical_id: str) -> str:
+        return f"{resource_type}.{logical_id}" if self.is_graph_check else f"resource.{logical_id}"
+
+
+_HTTP_FROM_CLIENTS = (
+    "frontend-external-in-http",
+    "server-traefik-in-http",
+    # transparent load balancers: the same rows apply to the nodes (guide, Kubernetes Load Balancers)
+    "k8s-nodes-in-via-frontend-external-in-http",
+    "k8s-nodes-in-via-server-traefik-in-http",
+)
+
+ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
+    AcceptedFinding(
+        "CKV_AWS_260",
+        ResourceSelector("aws_vpc_security_group_ingress_rule", rule_ids=_HTTP_FROM_CLIENTS),
+        Basis.SPEC_REQUIRED,
+        SpecSection.LB_INGRESS.value,
+        'The guide\'s table opens port 80 from "External" on frontend-external and *-server-traefik; '
+        "HardeningOptions.client_cidrs narrows it, and then the check passes.",
+    ),
+    AcceptedFinding(
+        "CKV_GCP_106",
+        ResourceSelector("google_compute_firewall", rule_ids=_HTTP_FROM_CLIENTS),
+        Basis.SPEC_REQUIRED,
+        SpecSection.LB_INGRESS.value,
+        'Port 80 from "External" for frontend-external and *-server-traefik; GCP passthrough load '
+        "balancers are transparent, so the guide applies the row to the nodes.",
+    ),
+    AcceptedFinding(
+        "CKV2_AWS_20",
+        ResourceSelector("aws_lb", roles=INTERNET_FACING_LOAD_BALANCERS),
+        Basis.SPEC_REQUIRED,
+        SpecSection.LB_INGRESS.value,
+        "The guide lists port 80 on frontend-external and *-server-traefik. These are network load "
+        "balancers: a TCP listener can only forward (redirects exist on ALBs), so port 80 reaches the "
+        "service, which redirects to HTTPS itself.",
+    ),
+    AcceptedFinding(
+        "CKV_AWS_24",
+        ResourceSelector(
+            "aws_vpc_security_group_ingress_rule",
+            rule_ids=("external-vms-in-ssh-k8s-nodes", "external-vms-in-ssh-nomad-clients"),
+        ),
+        Basis.FALSE_POSITIVE,
+        SpecSection.VM_INGRESS.value,
+        "The guide's rows open 22 on external VMs from K8s nodes and from Nomad clients. The source is "
+        "their security group (referenced_security_group_id), not 0.0.0.0/0; checkov flags any such rule on 22.",
+    ),
+    AcceptedFinding(
+        "CKV2_AWS_5",
+        ResourceSelector("aws_security_group", roles=COMPUTE_ROLES),
+        Basis.OUTSIDE_THE_NETWORK,
+        "Network Topology",
+        "The guide's three instance types (Kubernetes nodes, Nomad clients, external VMs) are launched by "
+        "EKS, the Nomad autoscaling group and the VM service, not by this network; they attach these groups "
+        "(stack outputs security-group-id-*). In a configuration that also holds the instances the check passes.",
+    ),
+    AcceptedFinding(
+        "CKV_AWS_91",
+        ResourceSelector("aws_lb", roles=LOAD_BALANCERS),
+        Basis.NOT_APPLICABLE,
+        "Network Traffic",
+        'The guide\'s load balancer rules are "TCP only": our NLBs have TCP listeners and TLS ends in the '
+        "cluster. NLB access logs are written only for TLS listeners, so enabling them would log nothing; "
+        "the VPC flow log (traffic ALL) records these connections.",
+    ),
+)
+
+
+def _construct_id(body: Mapping[str, Any]) -> str | None:
+    meta = body.get("//")
+    path = meta.get("metadata", {}).get("path") if isinstance(meta, Mapping) else None
+    return path.rsplit("/", 1)[-1] if isinstance(path, str) else None
+
+
+def accepted_for_stack(
+    stack: Mapping[str, Any], findings: Iterable[AcceptedFinding] = ACCEPTED_FINDINGS
+) -> dict[str, list[str]]:
+    """checkov resource key -> accepted check ids, for the resources this stack holds."""
+    accepted: dict[str, set[str]] = {}
+    for resource_type, resources in (stack.get("resource") or {}).items():
+        for logical_id, body in resources.items():
+            for finding in findings:
+                if finding.selector.matches(resource_type, body):
+                    key = finding.baseline_resource(resource_type, logical_id)
+                    accepted.setdefault(key, set()).add(finding.check_id)
+    return {key: sorted(ids) for key, ids in sorted(accepted.items())}
+
+
+def _baseline(files: Mapping[str, dict[str, list[str]]]) -> dict[str, Any]:
+    """checkov's ``--baseline`` format (``checkov.common.output.baseline.Baseline.to_dict``)."""
+    return {
+        "failed_checks": [
+            {
+                "file": file,
+                "findings": [{"resource": resource, "check_ids": ids} for resource, ids in accepted.items()],
+            }
+            for file, accepted in sorted(files.items())
+            if accepted
+        ]
+    }
+
+
+def write_checkov_baselines(outdir: str | Path) -> list[Path]:
+    """Write ``.checkov.baseline`` in every stack folder of a cdktf output directory, and one for
+    the whole directory. Use with ``checkov -d <folder> --baseline <folder>/.checkov.baseline``."""
+    root = Path(outdir)
+    everything: dict[str, dict[str, list[str]]] = {}
+    written: list[Path] = []
+    for stack_file in sorted(root.glob(f"stacks/*/{STACK_FILE}")):
+        accepted = accepted_for_stack(json.loads(stack_file.read_text()))
+        everything[f"/{stack_file.relative_to(root).as_posix()}"] = accepted
+        written.append(_write(stack_file.parent / BASELINE_FILE, _baseline({f"/{STACK_FILE}": accepted})))
+    written.append(_write(root / BASELINE_FILE, _baseline(everything)))
+    return written
+
+
+def _write(path: Path, content: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(content, indent=2) + "\n")
+    return path

@@ -1,0 +1,130 @@
+"""checkov (its own venv, offline) on every synthesized stack: it parses them, runs checks,
+and fails exactly the findings ``circleci_network.scanner_findings`` accepts; the baselines
+that main.py writes make the scan pass and still let a new weakness through."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from circleci_network.scanner_findings import BASELINE_FILE, accepted_for_stack
+from tests.tools.conftest import STACKS
+from tests.tools.tooling import PROJECT, load_json, require_executable, run, timed
+
+pytestmark = pytest.mark.tools
+
+Finding = tuple[str, str, str]  # (file, resource, check id)
+
+
+@dataclass(frozen=True)
+class Scan:
+    exit_code: int
+    summaries: list[dict[str, Any]]
+    failed: set[Finding]
+    skipped: set[Finding]
+    passed_per_file: dict[str, int]
+
+    @property
+    def parsing_errors(self) -> int:
+        return sum(s["parsing_errors"] for s in self.summaries)
+
+    @property
+    def checks_run(self) -> int:
+        return sum(s["passed"] + s["failed"] + s["skipped"] for s in self.summaries)
+
+
+def checkov_binary() -> Path:
+    return require_executable(
+        "checkov",
+        "CHECKOV",
+        PROJECT / ".venv-checkov" / "bin" / "checkov",
+        "run `make verify`: it creates .venv-checkov from verify/checkov-requirements.txt",
+    )
+
+
+def scan(directory: Path, *extra: str, step: str) -> Scan:
+    command: list[str | Path] = [checkov_binary(), "-d", directory, "--framework", "terraform_json", "--skip-download"]
+    with timed(step):
+        result = run([*command, "--compact", "-o", "json", *extra], cwd=directory, ok_codes=(0, 1))
+    data = json.loads(result.stdout)
+    reports = data if isinstance(data, list) else [data]
+    summaries: list[dict[str, Any]] = []
+    failed: set[Finding] = set()
+    skipped: set[Finding] = set()
+    passed: dict[str, int] = {}
+    for report in reports:
+        if "summary" not in report:  # nothing to list: checkov prints the bare summary
+            summaries.append(report)
+            continue
+        summaries.append(report["summary"])
+        results = report["results"]
+        failed |= {(c["file_path"], c["resource"], c["check_id"]) for c in results["failed_checks"]}
+        skipped |= {(c["file_path"], c["resource"], c["check_id"]) for c in results["skipped_checks"]}
+        for c in results["passed_checks"]:
+            passed[c["file_path"]] = passed.get(c["file_path"], 0) + 1
+    return Scan(result.returncode, summaries, failed, skipped, passed)
+
+
+def accepted(stack_file: Path, file_key: str) -> set[Finding]:
+    return {
+        (file_key, resource, check_id)
+        for resource, ids in accepted_for_stack(load_json(stack_file)).items()
+        for check_id in ids
+    }
+
+
+def test_scan_parses_every_stack_and_fails_only_the_accepted_findings(synth_outdir: Path) -> None:
+    result = scan(synth_outdir, step="checkov (all stacks, no baseline)")
+    assert result.parsing_errors == 0, result.summaries
+    assert result.checks_run > 0
+    wanted: set[Finding] = set()
+    for stack in STACKS:
+        key = f"/stacks/{stack}/cdk.tf.json"
+        assert result.passed_per_file.get(key, 0) > 0, f"checkov ran no passing check on {key}"
+        wanted |= accepted(synth_outdir / "stacks" / stack / "cdk.tf.json", key)
+    # both ways: nothing new fails, and no acceptance is stale
+    assert sorted(result.failed - wanted) == [], "failed checks not accepted in circleci_network.scanner_findings"
+    assert sorted(wanted - result.failed) == [], "accepted findings checkov no longer reports: drop them"
+    assert result.exit_code == (1 if wanted else 0)
+
+
+@pytest.mark.parametrize("folder", [*(f"stacks/{s}" for s in STACKS), "."])
+def test_the_written_baseline_makes_the_scan_pass(synth_outdir: Path, folder: str) -> None:
+    directory = (synth_outdir / folder).resolve()
+    baseline = directory / BASELINE_FILE
+    assert baseline.is_file(), "main.py must write the checkov baselines"
+    result = scan(
+        directory, "--baseline", str(baseline), "--output-baseline-as-skipped", step=f"checkov --baseline ({folder})"
+    )
+    assert result.parsing_errors == 0
+    assert result.failed == set() and result.exit_code == 0
+    files = [directory / "cdk.tf.json"] if folder != "." else [directory / "stacks" / s / "cdk.tf.json" for s in STACKS]
+    wanted = {(r, c) for f in files for _, r, c in accepted(f, "")}
+    assert {(r, c) for _, r, c in result.skipped} == wanted and wanted
+
+
+def test_a_new_weakness_still_fails_despite_the_baseline(synth_outdir: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "circleci-aws"
+    shutil.copytree(synth_outdir / "stacks" / "circleci-aws", directory)
+    stack = load_json(directory / "cdk.tf.json")
+    (group,) = [
+        n for n, g in stack["resource"]["aws_security_group"].items() if g["tags"]["circleci/role"] == "k8s-nodes"
+    ]
+    stack["resource"]["aws_vpc_security_group_ingress_rule"]["hand_made_ssh"] = {
+        "security_group_id": f"${{aws_security_group.{group}.id}}",
+        "ip_protocol": "tcp",
+        "from_port": 22,
+        "to_port": 22,
+        "cidr_ipv4": "0.0.0.0/0",
+        "description": "SSH from anywhere",
+    }
+    (directory / "cdk.tf.json").write_text(json.dumps(stack))
+    result = scan(directory, "--baseline", str(directory / BASELINE_FILE), step="checkov (injected weakness)")
+    assert result.parsing_errors == 0
+    assert {(r, c) for _, r, c in result.failed} == {("resource.hand_made_ssh", "CKV_AWS_24")}
+    assert result.exit_code == 1

@@ -1,0 +1,104 @@
+"""The accepted-findings list and the baseline writer, without checkov (runs in `make test`).
+That checkov agrees with them is tests/tools/test_checkov.py's job."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from circleci_network.roles import OutsidePeer, Role
+from circleci_network.rules import SPEC_RULES
+from circleci_network.scanner_findings import (
+    ACCEPTED_FINDINGS,
+    BASELINE_FILE,
+    AcceptedFinding,
+    Basis,
+    ResourceSelector,
+    accepted_for_stack,
+    write_checkov_baselines,
+)
+from tests.tools.tooling import PROJECT
+
+SPEC = PROJECT / "spec" / "circleci-server-v3-hardening.md"
+
+
+def test_every_acceptance_names_a_heading_of_the_spec_and_says_why() -> None:
+    headings = {m.group(1).split(" (")[0] for m in re.finditer(r"^#+ (.+)$", SPEC.read_text(), re.MULTILINE)}
+    for finding in ACCEPTED_FINDINGS:
+        assert finding.spec_section.split(" / ")[0] in headings, finding
+        assert len(finding.justification) > 40 and re.fullmatch(r"CKV2?_[A-Z]+_\d+", finding.check_id)
+        assert finding.selector.rule_ids or finding.selector.roles, f"{finding.check_id} selects nothing"
+
+
+def test_rule_ids_named_by_acceptances_exist_in_the_rule_model() -> None:
+    known = {r.rule_id for r in SPEC_RULES} | {f"k8s-nodes-in-via-{r.rule_id}" for r in SPEC_RULES}
+    for finding in ACCEPTED_FINDINGS:
+        assert set(finding.selector.rule_ids) <= known, finding
+
+
+def test_only_the_spec_demands_flows_that_scanners_call_open_to_the_world() -> None:
+    """A spec-required acceptance must point at rules the guide opens to "External"."""
+    external = {r.rule_id for r in SPEC_RULES if r.peer is OutsidePeer.CLIENTS}
+    for finding in ACCEPTED_FINDINGS:
+        if finding.basis is Basis.SPEC_REQUIRED and finding.selector.rule_ids:
+            assert {i.removeprefix("k8s-nodes-in-via-") for i in finding.selector.rule_ids} <= external
+
+
+def _stack() -> dict[str, Any]:
+    return {
+        "resource": {
+            "aws_vpc_security_group_ingress_rule": {
+                "web_80_ABC": {"tags": {"circleci/rule": "frontend-external-in-http"}},
+                "web_443_DEF": {"tags": {"circleci/rule": "frontend-external-in-https"}},
+            },
+            "aws_security_group": {
+                "nodes_123": {"tags": {"circleci/role": "k8s-nodes"}},
+                "lb_456": {"tags": {"circleci/role": "frontend-external"}},
+            },
+            "aws_lb": {"front_789": {"tags": {"circleci/role": "frontend-external"}}},
+            "google_compute_firewall": {
+                "fw_1": {"//": {"metadata": {"path": "s/net/firewall/k8s-nodes-in-via-server-traefik-in-http"}}},
+                "fw_2": {"//": {"metadata": {"path": "s/net/firewall/k8s-nodes-in-via-server-traefik-in-https"}}},
+            },
+        }
+    }
+
+
+def test_selectors_pick_resources_by_the_tags_and_ids_the_library_writes() -> None:
+    assert accepted_for_stack(_stack()) == {
+        "aws_lb.front_789": ["CKV2_AWS_20"],
+        "aws_security_group.nodes_123": ["CKV2_AWS_5"],
+        "resource.front_789": ["CKV_AWS_91"],
+        "resource.fw_1": ["CKV_GCP_106"],
+        "resource.web_80_ABC": ["CKV_AWS_260"],
+    }
+
+
+def test_a_selector_never_matches_another_resource_type() -> None:
+    selector = ResourceSelector("aws_lb", roles=(Role.NOMAD_LB,))
+    assert selector.matches("aws_lb", {"tags": {"circleci/role": "nomad"}})
+    assert not selector.matches("aws_lb_target_group", {"tags": {"circleci/role": "nomad"}})
+    assert not selector.matches("aws_lb", {"tags": {"circleci/role": "vm-service"}})
+    finding = AcceptedFinding("CKV_X_1", selector, Basis.NOT_APPLICABLE, "Network Traffic", "x" * 50)
+    assert accepted_for_stack({"resource": {"aws_lb": {"a": {"tags": {}}}}}, [finding]) == {}
+
+
+def test_baselines_are_written_per_stack_and_for_the_whole_output(tmp_path: Path) -> None:
+    for name, stack in (("one", _stack()), ("empty", {"resource": {}})):
+        (tmp_path / "stacks" / name).mkdir(parents=True)
+        (tmp_path / "stacks" / name / "cdk.tf.json").write_text(json.dumps(stack))
+    written = write_checkov_baselines(tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == [
+        BASELINE_FILE,
+        f"stacks/empty/{BASELINE_FILE}",
+        f"stacks/one/{BASELINE_FILE}",
+    ]
+    one = json.loads((tmp_path / "stacks" / "one" / BASELINE_FILE).read_text())
+    (entry,) = one["failed_checks"]
+    assert entry["file"] == "/cdk.tf.json"
+    assert {f["resource"]: f["check_ids"] for f in entry["findings"]} == accepted_for_stack(_stack())
+    assert json.loads((tmp_path / "stacks" / "empty" / BASELINE_FILE).read_text()) == {"failed_checks": []}
+    whole = json.loads((tmp_path / BASELINE_FILE).read_text())
+    assert [e["file"] for e in whole["failed_checks"]] == ["/stacks/one/cdk.tf.json"]
