@@ -49,3 +49,10 @@ $(CDKTF_CLI): verify/package.json verify/package-lock.json
 
 verify: $(INSTALLED) $(CHECKOV_INSTALLED) $(CDKTF_CLI)
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov CDKTF_CLI=$(CURDIR)/$(CDKTF_CLI) $(PY) -m pytest -m tools tests/tools
+
+## Benchmark (~8 min): the plain way vs this library, the floor, 1/10/50 environments per cloud and the
+## test suite, each in fresh processes; writes bench/results.{json,md}, the plot and README's bench section.
+## Pass options with BENCH_ARGS, e.g. `make bench BENCH_ARGS="--repeat 1 --no-pytest"` (see bench/README.md).
+BENCH_ARGS ?=
+bench: $(INSTALLED)
+	$(PY) -m bench $(BENCH_ARGS)

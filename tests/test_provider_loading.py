@@ -1,0 +1,96 @@
+"""The lazy provider JavaScript preload: what it rewrites, when it applies, and that output is unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from circleci_network.provider_loading import EAGER_JAVASCRIPT_VARIABLE, LAZY_INDEX_PRELOAD
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+
+
+def _fresh_python(code: str, **env: str) -> str:
+    # A new interpreter: in this one jsii may already be running, and NODE_OPTIONS must stay untouched.
+    base = {k: v for k, v in os.environ.items() if k not in ("NODE_OPTIONS", EAGER_JAVASCRIPT_VARIABLE)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+SET_UP = (
+    "import os\n"
+    "from circleci_network.provider_loading import load_provider_javascript_lazily as f\n"
+    "{before}print(f(), os.environ.get('NODE_OPTIONS', ''))"
+)
+
+
+def test_the_preload_is_added_to_node_options_before_jsii_starts() -> None:
+    out = _fresh_python(SET_UP.format(before=""), NODE_OPTIONS="--max-http-header-size=9000")
+    assert out.startswith("True --max-http-header-size=9000 --require ")
+    assert str(LAZY_INDEX_PRELOAD) in out
+
+
+def test_it_does_nothing_once_jsii_runs_or_when_asked_for_eager_loading() -> None:
+    assert _fresh_python(SET_UP.format(before="import constructs\n")) == "False"
+    assert _fresh_python(SET_UP.format(before=""), **{EAGER_JAVASCRIPT_VARIABLE: "1"}) == "False"
+
+
+@needs_node
+def test_a_provider_index_requires_its_modules_on_first_use(tmp_path: Path) -> None:
+    lib = tmp_path / "node_modules" / "@cdktf" / "provider-fake" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "index.js").write_text(
+        '"use strict";\nexports.b = exports.a = void 0;\n'
+        'exports.a = require("./a");\nexports.b = require("./b-thing");\n'
+    )
+    (lib / "a.js").write_text("globalThis.loaded = (globalThis.loaded || []).concat('a'); exports.A = 1;\n")
+    (lib / "b-thing.js").write_text("globalThis.loaded = (globalThis.loaded || []).concat('b'); exports.B = 2;\n")
+    script = (
+        "const p = require('@cdktf/provider-fake/lib/index.js');"
+        "const before = globalThis.loaded || [];"
+        "const value = p.b.B;"
+        "console.log(JSON.stringify({before, value, after: globalThis.loaded, keys: Object.keys(p).sort()}));"
+    )
+    done = subprocess.run(
+        ["node", "--require", str(LAZY_INDEX_PRELOAD), "-e", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {"before": [], "value": 2, "after": ["b"], "keys": ["a", "b"]}
+
+
+@needs_node
+def test_main_synthesizes_the_same_stacks_with_lazy_provider_javascript(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
+    base |= {"CHECKPOINT_DISABLE": "1", "CIRCLECI_NETWORK_CLOUDS": "aws,gcp"}
+
+    def synth(mode: str) -> Path:
+        out = tmp_path / mode
+        env = {**base, "CDKTF_OUTDIR": str(out)}
+        if mode == "eager":
+            command = [sys.executable, "main.py"]
+            env[EAGER_JAVASCRIPT_VARIABLE] = "1"
+        else:
+            command = [sys.executable, "-m", "bench.apps.reference"]
+        subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+        return out
+
+    with ThreadPoolExecutor(2) as pool:  # two cold jsii starts side by side
+        eager, lazy = pool.map(synth, ["eager", "lazy"])
+    files = sorted(p.relative_to(eager) for p in eager.rglob("*") if p.is_file())
+    assert files, "main.py wrote nothing"
+    assert files == sorted(p.relative_to(lazy) for p in lazy.rglob("*") if p.is_file())
+    for name in files:
+        assert (eager / name).read_bytes() == (lazy / name).read_bytes(), name
