@@ -4,9 +4,9 @@
 the synthesized stacks, so a user's scan passes for exactly these reasons and fails for
 anything new. Inline skip comments do nothing in ``.tf.json``; a baseline is per resource.
 
-Resources are selected by what the library writes into them (the ``circleci/rule`` and
-``circleci/role`` tags, or a GCP firewall's construct id, which is its rule id), never by
-logical IDs, which depend on where the user puts the construct.
+Resources are selected by what the library writes into them (the ``circleci/rule``,
+``circleci/role`` and ``circleci/tier`` tags, or a GCP firewall's construct id, which is its
+rule id), never by logical IDs, which depend on where the user puts the construct.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, JOB_ROLES, LOAD_BALANCERS, Role
 from circleci_network.rules import SpecSection
 
 #: checkov's own name for a baseline file (``checkov --create-baseline`` writes it).
@@ -37,14 +37,18 @@ class Basis(StrEnum):
 
 @dataclass(frozen=True)
 class ResourceSelector:
-    """Resources of one type, picked by the rule ids or roles the library stamped on them."""
+    """Resources of one type, picked by the rule ids, roles or subnet tiers the library stamped on them."""
 
     resource_type: str
     rule_ids: tuple[str, ...] = ()
     roles: tuple[Role, ...] = ()
+    tiers: tuple[str, ...] = ()  # AWS ``circleci/tier`` (SubnetTier values)
+    #: Only while the resource has these values (a list attribute: contains them), so that an
+    #: option that removes the finding also removes its baseline entry.
+    where: tuple[tuple[str, object], ...] = ()
 
     def matches(self, resource_type: str, body: Mapping[str, Any]) -> bool:
-        if resource_type != self.resource_type:
+        if resource_type != self.resource_type or not all(_has(body, k, v) for k, v in self.where):
             return False
         tags = body.get("tags") or {}
         rule_id = tags.get("circleci/rule") if isinstance(tags, Mapping) else None
@@ -52,8 +56,10 @@ class ResourceSelector:
             rule_id = _construct_id(body)  # firewalls take no labels; the construct id is the rule id
         if rule_id is not None and rule_id in self.rule_ids:
             return True
-        role = tags.get("circleci/role") if isinstance(tags, Mapping) else None
-        return role is not None and role in {r.value for r in self.roles}
+        if not isinstance(tags, Mapping):
+            return False
+        role, tier = tags.get("circleci/role"), tags.get("circleci/tier")
+        return (role is not None and role in {r.value for r in self.roles}) or (tier is not None and tier in self.tiers)
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,13 @@ _HTTP_FROM_CLIENTS = (
     "k8s-nodes-in-via-server-traefik-in-http",
 )
 
+_FROM_ANYWHERE_AWS: tuple[tuple[str, object], ...] = (("cidr_ipv4", "0.0.0.0/0"),)
+_FROM_ANYWHERE_GCP: tuple[tuple[str, object], ...] = (("source_ranges", "0.0.0.0/0"),)
+
 ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
     AcceptedFinding(
         "CKV_AWS_260",
-        ResourceSelector("aws_vpc_security_group_ingress_rule", rule_ids=_HTTP_FROM_CLIENTS),
+        ResourceSelector("aws_vpc_security_group_ingress_rule", rule_ids=_HTTP_FROM_CLIENTS, where=_FROM_ANYWHERE_AWS),
         Basis.SPEC_REQUIRED,
         SpecSection.LB_INGRESS.value,
         'The guide\'s table opens port 80 from "External" on frontend-external and *-server-traefik; '
@@ -92,7 +101,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
     ),
     AcceptedFinding(
         "CKV_GCP_106",
-        ResourceSelector("google_compute_firewall", rule_ids=_HTTP_FROM_CLIENTS),
+        ResourceSelector("google_compute_firewall", rule_ids=_HTTP_FROM_CLIENTS, where=_FROM_ANYWHERE_GCP),
         Basis.SPEC_REQUIRED,
         SpecSection.LB_INGRESS.value,
         'Port 80 from "External" for frontend-external and *-server-traefik; GCP passthrough load '
@@ -128,6 +137,17 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "(stack outputs security-group-id-*). In a configuration that also holds the instances the check passes.",
     ),
     AcceptedFinding(
+        "CKV_AWS_130",
+        ResourceSelector(
+            "aws_subnet", tiers=tuple(role.value for role in JOB_ROLES), where=(("map_public_ip_on_launch", True),)
+        ),
+        Basis.SPEC_REQUIRED,
+        "Network Topology",
+        "Only when chosen (public job subnets): the guide recommends placing Nomad clients and VMs in a "
+        "public subnet so users can SSH into jobs, scoped by the rerun-with-SSH rules. Other subnets never "
+        "assign public addresses.",
+    ),
+    AcceptedFinding(
         "CKV_AWS_91",
         ResourceSelector("aws_lb", roles=LOAD_BALANCERS),
         Basis.NOT_APPLICABLE,
@@ -137,6 +157,11 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "the VPC flow log (traffic ALL) records these connections.",
     ),
 )
+
+
+def _has(body: Mapping[str, Any], attribute: str, value: object) -> bool:
+    actual = body.get(attribute)
+    return actual == value or (isinstance(actual, list) and value in actual)
 
 
 def _construct_id(body: Mapping[str, Any]) -> str | None:

@@ -87,7 +87,8 @@ class WorkingCopy:
     def __call__(
         self, *args: str, step: str | None = None, ok_codes: tuple[int, ...] = (0,), timeout: float = 900
     ) -> subprocess.CompletedProcess[str]:
-        command = [str(self.binary), args[0], "-no-color", *args[1:]]  # flags before positionals
+        words = 2 if args[0] in ("state", "providers", "workspace") else 1  # flags go after the subcommand
+        command = [str(self.binary), *args[:words], "-no-color", *args[words:]]
         if step is None:
             return run(command, cwd=self.directory, env=self.env, ok_codes=ok_codes, timeout=timeout)
         with timed(step):

@@ -37,10 +37,13 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
 
 
 def written_files(outdir: Path) -> dict[str, Any]:
+    """Every file of an output directory: JSON parsed (key order aside), others as text."""
     return {
         p.relative_to(outdir).as_posix(): json.loads(p.read_text())
+        if p.suffix == ".json" or p.name.endswith(".baseline")
+        else p.read_text()
         for p in sorted(outdir.rglob("*"))
-        if p.is_file() and (p.suffix == ".json" or p.name.endswith(".baseline"))
+        if p.is_file()
     }
 
 

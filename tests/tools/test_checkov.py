@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from circleci_network.scanner_findings import BASELINE_FILE, accepted_for_stack
+from circleci_network.scanner_findings import BASELINE_FILE, accepted_for_stack, write_checkov_baselines
 from tests.tools.conftest import STACKS
 from tests.tools.tooling import PROJECT, load_json, require_executable, run, timed
 
@@ -128,3 +128,28 @@ def test_a_new_weakness_still_fails_despite_the_baseline(synth_outdir: Path, tmp
     assert result.parsing_errors == 0
     assert {(r, c) for _, r, c in result.failed} == {("resource.hand_made_ssh", "CKV_AWS_24")}
     assert result.exit_code == 1
+
+
+def test_public_job_subnets_fail_only_the_accepted_public_address_check(synth_outdir: Path, tmp_path: Path) -> None:
+    """The reference stack keeps job subnets private; this is what public job subnets render
+    (job-tier subnets assign public addresses), with the baseline the library writes for it."""
+    outdir = tmp_path / "cdktf.out"
+    directory = outdir / "stacks" / "circleci-aws"
+    shutil.copytree(synth_outdir / "stacks" / "circleci-aws", directory)
+    stack = load_json(directory / "cdk.tf.json")
+    public = set()
+    for name, subnet in stack["resource"]["aws_subnet"].items():
+        if subnet["tags"]["circleci/tier"] in ("nomad-clients", "external-vms"):
+            subnet["map_public_ip_on_launch"] = True
+            public.add((f"resource.{name}", "CKV_AWS_130"))
+    (directory / "cdk.tf.json").write_text(json.dumps(stack))
+    write_checkov_baselines(outdir)
+    result = scan(
+        directory,
+        "--baseline",
+        str(directory / BASELINE_FILE),
+        "--output-baseline-as-skipped",
+        step="checkov --baseline (public job subnets)",
+    )
+    assert result.parsing_errors == 0 and result.failed == set() and result.exit_code == 0
+    assert {(r, c) for _, r, c in result.skipped if c == "CKV_AWS_130"} == public and public

@@ -53,9 +53,41 @@ QUIRK_FLOW_LOG_DELIVERY_STATUS = ("FAILED", "Access error")
 QUIRK_DELETION_PROTECTION_NOT_ENFORCED = "DeleteLoadBalancer ignores deletion_protection.enabled"
 #: moto keeps a deleted NAT gateway's network interface; AWS releases it with the gateway.
 QUIRK_NAT_GATEWAY_INTERFACES_KEPT = "network interfaces of deleted NAT gateways remain"
+#: moto keeps a deleted VPC's default network ACL; AWS deletes it with the VPC.
+QUIRK_DEFAULT_NETWORK_ACL_KEPT = "default network ACL of a deleted VPC remains"
 #: The provider sends Scheme only for internal load balancers; moto then reports no Scheme
 #: where AWS reports its default, "internet-facing".
 QUIRK_LB_DEFAULT_SCHEME_MISSING: tuple[str | None, ...] = ("internet-facing", None)
+
+
+#: Where the destroy check sees each resource type the stack creates: the inventory kind
+#: that holds it or its parent. A type the stack gains must be added here.
+GONE_WITH = {
+    "aws_vpc": "vpcs",
+    "aws_default_security_group": "vpcs",  # the VPC's own group goes with the VPC
+    "aws_default_network_acl": "vpcs",
+    "aws_subnet": "subnets",
+    "aws_route_table": "route_tables",
+    "aws_route": "route_tables",
+    "aws_route_table_association": "route_tables",
+    "aws_network_acl": "network_acls",
+    "aws_network_acl_rule": "network_acls",
+    "aws_network_acl_association": "network_acls",
+    "aws_security_group": "security_groups",
+    "aws_vpc_security_group_ingress_rule": "security_group_rules",
+    "aws_vpc_security_group_egress_rule": "security_group_rules",
+    "aws_internet_gateway": "internet_gateways",
+    "aws_nat_gateway": "nat_gateways",
+    "aws_eip": "elastic_ips",
+    "aws_flow_log": "flow_logs",
+    "aws_cloudwatch_log_group": "log_groups",
+    "aws_kms_key": "kms_keys",
+    "aws_iam_role": "iam_roles",
+    "aws_iam_role_policy": "iam_roles",
+    "aws_lb": "load_balancers",
+    "aws_lb_listener": "load_balancers",
+    "aws_lb_target_group": "target_groups",
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +121,7 @@ def inventory(aws: Aws) -> dict[str, set[str]]:
         "vpcs": {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]},
         "subnets": {s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]},
         "route_tables": {t["RouteTableId"] for t in ec2.describe_route_tables()["RouteTables"]},
+        "network_acls": {a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"]},
         "security_groups": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]},
         "security_group_rules": {
             r["SecurityGroupRuleId"] for r in ec2.describe_security_group_rules()["SecurityGroupRules"]
@@ -314,6 +347,18 @@ def test_security_group_rules_are_exactly_the_rule_model(deployment: Deployment)
         + "\nextra:\n"
         + "\n".join(map(str, sorted(extra, key=str)))
     )
+    # the comparison sees a hand-made rule (then it is removed again)
+    ec2 = deployment.aws.ec2
+    (nomad_group,) = [g for g, role in groups.items() if role is Role.NOMAD_CLIENTS]
+    hand_made = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    ec2.authorize_security_group_ingress(GroupId=nomad_group, IpPermissions=[hand_made])
+    try:
+        assert real_rules(deployment) - expected == Counter(
+            {("nomad-clients", "ingress", "tcp", 22, 22, "cidr:0.0.0.0/0", "<none>", "<untagged>"): 1}
+        )
+    finally:
+        ec2.revoke_security_group_ingress(GroupId=nomad_group, IpPermissions=[hand_made])
+    assert real_rules(deployment) == real
     # and the same rules, seen from the synthesized JSON's tags, are all deployed
     tagged = Counter(
         (r["tags"]["circleci/rule"]) for kind in SG_RULE_TYPES for r in deployment.resources(kind).values()
@@ -456,8 +501,12 @@ def test_second_plan_changes_nothing_but_the_named_moto_quirk(deployment: Deploy
 def test_destroy_leaves_nothing_behind(deployment: Deployment) -> None:
     """Runs last in this module (pytest keeps file order): it tears the deployment down."""
     aws, tf = deployment.aws, deployment.tf
+    unchecked = set(deployment.stack["resource"]) - GONE_WITH.keys()
+    assert not unchecked, f"add these resource types to GONE_WITH: {sorted(unchecked)}"
     nats = aws.ec2.describe_nat_gateways(Filter=deployment.vpc_filter())["NatGateways"]
     nat_interfaces = {a["NetworkInterfaceId"] for n in nats for a in n["NatGatewayAddresses"]}
+    default_acl = [*deployment.vpc_filter(), {"Name": "default", "Values": ["true"]}]
+    default_acls = {a["NetworkAclId"] for a in aws.ec2.describe_network_acls(Filters=default_acl)["NetworkAcls"]}
     key_id = aws.logs.describe_log_groups(logGroupNamePrefix=deployment.only("aws_cloudwatch_log_group")["name"])[
         "logGroups"
     ][0]["kmsKeyId"]
@@ -481,8 +530,9 @@ def test_destroy_leaves_nothing_behind(deployment: Deployment) -> None:
 
     after = inventory(aws)
     left = {kind: ids - deployment.before_apply[kind] for kind, ids in after.items()}
-    kept_interfaces = left.pop("network_interfaces")
+    kept_interfaces, kept_acls = left.pop("network_interfaces"), left.pop("network_acls")
     assert kept_interfaces <= nat_interfaces, f"interfaces left besides {QUIRK_NAT_GATEWAY_INTERFACES_KEPT}"
+    assert kept_acls <= default_acls, f"network ACLs left besides {QUIRK_DEFAULT_NETWORK_ACL_KEPT}"
     assert {kind: ids for kind, ids in left.items() if ids} == {}
     # AWS, too, only schedules a KMS key for deletion
     assert aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"

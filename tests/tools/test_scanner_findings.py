@@ -29,7 +29,8 @@ def test_every_acceptance_names_a_heading_of_the_spec_and_says_why() -> None:
     for finding in ACCEPTED_FINDINGS:
         assert finding.spec_section.split(" / ")[0] in headings, finding
         assert len(finding.justification) > 40 and re.fullmatch(r"CKV2?_[A-Z]+_\d+", finding.check_id)
-        assert finding.selector.rule_ids or finding.selector.roles, f"{finding.check_id} selects nothing"
+        selector = finding.selector
+        assert selector.rule_ids or selector.roles or selector.tiers, f"{finding.check_id} selects nothing"
 
 
 def test_rule_ids_named_by_acceptances_exist_in_the_rule_model() -> None:
@@ -50,7 +51,8 @@ def _stack() -> dict[str, Any]:
     return {
         "resource": {
             "aws_vpc_security_group_ingress_rule": {
-                "web_80_ABC": {"tags": {"circleci/rule": "frontend-external-in-http"}},
+                "web_80_ABC": {"tags": {"circleci/rule": "frontend-external-in-http"}, "cidr_ipv4": "0.0.0.0/0"},
+                "web_80_office": {"tags": {"circleci/rule": "frontend-external-in-http"}, "cidr_ipv4": "192.0.2.0/24"},
                 "web_443_DEF": {"tags": {"circleci/rule": "frontend-external-in-https"}},
             },
             "aws_security_group": {
@@ -58,8 +60,20 @@ def _stack() -> dict[str, Any]:
                 "lb_456": {"tags": {"circleci/role": "frontend-external"}},
             },
             "aws_lb": {"front_789": {"tags": {"circleci/role": "frontend-external"}}},
+            "aws_subnet": {
+                "jobs_a": {"tags": {"circleci/tier": "nomad-clients"}, "map_public_ip_on_launch": True},
+                "jobs_b": {"tags": {"circleci/tier": "nomad-clients"}, "map_public_ip_on_launch": False},
+                "lbs_a": {"tags": {"circleci/tier": "public"}},
+            },
             "google_compute_firewall": {
-                "fw_1": {"//": {"metadata": {"path": "s/net/firewall/k8s-nodes-in-via-server-traefik-in-http"}}},
+                "fw_1": {
+                    "//": {"metadata": {"path": "s/net/firewall/k8s-nodes-in-via-server-traefik-in-http"}},
+                    "source_ranges": ["192.0.2.0/24", "0.0.0.0/0"],
+                },
+                "fw_3": {
+                    "//": {"metadata": {"path": "s/net/firewall/k8s-nodes-in-via-frontend-external-in-http"}},
+                    "source_ranges": ["192.0.2.0/24"],
+                },
                 "fw_2": {"//": {"metadata": {"path": "s/net/firewall/k8s-nodes-in-via-server-traefik-in-https"}}},
             },
         }
@@ -72,6 +86,7 @@ def test_selectors_pick_resources_by_the_tags_and_ids_the_library_writes() -> No
         "aws_security_group.nodes_123": ["CKV2_AWS_5"],
         "resource.front_789": ["CKV_AWS_91"],
         "resource.fw_1": ["CKV_GCP_106"],
+        "resource.jobs_a": ["CKV_AWS_130"],
         "resource.web_80_ABC": ["CKV_AWS_260"],
     }
 
