@@ -164,11 +164,8 @@ def _panel(
     ticks = sorted(xs | ({0.0} if min(xs) > 0.08 * xmax else set()))
     for tick in ticks:
         out.append(f'<text x="{sx(tick):.1f}" y="{sy(0) + 16:.1f}" text-anchor="middle">{tick:g}</text>')
-    for label, color, value in levels:
+    for _, color, value in levels:
         out.append(_polyline([(sx(0), sy(value)), (sx(xmax), sy(value))], color, dashed=True))
-        out.append(
-            f'<text x="{sx(xmax) - 4:.1f}" y="{sy(value) - 5:.1f}" text-anchor="end" fill="{color}">{escape(label)}</text>'
-        )
     for n, (label, color, pts) in enumerate(series):
         if len(pts) > 1:
             out.append(_polyline([(sx(x), sy(y)) for x, y, _, _ in pts], color))
@@ -179,6 +176,12 @@ def _panel(
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>')
         # Legend in the band under the title, clear of the data and the level lines.
         out.append(f'<text x="{x0 + left + 150 * n:.1f}" y="42" fill="{color}">&#9679; {escape(label)}</text>')
+    for label, color, value in levels:
+        # Last, with a white halo, so that a series crossing the label leaves it readable.
+        out.append(
+            f'<text x="{sx(xmax) - 4:.1f}" y="{sy(value) - 5:.1f}" text-anchor="end" fill="{color}" '
+            f'stroke="white" stroke-width="3" paint-order="stroke">{escape(label)}</text>'
+        )
     return out
 
 
