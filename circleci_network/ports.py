@@ -107,6 +107,34 @@ KUBERNETES_NODE_PORTS = Port.tcp_range(30000, 32767)
 RERUN_WITH_SSH = Port.tcp_range(64535, 65535)
 ALL_TRAFFIC = Port.all_traffic()
 
+#: Replies arrive on the initiator's ephemeral port. AWS recommends 1024-65535 for stateless
+#: rules: NAT gateways and load balancers use that range, and every client OS picks inside it.
+EPHEMERAL_TCP = Port.tcp_range(1024, 65535)
+EPHEMERAL_UDP = Port.udp_range(1024, 65535)
+RDP = Port.tcp(3389)  # never opened by the guide
+#: Never reachable from the whole internet, not even as a reply port (CIS; checkov CKV_AWS_231/232).
+CLOSED_TO_THE_WORLD: tuple[Port, ...] = (SSH, RDP)
+
+
+def reply_ports(port: Port, *, from_the_world: bool = False) -> tuple[Port, ...]:
+    """The ports replies to traffic on ``port`` arrive on, in order; ``from_the_world`` leaves out
+    ``CLOSED_TO_THE_WORLD`` (a reply that would need one is dropped; the client retries)."""
+    if port.protocol is Protocol.ALL:
+        return (ALL_TRAFFIC,)
+    ephemeral = EPHEMERAL_TCP if port.protocol is Protocol.TCP else EPHEMERAL_UDP
+    ranges = [(ephemeral.from_port, ephemeral.to_port)]
+    if from_the_world:
+        for closed in CLOSED_TO_THE_WORLD:
+            if closed.protocol is ephemeral.protocol:
+                ranges = [
+                    piece
+                    for low, high in ranges
+                    for piece in ((low, min(high, closed.from_port - 1)), (max(low, closed.to_port + 1), high))
+                    if piece[0] <= piece[1]
+                ]
+    return tuple(Port(ephemeral.protocol, low, high) for low, high in ranges)
+
+
 WELL_KNOWN_PORTS: dict[str, Port] = {
     "ssh-tcp": SSH,
     "dns-tcp": DNS_TCP,

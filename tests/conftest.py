@@ -21,11 +21,55 @@ def reference_stacks() -> dict[str, Synth]:
 
     app = App()
     add_reference_stacks(app)
+    add_network_acl_stacks(app)
     return {
         child.node.id: json.loads(Testing.synth(child))
         for child in app.node.children
         if isinstance(child, TerraformStack)
     }
+
+
+def add_network_acl_stacks(app: Any) -> None:
+    """Network ACLs on (tests/test_network_acls.py): the reference network; a narrow VPN network
+    in an existing VPC with two zones and one NAT gateway; public jobs behind transparent NLBs."""
+    import warnings
+
+    from circleci_network.aws import AwsNetworkProps, NatGateways, VpcProps
+    from circleci_network.aws.vpc import ExistingVpc
+    from circleci_network.options import ExtraEgressRule, HardeningOptions
+    from circleci_network.ports import Port
+    from circleci_network.roles import Role
+    from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+    from stacks.aws import AwsStackProps, CircleciAwsStack
+
+    zones = ("us-east-1a", "us-east-1b", "us-east-1c")
+    reference = AwsNetworkProps(vpc=VpcProps(availability_zones=zones), network_acls=True)
+    CircleciAwsStack(app, "circleci-aws-nacl", props=AwsStackProps(region="us-east-1", network=reference))
+    existing = ExistingVpc("vpc-0123456789abcdef0", "10.20.0.0/16", "igw-0123456789abcdef0")
+    narrow = HardeningOptions(
+        client_cidrs=("203.0.113.0/24",),
+        external_cidrs=("198.51.100.7/32",),
+        rerun_ssh_cidrs=("192.0.2.0/28",),
+        ssh_administrator_cidrs=("100.64.0.0/10",),
+        extra_egress=(ExtraEgressRule("artifactory", Role.NOMAD_CLIENTS, Port.tcp(8081), ("172.16.8.0/22",), "Cache"),),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        vpn = AwsNetworkProps(
+            vpc=VpcProps(availability_zones=zones[:2], existing_vpc=existing, nat_gateways=NatGateways.ONE),
+            hardening=narrow,
+            topology=Topology(user_access=UserAccess.VPN),
+            network_acls=True,
+        )
+    CircleciAwsStack(app, "circleci-aws-nacl-vpn", props=AwsStackProps(region="us-east-1", network=vpn))
+    # Job subnets route through the internet gateway (no NAT transit); load balancers without groups.
+    public_jobs = AwsNetworkProps(
+        vpc=VpcProps(availability_zones=zones, cidr_block="10.42.0.0/18"),
+        hardening=HardeningOptions(rerun_ssh_cidrs=("192.0.2.0/28",), transparent_load_balancers=True),
+        topology=Topology(job_placement=JobPlacement.PUBLIC),
+        network_acls=True,
+    )
+    CircleciAwsStack(app, "circleci-aws-nacl-public-jobs", props=AwsStackProps(region="us-east-1", network=public_jobs))
 
 
 @pytest.fixture(scope="session")

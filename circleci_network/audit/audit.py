@@ -8,7 +8,16 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from circleci_network.audit.aws_view import AwsView
-from circleci_network.audit.engine import Difference, Flows, blocked_by, compare, cut, effective_flows, half_flows
+from circleci_network.audit.engine import (
+    Difference,
+    Flows,
+    blocked_by,
+    compare,
+    cut,
+    effective_flows,
+    half_flows,
+    stateless_filters,
+)
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.terraform_json import Json
@@ -76,6 +85,8 @@ def audit_stack(stack: Json, name: str = "stack") -> StackAudit:
         end = d.destination.split(" (")[0]
         if (d.source, end) not in flagged and (end, d.source) not in flagged:
             differences.append(d)
+    if (filters := stateless_filters(actual)) is not None:
+        differences += filters.stateless_differences(rendered, cells)
     return StackAudit(
         stack=name,
         intent=intent,

@@ -1,13 +1,17 @@
-"""Reads an AWS stack's security groups (every way Terraform can write a rule) and subnets."""
+"""Reads an AWS stack's security groups (every way Terraform can write a rule) and subnets;
+its network ACLs, when it has any, filter on top (``aws_nacl``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
+from circleci_network.audit.aws_nacl import NetworkAcls
+from circleci_network.audit.engine import Cells, Difference
+from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
-from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
+from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.intent import NetworkIntent
 from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
 
@@ -45,6 +49,7 @@ class AwsView:
             self.groups[name] = Role(tag) if tag in {r.value for r in Role} else None
         self.book = self._address_book(stack)
         self._read_rules(stack)
+        self.acls = NetworkAcls(stack, self.book)
 
     def _address_book(self, stack: Json) -> AddressBook:
         subnets = resources(stack, "aws_subnet")
@@ -161,13 +166,29 @@ class AwsView:
             self._add(role, direction, spec, resource, other="to IPv6 ranges or prefix lists")
 
     def port_specs(self) -> list[PortSpec]:
-        return [g.spec for g in self.grants]
+        return [g.spec for g in self.grants] + self.acls.port_specs()
 
     def networks(self) -> list[IPv4Network]:
-        return [g.peer_network for g in self.grants if g.peer_network is not None]
+        return [g.peer_network for g in self.grants if g.peer_network is not None] + self.acls.networks()
 
     def unmodelled(self) -> list[str]:
-        return list(self._unmodelled)
+        return list(self._unmodelled) + self.acls.unmodelled
+
+    # Network ACLs (engine.StatelessFilters): on top of the security groups.
+
+    def filters_stateless(self) -> bool:
+        return self.acls.present
+
+    def stateless_blockers(
+        self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells
+    ) -> tuple[str, ...]:
+        return self.acls.blockers(source, destination, port, cells)
+
+    def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]:
+        """ACLs broader than the model needs; the expected side stays the model."""
+        if not isinstance(expected, ExpectedView):
+            raise TypeError("network ACLs are compared with the model (ExpectedView)")
+        return self.acls.differences(expected, cells)
 
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
         because = tuple(

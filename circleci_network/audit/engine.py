@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, collapse_addresses
+from typing import Protocol, runtime_checkable
 
 from circleci_network.audit.space import AddressCell, PortCell, address_cells, merge_port_cells, port_cells
 from circleci_network.audit.views import AddressBook, Endpoint, NetworkView
@@ -50,10 +51,62 @@ def cut(views: list[NetworkView], book: AddressBook) -> Cells:
     return Cells(port_cells(specs), parties, [c for c in cells if c not in inside])
 
 
+@runtime_checkable
+class StatelessFilters(Protocol):
+    """Filters that judge a packet by both its ends and let its reply back only by a rule of
+    their own (AWS network ACLs): applied on top of a view's stateful rules."""
+
+    def filters_stateless(self) -> bool: ...
+
+    def stateless_blockers(
+        self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells
+    ) -> tuple[str, ...]: ...
+
+    def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]: ...
+
+
+def stateless_filters(view: NetworkView) -> StatelessFilters | None:
+    return view if isinstance(view, StatelessFilters) and view.filters_stateless() else None
+
+
+def stateless_blame(view: NetworkView, cells: Cells, key: FlowKey) -> tuple[str, ...]:
+    """What stops a flow the stateful rules allow, for one pair of addresses it covers."""
+    filters = stateless_filters(view)
+    if filters is None:
+        return ()
+    parties = {role.value: role for role in cells.parties}
+    src, dst = parties.get(key.source), parties.get(key.destination)
+    if src is not None and dst is not None:
+        senders = [
+            Endpoint(src, c) for c in cells.parties[src] if view.ingress(dst, Endpoint(src, c), key.port).allowed
+        ]
+        receivers = [
+            Endpoint(dst, c) for c in cells.parties[dst] if view.egress(src, Endpoint(dst, c), key.port).allowed
+        ]
+    elif src is not None:
+        senders = [Endpoint(src, c) for c in cells.parties[src]]
+        receivers = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
+    elif dst is not None:
+        senders = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
+        receivers = [Endpoint(dst, c) for c in cells.parties[dst]]
+    else:
+        return ()
+    for sender in senders:
+        for receiver in receivers:
+            if found := filters.stateless_blockers(sender, receiver, key.port, cells):
+                return found
+    return ()
+
+
 def effective_flows(view: NetworkView, cells: Cells) -> Flows:
     book = view.book
     flows: Flows = {}
     sources = [r for r in cells.parties if r not in book.transparent]
+    stateless = stateless_filters(view) is not None
+    # With stateless filters, a flow must pass for every pair of addresses, not just one.
+    admit: Callable[[FlowKey], bool] = (
+        (lambda key: not stateless_blame(view, cells, key)) if stateless else (lambda key: True)
+    )
     for port in cells.ports:
         for a in sources:
             for b, b_cells in cells.parties.items():
@@ -61,17 +114,17 @@ def effective_flows(view: NetworkView, cells: Cells) -> Flows:
                 if out is None:
                     continue
                 into = next((v for c in cells.parties[a] if (v := view.ingress(b, Endpoint(a, c), port)).allowed), None)
-                if into is not None:
-                    flows[FlowKey(a.value, b.value, port)] = tuple(dict.fromkeys(out.because + into.because))
+                if into is not None and admit(key := FlowKey(a.value, b.value, port)):
+                    flows[key] = tuple(dict.fromkeys(out.because + into.because))
             for c in cells.outside:
                 verdict = view.egress(a, Endpoint(None, c), port)
-                if verdict.allowed:
-                    flows[FlowKey(a.value, OUTSIDE, port, c)] = verdict.because
+                if verdict.allowed and admit(key := FlowKey(a.value, OUTSIDE, port, c)):
+                    flows[key] = verdict.because
         for b in cells.parties:
             for c in cells.outside:
                 verdict = view.ingress(b, Endpoint(None, c), port)
-                if verdict.allowed:
-                    flows[FlowKey(OUTSIDE, b.value, port, c)] = verdict.because
+                if verdict.allowed and admit(key := FlowKey(OUTSIDE, b.value, port, c)):
+                    flows[key] = verdict.because
     return flows
 
 
@@ -127,7 +180,7 @@ def blocked_by(view: NetworkView, cells: Cells, key: FlowKey) -> tuple[str, ...]
             return tuple(dict.fromkeys(b for v in verdicts for b in v.because)) or (
                 f"no ingress rule of {dst.value} allows it",
             )
-    return ()
+    return stateless_blame(view, cells, key)
 
 
 def compare(

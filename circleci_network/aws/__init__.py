@@ -14,6 +14,7 @@ from circleci_network.aws.load_balancers import (  # noqa: E402
     NodePortAssignment,
 )
 from circleci_network.aws.network import AwsNetworkProps, CircleciAwsNetwork  # noqa: E402
+from circleci_network.aws.network_acls import CircleciNetworkAcls, NetworkAclProps  # noqa: E402
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps  # noqa: E402
 from circleci_network.aws.vpc import CircleciVpc, ExistingVpc, NatGateways, SubnetTier, VpcProps  # noqa: E402
 
@@ -21,11 +22,13 @@ __all__ = [
     "AwsNetworkProps",
     "CircleciAwsNetwork",
     "CircleciLoadBalancers",
+    "CircleciNetworkAcls",
     "CircleciSecurityGroups",
     "CircleciVpc",
     "ExistingVpc",
     "LoadBalancerProps",
     "NatGateways",
+    "NetworkAclProps",
     "NodePortAssignment",
     "SecurityGroupProps",
     "SubnetTier",

@@ -12,6 +12,7 @@ from circleci_network.aws.load_balancers import (
     LoadBalancerProps,
     NodePortAssignment,
 )
+from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.errors import ConfigurationError
@@ -31,6 +32,10 @@ class AwsNetworkProps:
     topology: Topology = field(default_factory=Topology)
     #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
     validate_against_spec: bool = True
+    #: Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``).
+    network_acls: bool = False
+    #: AWS's "rules per network ACL" quota per direction (default 20, at most 40).
+    network_acl_rules_quota: int = RULES_PER_ACL_QUOTA
 
     def __post_init__(self) -> None:
         self.topology.check(self.hardening, "AwsNetworkProps")
@@ -93,6 +98,20 @@ class CircleciAwsNetwork(Construct):
                 tags=vpc_props.tags,
             ),
         )
+        self.network_acls: CircleciNetworkAcls | None = None
+        if props.network_acls:
+            self.network_acls = CircleciNetworkAcls(
+                self,
+                "network-acls",
+                props=NetworkAclProps.for_vpc(
+                    self.vpc,
+                    hardening=props.hardening,
+                    internet_facing_load_balancers=props.topology.internet_facing_load_balancers,
+                    load_balancer_subnet_cidrs=lb_subnet_cidrs,
+                    node_ports=props.node_ports,
+                    rules_per_acl_quota=props.network_acl_rules_quota,
+                ),
+            )
         if props.validate_against_spec:
             validate_against_spec(self)
 

@@ -1,0 +1,515 @@
+"""An AWS stack's network ACLs, evaluated as AWS does: per subnet, stateless, the lowest rule
+number first, an implicit deny last, and no filtering between addresses of one subnet.
+
+A flow the security groups allow still needs, at every subnet boundary it crosses, the
+sender's ACL to let it out and the receiver's to let it in, and both to pass the reply on the
+initiator's ephemeral ports (``ports.reply_ports`` from the whole world: 1024-65535 without
+3389). Two boundaries the model does not draw are read from the JSON: traffic to the outside
+from a subnet whose route leads to a NAT gateway also crosses the NAT's subnet, and a network
+load balancer's instance targets receive the client's own address on the NodePort.
+
+The other direction, "no broader than needed": every address and port an ACL lets through
+must be needed by a rule of the model for a role living behind it (the request or its reply),
+by the NAT gateway's transit, or by a load balancer's hop to its targets. ACLs never change
+which flows the model expects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, collapse_addresses
+
+from circleci_network.audit.engine import Cells, Difference
+from circleci_network.audit.expected import ExpectedView, port_spec
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_port_cells
+from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
+from circleci_network.audit.views import AddressBook, Endpoint
+from circleci_network.ports import Port, Protocol, reply_ports
+from circleci_network.roles import OutsidePeer, Role
+from circleci_network.rules import CustomPeer, Direction, TrafficRule
+
+#: The targets of every load balancer (the model's node-port hop).
+TARGETS = Role.KUBERNETES_NODES
+OUTSIDE = "outside"
+
+
+def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
+    p = str(protocol).lower()
+    if p in ("-1", "all"):
+        return PortSpec("all")
+    if p in ("tcp", "6", "udp", "17"):
+        low = int(from_port) if from_port is not None else 0  # type: ignore[call-overload]
+        high = int(to_port) if to_port is not None else 65535  # type: ignore[call-overload]
+        return PortSpec("tcp" if p in ("tcp", "6") else "udp", max(low, 1), high)
+    return PortSpec("other")
+
+
+def _required_replies(protocol: str) -> list[tuple[int, int]]:
+    """Reply ports every ACL on the way must pass: the ephemeral range, less the ports never
+    opened to the world (narrower peers may get them too; nothing needs them)."""
+    if protocol == "other":
+        return [(0, 0)]
+    ports = reply_ports(Port(Protocol(protocol), 1, 1), from_the_world=True)
+    return [(p.from_port, p.to_port) for p in ports]
+
+
+def _reply_spec(protocol: str) -> PortSpec:
+    """Everything a reply may use (for the breadth check)."""
+    if protocol == "other":
+        return PortSpec("other")
+    (port,) = reply_ports(Port(Protocol(protocol), 1, 1))
+    return PortSpec(protocol, port.from_port, port.to_port)
+
+
+@dataclass(frozen=True)
+class AclRule:
+    number: int
+    egress: bool
+    allow: bool
+    spec: PortSpec
+    network: IPv4Network
+    resource: str
+
+
+@dataclass
+class Acl:
+    resource: str
+    label: str
+    rules: list[AclRule] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    target_port: int
+    preserves_client: bool
+
+
+class NetworkAcls:
+    def __init__(self, stack: Json, book: AddressBook) -> None:
+        self.book = book
+        self.unmodelled: list[str] = []
+        self.subnets: dict[str, IPv4Network] = {}
+        self.tiers: dict[str, str] = {}
+        for name, subnet in resources(stack, "aws_subnet").items():
+            self.subnets[name] = IPv4Network(subnet["cidr_block"])
+            self.tiers[name] = str((subnet.get("tags") or {}).get("circleci/tier", address("aws_subnet", name)))
+        self.acls: dict[str, Acl] = {}
+        self.subnet_acl: dict[str, Acl] = {}
+        self._read_acls(stack)
+        self.present = bool(self.acls)
+        self.vpc = [IPv4Network(v["cidr_block"]) for v in resources(stack, "aws_vpc").values() if v.get("cidr_block")]
+        self.vpc += [
+            IPv4Network(a["cidr_block"])
+            for a in resources(stack, "aws_vpc_ipv4_cidr_block_association").values()
+            if a.get("cidr_block")
+        ]
+        if not self.vpc:  # an existing VPC: at least our subnets are local
+            self.vpc = list(self.subnets.values())
+        self.nat_routes = self._read_routes(stack)
+        self.listeners = self._read_listeners(stack)
+        self._decided: dict[tuple[str, bool, AddressCell, str, int, int], str | None] = {}
+        self._subnet_of: dict[AddressCell, str | None] = {}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read_acls(self, stack: Json) -> None:
+        for kind in ("aws_network_acl", "aws_default_network_acl"):
+            for name, data in resources(stack, kind).items():
+                resource = address(kind, name)
+                label = str((data.get("tags") or {}).get("circleci/tier") or ("default" if "default" in kind else name))
+                self.acls[resource] = Acl(resource, f"{label} network ACL")
+                for egress, blocks in ((False, data.get("ingress")), (True, data.get("egress"))):
+                    for block in as_list(blocks):
+                        self._add_rule(self.acls[resource], egress, block, block.get("rule_no"), block.get("action"))
+                for subnet in as_list(data.get("subnet_ids")):
+                    self._associate(subnet, self.acls[resource])
+        for name, rule in resources(stack, "aws_network_acl_rule").items():
+            acl_name = referenced(rule.get("network_acl_id"), "aws_network_acl", "id")
+            owner = self.acls.get(address("aws_network_acl", acl_name)) if acl_name else None
+            if owner is None:
+                self.unmodelled.append(f"aws_network_acl_rule.{name}: in a network ACL the stack does not hold")
+                continue
+            self._add_rule(
+                owner,
+                bool(rule.get("egress")),
+                rule,
+                rule.get("rule_number"),
+                rule.get("rule_action"),
+                address("aws_network_acl_rule", name),
+            )
+        for link in resources(stack, "aws_network_acl_association").values():
+            acl_name = referenced(link.get("network_acl_id"), "aws_network_acl", "id")
+            linked = self.acls.get(address("aws_network_acl", acl_name)) if acl_name else None
+            if linked is not None:
+                self._associate(link.get("subnet_id"), linked)
+        default = next((a for r, a in self.acls.items() if r.startswith("aws_default_network_acl.")), None)
+        for subnet in self.subnets:
+            if subnet not in self.subnet_acl and default is not None:
+                self.subnet_acl[subnet] = default
+        for each in self.acls.values():
+            each.rules.sort(key=lambda r: (r.egress, r.number))
+
+    def _associate(self, subnet: object, acl: Acl) -> None:
+        name = referenced(subnet, "aws_subnet", "id")
+        if name in self.subnets:
+            self.subnet_acl[name] = acl
+
+    def _add_rule(
+        self, acl: Acl, egress: bool, rule: Json, number: object, action: object, resource: str | None = None
+    ) -> None:
+        if not rule.get("cidr_block"):
+            return  # IPv6 rules never match IPv4 traffic
+        self.acls[acl.resource].rules.append(
+            AclRule(
+                number=int(number),  # type: ignore[call-overload]
+                egress=egress,
+                allow=str(action).lower() == "allow",
+                spec=_spec(rule.get("protocol"), rule.get("from_port"), rule.get("to_port")),
+                network=IPv4Network(str(rule["cidr_block"])),
+                resource=resource or acl.resource,
+            )
+        )
+
+    def _read_routes(self, stack: Json) -> dict[str, list[tuple[IPv4Network, str | None]]]:
+        """Per subnet: its routes to the outside, with the NAT gateway's subnet where one is the target."""
+        nat_subnet = {
+            name: referenced(nat.get("subnet_id"), "aws_subnet", "id")
+            for name, nat in resources(stack, "aws_nat_gateway").items()
+        }
+        tables: dict[str, list[tuple[IPv4Network, str | None]]] = defaultdict(list)
+
+        def add(table: str, route: Json) -> None:
+            if route.get("destination_cidr_block"):
+                nat = referenced(route.get("nat_gateway_id"), "aws_nat_gateway", "id")
+                tables[table].append((IPv4Network(route["destination_cidr_block"]), nat_subnet.get(nat or "")))
+
+        for name, table in resources(stack, "aws_route_table").items():
+            for route in as_list(table.get("route")):
+                add(name, route)
+        for route in resources(stack, "aws_route").values():
+            table_name = referenced(route.get("route_table_id"), "aws_route_table", "id")
+            if table_name:
+                add(table_name, route)
+        routes: dict[str, list[tuple[IPv4Network, str | None]]] = {}
+        for link in resources(stack, "aws_route_table_association").values():
+            subnet = referenced(link.get("subnet_id"), "aws_subnet", "id")
+            table_name = referenced(link.get("route_table_id"), "aws_route_table", "id")
+            if subnet and table_name:
+                routes[subnet] = sorted(tables[table_name], key=lambda r: -r[0].prefixlen)
+        return routes
+
+    def _read_listeners(self, stack: Json) -> dict[Role, list[Listener]]:
+        roles = {
+            name: Role(tag)
+            for name, lb in resources(stack, "aws_lb").items()
+            if (tag := (lb.get("tags") or {}).get("circleci/role")) in {r.value for r in Role}
+        }
+        groups = resources(stack, "aws_lb_target_group")
+        found: dict[Role, list[Listener]] = defaultdict(list)
+        for listener in resources(stack, "aws_lb_listener").values():
+            lb = referenced(listener.get("load_balancer_arn"), "aws_lb", "arn")
+            for action in as_list(listener.get("default_action")):
+                group_name = referenced(action.get("target_group_arn"), "aws_lb_target_group", "arn")
+                group = groups.get(group_name or "")
+                if lb not in roles or group is None or group.get("port") is None:
+                    continue
+                # Instance targets keep the client's address unless told otherwise.
+                preserve = group.get("preserve_client_ip")
+                instance = group.get("target_type", "instance") == "instance"
+                keeps = instance if preserve is None else str(preserve).lower() == "true"
+                found[roles[lb]].append(Listener(int(listener["port"]), int(group["port"]), keeps))
+        return dict(found)
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def networks(self) -> list[IPv4Network]:
+        found = [rule.network for acl in self.acls.values() for rule in acl.rules]
+        return found + list(self.subnets.values()) + self.vpc if self.present else []
+
+    def port_specs(self) -> list[PortSpec]:
+        if not self.present:
+            return []
+        specs = [rule.spec for acl in self.acls.values() for rule in acl.rules]
+        specs += [PortSpec(p, low, high) for p in ("tcp", "udp") for low, high in _required_replies(p)]
+        specs += [
+            PortSpec("tcp", listener.target_port, listener.target_port)
+            for ls in self.listeners.values()
+            for listener in ls
+        ]
+        return specs
+
+    def subnet_of(self, cell: AddressCell) -> str | None:
+        if cell not in self._subnet_of:
+            self._subnet_of[cell] = next((n for n, net in self.subnets.items() if cell.within(net)), None)
+        return self._subnet_of[cell]
+
+    def _who(self, cell: AddressCell) -> str:
+        """The tier of a cell's subnet; an address no role holds (the VPC resolver) by itself."""
+        if any(cell.within(n) for n in self.book.carve_out):
+            return cell.label
+        subnet = self.subnet_of(cell)
+        return self.tiers[subnet] if subnet else OUTSIDE
+
+    def decide(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
+        """``None`` when ``acl`` passes every port ``low``-``high`` of ``protocol`` to/from ``cell``;
+        else what stops it: a deny rule, or the ACL itself (its implicit deny)."""
+        key = (acl.resource, egress, cell, protocol, low, high)
+        if key not in self._decided:
+            self._decided[key] = self._first_match(acl, egress, cell, protocol, low, high)
+        return self._decided[key]
+
+    @staticmethod
+    def _first_match(acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
+        remaining = [(low, high)]
+        for rule in acl.rules:  # lowest number first
+            if rule.egress is not egress or rule.spec.protocol not in ("all", protocol):
+                continue
+            # Cells are cut at every rule's network; a deny that touches one counts, to be safe.
+            if not (cell.within(rule.network) or (not rule.allow and cell.overlaps(rule.network))):
+                continue
+            lo, hi = (0, 65535) if rule.spec.protocol in ("all", "other") else (rule.spec.low, rule.spec.high)
+            if not any(a <= hi and lo <= b for a, b in remaining):
+                continue
+            if not rule.allow:
+                return rule.resource
+            remaining = [p for a, b in remaining for p in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if p[0] <= p[1]]
+            if not remaining:
+                return None
+        return acl.resource
+
+    def _check(
+        self,
+        subnet: str | None,
+        egress: bool,
+        cell: AddressCell,
+        protocol: str,
+        ranges: Iterable[tuple[int, int]],
+        why: str,
+    ) -> list[str]:
+        acl = self.subnet_acl.get(subnet) if subnet else None
+        if acl is None:
+            return []
+        failing = [(low, high, b) for low, high in ranges if (b := self.decide(acl, egress, cell, protocol, low, high))]
+        if not failing:
+            return []
+        blocker = failing[0][2]
+        ports = ", ".join(
+            "other protocols" if protocol == "other" else PortCell(protocol, low, high).label
+            for low, high, _ in failing
+        )
+        way = f"egress to {self._who(cell)}" if egress else f"ingress from {self._who(cell)}"
+        reason = "no rule allows it" if blocker == acl.resource else f"denied in {acl.resource}"
+        return [f"{blocker} ({acl.label}): {way} {ports}, {why}: {reason}"]
+
+    def _crossing(
+        self,
+        sender: str | None,
+        receiver: str | None,
+        seen_as: AddressCell,
+        target: AddressCell,
+        port: PortCell,
+        why: str,
+    ) -> list[str]:
+        """A packet leaves ``sender``'s subnet for ``target`` and enters ``receiver``'s as coming
+        from ``seen_as``; the reply takes the same boundary back. One subnet: nothing to cross."""
+        if sender is not None and sender == receiver:
+            return []
+        forward = [(0, 0)] if port.protocol == "other" else [(port.low, port.high)]
+        replies = _required_replies(port.protocol)
+        return (
+            self._check(sender, True, target, port.protocol, forward, why)
+            + self._check(receiver, False, seen_as, port.protocol, forward, why)
+            + self._check(receiver, True, seen_as, port.protocol, replies, f"reply to {why}")
+            + self._check(sender, False, target, port.protocol, replies, f"reply to {why}")
+        )
+
+    def nat_subnet(self, subnet: str, destination: AddressCell) -> str | None:
+        if any(destination.within(v) for v in self.vpc):
+            return None
+        route = next((r for r in self.nat_routes.get(subnet, []) if destination.within(r[0])), None)
+        return route[1] if route else None
+
+    def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
+        if not self.present:
+            return ()
+        src = self.subnet_of(source.cell) if source.role is not None else None
+        dst = self.subnet_of(destination.cell) if destination.role is not None else None
+        found: list[str] = []
+        nat = self.nat_subnet(src, destination.cell) if src is not None and destination.role is None else None
+        if nat is not None:
+            found += self._crossing(src, nat, source.cell, destination.cell, port, "request via the NAT gateway")
+            found += self._crossing(nat, None, source.cell, destination.cell, port, "request via the NAT gateway")
+        else:
+            found += self._crossing(src, dst, source.cell, destination.cell, port, "request")
+        role = destination.role
+        for listener in self.listeners.get(role, []) if role is not None and port.protocol == "tcp" else []:
+            if not port.low <= listener.port <= port.high:
+                continue
+            node_port = PortCell("tcp", listener.target_port, listener.target_port)
+            seen_as = source.cell if listener.preserves_client else destination.cell
+            why = f"{role.value} forwarding to its targets on {listener.target_port}"  # type: ignore[union-attr]
+            for target in cells.parties.get(TARGETS, []):
+                found += self._crossing(dst, self.subnet_of(target), seen_as, target, node_port, why)
+        return tuple(dict.fromkeys(found))
+
+    # -- no broader than needed --------------------------------------------------------------
+
+    def differences(self, expected: ExpectedView, cells: Cells) -> list[Difference]:
+        if not self.present:
+            return []
+        needs = _Needs(self, expected, cells)
+        every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
+        grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
+        for acl in self.acls.values():
+            for egress in (False, True):
+                for cell in every:
+                    needed = needs.of(acl, egress, cell)
+                    for port in cells.ports:
+                        if any(spec.matches(port) for spec in needed):
+                            continue
+                        ranges = [(0, 0)] if port.protocol == "other" else [(port.low, port.high)]
+                        if self.decide(acl, egress, cell, port.protocol, *ranges[0]) is None:
+                            because = tuple(
+                                dict.fromkeys(
+                                    r.resource
+                                    for r in acl.rules
+                                    if r.egress is egress
+                                    and r.allow
+                                    and r.spec.matches(port)
+                                    and cell.within(r.network)
+                                )
+                            )
+                            grouped[(acl.label, egress, self._who(cell), because)].append((cell, port))
+        differences = []
+        for (label, egress, who, because), found in sorted(grouped.items()):
+            ports = merge_port_cells({port for _, port in found})
+            outside = None
+            if who == OUTSIDE:
+                networks = [n for cell in sorted({c for c, _ in found}) for n in cell.networks]
+                outside = ", ".join(str(n) for n in collapse_addresses(networks))
+            side = f"{label} (egress)" if egress else f"{label} (ingress)"
+            source, destination = (side, who) if egress else (who, side)
+            differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
+        return differences
+
+
+class _Needs:
+    """What the model needs each ACL to pass, per direction and peer address."""
+
+    def __init__(self, acls: NetworkAcls, expected: ExpectedView, cells: Cells) -> None:
+        self.acls = acls
+        self.expected = expected
+        self.cells = cells
+        # ACLs see subnets: an address in one (even the VPC resolver) stands for the roles living there.
+        self.owners: dict[AddressCell, set[Role]] = defaultdict(set)
+        self.living: dict[str, set[Role]] = defaultdict(set)
+        for role, cs in cells.parties.items():
+            for c in cs:
+                self.owners[c].add(role)
+                if (subnet := acls.subnet_of(c)) is not None:
+                    self.living[subnet].add(role)
+        for c in cells.outside:
+            if (subnet := acls.subnet_of(c)) is not None:
+                self.owners[c] |= self.living[subnet]
+        self.rules: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[IPv4Network]]]] = defaultdict(list)
+        for rule in expected.rules:
+            self.rules[(rule.role, rule.direction)].append((rule, expected.rule_networks(rule)))
+        self._of: dict[tuple[str, bool, AddressCell], list[PortSpec]] = {}
+
+    def _side(self, role: Role, direction: Direction) -> list[tuple[TrafficRule, list[IPv4Network]]]:
+        if direction is Direction.INGRESS and role in self.expected.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return self.rules[(role, direction)]
+
+    def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:
+        found = []
+        for rule, networks in self._side(role, direction):
+            if isinstance(rule.peer, Role) and not networks:
+                if rule.peer in self.owners.get(cell, set()):
+                    found.append(rule)
+            elif any(cell.within(n) for n in networks):
+                found.append(rule)
+        return found
+
+    def _beyond(self, rule: TrafficRule) -> bool:
+        """An egress rule that may reach past the VPC (through a NAT gateway)."""
+        if not isinstance(rule.peer, OutsidePeer | CustomPeer):
+            return False
+        return any(not any(n.subnet_of(v) for v in self.acls.vpc) for n in self.expected.rule_networks(rule))
+
+    def _occupants(self, acl: Acl) -> dict[Role, list[AddressCell]]:
+        found: dict[Role, list[AddressCell]] = {}
+        for role, cs in self.cells.parties.items():
+            mine = [c for c in cs if (s := self.acls.subnet_of(c)) is not None and self.acls.subnet_acl.get(s) is acl]
+            if mine:
+                found[role] = mine
+        return found
+
+    def of(self, acl: Acl, egress: bool, cell: AddressCell) -> list[PortSpec]:
+        key = (acl.resource, egress, cell)
+        if key not in self._of:
+            self._of[key] = self._compute(acl, egress, cell)
+        return self._of[key]
+
+    def _compute(self, acl: Acl, egress: bool, cell: AddressCell) -> list[PortSpec]:
+        way, back = (Direction.EGRESS, Direction.INGRESS) if egress else (Direction.INGRESS, Direction.EGRESS)
+        specs: list[PortSpec] = []
+        occupants = self._occupants(acl)
+        for role in occupants:
+            for rule in self._matching(role, way, cell):  # the requests
+                specs += [port_spec(p) for p in rule.ports]
+            for rule in self._matching(role, back, cell):  # the replies
+                specs += [_reply_any(p) for p in rule.ports]
+        # The NAT gateways in this ACL's subnets carry their clients' traffic to the outside.
+        nat_subnets = {s for s, a in self.acls.subnet_acl.items() if a is acl}
+        for subnet, routes in self.acls.nat_routes.items():
+            if not any(nat in nat_subnets for _, nat in routes):
+                continue
+            client = self.acls.subnet_of(cell) == subnet
+            for role in self.living[subnet]:
+                beyond = [r for r, _ in self._side(role, Direction.EGRESS) if self._beyond(r)]
+                if egress:
+                    specs += [
+                        port_spec(p)
+                        for r in self._matching(role, Direction.EGRESS, cell)
+                        if r in beyond
+                        for p in r.ports
+                    ]
+                    if client:
+                        specs += [_reply_any(p) for r in beyond for p in r.ports]
+                else:
+                    if client:
+                        specs += [port_spec(p) for r in beyond for p in r.ports]
+                    specs += [
+                        _reply_any(p)
+                        for r in self._matching(role, Direction.EGRESS, cell)
+                        if r in beyond
+                        for p in r.ports
+                    ]
+        # Load balancers forward to their targets' NodePorts (with the client's address, or their own).
+        owners = self.owners.get(cell, set())
+        for lb, listeners in self.acls.listeners.items():
+            for listener in listeners:
+                node_port = PortSpec("tcp", listener.target_port, listener.target_port)
+                if TARGETS in occupants:
+                    if listener.preserves_client:
+                        clients = [
+                            r
+                            for r in self._matching(lb, Direction.INGRESS, cell)
+                            if any(port_spec(p).matches(PortCell("tcp", listener.port, listener.port)) for p in r.ports)
+                        ]
+                        sender = bool(clients)
+                    else:
+                        sender = lb in owners
+                    if sender:
+                        specs.append(_reply_spec("tcp") if egress else node_port)
+                if lb in occupants and TARGETS in owners:
+                    specs.append(node_port if egress else _reply_spec("tcp"))
+        return specs
+
+
+def _reply_any(port: Port) -> PortSpec:
+    return PortSpec("all") if port.protocol is Protocol.ALL else _reply_spec(port.protocol.value)

@@ -1,0 +1,435 @@
+"""Network ACLs per subnet tier: the security groups' rules again, as stateless subnet filters.
+
+Nothing here opens a port of its own. Each tier's ACL is derived from ``active_rules``:
+
+* every rule of a role living in the tier, towards its peer's CIDRs (a role peer stands for
+  its tier's subnets), and the rule's replies the other way on the initiator's ephemeral
+  ports (``ports.reply_ports``: 1024-65535, without 22 and 3389 when the peer is 0.0.0.0/0);
+* the NAT gateways' transit in the public tier: a private instance's traffic to the outside
+  enters the public subnets from the instance's tier and leaves them to the destination;
+* the client address a network load balancer keeps on its way to the nodes (instance
+  targets preserve client IPs): the node tier accepts the load balancer's clients on the
+  NodePorts its listeners forward to;
+* with transparent load balancers, their subnets pass what the guide's load balancer section
+  says and what the nodes accept, and peers name them by every load balancer subnet, as
+  the security groups do.
+
+The sets are merged exactly (same addresses and ports, fewer rules) before counting against
+AWS's rules-per-ACL quota. Every rule allows, so rule order is irrelevant: a rule's number
+comes from its content, and adding one renumbers nothing (1-99 stay free for your denies).
+The default network ACL is adopted and left without rules: a subnet outside the tiers is shut.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, collapse_addresses
+
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.default_network_acl import DefaultNetworkAcl
+from cdktf_cdktf_provider_aws.network_acl import NetworkAcl
+from cdktf_cdktf_provider_aws.network_acl_rule import NetworkAclRule
+from constructs import Construct
+
+from circleci_network.addressing import cidr_tuple, parse_cidr
+from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, NodePortAssignment
+from circleci_network.aws.vpc import CircleciVpc, SubnetTier
+from circleci_network.errors import ConfigurationError
+from circleci_network.options import HardeningOptions
+from circleci_network.ports import CLOSED_TO_THE_WORLD, Port, Protocol, reply_ports
+from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+
+#: AWS's default quota of rules per network ACL and direction; it can be raised to 40.
+RULES_PER_ACL_QUOTA = 20
+RULES_PER_ACL_HARD_LIMIT = 40
+
+#: Rule numbers are FIRST_RULE_NUMBER + STEP * slot, the slot hashed from the rule's content.
+FIRST_RULE_NUMBER = 100
+RULE_NUMBER_STEP = 10
+RULE_NUMBER_SLOTS = 3000
+
+ROLE_TIERS: Mapping[Role, SubnetTier] = {
+    Role.KUBERNETES_NODES: SubnetTier.KUBERNETES_NODES,
+    Role.NOMAD_CLIENTS: SubnetTier.NOMAD_CLIENTS,
+    Role.EXTERNAL_VMS: SubnetTier.EXTERNAL_VMS,
+}
+PRIVATE_TIERS = frozenset(ROLE_TIERS.values())
+
+
+@dataclass(frozen=True, order=True)
+class AclEntry:
+    """One allow rule: ``protocol`` ports ``from_port``-``to_port`` from (ingress) or to (egress) ``network``."""
+
+    egress: bool
+    protocol: Protocol
+    network: IPv4Network
+    from_port: int
+    to_port: int
+
+    @property
+    def port(self) -> Port:
+        return Port(self.protocol, self.from_port, self.to_port)
+
+    @property
+    def key(self) -> str:
+        """Stable text of the rule's content: its logical ID suffix and its number's seed."""
+        way = "out" if self.egress else "in"
+        slug = str(self.network).replace(".", "-").replace("/", "-")
+        return f"{way}-{self.port.id_fragment}-{slug}"
+
+
+@dataclass(frozen=True)
+class NetworkAclProps:
+    vpc_id: str
+    #: ``Vpc.default_network_acl_id``: adopted and left without rules. ``None`` leaves it alone
+    #: (an existing VPC's default ACL may serve other subnets).
+    default_network_acl_id: str | None
+    #: Subnet IDs per tier (``CircleciVpc.subnet_ids``).
+    subnet_ids: Mapping[SubnetTier, Sequence[str]]
+    #: Subnet CIDRs per tier (``VpcProps.subnet_plan()``).
+    subnet_cidrs: Mapping[SubnetTier, Sequence[str]]
+    vpc_cidr: str
+    #: The Amazon-provided DNS server as /32 (``VpcProps.dns_resolver_address``).
+    dns_resolver_cidrs: tuple[str, ...]
+    hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    #: Frontend and traefik load balancers sit in the public tier; the others in the node tier.
+    internet_facing_load_balancers: bool = True
+    #: The subnets load balancers may sit in, as the security groups name them when the load
+    #: balancers are transparent (``SecurityGroupProps.load_balancer_subnet_cidrs``).
+    load_balancer_subnet_cidrs: tuple[str, ...] = ()
+    #: Tiers whose default route is a NAT gateway in the public tier.
+    nat_routed_tiers: frozenset[SubnetTier] = PRIVATE_TIERS
+    node_ports: NodePortAssignment = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
+    name: str = "circleci"
+    #: Raise (up to 40) after raising the AWS quota "Rules per network ACL".
+    rules_per_acl_quota: int = RULES_PER_ACL_QUOTA
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("dns_resolver_cidrs", "load_balancer_subnet_cidrs"):
+            object.__setattr__(self, name, cidr_tuple(getattr(self, name), f"NetworkAclProps.{name}"))
+        parse_cidr(self.vpc_cidr, "NetworkAclProps.vpc_cidr")
+        for tier in SubnetTier:
+            cidr_tuple(self.subnet_cidrs.get(tier, ()), f"NetworkAclProps.subnet_cidrs[{tier.value}]")
+        quota = self.rules_per_acl_quota
+        if not isinstance(quota, int) or not 1 <= quota <= RULES_PER_ACL_HARD_LIMIT:
+            raise ConfigurationError(
+                "NetworkAclProps.rules_per_acl_quota",
+                f"{quota!r} is outside 1-{RULES_PER_ACL_HARD_LIMIT}",
+                f"AWS allows at most {RULES_PER_ACL_HARD_LIMIT} rules per network ACL and direction",
+            )
+        self.plan()  # the quota check, before any resource exists
+
+    @staticmethod
+    def for_vpc(
+        vpc: CircleciVpc,
+        *,
+        hardening: HardeningOptions,
+        internet_facing_load_balancers: bool,
+        load_balancer_subnet_cidrs: tuple[str, ...],
+        node_ports: NodePortAssignment,
+        rules_per_acl_quota: int = RULES_PER_ACL_QUOTA,
+    ) -> NetworkAclProps:
+        """Props for the tiers ``vpc`` built: its subnets, their CIDRs and routes."""
+        props = vpc.props
+        plan = props.subnet_plan()
+        public_jobs = {SubnetTier.NOMAD_CLIENTS, SubnetTier.EXTERNAL_VMS} if props.public_job_subnets else set()
+        return NetworkAclProps(
+            vpc_id=vpc.vpc_id,
+            default_network_acl_id=vpc.vpc.default_network_acl_id if vpc.vpc is not None else None,
+            subnet_ids={tier: vpc.subnet_ids(tier) for tier in SubnetTier},
+            subnet_cidrs={tier: tuple(str(c) for c in plan[tier]) for tier in SubnetTier},
+            vpc_cidr=props.cidr_block,
+            dns_resolver_cidrs=(f"{props.dns_resolver_address}/32",),
+            hardening=hardening,
+            internet_facing_load_balancers=internet_facing_load_balancers,
+            load_balancer_subnet_cidrs=load_balancer_subnet_cidrs,
+            nat_routed_tiers=PRIVATE_TIERS - public_jobs,
+            node_ports=node_ports,
+            name=props.name,
+            rules_per_acl_quota=rules_per_acl_quota,
+            tags=props.tags,
+        )
+
+    def tier_of(self, role: Role) -> SubnetTier:
+        """Where a role's addresses are: instances in their tier, load balancers where they are placed."""
+        if role in ROLE_TIERS:
+            return ROLE_TIERS[role]
+        if self.internet_facing_load_balancers and role in INTERNET_FACING_LOAD_BALANCERS:
+            return SubnetTier.PUBLIC
+        return SubnetTier.KUBERNETES_NODES
+
+    def plan(self) -> dict[SubnetTier, tuple[AclEntry, ...]]:
+        """Each tier's rules, merged and checked against the quota. Pure Python: no synth needed."""
+        planned = {tier: compact(entries, flexible) for tier, (entries, flexible) in _Planner(self).entries().items()}
+        for tier, entries in planned.items():
+            for egress in (False, True):
+                count = sum(1 for e in entries if e.egress is egress)
+                if count > self.rules_per_acl_quota:
+                    raise ConfigurationError(
+                        "NetworkAclProps.rules_per_acl_quota",
+                        f"the {tier.value} network ACL needs {count} {'egress' if egress else 'ingress'} rules "
+                        f"after merging, over the quota of {self.rules_per_acl_quota}",
+                        "list fewer or wider CIDRs in HardeningOptions (each CIDR of client_cidrs, external_cidrs, "
+                        "vcs_cidrs, rerun_ssh_cidrs, ssh_administrator_cidrs, dns_server_cidrs and extra_egress is "
+                        "a rule and its reply), or raise the AWS quota 'Rules per network ACL' and "
+                        f"AwsNetworkProps.network_acl_rules_quota (at most {RULES_PER_ACL_HARD_LIMIT})",
+                    )
+        return planned
+
+
+class _Planner:
+    def __init__(self, props: NetworkAclProps) -> None:
+        self.props = props
+        self.vpc = IPv4Network(props.vpc_cidr)
+        self.boxes: dict[SubnetTier, set[AclEntry]] = {tier: set() for tier in SubnetTier}
+        #: Replies from inside peers: their closed ports may be dropped (see ``compact``).
+        self.flexible: dict[SubnetTier, set[AclEntry]] = {tier: set() for tier in SubnetTier}
+        self._fixed: dict[SubnetTier, set[AclEntry]] = {tier: set() for tier in SubnetTier}
+        hardening = props.hardening
+        self.rules = active_rules(hardening)
+        # Transparent load balancers hold no rules, but they still sit in their subnets and
+        # pass what the guide's load balancer section says: take it from the plain model.
+        plain = active_rules(hardening, transparent_load_balancers=False)
+        self.load_balancer_rules = tuple(rule for rule in plain if rule.role.is_load_balancer)
+
+    def entries(self) -> dict[SubnetTier, tuple[set[AclEntry], set[AclEntry]]]:
+        """Per tier: every rule, and those of them that are replies on negotiable ports."""
+        for rule in self.rules:
+            if not rule.role.is_load_balancer:
+                self._mirror(rule)
+        if self.props.hardening.transparent_load_balancers:
+            # A transparent load balancer's addresses accept what the nodes accept.
+            tiers = {self.props.tier_of(rule.role) for rule in self.load_balancer_rules} - {SubnetTier.KUBERNETES_NODES}
+            for tier in sorted(tiers):
+                for rule in self.rules:
+                    if rule.role is Role.KUBERNETES_NODES and rule.direction is Direction.INGRESS:
+                        self._mirror(rule, tier)
+        for rule in self.load_balancer_rules:
+            self._mirror(rule)
+            if rule.direction is Direction.INGRESS:
+                self._preserved_client(rule)
+        return {tier: (self.boxes[tier], self.flexible[tier] - self._fixed[tier]) for tier in SubnetTier}
+
+    def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
+        if isinstance(peer, CustomPeer):
+            return peer.cidrs
+        if isinstance(peer, Role):
+            if peer.is_load_balancer and self.props.hardening.transparent_load_balancers:
+                return self.props.load_balancer_subnet_cidrs  # as the security groups name it
+            return tuple(self.props.subnet_cidrs[self.props.tier_of(peer)])
+        given = self.props.hardening.cidrs_for(peer)
+        if given is not None:
+            return given
+        if peer is OutsidePeer.DNS_RESOLVER:
+            return self.props.dns_resolver_cidrs
+        return self.props.load_balancer_subnet_cidrs  # LOAD_BALANCER_HEALTH_CHECKS
+
+    def _add(
+        self, tier: SubnetTier, egress: bool, ports: Iterable[Port], cidrs: Iterable[str], *, flexible: bool = False
+    ) -> None:
+        for port in ports:
+            for cidr in cidrs:
+                entry = AclEntry(egress, port.protocol, IPv4Network(cidr), port.from_port, port.to_port)
+                self.boxes[tier].add(entry)
+                (self.flexible if flexible else self._fixed)[tier].add(entry)
+
+    def _both_ways(self, tier: SubnetTier, outbound: bool, ports: Sequence[Port], cidrs: Sequence[str]) -> None:
+        """Requests one way, their replies the other way on the initiator's ephemeral ports."""
+        self._add(tier, outbound, ports, cidrs)
+        for port in ports:
+            for cidr in cidrs:
+                # Replies coming in from the whole internet never open 22 or 3389; from
+                # narrower peers those ports are not needed either, but may stay if that saves rules.
+                world = outbound and IPv4Network(cidr).prefixlen == 0
+                self._add(tier, not outbound, reply_ports(port, from_the_world=world), (cidr,), flexible=not world)
+
+    def _mirror(self, rule: TrafficRule, tier: SubnetTier | None = None) -> None:
+        tier = tier or self.props.tier_of(rule.role)
+        cidrs = self._peer_cidrs(rule.peer)
+        outbound = rule.direction is Direction.EGRESS
+        self._both_ways(tier, outbound, rule.ports, cidrs)
+        if outbound and tier in self.props.nat_routed_tiers and not isinstance(rule.peer, Role):
+            beyond = tuple(c for c in cidrs if not IPv4Network(c).subnet_of(self.vpc))
+            if beyond:  # routed through a NAT gateway: in from the instances, out to the destination
+                self._both_ways(SubnetTier.PUBLIC, False, rule.ports, tuple(self.props.subnet_cidrs[tier]))
+                self._both_ways(SubnetTier.PUBLIC, True, rule.ports, beyond)
+
+    def _preserved_client(self, rule: TrafficRule) -> None:
+        """Instance targets see the client's address: the node tier accepts the load balancer's
+        clients on the NodePorts its listeners forward to (the model's node-port hop)."""
+        cidrs = self._peer_cidrs(rule.peer)
+        for hop in self.load_balancer_rules:
+            if hop.role is not rule.role or hop.direction is not Direction.EGRESS or not isinstance(hop.peer, Role):
+                continue
+            node_ports: list[Port] = []
+            for listener in rule.ports:
+                assigned = self.props.node_ports.get((rule.role, listener.from_port))
+                node_ports += [Port.tcp(assigned)] if assigned is not None else list(hop.ports)
+            node_ports = [p for p in node_ports if any(h.covers(p) for h in hop.ports)]
+            self._both_ways(self.props.tier_of(hop.peer), False, node_ports, cidrs)
+
+
+def compact(entries: Iterable[AclEntry], flexible: Iterable[AclEntry] = ()) -> tuple[AclEntry, ...]:
+    """The same addresses and ports in as few rules as this finds; sorted.
+
+    Inside ``flexible`` entries (replies), the ports closed to the world are not needed: a merged
+    rule made of nothing else is left out, so a reply never adds a rule just for port 3389.
+    """
+    entries = set(entries)
+    merged = _compact(entries)
+    optional = set(flexible)
+    needed = entries - optional
+    return tuple(e for e in merged if not _only_negotiable(e, needed, optional))
+
+
+def _only_negotiable(entry: AclEntry, needed: set[AclEntry], optional: set[AclEntry]) -> bool:
+    if not any(closed.protocol is entry.protocol and closed.covers(entry.port) for closed in CLOSED_TO_THE_WORLD):
+        return False
+    return not any(_overlap(entry, other) for other in needed) and any(_overlap(entry, o) for o in optional)
+
+
+def _overlap(a: AclEntry, b: AclEntry) -> bool:
+    same = Protocol.ALL in (a.protocol, b.protocol) or a.protocol is b.protocol
+    ports = (
+        a.protocol is Protocol.ALL
+        or b.protocol is Protocol.ALL
+        or (a.from_port <= b.to_port and b.from_port <= a.to_port)
+    )
+    return a.egress is b.egress and same and ports and a.network.overlaps(b.network)
+
+
+def _compact(entries: set[AclEntry]) -> list[AclEntry]:
+    result: list[AclEntry] = []
+    for egress in (False, True):
+        mine = [e for e in entries if e.egress is egress]
+        everything = list(collapse_addresses(e.network for e in mine if e.protocol is Protocol.ALL))
+        result += [AclEntry(egress, Protocol.ALL, n, 0, 65535) for n in everything]
+        for protocol in (Protocol.TCP, Protocol.UDP):
+            boxes = {
+                (e.network, e.from_port, e.to_port)
+                for e in mine
+                if e.protocol is protocol and not any(e.network.subnet_of(n) for n in everything)
+            }
+            if boxes:
+                best = min((_by_port_range(boxes), _by_rule(boxes)), key=len)
+                result += [AclEntry(egress, protocol, n, low, high) for n, low, high in best]
+    return sorted(result)
+
+
+_Box = tuple[IPv4Network, int, int]
+
+
+def _merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _by_port_range(boxes: set[_Box]) -> list[_Box]:
+    """Cut the ports where any rule starts or ends; each piece allows the collapsed union of the
+    networks covering it; then each network's adjacent pieces join again."""
+    bounds = sorted({low for _, low, _ in boxes} | {high + 1 for _, _, high in boxes})
+    per_network: dict[IPv4Network, list[tuple[int, int]]] = defaultdict(list)
+    for low, end in itertools.pairwise(bounds):
+        for network in collapse_addresses(n for n, a, b in boxes if a <= low and end - 1 <= b):
+            per_network[network].append((low, end - 1))
+    return [(n, low, high) for n, ranges in per_network.items() for low, high in _merge_ranges(ranges)]
+
+
+def _by_rule(boxes: set[_Box]) -> list[_Box]:
+    """Drop rules another one covers, join port ranges per network and networks per port range."""
+    current = set(boxes)
+    while True:
+        kept = {
+            (n, a, b)
+            for n, a, b in current
+            if not any((m, c, d) != (n, a, b) and n.subnet_of(m) and c <= a and b <= d for m, c, d in current)
+        }
+        per_network: dict[IPv4Network, list[tuple[int, int]]] = defaultdict(list)
+        for n, a, b in kept:
+            per_network[n].append((a, b))
+        joined = {(n, a, b) for n, ranges in per_network.items() for a, b in _merge_ranges(ranges)}
+        per_range: dict[tuple[int, int], list[IPv4Network]] = defaultdict(list)
+        for n, a, b in joined:
+            per_range[(a, b)].append(n)
+        collapsed = {(n, a, b) for (a, b), networks in per_range.items() for n in collapse_addresses(networks)}
+        if collapsed == current:
+            return sorted(current)
+        current = collapsed
+
+
+def rule_numbers(entries: Iterable[AclEntry]) -> dict[AclEntry, int]:
+    """A number per rule from a hash of its content, probing past collisions in sorted order.
+    Numbers must only be unique per direction: every rule allows, so their order is irrelevant."""
+    numbers: dict[AclEntry, int] = {}
+    for egress in (False, True):
+        taken: set[int] = set()
+        for entry in sorted(e for e in entries if e.egress is egress):
+            slot = zlib.crc32(entry.key.encode()) % RULE_NUMBER_SLOTS
+            while (number := FIRST_RULE_NUMBER + RULE_NUMBER_STEP * slot) in taken:
+                slot = (slot + 1) % RULE_NUMBER_SLOTS
+            taken.add(number)
+            numbers[entry] = number
+    return numbers
+
+
+def _aws_protocol(protocol: Protocol) -> str:
+    return "-1" if protocol is Protocol.ALL else protocol.value
+
+
+class CircleciNetworkAcls(Construct):
+    """One network ACL per subnet tier, tagged with it, plus the emptied default ACL."""
+
+    def __init__(self, scope: Construct, id: str, *, props: NetworkAclProps) -> None:
+        super().__init__(scope, id)
+        self.props = props
+        self.plan = props.plan()
+        # Adopting the default ACL removes its rules; new subnets outside the tiers land there, shut.
+        self.default_network_acl: DefaultNetworkAcl | None = None
+        if props.default_network_acl_id is not None:
+            self.default_network_acl = DefaultNetworkAcl(
+                self,
+                "default",
+                default_network_acl_id=props.default_network_acl_id,
+                tags={**props.tags, "Name": f"{props.name}-default-unused"},
+                lifecycle=TerraformResourceLifecycle(ignore_changes=["subnet_ids"]),
+            )
+        self.acls: dict[SubnetTier, NetworkAcl] = {}
+        for tier in SubnetTier:
+            acl = NetworkAcl(
+                self,
+                tier.value,
+                vpc_id=props.vpc_id,
+                subnet_ids=list(props.subnet_ids.get(tier, ())),
+                tags={**props.tags, "Name": f"{props.name}-{tier.value}", "circleci/tier": tier.value},
+            )
+            self.acls[tier] = acl
+            entries = self.plan[tier]
+            numbers = rule_numbers(entries)
+            for entry in entries:
+                every = entry.protocol is Protocol.ALL
+                NetworkAclRule(
+                    self,
+                    f"{tier.value}-{entry.key}",
+                    network_acl_id=acl.id,
+                    rule_number=numbers[entry],
+                    egress=entry.egress,
+                    protocol=_aws_protocol(entry.protocol),
+                    rule_action="allow",
+                    cidr_block=str(entry.network),
+                    from_port=None if every else entry.from_port,
+                    to_port=None if every else entry.to_port,
+                )
+
+    def network_acl_id(self, tier: SubnetTier) -> str:
+        return self.acls[tier].id
