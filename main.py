@@ -1,12 +1,19 @@
 #!/usr/bin/env python
 """The reference app: ``python main.py`` or ``cdktf synth`` writes cdktf.out/."""
 
-from cdktf import App
+from circleci_network.provider_loading import load_provider_javascript_lazily
 
-from circleci_network.scanner_findings import write_checkov_baselines
-from stacks.reference import add_reference_stacks, clouds_from_environment
+# Before cdktf starts node: node then loads only the provider modules we use (~3x faster synth).
+load_provider_javascript_lazily()
+
+from cdktf import App  # noqa: E402
+
+from circleci_network.helm_values import write_helm_values  # noqa: E402
+from circleci_network.scanner_findings import write_checkov_baselines  # noqa: E402
+from stacks.reference import add_reference_stacks, clouds_from_environment  # noqa: E402
 
 app = App()
 add_reference_stacks(app, clouds_from_environment())
 app.synth()
 write_checkov_baselines(app.outdir)  # accepted scanner findings, beside the stacks
+write_helm_values(app.outdir)  # the Helm values this network decides, beside the stacks

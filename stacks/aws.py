@@ -61,6 +61,12 @@ class CircleciAwsStack(TerraformStack):
         TerraformOutput(self, "vpc-id", value=network.vpc.vpc_id)
         TerraformOutput(
             self,
+            "helm-values",
+            value=network.helm_values.yaml,
+            description="CircleCI Server Helm values from this network: terraform output -raw helm-values",
+        )
+        TerraformOutput(
+            self,
             "vpc-dns-resolver",
             value=props.network.vpc.dns_resolver_address,
             description="Amazon-provided DNS server of the VPC (base + 2)",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from cdktf import App
+
+if TYPE_CHECKING:  # each cloud's module loads its provider
+    from stacks.aws import AwsStackProps
+    from stacks.gcp import GcpStackProps
 
 #: Which clouds ``main.py`` synthesizes; set CIRCLECI_NETWORK_CLOUDS=aws to skip loading Google.
 CLOUDS_VARIABLE = "CIRCLECI_NETWORK_CLOUDS"
@@ -21,29 +26,31 @@ def clouds_from_environment() -> tuple[str, ...]:
     return clouds
 
 
+def reference_aws_props() -> AwsStackProps:
+    from circleci_network.aws import AwsNetworkProps, VpcProps
+    from stacks.aws import AwsStackProps
+
+    return AwsStackProps(
+        region="us-east-1",
+        network=AwsNetworkProps(vpc=VpcProps(availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"))),
+    )
+
+
+def reference_gcp_props() -> GcpStackProps:
+    from circleci_network.gcp import GcpNetworkProps
+    from stacks.gcp import GcpStackProps
+
+    return GcpStackProps(network=GcpNetworkProps(project="acme-circleci", region="us-central1"))
+
+
 def add_reference_stacks(app: App, clouds: Iterable[str] = ALL_CLOUDS) -> None:
     """Each cloud's module is imported only when asked for: its provider costs ~3 s to load."""
     clouds = tuple(clouds)
     if "aws" in clouds:
-        from circleci_network.aws import AwsNetworkProps, VpcProps
-        from stacks.aws import AwsStackProps, CircleciAwsStack
+        from stacks.aws import CircleciAwsStack
 
-        CircleciAwsStack(
-            app,
-            "circleci-aws",
-            props=AwsStackProps(
-                region="us-east-1",
-                network=AwsNetworkProps(vpc=VpcProps(availability_zones=("us-east-1a", "us-east-1b", "us-east-1c"))),
-            ),
-        )
+        CircleciAwsStack(app, "circleci-aws", props=reference_aws_props())
     if "gcp" in clouds:
-        from circleci_network.gcp import GcpNetworkProps
-        from stacks.gcp import CircleciGcpStack, GcpStackProps
+        from stacks.gcp import CircleciGcpStack
 
-        CircleciGcpStack(
-            app,
-            "circleci-gcp",
-            props=GcpStackProps(
-                network=GcpNetworkProps(project="acme-circleci", region="us-central1"),
-            ),
-        )
+        CircleciGcpStack(app, "circleci-gcp", props=reference_gcp_props())

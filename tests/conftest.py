@@ -8,7 +8,11 @@ from typing import Any
 
 import pytest
 
+from circleci_network.provider_loading import load_provider_javascript_lazily
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Before any test imports cdktf: the jsii node process then loads provider modules on first use.
+load_provider_javascript_lazily()
 
 Synth = dict[str, Any]
 
@@ -80,3 +84,19 @@ def aws_reference(reference_stacks: dict[str, Synth]) -> Synth:
 @pytest.fixture(scope="session")
 def gcp_reference(reference_stacks: dict[str, Synth]) -> Synth:
     return reference_stacks["circleci-gcp"]
+
+
+@pytest.fixture(scope="session")
+def shape_stacks() -> dict[str, Synth]:
+    """Every deployment shape (tests/modes.py), synthesized once, in the session's jsii runtime."""
+    import warnings
+
+    from cdktf import App, Testing
+
+    from circleci_network.topology import TopologyWarning
+    from tests.modes import build_all
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        stacks = build_all(App())
+    return {name: json.loads(Testing.synth(stack)) for name, stack in stacks.items()}

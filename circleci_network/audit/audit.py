@@ -57,7 +57,8 @@ def intents(stack: Json) -> list[NetworkIntent]:
     return [NetworkIntent.from_json(value) for key, value in stack.get("locals", {}).items() if INTENT_LOCAL in key]
 
 
-def audit_stack(stack: Json, name: str = "stack") -> StackAudit:
+def audit_stack(stack: Json, name: str = "stack", *, with_notes: bool = True) -> StackAudit:
+    """``with_notes=False`` skips the informational ``inherent`` pass (synth-time validation)."""
     found = intents(stack)
     if len(found) != 1:
         raise AuditError(
@@ -94,7 +95,9 @@ def audit_stack(stack: Json, name: str = "stack") -> StackAudit:
         expected=expected,
         differences=differences,
         unmodelled=actual.unmodelled(),
-        inherent=[d for d in compare(expected, effective_flows(pure, cells)) if d.kind == "extra"],
+        inherent=[d for d in compare(expected, effective_flows(pure, cells)) if d.kind == "extra"]
+        if with_notes
+        else [],
     )
 
 

@@ -137,13 +137,15 @@ def half_flows(view: NetworkView, cells: Cells) -> Flows:
             if role in view.book.transparent:
                 continue
             for other, other_cells in cells.parties.items():
+                out_key = FlowKey(role.value, f"{other.value} (egress rule)", port)
+                in_key = FlowKey(other.value, f"{role.value} (ingress rule)", port)
                 for c in other_cells:
-                    out = view.egress(role, Endpoint(other, c), port)
-                    if out.allowed:
-                        flows.setdefault(FlowKey(role.value, f"{other.value} (egress rule)", port), out.because)
-                    into = view.ingress(role, Endpoint(other, c), port)
-                    if into.allowed:
-                        flows.setdefault(FlowKey(other.value, f"{role.value} (ingress rule)", port), into.because)
+                    if out_key not in flows and (out := view.egress(role, Endpoint(other, c), port)).allowed:
+                        flows[out_key] = out.because
+                    if in_key not in flows and (into := view.ingress(role, Endpoint(other, c), port)).allowed:
+                        flows[in_key] = into.because
+                    if out_key in flows and in_key in flows:
+                        break
     return flows
 
 

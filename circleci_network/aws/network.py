@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from constructs import Construct
 
@@ -16,8 +17,9 @@ from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetwo
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.errors import ConfigurationError
+from circleci_network.helm_values import HelmValues
 from circleci_network.options import HardeningOptions
-from circleci_network.roles import LOAD_BALANCERS, Role
+from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
 
@@ -112,8 +114,50 @@ class CircleciAwsNetwork(Construct):
                     rules_per_acl_quota=props.network_acl_rules_quota,
                 ),
             )
+        self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
         if props.validate_against_spec:
             validate_against_spec(self)
+
+    def _helm_values(self) -> dict[str, Any]:
+        def placement(role: Role) -> dict[str, Any]:
+            group = self.security_groups.groups[role]
+            return {"subnet_ids": self.subnet_ids(role), "security_group_id": group.id}
+
+        load_balancers: dict[str, Any] = {}
+        for role, lb in self.load_balancers.load_balancers.items():
+            load_balancers[role.value] = {
+                "name": lb.name,
+                "dns_name": lb.dns_name,
+                "internal": role not in INTERNET_FACING_LOAD_BALANCERS
+                or not self.props.topology.internet_facing_load_balancers,
+                # Each Kubernetes service binds its NodePort to the target group (TargetGroupBinding).
+                "listeners": {
+                    str(port): {"node_port": self.props.node_ports[(r, port)], "target_group_arn": group.arn}
+                    for (r, port), group in self.load_balancers.target_groups.items()
+                    if r is role
+                },
+            }
+        return {
+            "vm_service": {
+                "providers": {
+                    "ec2": {
+                        "enabled": True,
+                        "region": self.vpc.region_name,
+                        "subnets": self.subnet_ids(Role.EXTERNAL_VMS),
+                        "securityGroupId": self.security_groups.groups[Role.EXTERNAL_VMS].id,
+                        "assignPublicIP": self.props.topology.public_job_instances,
+                    }
+                }
+            },
+            "circleci_network": {
+                "cloud": "aws",
+                "vpc_id": self.vpc.vpc_id,
+                "user_access": self.props.topology.user_access.value,
+                "public_job_instances": self.props.topology.public_job_instances,
+                **{role.value: placement(role) for role in COMPUTE_ROLES},
+                "load_balancers": load_balancers,
+            },
+        }
 
     def subnet_ids(self, role: Role) -> list[str]:
         return self.vpc.subnet_ids(ROLE_SUBNETS[role])

@@ -84,6 +84,8 @@ class CircleciSecurityGroups(Construct):
                 revoke_rules_on_delete=True,
                 tags={**props.tags, "Name": f"{props.name}-{role.value}", "circleci/role": role.value},
             )
+        # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
+        self._group_ids = {role: group.id for role, group in self.groups.items()}
         self._check_quota()
         for rule in self.rules:
             self._render(rule)
@@ -136,20 +138,20 @@ class CircleciSecurityGroups(Construct):
                 )
 
     def _render(self, rule: TrafficRule) -> None:
-        group = self.groups[rule.role]
+        group_id = self._group_ids[rule.role]
         resource = VpcSecurityGroupIngressRule if rule.direction is Direction.INGRESS else VpcSecurityGroupEgressRule
         tags = {**self.props.tags, "circleci/rule": rule.rule_id}
         for port in rule.ports:
             every = port.protocol is Protocol.ALL  # AWS: protocol -1 takes no ports
             from_port, to_port = (None, None) if every else (port.from_port, port.to_port)
             base_id = f"{rule.rule_id}-{port.id_fragment}"
-            if isinstance(rule.peer, Role) and rule.peer in self.groups:
+            if isinstance(rule.peer, Role) and rule.peer in self._group_ids:
                 resource(
                     self,
                     base_id,
-                    security_group_id=group.id,
+                    security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
-                    referenced_security_group_id=self.groups[rule.peer].id,
+                    referenced_security_group_id=self._group_ids[rule.peer],
                     description=rule.description,
                     tags=tags,
                     from_port=from_port,
@@ -160,7 +162,7 @@ class CircleciSecurityGroups(Construct):
                 resource(
                     self,
                     f"{base_id}-{_cidr_slug(cidr)}",
-                    security_group_id=group.id,
+                    security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
                     cidr_ipv4=cidr,
                     description=rule.description,
