@@ -29,8 +29,7 @@ class NetworkIntent:
     role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
 
     def peer_cidrs(self, peer: OutsidePeer) -> tuple[str, ...]:
-        given = self.options.cidrs_for(peer)
-        return given if given is not None else tuple(self.cloud_peer_cidrs.get(peer, ()))
+        return self.options.peer_cidrs(peer, self.cloud_peer_cidrs)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from circleci_network.addressing import ALL_IPV4, cidr_tuple
@@ -125,6 +125,11 @@ class HardeningOptions:
                     "give each extra rule its own name",
                 )
         object.__setattr__(self, "extra_egress", extra)
+
+    def peer_cidrs(self, peer: OutsidePeer, cloud_defaults: Mapping[OutsidePeer, tuple[str, ...]]) -> tuple[str, ...]:
+        """The CIDRs ``peer`` stands for: the options', else the cloud's (DNS resolver, health checks)."""
+        given = self.cidrs_for(peer)
+        return given if given is not None else tuple(cloud_defaults.get(peer, ()))
 
     def cidrs_for(self, peer: OutsidePeer) -> tuple[str, ...] | None:
         """The CIDRs an outside peer stands for; ``None`` when the cloud decides."""

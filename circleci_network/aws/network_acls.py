@@ -223,12 +223,13 @@ class _Planner:
             if peer.is_load_balancer and self.props.hardening.transparent_load_balancers:
                 return self.props.load_balancer_subnet_cidrs  # as the security groups name it
             return tuple(self.props.subnet_cidrs[self.props.tier_of(peer)])
-        given = self.props.hardening.cidrs_for(peer)
-        if given is not None:
-            return given
-        if peer is OutsidePeer.DNS_RESOLVER:
-            return self.props.dns_resolver_cidrs
-        return self.props.load_balancer_subnet_cidrs  # LOAD_BALANCER_HEALTH_CHECKS
+        return self.props.hardening.peer_cidrs(
+            peer,
+            {
+                OutsidePeer.DNS_RESOLVER: self.props.dns_resolver_cidrs,
+                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: self.props.load_balancer_subnet_cidrs,
+            },
+        )
 
     def _add(
         self, tier: SubnetTier, egress: bool, ports: Iterable[Port], cidrs: Iterable[str], *, flexible: bool = False

@@ -86,9 +86,6 @@ class CircleciSecurityGroups(Construct):
             )
         # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
         self._group_ids = {role: group.id for role, group in self.groups.items()}
-        self._check_quota()
-        for rule in self.rules:
-            self._render(rule)
         self.intent = NetworkIntent(
             cloud="aws",
             name=props.name,
@@ -106,6 +103,9 @@ class CircleciSecurityGroups(Construct):
                 for role, cidrs in props.role_subnet_cidrs.items()
             },
         )
+        self._check_quota()
+        for rule in self.rules:
+            self._render(rule)
         TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 
     def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
@@ -113,12 +113,7 @@ class CircleciSecurityGroups(Construct):
             return peer.cidrs
         if isinstance(peer, Role):
             return self.props.load_balancer_subnet_cidrs  # only reached for a role with no group
-        given = self.props.hardening.cidrs_for(peer)
-        if given is not None:
-            return given
-        if peer is OutsidePeer.DNS_RESOLVER:
-            return self.props.dns_resolver_cidrs
-        return self.props.load_balancer_subnet_cidrs  # LOAD_BALANCER_HEALTH_CHECKS
+        return self.props.hardening.peer_cidrs(peer, self.intent.cloud_peer_cidrs)
 
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}
