@@ -11,7 +11,9 @@ rule id), never by logical IDs, which depend on where the user puts the construc
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -46,10 +48,17 @@ class ResourceSelector:
     #: Only while the resource has these values (a list attribute: contains them), so that an
     #: option that removes the finding also removes its baseline entry.
     where: tuple[tuple[str, object], ...] = ()
+    #: Network ACL entries (which take no tags): the tier of the ACL they belong to, and whose
+    #: ``cidr_block`` lies inside that same tier's subnets.
+    acl_tier_from_itself: str | None = None
 
-    def matches(self, resource_type: str, body: Mapping[str, Any]) -> bool:
+    def matches(self, resource_type: str, body: Mapping[str, Any], stack: Mapping[str, Any] | None = None) -> bool:
         if resource_type != self.resource_type or not all(_has(body, k, v) for k, v in self.where):
             return False
+        acl_tier = self.acl_tier_from_itself
+        if acl_tier is not None:
+            resources = (stack or {}).get("resource") or {}
+            return _acl_tier(body, resources) == acl_tier and _inside_tier(body.get("cidr_block"), acl_tier, resources)
         tags = body.get("tags") or {}
         rule_id = tags.get("circleci/rule") if isinstance(tags, Mapping) else None
         if rule_id is None and resource_type == "google_compute_firewall":
@@ -148,6 +157,17 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "assign public addresses.",
     ),
     AcceptedFinding(
+        "CKV_AWS_352",
+        ResourceSelector(
+            "aws_network_acl_rule", where=(("egress", False), ("protocol", "-1")), acl_tier_from_itself="k8s-nodes"
+        ),
+        Basis.SPEC_REQUIRED,
+        SpecSection.K8S_INTRA.value,
+        '"It is fine to allow all traffic between K8s nodes." With network ACLs (stateless, opt-in) that rule '
+        "needs its entry: all protocols from the K8s node subnets into their own ACL. All-ports entries from "
+        "anywhere else still fail.",
+    ),
+    AcceptedFinding(
         "CKV_AWS_91",
         ResourceSelector("aws_lb", roles=LOAD_BALANCERS),
         Basis.NOT_APPLICABLE,
@@ -164,6 +184,33 @@ def _has(body: Mapping[str, Any], attribute: str, value: object) -> bool:
     return actual == value or (isinstance(actual, list) and value in actual)
 
 
+def _tier_tag(body: Mapping[str, Any]) -> object:
+    tags = body.get("tags")
+    return tags.get("circleci/tier") if isinstance(tags, Mapping) else None
+
+
+def _acl_tier(body: Mapping[str, Any], resources: Mapping[str, Any]) -> object:
+    match = re.fullmatch(r"\$\{aws_network_acl\.([^.}]+)\.id\}", str(body.get("network_acl_id")))
+    acl = (resources.get("aws_network_acl") or {}).get(match.group(1)) if match else None
+    return _tier_tag(acl) if isinstance(acl, Mapping) else None
+
+
+def _inside_tier(cidr: object, tier: str, resources: Mapping[str, Any]) -> bool:
+    """Every address of ``cidr`` belongs to a subnet of ``tier`` (the library's subnets are disjoint)."""
+    try:
+        network = ipaddress.IPv4Network(str(cidr))
+        subnets = [
+            ipaddress.IPv4Network(str(s.get("cidr_block")))
+            for s in (resources.get("aws_subnet") or {}).values()
+            if _tier_tag(s) == tier
+        ]
+    except ValueError:
+        return False
+    if any(network.subnet_of(s) for s in subnets):
+        return True
+    return sum(s.num_addresses for s in subnets if s.subnet_of(network)) == network.num_addresses
+
+
 def _construct_id(body: Mapping[str, Any]) -> str | None:
     meta = body.get("//")
     path = meta.get("metadata", {}).get("path") if isinstance(meta, Mapping) else None
@@ -178,7 +225,7 @@ def accepted_for_stack(
     for resource_type, resources in (stack.get("resource") or {}).items():
         for logical_id, body in resources.items():
             for finding in findings:
-                if finding.selector.matches(resource_type, body):
+                if finding.selector.matches(resource_type, body, stack):
                     key = finding.baseline_resource(resource_type, logical_id)
                     accepted.setdefault(key, set()).add(finding.check_id)
     return {key: sorted(ids) for key, ids in sorted(accepted.items())}

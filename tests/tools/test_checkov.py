@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 
 from circleci_network.scanner_findings import BASELINE_FILE, accepted_for_stack, write_checkov_baselines
 from tests.tools.conftest import STACKS
-from tests.tools.tooling import PROJECT, load_json, require_executable, run, timed
+from tests.tools.tooling import PROJECT, load_json, require_executable, run, timed, tool_env
 
 pytestmark = pytest.mark.tools
 
@@ -153,3 +154,21 @@ def test_public_job_subnets_fail_only_the_accepted_public_address_check(synth_ou
     )
     assert result.parsing_errors == 0 and result.failed == set() and result.exit_code == 0
     assert {(r, c) for _, r, c in result.skipped if c == "CKV_AWS_130"} == public and public
+
+
+def test_network_acls_fail_only_accepted_findings(tmp_path: Path) -> None:
+    """Network ACLs are opt-in: the reference leaves them off, users may turn them on."""
+    outdir = tmp_path / "cdktf.out"
+    with timed("python -m tests.tools.variants (synth)"):
+        run([sys.executable, "-m", "tests.tools.variants", str(outdir)], cwd=PROJECT, env=tool_env(), timeout=300)
+    directory = outdir / "stacks" / "circleci-aws-network-acls"
+    stack = load_json(directory / "cdk.tf.json")
+    assert stack["resource"].get("aws_network_acl_rule"), "the variant must hold network ACL entries"
+    plain = scan(directory, step="checkov (network ACLs, no baseline)")
+    assert plain.parsing_errors == 0 and plain.checks_run > 0
+    assert {(r, c) for _, r, c in plain.failed} == {(r, c) for _, r, c in accepted(directory / "cdk.tf.json", "")}
+    assert any(c == "CKV_AWS_352" for _, _, c in plain.failed), (
+        "the intra-cluster ACL entry is the reason for this test"
+    )
+    result = scan(directory, "--baseline", str(directory / BASELINE_FILE), step="checkov --baseline (network ACLs)")
+    assert result.failed == set() and result.exit_code == 0

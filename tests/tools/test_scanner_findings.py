@@ -30,7 +30,8 @@ def test_every_acceptance_names_a_heading_of_the_spec_and_says_why() -> None:
         assert finding.spec_section.split(" / ")[0] in headings, finding
         assert len(finding.justification) > 40 and re.fullmatch(r"CKV2?_[A-Z]+_\d+", finding.check_id)
         selector = finding.selector
-        assert selector.rule_ids or selector.roles or selector.tiers, f"{finding.check_id} selects nothing"
+        chosen = selector.rule_ids or selector.roles or selector.tiers or selector.acl_tier_from_itself
+        assert chosen, f"{finding.check_id} selects nothing"
 
 
 def test_rule_ids_named_by_acceptances_exist_in_the_rule_model() -> None:
@@ -117,3 +118,39 @@ def test_baselines_are_written_per_stack_and_for_the_whole_output(tmp_path: Path
     assert json.loads((tmp_path / "stacks" / "empty" / BASELINE_FILE).read_text()) == {"failed_checks": []}
     whole = json.loads((tmp_path / BASELINE_FILE).read_text())
     assert [e["file"] for e in whole["failed_checks"]] == ["/stacks/one/cdk.tf.json"]
+
+
+def test_network_acl_entries_are_accepted_only_from_their_own_tier() -> None:
+    def entry(acl: str, cidr: str, *, egress: bool = False, protocol: str = "-1") -> dict[str, Any]:
+        return {
+            "network_acl_id": f"${{aws_network_acl.{acl}.id}}",
+            "cidr_block": cidr,
+            "egress": egress,
+            "protocol": protocol,
+        }
+
+    stack = {
+        "resource": {
+            "aws_subnet": {
+                "k_a": {"cidr_block": "10.0.0.0/20", "tags": {"circleci/tier": "k8s-nodes"}},
+                "k_b": {"cidr_block": "10.0.16.0/20", "tags": {"circleci/tier": "k8s-nodes"}},
+                "n_a": {"cidr_block": "10.0.32.0/20", "tags": {"circleci/tier": "nomad-clients"}},
+            },
+            "aws_network_acl": {
+                "k8s": {"tags": {"circleci/tier": "k8s-nodes"}},
+                "nomad": {"tags": {"circleci/tier": "nomad-clients"}},
+            },
+            "aws_network_acl_rule": {
+                "intra": entry("k8s", "10.0.0.0/19"),  # both K8s subnets, aggregated
+                "one_zone": entry("k8s", "10.0.16.0/20"),
+                "too_wide": entry("k8s", "10.0.0.0/18"),
+                "from_nomad": entry("k8s", "10.0.32.0/20"),
+                "anywhere": entry("k8s", "0.0.0.0/0"),
+                "outbound": entry("k8s", "10.0.0.0/19", egress=True),
+                "tcp_only": entry("k8s", "10.0.0.0/19", protocol="6"),
+                "other_acl": entry("nomad", "10.0.32.0/20"),
+            },
+        }
+    }
+    accepted = accepted_for_stack(stack)
+    assert accepted == {"resource.intra": ["CKV_AWS_352"], "resource.one_zone": ["CKV_AWS_352"]}
