@@ -25,6 +25,8 @@ class NetworkIntent:
     cloud_peer_cidrs: Mapping[OutsidePeer, tuple[str, ...]] = field(default_factory=dict)
     #: Roles that egress rules must name by address (GCP always; AWS for transparent LBs).
     egress_role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+    #: Transparent load balancers whose cloud rewrites the port: (role, listener port) -> node port.
+    delivered_ports: Mapping[tuple[Role, int], int] = field(default_factory=dict)
     #: Where roles live when the stack holds no subnets of ours (security groups only).
     role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
 
@@ -41,6 +43,11 @@ class NetworkIntent:
             "cloud_peer_cidrs": {peer.value: list(cidrs) for peer, cidrs in self.cloud_peer_cidrs.items()},
             "egress_role_cidrs": {role.value: list(cidrs) for role, cidrs in self.egress_role_cidrs.items()},
             **({"role_cidrs": {r.value: list(c) for r, c in self.role_cidrs.items()}} if self.role_cidrs else {}),
+            **(
+                {"delivered_ports": [[r.value, p, n] for (r, p), n in sorted(self.delivered_ports.items())]}
+                if self.delivered_ports
+                else {}
+            ),
         }
 
     @staticmethod
@@ -55,4 +62,5 @@ class NetworkIntent:
             cloud_peer_cidrs={OutsidePeer(k): tuple(v) for k, v in dict(data["cloud_peer_cidrs"]).items()},
             egress_role_cidrs={Role(k): tuple(v) for k, v in dict(data["egress_role_cidrs"]).items()},
             role_cidrs={Role(k): tuple(v) for k, v in dict(data.get("role_cidrs", {})).items()},
+            delivered_ports={(Role(r), int(p)): int(n) for r, p, n in data.get("delivered_ports", [])},
         )

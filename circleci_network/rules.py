@@ -7,6 +7,7 @@ state: never rename one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -195,14 +196,23 @@ def _extra_rules(options: HardeningOptions) -> list[TrafficRule]:
     ]
 
 
-def _make_transparent(rules: list[TrafficRule]) -> list[TrafficRule]:
+#: Where a transparent load balancer's listener port arrives on the nodes, for clouds that
+#: rewrite it: (load balancer, listener port) -> node port. An AWS NLB with instance targets
+#: delivers to the NodePort and keeps the client's address; GCP's passthrough keeps the port.
+DeliveredPorts = Mapping[tuple[Role, int], int]
+
+
+def _make_transparent(rules: list[TrafficRule], delivered: DeliveredPorts | None) -> list[TrafficRule]:
     """Apply the guide: with transparent load balancers, "the rules of this section apply
     directly to the underlying destination or source"."""
     result: list[TrafficRule] = []
     health_checks_added = False
     for rule in rules:
         if rule.role.is_load_balancer and rule.direction is IN:
-            result.append(replace(rule, rule_id=f"k8s-nodes-in-via-{rule.rule_id}", role=K8S))
+            ports = rule.ports
+            if delivered is not None:
+                ports = tuple(Port.tcp(delivered[(rule.role, port.from_port)]) for port in rule.ports)
+            result.append(replace(rule, rule_id=f"k8s-nodes-in-via-{rule.rule_id}", role=K8S, ports=ports))
         elif rule.role.is_load_balancer:
             continue  # a transparent load balancer has no egress of its own
         elif rule.section is S.K8S_INGRESS:
@@ -222,7 +232,10 @@ def _make_transparent(rules: list[TrafficRule]) -> list[TrafficRule]:
 
 
 def active_rules(
-    options: HardeningOptions, *, transparent_load_balancers: bool | None = None
+    options: HardeningOptions,
+    *,
+    transparent_load_balancers: bool | None = None,
+    delivered_ports: DeliveredPorts | None = None,
 ) -> tuple[TrafficRule, ...]:
     """The rules in force for these options.
 
@@ -234,7 +247,7 @@ def active_rules(
     )
     rules = list(SPEC_RULES)
     if transparent:
-        rules = _make_transparent(rules)
+        rules = _make_transparent(rules, delivered_ports)
     rules += _extra_rules(options)
     return tuple(
         rule for rule in rules if not (isinstance(rule.peer, OutsidePeer) and options.cidrs_for(rule.peer) == ())

@@ -83,3 +83,16 @@ def test_security_groups_only_path_has_groups_and_no_network(shape_stacks: dict[
     stack = shape_stacks["aws-security-groups-only"]
     assert len(_resources(stack, "aws_security_group")) == 8
     assert not _resources(stack, "aws_subnet") and not _resources(stack, "aws_vpc")
+
+
+def test_transparent_aws_load_balancers_deliver_clients_to_the_node_ports(shape_stacks: dict[str, Synth]) -> None:
+    # An NLB with instance targets keeps the client's address and rewrites the port to the NodePort.
+    stack = shape_stacks["aws-transparent-lbs"]
+    from_clients = [
+        r
+        for r in _resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if r["tags"]["circleci/rule"].startswith("k8s-nodes-in-via-") and r.get("cidr_ipv4") == "0.0.0.0/0"
+    ]
+    assert sorted(r["from_port"] for r in from_clients) == [30080, 30443, 31080, 31443]
+    roles = {g["tags"]["circleci/role"] for g in _resources(stack, "aws_security_group").values()}
+    assert roles == {"k8s-nodes", "nomad-clients", "external-vms"}  # no load balancer layer

@@ -28,7 +28,7 @@ from circleci_network.audit.terraform_json import Json, address, as_list, refere
 from circleci_network.audit.views import AddressBook, Endpoint
 from circleci_network.ports import Port, Protocol, reply_ports
 from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, TrafficRule
+from circleci_network.rules import CustomPeer, Direction, TrafficRule, active_rules
 
 #: The targets of every load balancer (the model's node-port hop).
 TARGETS = Role.KUBERNETES_NODES
@@ -415,13 +415,21 @@ class _Needs:
             if (subnet := acls.subnet_of(c)) is not None:
                 self.owners[c] |= self.living[subnet]
         self.rules: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[IPv4Network]]]] = defaultdict(list)
+        self.transparent: dict[Role, list[tuple[TrafficRule, list[IPv4Network]]]] = defaultdict(list)
         for rule in expected.rules:
             self.rules[(rule.role, rule.direction)].append((rule, expected.rule_networks(rule)))
+        # Transparent load balancers hold no rules but still pass, in their subnets, what the
+        # guide's load balancer section says (their listener ports): take it from the plain model.
+        intent = expected.intent
+        for rule in active_rules(intent.options, transparent_load_balancers=False):
+            if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
+                self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
         self._of: dict[tuple[str, bool, AddressCell], list[PortSpec]] = {}
 
     def _side(self, role: Role, direction: Direction) -> list[tuple[TrafficRule, list[IPv4Network]]]:
         if direction is Direction.INGRESS and role in self.expected.book.transparent:
-            role = Role.KUBERNETES_NODES
+            # ...and, as the nodes behind them decide, what the nodes accept.
+            return self.transparent[role] + self.rules[(Role.KUBERNETES_NODES, direction)]
         return self.rules[(role, direction)]
 
     def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:

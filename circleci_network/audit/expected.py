@@ -26,7 +26,11 @@ class ExpectedView:
         self.intent = intent
         self.book = book
         self.as_rendered = as_rendered
-        self.rules = active_rules(intent.options, transparent_load_balancers=intent.transparent_load_balancers)
+        self.rules = active_rules(
+            intent.options,
+            transparent_load_balancers=intent.transparent_load_balancers,
+            delivered_ports=intent.delivered_ports or None,
+        )
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
         self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
         for rule in self.rules:

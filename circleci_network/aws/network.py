@@ -77,6 +77,7 @@ class CircleciAwsNetwork(Construct):
                 dns_resolver_cidrs=(f"{vpc_props.dns_resolver_address}/32",),
                 hardening=props.hardening,
                 load_balancer_subnet_cidrs=lb_subnet_cidrs,
+                node_ports=props.node_ports,
                 name=vpc_props.name,
                 tags=vpc_props.tags,
             ),

@@ -192,7 +192,9 @@ class _Planner:
         self.flexible: dict[SubnetTier, set[AclEntry]] = {tier: set() for tier in SubnetTier}
         self._fixed: dict[SubnetTier, set[AclEntry]] = {tier: set() for tier in SubnetTier}
         hardening = props.hardening
-        self.rules = active_rules(hardening)
+        self.rules = active_rules(
+            hardening, delivered_ports=props.node_ports if hardening.transparent_load_balancers else None
+        )
         # Transparent load balancers hold no rules, but they still sit in their subnets and
         # pass what the guide's load balancer section says: take it from the plain model.
         plain = active_rules(hardening, transparent_load_balancers=False)

@@ -12,6 +12,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from circleci_network.addressing import cidr_tuple
+from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS
 from circleci_network.aws.naming import check_name_prefix
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
@@ -32,6 +33,9 @@ class SecurityGroupProps:
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
     #: With transparent load balancers: the subnets their addresses and probes come from.
     load_balancer_subnet_cidrs: tuple[str, ...] = ()
+    #: With transparent load balancers: the NodePort each listener port arrives on at the nodes
+    #: (the NLB keeps the client's address, so the nodes admit clients on these ports).
+    node_ports: Mapping[tuple[Role, int], int] = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
     #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere.
     role_subnet_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     name: str = "circleci"
@@ -72,7 +76,8 @@ class CircleciSecurityGroups(Construct):
     def __init__(self, scope: Construct, id: str, *, props: SecurityGroupProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.rules = active_rules(props.hardening)
+        delivered = dict(props.node_ports) if props.hardening.transparent_load_balancers else None
+        self.rules = active_rules(props.hardening, delivered_ports=delivered)
         self.groups: dict[Role, SecurityGroup] = {}
         for role in roles_in(self.rules):
             self.groups[role] = SecurityGroup(
@@ -98,6 +103,7 @@ class CircleciSecurityGroups(Construct):
             egress_role_cidrs={
                 role: props.load_balancer_subnet_cidrs for role in LOAD_BALANCERS if role not in self.groups
             },
+            delivered_ports=delivered or {},
             role_cidrs={
                 role: cidr_tuple(cidrs, f"SecurityGroupProps.role_subnet_cidrs[{role.value}]")
                 for role, cidrs in props.role_subnet_cidrs.items()
