@@ -94,6 +94,7 @@ def tool_env(**extra: str) -> dict[str, str]:
     env.update(
         JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=env.get("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20"),
         CHECKPOINT_DISABLE="1",
+        CIRCLECI_NETWORK_CLOUDS="aws,gcp",  # every reference stack, whatever the caller's shell says
     )
     env.update(extra)
     return env
