@@ -42,6 +42,7 @@ class AwsView:
     def __init__(self, stack: Json, intent: NetworkIntent) -> None:
         self.intent = intent
         self.grants: list[Grant] = []
+        self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
         self._unmodelled: list[str] = []
         self.groups: dict[str, Role | None] = {}
         for name, group in resources(stack, "aws_security_group").items():
@@ -190,15 +191,22 @@ class AwsView:
             raise TypeError("network ACLs are compared with the model (ExpectedView)")
         return self.acls.differences(expected, cells)
 
+    def _grants(self, role: Role, direction: str, port: PortCell) -> list[Grant]:
+        # Asked for every address cell: index the grants by role, direction and port once.
+        key = (role, direction, port)
+        found = self._by_port.get(key)
+        if found is None:
+            found = self._by_port[key] = [
+                g for g in self.grants if g.role is role and g.direction == direction and g.spec.matches(port)
+            ]
+        return found
+
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
         because = tuple(
             dict.fromkeys(
                 g.resource
-                for g in self.grants
-                if g.role is role
-                and g.direction == direction
-                and g.spec.matches(port)
-                and (
+                for g in self._grants(role, direction, port)
+                if (
                     (g.peer_role is not None and g.peer_role is other.role)
                     or (g.peer_network is not None and other.cell.within(g.peer_network))
                 )

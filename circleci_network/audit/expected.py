@@ -33,6 +33,7 @@ class ExpectedView:
         )
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
         self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
+        self._by_port: dict[tuple[Role, Direction, PortCell], list[tuple[TrafficRule, list[IPv4Network]]]] = {}
         for rule in self.rules:
             self._by_side.setdefault((rule.role, rule.direction), []).append(
                 (rule, [port_spec(p) for p in rule.ports], self.rule_networks(rule))
@@ -64,11 +65,21 @@ class ExpectedView:
             return other.role is rule.peer
         return any(other.cell.within(n) for n in networks)
 
+    def _on_port(self, role: Role, direction: Direction, port: PortCell) -> list[tuple[TrafficRule, list[IPv4Network]]]:
+        key = (role, direction, port)
+        if key not in self._by_port:
+            self._by_port[key] = [
+                (rule, networks)
+                for rule, specs, networks in self._by_side.get((role, direction), ())
+                if any(spec.matches(port) for spec in specs)
+            ]
+        return self._by_port[key]
+
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
         because = tuple(
             f"rule {rule.rule_id}"
-            for rule, specs, networks in self._by_side.get((role, direction), ())
-            if any(spec.matches(port) for spec in specs) and self._matches(rule, networks, other)
+            for rule, networks in self._on_port(role, direction, port)
+            if self._matches(rule, networks, other)
         )
         return Verdict(True, because) if because else DENIED
 

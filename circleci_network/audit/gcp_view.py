@@ -54,7 +54,7 @@ def _specs(blocks: list[Json]) -> tuple[PortSpec, ...]:
 class GcpView:
     def __init__(self, stack: Json, intent: NetworkIntent) -> None:
         self.intent = intent
-        self._by_target: dict[tuple[Role, str], list[FirewallRule]] = {}
+        self._by_target: dict[tuple[Role, str, PortCell], list[FirewallRule]] = {}
         prefix = intent.name
         by_id = {f"{prefix}-{role.value}": role for role in Role}
         self.accounts: dict[str, Role] = {}
@@ -159,27 +159,26 @@ class GcpView:
             return Verdict(False, tuple(denies))
         return Verdict(True, tuple(rule.resource for rule in winners))
 
-    def _targeting(self, role: Role, direction: str) -> list[FirewallRule]:
-        # Asked for every port and address cell: index the rules by target once.
-        key = (role, direction)
+    def _targeting(self, role: Role, direction: str, port: PortCell) -> list[FirewallRule]:
+        # Asked for every address cell: index the rules by target and port once.
+        key = (role, direction, port)
         if key not in self._by_target:
             self._by_target[key] = [
                 rule
                 for rule in self.rules
-                if rule.direction == direction and (rule.targets is None or role in rule.targets)
+                if rule.direction == direction
+                and (rule.targets is None or role in rule.targets)
+                and any(spec.matches(port) for spec in rule.specs)
             ]
         return self._by_target[key]
-
-    def _applies(self, rule: FirewallRule, port: PortCell) -> bool:
-        return any(spec.matches(port) for spec in rule.specs)
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         if any(destination.cell.within(n) for n in self.book.always_reachable):
             return Verdict(True, (METADATA_SERVER,))
         candidates = [
             rule
-            for rule in self._targeting(source, "EGRESS")
-            if self._applies(rule, port) and any(destination.cell.within(n) for n in rule.destination_ranges)
+            for rule in self._targeting(source, "EGRESS", port)
+            if any(destination.cell.within(n) for n in rule.destination_ranges)
         ]
         return self._decide(candidates, Verdict(True, (IMPLIED_EGRESS,)))
 
@@ -188,9 +187,8 @@ class GcpView:
             destination = Role.KUBERNETES_NODES  # a passthrough load balancer delivers to the nodes
         candidates = [
             rule
-            for rule in self._targeting(destination, "INGRESS")
-            if self._applies(rule, port)
-            and (
+            for rule in self._targeting(destination, "INGRESS", port)
+            if (
                 (source.role is not None and source.role in rule.source_roles)
                 or any(source.cell.within(n) for n in rule.source_ranges)
             )
