@@ -73,16 +73,16 @@ class CircleciAwsStack(TerraformStack):
         )
         for tier in SubnetTier:
             TerraformOutput(self, f"subnet-ids-{tier.value}", value=network.vpc.subnet_ids(tier))
-        for role, security_group in network.security_groups.groups.items():
-            TerraformOutput(self, f"security-group-id-{role.value}", value=security_group.id)
+        for role, group_id in network.security_groups.group_ids.items():
+            TerraformOutput(self, f"security-group-id-{role.value}", value=group_id)
         for role in LOAD_BALANCERS:
             lb = network.load_balancers.load_balancers[role]
             TerraformOutput(self, f"load-balancer-{role.value}-name", value=lb.name)
             TerraformOutput(self, f"load-balancer-{role.value}-dns-name", value=lb.dns_name)
-        for (role, port), target_group in network.load_balancers.target_groups.items():
+        for (role, port), target_group_arn in network.load_balancers.target_group_arns.items():
             TerraformOutput(
                 self,
                 f"target-group-arn-{role.value}-{port}",
-                value=target_group.arn,
+                value=target_group_arn,
                 description=f"Bind the {role.value} service's port {port} here (TargetGroupBinding)",
             )

@@ -217,6 +217,11 @@ class AwsView:
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         return self._decide(source, "egress", destination, port)
 
+    def closed(self, role: Role, direction: str, port: PortCell) -> bool:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return not self._grants(role, direction, port)
+
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES

@@ -110,6 +110,8 @@ def effective_flows(view: NetworkView, cells: Cells) -> Flows:
     for port in cells.ports:
         for a in sources:
             for b, b_cells in cells.parties.items():
+                if view.closed(a, "egress", port) or view.closed(b, "ingress", port):
+                    continue
                 out = next((v for c in b_cells if (v := view.egress(a, Endpoint(b, c), port)).allowed), None)
                 if out is None:
                     continue
@@ -121,6 +123,8 @@ def effective_flows(view: NetworkView, cells: Cells) -> Flows:
                 if verdict.allowed and admit(key := FlowKey(a.value, OUTSIDE, port, c)):
                     flows[key] = verdict.because
         for b in cells.parties:
+            if view.closed(b, "ingress", port):
+                continue
             for c in cells.outside:
                 verdict = view.ingress(b, Endpoint(None, c), port)
                 if verdict.allowed and admit(key := FlowKey(OUTSIDE, b.value, port, c)):
@@ -139,12 +143,18 @@ def half_flows(view: NetworkView, cells: Cells) -> Flows:
             for other, other_cells in cells.parties.items():
                 out_key = FlowKey(role.value, f"{other.value} (egress rule)", port)
                 in_key = FlowKey(other.value, f"{role.value} (ingress rule)", port)
-                for c in other_cells:
-                    if out_key not in flows and (out := view.egress(role, Endpoint(other, c), port)).allowed:
+                sends = not view.closed(role, "egress", port)
+                receives = not view.closed(role, "ingress", port)
+                for c in other_cells if sends or receives else ():
+                    if sends and out_key not in flows and (out := view.egress(role, Endpoint(other, c), port)).allowed:
                         flows[out_key] = out.because
-                    if in_key not in flows and (into := view.ingress(role, Endpoint(other, c), port)).allowed:
+                    if (
+                        receives
+                        and in_key not in flows
+                        and (into := view.ingress(role, Endpoint(other, c), port)).allowed
+                    ):
                         flows[in_key] = into.because
-                    if out_key in flows and in_key in flows:
+                    if (not sends or out_key in flows) and (not receives or in_key in flows):
                         break
     return flows
 

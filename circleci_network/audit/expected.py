@@ -83,6 +83,12 @@ class ExpectedView:
         )
         return Verdict(True, because) if because else DENIED
 
+    def closed(self, role: Role, direction: str, port: PortCell) -> bool:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
+        return not self._on_port(role, side, port)
+
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         if any(destination.cell.within(n) for n in self.book.always_reachable):
             return Verdict(True, ("platform: always reachable",))

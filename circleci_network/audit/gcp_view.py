@@ -172,6 +172,18 @@ class GcpView:
             ]
         return self._by_target[key]
 
+    def closed(self, role: Role, direction: str, port: PortCell) -> bool:
+        if direction == "ingress":
+            if role in self.book.transparent:
+                role = Role.KUBERNETES_NODES
+            # The implied rule denies ingress: without an allow rule nothing comes in.
+            return not any(rule.allow for rule in self._targeting(role, "INGRESS", port))
+        # The implied rule allows egress: closed only under a deny of every address and no allow.
+        rules = self._targeting(role, "EGRESS", port)
+        return not any(rule.allow for rule in rules) and any(
+            not rule.allow and any(n.prefixlen == 0 for n in rule.destination_ranges) for rule in rules
+        )
+
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         if any(destination.cell.within(n) for n in self.book.always_reachable):
             return Verdict(True, (METADATA_SERVER,))

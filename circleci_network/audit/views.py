@@ -53,6 +53,11 @@ class NetworkView(Protocol):
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict: ...
 
+    def closed(self, role: Role, direction: str, port: PortCell) -> bool:
+        """True when ``role`` can neither send to any role's address (``"egress"``) nor receive
+        from any address (``"ingress"``) on ``port``: lets the flow search skip every cell."""
+        ...
+
     def unmodelled(self) -> list[str]:
         """Grants the view cannot place (an unknown security group, IPv6, prefix lists)."""
         ...

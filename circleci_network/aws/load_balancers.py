@@ -97,6 +97,7 @@ class CircleciLoadBalancers(Construct):
         self.props = props
         self.load_balancers: dict[Role, Lb] = {}
         self.target_groups: dict[tuple[Role, int], LbTargetGroup] = {}
+        self.target_group_arns: dict[tuple[Role, int], str] = {}
         for role in LOAD_BALANCERS:
             internal = not (props.internet_facing and role in INTERNET_FACING_LOAD_BALANCERS)
             group = props.security_group_ids.get(role)
@@ -114,6 +115,7 @@ class CircleciLoadBalancers(Construct):
                 tags={**props.tags, "Name": f"{props.name}-{short}", "circleci/role": role.value},
             )
             self.load_balancers[role] = lb
+            lb_arn = lb.arn  # read once: each read is a call into node
             for port in load_balancer_ports(role):
                 node_port = props.node_ports[(role, port.from_port)]
                 target_group = LbTargetGroup(
@@ -128,13 +130,14 @@ class CircleciLoadBalancers(Construct):
                     tags={**props.tags, "circleci/role": role.value, "circleci/node-port": str(node_port)},
                 )
                 self.target_groups[(role, port.from_port)] = target_group
+                self.target_group_arns[(role, port.from_port)] = target_group_arn = target_group.arn
                 LbListener(
                     self,
                     f"{role.value}-listener-{port.from_port}",
-                    load_balancer_arn=lb.arn,
+                    load_balancer_arn=lb_arn,
                     port=port.from_port,
                     protocol="TCP",
-                    default_action=[LbListenerDefaultAction(type="forward", target_group_arn=target_group.arn)],
+                    default_action=[LbListenerDefaultAction(type="forward", target_group_arn=target_group_arn)],
                     tags=dict(props.tags),
                 )
 

@@ -90,7 +90,7 @@ class CircleciAwsNetwork(Construct):
                 public_subnet_ids=self.vpc.subnet_ids(SubnetTier.PUBLIC),
                 internal_subnet_ids=self.vpc.subnet_ids(SubnetTier.KUBERNETES_NODES),
                 security_group_ids={
-                    role: self.security_groups.groups[role].id
+                    role: self.security_groups.group_ids[role]
                     for role in LOAD_BALANCERS
                     if role in self.security_groups.groups
                 },
@@ -121,8 +121,7 @@ class CircleciAwsNetwork(Construct):
 
     def _helm_values(self) -> dict[str, Any]:
         def placement(role: Role) -> dict[str, Any]:
-            group = self.security_groups.groups[role]
-            return {"subnet_ids": self.subnet_ids(role), "security_group_id": group.id}
+            return {"subnet_ids": self.subnet_ids(role), "security_group_id": self.security_groups.group_ids[role]}
 
         load_balancers: dict[str, Any] = {}
         for role, lb in self.load_balancers.load_balancers.items():
@@ -133,8 +132,8 @@ class CircleciAwsNetwork(Construct):
                 or not self.props.topology.internet_facing_load_balancers,
                 # Each Kubernetes service binds its NodePort to the target group (TargetGroupBinding).
                 "listeners": {
-                    str(port): {"node_port": self.props.node_ports[(r, port)], "target_group_arn": group.arn}
-                    for (r, port), group in self.load_balancers.target_groups.items()
+                    str(port): {"node_port": self.props.node_ports[(r, port)], "target_group_arn": arn}
+                    for (r, port), arn in self.load_balancers.target_group_arns.items()
                     if r is role
                 },
             }
@@ -145,7 +144,7 @@ class CircleciAwsNetwork(Construct):
                         "enabled": True,
                         "region": self.vpc.region_name,
                         "subnets": self.subnet_ids(Role.EXTERNAL_VMS),
-                        "securityGroupId": self.security_groups.groups[Role.EXTERNAL_VMS].id,
+                        "securityGroupId": self.security_groups.group_ids[Role.EXTERNAL_VMS],
                         "assignPublicIP": self.props.topology.public_job_instances,
                     }
                 }

@@ -90,7 +90,7 @@ class CircleciSecurityGroups(Construct):
                 tags={**props.tags, "Name": f"{props.name}-{role.value}", "circleci/role": role.value},
             )
         # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
-        self._group_ids = {role: group.id for role, group in self.groups.items()}
+        self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
         self.intent = NetworkIntent(
             cloud="aws",
             name=props.name,
@@ -139,20 +139,20 @@ class CircleciSecurityGroups(Construct):
                 )
 
     def _render(self, rule: TrafficRule) -> None:
-        group_id = self._group_ids[rule.role]
+        group_id = self.group_ids[rule.role]
         resource = VpcSecurityGroupIngressRule if rule.direction is Direction.INGRESS else VpcSecurityGroupEgressRule
         tags = {**self.props.tags, "circleci/rule": rule.rule_id}
         for port in rule.ports:
             every = port.protocol is Protocol.ALL  # AWS: protocol -1 takes no ports
             from_port, to_port = (None, None) if every else (port.from_port, port.to_port)
             base_id = f"{rule.rule_id}-{port.id_fragment}"
-            if isinstance(rule.peer, Role) and rule.peer in self._group_ids:
+            if isinstance(rule.peer, Role) and rule.peer in self.group_ids:
                 resource(
                     self,
                     base_id,
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
-                    referenced_security_group_id=self._group_ids[rule.peer],
+                    referenced_security_group_id=self.group_ids[rule.peer],
                     description=rule.description,
                     tags=tags,
                     from_port=from_port,
@@ -175,4 +175,4 @@ class CircleciSecurityGroups(Construct):
     def security_group_id(self, role: Role) -> str:
         if role not in self.groups:
             raise KeyError(f"no security group for {role.value}: it holds no rules with these options")
-        return self.groups[role].id
+        return self.group_ids[role]

@@ -290,43 +290,50 @@ class CircleciVpc(Construct):
                 )
                 for zone, cidr in zip(props.availability_zones, plan[tier], strict=True)
             ]
+        # Read once: every ``.id`` is a call into node, and routes, load balancers, outputs and
+        # the Helm values all name the subnets.
+        self._subnet_ids = {tier: [subnet.id for subnet in subnets] for tier, subnets in self.subnets.items()}
 
         public_routes = RouteTable(
             self, "public-routes", vpc_id=self._vpc_id, tags={**props.tags, "Name": f"{name}-public"}
         )
+        public_routes_id = public_routes.id
         Route(
             self,
             "public-default-route",
-            route_table_id=public_routes.id,
+            route_table_id=public_routes_id,
             destination_cidr_block=ALL_IPV4,
             gateway_id=self.internet_gateway_id,
         )
-        for zone, subnet in zip(props.availability_zones, self.subnets[SubnetTier.PUBLIC], strict=True):
-            RouteTableAssociation(self, f"public-routes-{zone}", subnet_id=subnet.id, route_table_id=public_routes.id)
+        for zone, subnet_id in zip(props.availability_zones, self._subnet_ids[SubnetTier.PUBLIC], strict=True):
+            RouteTableAssociation(self, f"public-routes-{zone}", subnet_id=subnet_id, route_table_id=public_routes_id)
         self.route_tables: dict[SubnetTier, list[RouteTable]] = {SubnetTier.PUBLIC: [public_routes]}
 
         nat_zones = (
             props.availability_zones if props.nat_gateways is NatGateways.ONE_PER_AZ else props.availability_zones[:1]
         )
         self.nat_gateways: list[NatGateway] = []
-        public_subnets = self.subnets[SubnetTier.PUBLIC][: len(nat_zones)]
-        for zone, subnet in zip(nat_zones, public_subnets, strict=True):
+        public_subnet_ids = self._subnet_ids[SubnetTier.PUBLIC][: len(nat_zones)]
+        for zone, subnet_id in zip(nat_zones, public_subnet_ids, strict=True):
             eip = Eip(self, f"nat-address-{zone}", domain="vpc", tags={**props.tags, "Name": f"{name}-nat-{zone}"})
             self.nat_gateways.append(
                 NatGateway(
                     self,
                     f"nat-gateway-{zone}",
                     allocation_id=eip.id,
-                    subnet_id=subnet.id,
+                    subnet_id=subnet_id,
                     tags={**props.tags, "Name": f"{name}-{zone}"},
                     depends_on=[self.internet_gateway] if self.internet_gateway else None,
                 )
             )
+        nat_ids = [nat.id for nat in self.nat_gateways]
 
         for tier in (SubnetTier.KUBERNETES_NODES, SubnetTier.NOMAD_CLIENTS, SubnetTier.EXTERNAL_VMS):
             self.route_tables[tier] = []
-            for index, (zone, subnet) in enumerate(zip(props.availability_zones, self.subnets[tier], strict=True)):
-                nat = self.nat_gateways[index if len(self.nat_gateways) > 1 else 0]
+            for index, (zone, subnet_id) in enumerate(
+                zip(props.availability_zones, self._subnet_ids[tier], strict=True)
+            ):
+                nat_id = nat_ids[index if len(nat_ids) > 1 else 0]
                 table = RouteTable(
                     self,
                     f"{tier.value}-routes-{zone}",
@@ -335,16 +342,17 @@ class CircleciVpc(Construct):
                 )
                 # Public job subnets need the internet gateway: replies to SSH must leave from the public IP.
                 through_gateway = tier in public_tiers
+                table_id = table.id
                 Route(
                     self,
                     f"{tier.value}-default-route-{zone}",
-                    route_table_id=table.id,
+                    route_table_id=table_id,
                     destination_cidr_block=ALL_IPV4,
                     gateway_id=self.internet_gateway_id if through_gateway else None,
-                    nat_gateway_id=None if through_gateway else nat.id,
+                    nat_gateway_id=None if through_gateway else nat_id,
                 )
                 RouteTableAssociation(
-                    self, f"{tier.value}-routes-assoc-{zone}", subnet_id=subnet.id, route_table_id=table.id
+                    self, f"{tier.value}-routes-assoc-{zone}", subnet_id=subnet_id, route_table_id=table_id
                 )
                 self.route_tables[tier].append(table)
 
@@ -455,4 +463,4 @@ class CircleciVpc(Construct):
         return self._vpc_id
 
     def subnet_ids(self, tier: SubnetTier) -> list[str]:
-        return [subnet.id for subnet in self.subnets[tier]]
+        return list(self._subnet_ids[tier])
