@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from cdktf import App
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network import ConfigurationError, HardeningOptions
 from circleci_network.helm_values import VALUES_FILE, to_yaml, write_helm_values
@@ -83,7 +85,7 @@ def _environments() -> list[Any]:
     ]
 
 
-def test_each_environment_is_its_own_stack_with_its_own_state() -> None:
+def test_each_environment_is_its_own_stack_with_its_own_state(snapshot: SnapshotAssertion) -> None:
     from cdktf import Testing
 
     from circleci_network.audit import assert_matches_spec
@@ -94,13 +96,15 @@ def test_each_environment_is_its_own_stack_with_its_own_state() -> None:
     )
     assert sorted(stacks) == sorted(f"circleci-{c}-{e}" for c in ("aws", "gcp") for e in ("dev", "stage", "prod"))
     keys = set()
+    backends = {}
     for name, stack in stacks.items():
         synth = json.loads(Testing.synth(stack))
-        backend = synth["terraform"]["backend"]
+        backends[name] = backend = synth["terraform"]["backend"]
         keys.add(json.dumps(backend, sort_keys=True))
         assert name.rsplit("-", 1)[1] in json.dumps(backend)
         assert_matches_spec(synth, name)
     assert len(keys) == 6
+    assert backends == snapshot(extension_class=JSONSnapshotExtension)
 
 
 def test_two_environments_sharing_a_state_key_are_refused() -> None:
