@@ -9,6 +9,7 @@ from circleci_network.options import ExtraEgressRule, HardeningOptions
 from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import SPEC_RULES, CustomPeer, Direction, SpecSection, TrafficRule, active_rules
+from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
 
 __all__ = [
     "COMPUTE_ROLES",
@@ -20,11 +21,15 @@ __all__ = [
     "Direction",
     "ExtraEgressRule",
     "HardeningOptions",
+    "JobPlacement",
     "OutsidePeer",
     "Port",
     "Protocol",
     "Role",
     "SpecSection",
+    "Topology",
+    "TopologyWarning",
     "TrafficRule",
+    "UserAccess",
     "active_rules",
 ]
