@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cdktf import Fn, TerraformLocal
+from cdktf import Fn, TerraformLocal, TerraformOutput
 from constructs import Construct
 
 HELM_VALUES_LOCAL = "circleci-helm-values"
@@ -33,6 +33,15 @@ class HelmValues(Construct):
     @property
     def yaml(self) -> str:
         return str(Fn.yamlencode(self.local.expression))
+
+    def add_output(self, stack: Construct, id: str = "helm-values") -> TerraformOutput:
+        """The values as a stack output: ``terraform output -raw helm-values`` after apply."""
+        return TerraformOutput(
+            stack,
+            id,
+            value=self.yaml,
+            description=f"CircleCI Server Helm values from this network: terraform output -raw {id}",
+        )
 
 
 def write_helm_values(outdir: Path | str = "cdktf.out") -> list[Path]:

@@ -59,12 +59,7 @@ class CircleciAwsStack(TerraformStack):
                 self.add_override("terraform.backend.s3.use_lockfile", True)
         self.network = network = CircleciAwsNetwork(self, "network", props=props.network)
         TerraformOutput(self, "vpc-id", value=network.vpc.vpc_id)
-        TerraformOutput(
-            self,
-            "helm-values",
-            value=network.helm_values.yaml,
-            description="CircleCI Server Helm values from this network: terraform output -raw helm-values",
-        )
+        network.helm_values.add_output(self)
         TerraformOutput(
             self,
             "vpc-dns-resolver",

@@ -45,12 +45,7 @@ class CircleciGcpStack(TerraformStack):
             GcsBackend(self, bucket=props.backend.bucket, prefix=props.backend.prefix)
         self.network = network = CircleciGcpNetwork(self, "network", props=n)
         TerraformOutput(self, "network-name", value=network.vpc.network_name)
-        TerraformOutput(
-            self,
-            "helm-values",
-            value=network.helm_values.yaml,
-            description="CircleCI Server Helm values from this network: terraform output -raw helm-values",
-        )
+        network.helm_values.add_output(self)
         TerraformOutput(self, "network-self-link", value=network.vpc.network_self_link)
         TerraformOutput(self, "subnet-name", value=network.vpc.subnet.name)
         TerraformOutput(self, "subnet-self-link", value=network.vpc.subnet.self_link)
