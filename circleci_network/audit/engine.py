@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, collapse_addresses
+from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 from typing import Protocol, runtime_checkable
 
 from circleci_network.audit.space import AddressCell, PortCell, address_cells, merge_port_cells, port_cells
@@ -239,5 +239,23 @@ def matrix(flows: Flows) -> FlowMatrix:
     outside: dict[tuple[str, str, str], list[str]] = {}
     for (src, dst, merged), cells in grouped.items():
         networks = [n for cell in sorted(cells) for n in cell.networks]
-        outside[(src, dst, ", ".join(str(n) for n in collapse_addresses(networks)))] = list(merged)
+        outside[(src, dst, describe_addresses(networks))] = list(merged)
     return FlowMatrix({k: merge_port_cells(v) for k, v in between.items()}, outside, dict(rules))
+
+
+def describe_addresses(networks: list[IPv4Network]) -> str:
+    """As few CIDRs as possible; "0.0.0.0/0 except ..." when the complement is shorter."""
+    collapsed = list(collapse_addresses(networks))
+    gaps: list[IPv4Network] = []
+    start = 0
+    for network in collapsed:  # sorted and disjoint
+        if int(network.network_address) > start:
+            gaps += summarize_address_range(IPv4Address(start), network.network_address - 1)
+        start = int(network.broadcast_address) + 1
+    if start <= int(IPv4Address("255.255.255.255")):
+        gaps += summarize_address_range(IPv4Address(start), IPv4Address("255.255.255.255"))
+    if not gaps:
+        return "0.0.0.0/0"
+    if len(gaps) < len(collapsed):
+        return "0.0.0.0/0 except " + ", ".join(str(g) for g in collapse_addresses(gaps))
+    return ", ".join(str(n) for n in collapsed)
