@@ -185,3 +185,21 @@ def test_pytest_helper_fails_with_the_differences(aws_reference: Synth) -> None:
     rule["from_port"] = 2300
     with pytest.raises(AssertionError, match=name):
         assert_matches_spec(stack)
+
+
+def test_outside_addresses_are_described_by_the_shorter_form() -> None:
+    from ipaddress import IPv4Network
+
+    from circleci_network.audit.engine import describe_addresses
+
+    assert describe_addresses([IPv4Network("0.0.0.0/0")]) == "0.0.0.0/0"
+    assert describe_addresses([IPv4Network("10.0.0.0/8"), IPv4Network("192.168.0.0/16")]) == (
+        "10.0.0.0/8, 192.168.0.0/16"
+    )
+    everything_but_the_vpc = [IPv4Network("0.0.0.0/5"), IPv4Network("8.0.0.0/7"), IPv4Network("10.1.0.0/16")]
+    everything_but_the_vpc += [IPv4Network("10.2.0.0/15"), IPv4Network("10.4.0.0/14"), IPv4Network("10.8.0.0/13")]
+    everything_but_the_vpc += [IPv4Network("10.16.0.0/12"), IPv4Network("10.32.0.0/11"), IPv4Network("10.64.0.0/10")]
+    everything_but_the_vpc += [IPv4Network("10.128.0.0/9"), IPv4Network("11.0.0.0/8"), IPv4Network("12.0.0.0/6")]
+    everything_but_the_vpc += [IPv4Network("16.0.0.0/4"), IPv4Network("32.0.0.0/3"), IPv4Network("64.0.0.0/2")]
+    everything_but_the_vpc += [IPv4Network("128.0.0.0/1")]
+    assert describe_addresses(everything_but_the_vpc) == "0.0.0.0/0 except 10.0.0.0/16"
