@@ -19,7 +19,7 @@ $(INSTALLED): pyproject.toml
 
 ## Synthesize the reference AWS and GCP stacks into cdktf.out/
 synth: $(INSTALLED)
-	$(PY) main.py
+	$(PY) -O main.py  # -O: no jsii per-call type checks (tests keep them)
 	@ls -1 cdktf.out/stacks
 
 ## Lint, type-check and run the unit and synth tests
