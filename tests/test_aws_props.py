@@ -77,3 +77,17 @@ def test_node_ports_must_be_in_range_and_unique() -> None:
         LoadBalancerProps(**base, node_ports={**DEFAULT_NODE_PORTS, (Role.NOMAD_LB, 4647): 30080})  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="32-character"):
         LoadBalancerProps(**base, name="a-very-long-load-balancer-name")  # type: ignore[arg-type]
+
+
+def test_a_node_port_outside_the_range_is_refused_before_any_rule_is_rendered() -> None:
+    from circleci_network.aws import AwsNetworkProps, SecurityGroupProps
+    from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS
+    from circleci_network.roles import Role
+
+    ports = {**DEFAULT_NODE_PORTS, (Role.FRONTEND_LB, 80): 22}  # would admit clients on SSH when transparent
+    with pytest.raises(ConfigurationError) as caught:
+        SecurityGroupProps(vpc_id="vpc-1", dns_resolver_cidrs=("10.0.0.2/32",), node_ports=ports)
+    assert caught.value.field == "SecurityGroupProps.node_ports[frontend-external:80]"
+    with pytest.raises(ConfigurationError) as caught:
+        AwsNetworkProps(vpc=VpcProps(availability_zones=("a1", "b1")), node_ports=ports)
+    assert caught.value.field == "AwsNetworkProps.node_ports[frontend-external:80]"

@@ -65,30 +65,36 @@ class LoadBalancerProps:
             for port in load_balancer_ports(role)
         )
         check_name_prefix(self.name, "LoadBalancerProps.name", longest_suffix=longest, limit=32)
-        wanted = {(role, port.from_port) for role in LOAD_BALANCERS for port in load_balancer_ports(role)}
-        given = set(self.node_ports)
-        if given != wanted:
-            missing = sorted(f"{r.value}:{p}" for r, p in wanted - given)
-            extra = sorted(f"{getattr(r, 'value', r)}:{p}" for r, p in given - wanted)
+        check_node_ports(self.node_ports, "LoadBalancerProps.node_ports")
+
+
+def check_node_ports(node_ports: NodePortAssignment, field_name: str) -> None:
+    """One NodePort in 30000-32767 per (load balancer, listener port), none shared: the nodes
+    admit exactly these ports, so a wrong one would open something else."""
+    wanted = {(role, port.from_port) for role in LOAD_BALANCERS for port in load_balancer_ports(role)}
+    given = set(node_ports)
+    if given != wanted:
+        missing = sorted(f"{r.value}:{p}" for r, p in wanted - given)
+        extra = sorted(f"{getattr(r, 'value', r)}:{p}" for r, p in given - wanted)
+        raise ConfigurationError(
+            field_name,
+            f"missing {missing}, unknown {extra}",
+            "give one NodePort for every (load balancer, listener port) of DEFAULT_NODE_PORTS",
+        )
+    seen: dict[int, tuple[Role, int]] = {}
+    for key, node_port in node_ports.items():
+        where = f"{field_name}[{key[0].value}:{key[1]}]"
+        if not isinstance(node_port, int) or not KUBERNETES_NODE_PORTS.covers(Port.tcp(node_port)):
             raise ConfigurationError(
-                "LoadBalancerProps.node_ports",
-                f"missing {missing}, unknown {extra}",
-                "give one NodePort for every (load balancer, listener port) of DEFAULT_NODE_PORTS",
+                where, f"{node_port} is outside the NodePort range 30000-32767", "pick a port from 30000 to 32767"
             )
-        seen: dict[int, tuple[Role, int]] = {}
-        for key, node_port in self.node_ports.items():
-            where = f"LoadBalancerProps.node_ports[{key[0].value}:{key[1]}]"
-            if not isinstance(node_port, int) or not KUBERNETES_NODE_PORTS.covers(Port.tcp(node_port)):
-                raise ConfigurationError(
-                    where, f"{node_port} is outside the NodePort range 30000-32767", "pick a port from 30000 to 32767"
-                )
-            if node_port in seen:
-                raise ConfigurationError(
-                    where,
-                    f"{node_port} is also used by {seen[node_port][0].value}:{seen[node_port][1]}",
-                    "give each listener its own NodePort",
-                )
-            seen[node_port] = key
+        if node_port in seen:
+            raise ConfigurationError(
+                where,
+                f"{node_port} is also used by {seen[node_port][0].value}:{seen[node_port][1]}",
+                "give each listener its own NodePort",
+            )
+        seen[node_port] = key
 
 
 class CircleciLoadBalancers(Construct):

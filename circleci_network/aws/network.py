@@ -12,6 +12,7 @@ from circleci_network.aws.load_balancers import (
     CircleciLoadBalancers,
     LoadBalancerProps,
     NodePortAssignment,
+    check_node_ports,
 )
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
@@ -41,6 +42,7 @@ class AwsNetworkProps:
 
     def __post_init__(self) -> None:
         self.topology.check(self.hardening, "AwsNetworkProps")
+        check_node_ports(self.node_ports, "AwsNetworkProps.node_ports")
         if self.vpc.public_job_subnets and not self.topology.public_job_instances:
             raise ConfigurationError(
                 "AwsNetworkProps.vpc.public_job_subnets",

@@ -12,7 +12,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from circleci_network.addressing import cidr_tuple
-from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS
+from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, check_node_ports
 from circleci_network.aws.naming import check_name_prefix
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
@@ -53,6 +53,7 @@ class SecurityGroupProps:
             cidr_tuple(self.load_balancer_subnet_cidrs, "SecurityGroupProps.load_balancer_subnet_cidrs"),
         )
         check_name_prefix(self.name, "SecurityGroupProps.name", longest_suffix=len("output-processor"), limit=255)
+        check_node_ports(self.node_ports, "SecurityGroupProps.node_ports")
         if self.hardening.transparent_load_balancers and not self.load_balancer_subnet_cidrs:
             raise ConfigurationError(
                 "SecurityGroupProps.load_balancer_subnet_cidrs",
