@@ -9,6 +9,7 @@ from typing import Any
 
 from circleci_network.options import HardeningOptions, options_from_json, options_to_json
 from circleci_network.roles import OutsidePeer, Role
+from circleci_network.server_versions import ServerVersion
 
 #: Part of the Terraform local's name; the audit looks for it.
 INTENT_LOCAL = "circleci-network-intent"
@@ -29,6 +30,8 @@ class NetworkIntent:
     delivered_ports: Mapping[tuple[Role, int], int] = field(default_factory=dict)
     #: Where roles live when the stack holds no subnets of ours (security groups only).
     role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+    #: The server version whose rule table applies (recorded only when not the default).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def peer_cidrs(self, peer: OutsidePeer) -> tuple[str, ...]:
         return self.options.peer_cidrs(peer, self.cloud_peer_cidrs)
@@ -48,6 +51,7 @@ class NetworkIntent:
                 if self.delivered_ports
                 else {}
             ),
+            **({} if self.server_version.is_default else {"server_version": self.server_version.to_json()}),
         }
 
     @staticmethod
@@ -63,4 +67,5 @@ class NetworkIntent:
             egress_role_cidrs={Role(k): tuple(v) for k, v in dict(data["egress_role_cidrs"]).items()},
             role_cidrs={Role(k): tuple(v) for k, v in dict(data.get("role_cidrs", {})).items()},
             delivered_ports={(Role(r), int(p)): int(n) for r, p, n in data.get("delivered_ports", [])},
+            server_version=ServerVersion.from_json(data.get("server_version", {"id": "v3-seed"})),
         )

@@ -30,6 +30,7 @@ class ExpectedView:
             intent.options,
             transparent_load_balancers=intent.transparent_load_balancers,
             delivered_ports=intent.delivered_ports or None,
+            server_version=intent.server_version,
         )
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
         self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
