@@ -9,7 +9,6 @@ from constructs import Construct
 
 from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, SubnetTier
 from circleci_network.provider_loading import load_provider_package_lazily
-from circleci_network.roles import LOAD_BALANCERS
 
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402
@@ -70,8 +69,7 @@ class CircleciAwsStack(TerraformStack):
             TerraformOutput(self, f"subnet-ids-{tier.value}", value=network.vpc.subnet_ids(tier))
         for role, group_id in network.security_groups.group_ids.items():
             TerraformOutput(self, f"security-group-id-{role.value}", value=group_id)
-        for role in LOAD_BALANCERS:
-            lb = network.load_balancers.load_balancers[role]
+        for role, lb in network.load_balancers.load_balancers.items():  # none on v4: the chart builds it
             TerraformOutput(self, f"load-balancer-{role.value}-name", value=lb.name)
             TerraformOutput(self, f"load-balancer-{role.value}-dns-name", value=lb.dns_name)
         for (role, port), target_group_arn in network.load_balancers.target_group_arns.items():
