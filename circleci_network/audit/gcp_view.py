@@ -78,7 +78,7 @@ class GcpView:
         vips: dict[Role, IPv4Network] = {}
         for address_resource in resources(stack, "google_compute_address").values():
             name = str(address_resource.get("name"))
-            for role in INTERNAL_LOAD_BALANCERS:
+            for role in (*INTERNAL_LOAD_BALANCERS, Role.PROXY_LB):  # v4: circleci-proxy, when internal
                 if name == f"{self.intent.name}-{role.value}" and address_resource.get("address"):
                     vips[role] = IPv4Network(f"{address_resource['address']}/32")
         subnet_ranges: list[IPv4Network] = []

@@ -21,6 +21,7 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
+from circleci_network.gcp.load_balancer_addresses import fixed_addresses
 from circleci_network.gcp.settings import (
     GOOGLE_HEALTH_CHECK_RANGES,
     METADATA_SERVER_CIDR,
@@ -35,14 +36,20 @@ from circleci_network.options import HardeningOptions
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+from circleci_network.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
 BASELINE_PRIORITY = 65000
 
 
-def gcp_rules(options: HardeningOptions) -> tuple[TrafficRule, ...]:
+def gcp_rules(options: HardeningOptions, version: ServerVersion | None = None) -> tuple[TrafficRule, ...]:
     """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
-    return active_rules(options, transparent_load_balancers=True)
+    return active_rules(options, transparent_load_balancers=True, server_version=version)
+
+
+def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
+    """Load balancers egress rules name by their fixed internal address."""
+    return tuple(r for r in version.load_balancers if r in INTERNAL_LOAD_BALANCERS or r is Role.PROXY_LB)
 
 
 def baseline_name(name: str, role: Role, direction: Direction) -> str:
@@ -61,6 +68,8 @@ class FirewallProps:
     targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
     allow_priority: int = ALLOW_PRIORITY
     baseline_priority: int = BASELINE_PRIORITY
+    #: Whose rule table to render (default: the guide in spec/).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         check_project(self.project, "FirewallProps.project")
@@ -79,7 +88,7 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
-        names = [f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening)]
+        names = [f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening, self.server_version)]
         names += [baseline_name(self.name, role, d) for role in COMPUTE_ROLES for d in Direction]
         longest = max(names, key=len)
         if len(longest) > NAME_LIMIT:
@@ -119,7 +128,7 @@ class CircleciFirewall(Construct):
     def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.rules = gcp_rules(props.hardening)
+        self.rules = gcp_rules(props.hardening, props.server_version)
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
@@ -159,7 +168,11 @@ class CircleciFirewall(Construct):
                 OutsidePeer.DNS_RESOLVER: (METADATA_SERVER_CIDR,),
                 OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: GOOGLE_HEALTH_CHECK_RANGES,
             },
-            egress_role_cidrs={role: tuple(self._ranges(role)) for role in (*COMPUTE_ROLES, *INTERNAL_LOAD_BALANCERS)},
+            egress_role_cidrs={
+                role: tuple(self._ranges(role))
+                for role in (*COMPUTE_ROLES, *addressed_load_balancers(props.server_version))
+            },
+            server_version=props.server_version,
         )
         TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 
@@ -208,8 +221,8 @@ class CircleciFirewall(Construct):
         if isinstance(peer, Role):
             if peer is Role.KUBERNETES_NODES:
                 return [a.subnet_cidr, a.pods_cidr]
-            if peer.is_internal_load_balancer:
-                return [f"{a.load_balancer_addresses()[peer]}/32"]
+            if peer.is_internal_load_balancer or peer is Role.PROXY_LB:
+                return [f"{fixed_addresses(a, self.props.server_version)[peer]}/32"]
             return [a.subnet_cidr]
         given = self.props.hardening.cidrs_for(peer)
         if given is not None:

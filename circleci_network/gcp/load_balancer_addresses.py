@@ -3,13 +3,22 @@ clients' egress names them), external ones for the frontend and traefik."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_google.compute_address import ComputeAddress
 from constructs import Construct
 
 from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
+from circleci_network.server_versions import ServerVersion
+
+
+def fixed_addresses(addressing: GcpAddressing, version: ServerVersion) -> dict[Role, str]:
+    """The internal addresses we fix (egress rules must name them): v3's internal load
+    balancers; on v4 circleci-proxy when internal (VPN), at the subnet's base + 10."""
+    if version.profile.proxy_load_balancer:
+        return {Role.PROXY_LB: str(addressing.subnet.network_address + 10)}
+    return addressing.load_balancer_addresses()
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,8 @@ class LoadBalancerAddressProps:
     name: str = "circleci"
     #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik too.
     internet_facing: bool = True
+    #: v4: one address, circleci-proxy's (``nginx.loadBalancerIp``).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         check_project(self.project, "LoadBalancerAddressProps.project")
@@ -33,7 +44,10 @@ class LoadBalancerAddresses(Construct):
         super().__init__(scope, id)
         self.props = props
         self.addresses: dict[Role, ComputeAddress] = {}
-        fixed = props.addressing.load_balancer_addresses()
+        fixed = fixed_addresses(props.addressing, props.server_version)
+        if props.server_version.profile.proxy_load_balancer:
+            self._proxy(props, fixed[Role.PROXY_LB])
+            return
         for role in INTERNAL_LOAD_BALANCERS:
             self.addresses[role] = ComputeAddress(
                 self,
@@ -47,6 +61,8 @@ class LoadBalancerAddresses(Construct):
                 description=f"CircleCI Server {role.display_name} (internal)",
             )
         for role in INTERNET_FACING_LOAD_BALANCERS:
+            if role not in props.server_version.load_balancers:
+                continue  # frontend-external: gone from the final v3 page
             external = props.internet_facing
             self.addresses[role] = ComputeAddress(
                 self,
@@ -59,3 +75,19 @@ class LoadBalancerAddresses(Construct):
                 subnetwork=None if external else props.subnetwork_id,
                 description=f"CircleCI Server {role.display_name}",
             )
+
+    def _proxy(self, props: LoadBalancerAddressProps, internal_address: str) -> None:
+        external = props.internet_facing
+        role = Role.PROXY_LB
+        self.addresses[role] = ComputeAddress(
+            self,
+            role.value,
+            name=f"{props.name}-{role.value}",
+            project=props.project,
+            region=props.region,
+            address_type="EXTERNAL" if external else "INTERNAL",
+            network_tier="PREMIUM" if external else None,
+            subnetwork=None if external else props.subnetwork_id,
+            address=None if external else internal_address,
+            description=f"CircleCI Server {role.display_name} (nginx.loadBalancerIp)",
+        )

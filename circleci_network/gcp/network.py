@@ -8,14 +8,17 @@ from typing import Any
 
 from constructs import Construct
 
+from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
 from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_name, check_project, check_region
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
+from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
 
@@ -38,10 +41,20 @@ class GcpNetworkProps:
     existing_network: str | None = None
     #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
     validate_against_spec: bool = True
+    #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
         self.topology.check(self.hardening, "GcpNetworkProps")
+        if self.server_version.profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
+            raise ConfigurationError(
+                "GcpNetworkProps.topology",
+                f"server version {self.server_version.id.value} on GCP with UserAccess.INTERNET is not built yet: "
+                "Nomad clients would reach circleci-proxy's external address (known only after apply) "
+                "through Cloud NAT, which no egress or node rule can name in advance",
+                "use Topology(user_access=UserAccess.VPN) (an internal circleci-proxy at a fixed address)",
+            )
         check_project(self.project, "GcpNetworkProps.project")
         check_region(self.region, "GcpNetworkProps.region")
         check_name(self.name, "GcpNetworkProps.name")
@@ -71,6 +84,7 @@ class GcpNetworkProps:
             targets=self.firewall_targets,
             allow_priority=self.allow_priority,
             baseline_priority=self.baseline_priority,
+            server_version=self.server_version,
         )
 
 
@@ -98,13 +112,85 @@ class CircleciGcpNetwork(Construct):
                 addressing=props.addressing,
                 name=props.name,
                 internet_facing=props.topology.internet_facing_load_balancers,
+                server_version=props.server_version,
             ),
         )
-        self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
+        config = props.server_version.profile.config_file
+        self.helm_values: HelmValues | KotsSettings
+        if config is ConfigFile.LEGACY_VALUES:
+            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
+        elif config is ConfigFile.HELM_VALUES:
+            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values(), facts=self._network_facts())
+        else:
+            self.helm_values = KotsSettings(
+                self, "kots-settings", fields=self._kots_fields(), facts=self._network_facts()
+            )
         if props.validate_against_spec:
             validate_against_spec(self)
 
     def _helm_values(self) -> dict[str, Any]:
+        """v4: the chart's documented keys only; the default profile: today's fragment, unchanged."""
+        props = self.props
+        version = props.server_version
+        if version.profile.config_file is not ConfigFile.HELM_VALUES:
+            return self._legacy_values()
+        nginx: dict[str, Any] = {"loadBalancerIp": self.load_balancer_addresses.addresses[Role.PROXY_LB].address}
+        if version.profile.load_balancer_source_ranges:  # 4.3+
+            nginx["loadBalancerSourceRanges"] = list(props.hardening.client_cidrs)
+        if not props.topology.internet_facing_load_balancers:
+            nginx["annotations"] = {"networking.gke.io/load-balancer-type": "Internal"}
+        values: dict[str, Any] = {
+            "nginx": nginx,
+            version.profile.vm_provider_key: {
+                "providers": {
+                    "gcp": {
+                        "project_id": props.project,
+                        "network": self.vpc.network_name,
+                        "subnetwork": self.vpc.subnet.name,
+                        "network_tags": [self.identities.tags[Role.EXTERNAL_VMS]],
+                        "assignPublicIP": props.topology.public_job_instances,
+                    }
+                }
+            },
+        }
+        if version.external_nomad_server_cidrs:
+            values["nomad"] = {"server": {"internal": False}}  # add nomad.server.serverHostname yourself
+        return values
+
+    def _network_facts(self) -> dict[str, Any]:
+        """What no chart reads: a Terraform output (``network-facts``), not Helm values."""
+        facts = self._legacy_values()["circleci_network"]
+        facts["server_version"] = self.props.server_version.id.value
+        return facts
+
+    def _kots_fields(self) -> list[KotsField]:
+        """v3: the admin console's network fields (server-v4-hardening.md (e))."""
+        props = self.props
+        addresses = self.load_balancer_addresses.addresses
+        return [
+            KotsField(
+                "Frontend / General settings",
+                "Private Load Balancer",
+                not props.topology.internet_facing_load_balancers,
+                "hidden while Let's Encrypt is on",
+            ),
+            KotsField(
+                "Nomad", "Nomad Load Balancer", addresses[Role.NOMAD_LB].address, "Nomad clients reach it on 4647"
+            ),
+            KotsField(
+                "Output Processor",
+                "Output Processor Load Balancer Hostname",
+                addresses[Role.OUTPUT_PROCESSOR_LB].address,
+            ),
+            KotsField("VM Service", "VM Service Load Balancer Hostname", addresses[Role.VM_SERVICE_LB].address),
+            KotsField("VM Service", "VM service port", 3000),
+            KotsField("VM Service (GCP)", "Zone", f"a zone of {props.region}", "the zone your VMs should run in"),
+            KotsField("VM Service (GCP)", "VPC Network", self.vpc.network_name),
+            KotsField("VM Service (GCP)", "VPC Subnet", self.vpc.subnet.name, "blank would pick one automatically"),
+            KotsField("VM Service (GCP)", "Assign Public IPs", props.topology.public_job_instances),
+        ]
+
+    def _legacy_values(self) -> dict[str, Any]:
         props = self.props
         identities = self.identities
 
