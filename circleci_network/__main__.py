@@ -11,6 +11,11 @@ from circleci_network.audit.report import write_report
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["rules"]:  # the rule table per server version (circleci_network.rules_report)
+        from circleci_network.rules_report import main as rules_main
+
+        return rules_main(arguments[1:])
     parser = argparse.ArgumentParser(prog="python -m circleci_network")
     commands = parser.add_subparsers(dest="command", required=True)
     audit = commands.add_parser("audit", help="check synthesized stacks against the hardening guide")
