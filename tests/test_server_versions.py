@@ -46,8 +46,16 @@ ROWS: list[tuple[frozenset[ServerVersionId], Flow, str]] = [
     (V4, ("circleci-proxy", "ingress", "tcp/80", "clients"), "(a) circleci-proxy in 80 External"),
     (V4, ("circleci-proxy", "ingress", "tcp/443", "clients"), "(a) circleci-proxy in 443 External"),
     (V4, ("circleci-proxy", "ingress", "tcp/4647", "nomad-clients"), "(a) circleci-proxy in 4647"),
-    (frozenset({V40}), ("circleci-proxy", "ingress", "tcp/3000", "nomad-clients"), "(b) vm-service row on circleci-proxy, 4.0"),
-    (frozenset({V40}), ("circleci-proxy", "ingress", "tcp/8585", "nomad-clients"), "(b) output-processor row on circleci-proxy"),
+    (
+        frozenset({V40}),
+        ("circleci-proxy", "ingress", "tcp/3000", "nomad-clients"),
+        "(b) vm-service row on circleci-proxy, 4.0",
+    ),
+    (
+        frozenset({V40}),
+        ("circleci-proxy", "ingress", "tcp/8585", "nomad-clients"),
+        "(b) output-processor row on circleci-proxy",
+    ),
     (V4, ("circleci-proxy", "egress", "tcp/30000-32767", "k8s-nodes"), "(a) circleci-proxy out 30000-32767"),
     (V4, ("k8s-nodes", "ingress", "tcp/30000-32767", "circleci-proxy"), "(a) K8s in 30000-32767 LBs"),
     (V4, ("nomad-clients", "egress", "tcp/4647", "circleci-proxy"), "(a) Nomad out 4647 circleci-proxy"),
@@ -220,5 +228,7 @@ def test_profiles_by_options(
         assert rule.sources
     if not transparent:
         assert all(r.role in version.load_balancers or not r.role.is_load_balancer for r in rules)
-    rerun_ports = {p for r in rules if r.role.value == "external-vms" and r.rule_id.endswith("rerun-ssh") for p in r.ports}
+    rerun_ports = {
+        p for r in rules if r.role.value == "external-vms" and r.rule_id.endswith("rerun-ssh") for p in r.ports
+    }
     assert rerun_ports == (set() if not rerun else {version.profile.vm_rerun_ssh_port})
