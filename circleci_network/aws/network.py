@@ -149,7 +149,7 @@ class CircleciAwsNetwork(Construct):
                     hardening=props.hardening,
                     internet_facing_load_balancers=props.topology.internet_facing_load_balancers,
                     load_balancer_subnet_cidrs=lb_subnet_cidrs,
-                    node_ports=props.node_ports,
+                    node_ports=props.listener_node_ports,
                     rules_per_acl_quota=props.network_acl_rules_quota,
                 ),
             )
@@ -205,7 +205,7 @@ class CircleciAwsNetwork(Construct):
 
     def _network_facts(self) -> dict[str, Any]:
         """What no chart reads: a Terraform output (``network-facts``), not Helm values."""
-        facts = self._legacy_values()["circleci_network"]
+        facts: dict[str, Any] = dict(self._legacy_values()["circleci_network"])
         facts["server_version"] = self.props.server_version.id.value
         if self.props.server_version.profile.proxy_load_balancer:
             facts["load_balancers"] = {

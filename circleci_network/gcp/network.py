@@ -159,7 +159,7 @@ class CircleciGcpNetwork(Construct):
 
     def _network_facts(self) -> dict[str, Any]:
         """What no chart reads: a Terraform output (``network-facts``), not Helm values."""
-        facts = self._legacy_values()["circleci_network"]
+        facts: dict[str, Any] = dict(self._legacy_values()["circleci_network"])
         facts["server_version"] = self.props.server_version.id.value
         return facts
 
