@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from circleci_network.options import HardeningOptions, options_from_json, options_to_json
+from circleci_network.platform_rules import PlatformOptions
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.server_versions import ServerVersion
 
@@ -32,6 +33,8 @@ class NetworkIntent:
     role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     #: The server version whose rule table applies (recorded only when not the default).
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    #: The managed Kubernetes platform and its options (recorded only when a platform is set).
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     def peer_cidrs(self, peer: OutsidePeer) -> tuple[str, ...]:
         return self.options.peer_cidrs(peer, self.cloud_peer_cidrs)
@@ -52,6 +55,7 @@ class NetworkIntent:
                 else {}
             ),
             **({} if self.server_version.is_default else {"server_version": self.server_version.to_json()}),
+            **({} if self.platform.platform is None else {"platform": self.platform.to_json()}),
         }
 
     @staticmethod
@@ -68,4 +72,5 @@ class NetworkIntent:
             role_cidrs={Role(k): tuple(v) for k, v in dict(data.get("role_cidrs", {})).items()},
             delivered_ports={(Role(r), int(p)): int(n) for r, p, n in data.get("delivered_ports", [])},
             server_version=ServerVersion.from_json(data.get("server_version", {"id": "v3-seed"})),
+            platform=PlatformOptions.from_json(dict(data.get("platform", {}))),
         )

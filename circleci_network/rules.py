@@ -31,6 +31,7 @@ from circleci_network.ports import (
 from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
 
 if TYPE_CHECKING:
+    from circleci_network.platform_rules import PlatformOptions
     from circleci_network.server_versions import ServerVersion
 
 
@@ -115,7 +116,9 @@ class TrafficRule:
     def description(self) -> str:
         """Short enough for every cloud (AWS: 255, GCP: 2048 characters)."""
         arrow = "from" if self.direction is Direction.INGRESS else "to"
-        text = f"{self.purpose} ({arrow} {peer_name(self.peer)}; spec: {self.section})"
+        # A platform rule is not a guide row: its label says where it does come from.
+        label = "platform" if self.sources and self.sources[0].kind is SourceKind.PLATFORM else "spec"
+        text = f"{self.purpose} ({arrow} {peer_name(self.peer)}; {label}: {self.section})"
         return text[:255]
 
 
@@ -281,8 +284,10 @@ def active_rules(
     transparent_load_balancers: bool | None = None,
     delivered_ports: DeliveredPorts | None = None,
     server_version: ServerVersion | None = None,
+    platform: PlatformOptions | None = None,
 ) -> tuple[TrafficRule, ...]:
-    """The rules in force for these options and server version (``None``: the guide in spec/).
+    """The rules in force for these options and server version (``None``: the guide in spec/),
+    plus the platform's rules (``circleci_network.platform_rules``) when a platform is set.
 
     A rule whose outside peer resolves to no CIDRs (no SSH administrators, rerun-with-SSH
     turned off) is left out; nothing is ever widened.
@@ -294,8 +299,25 @@ def active_rules(
     if transparent:
         rules = _make_transparent(rules, delivered_ports)
     rules += _extra_rules(options)
+    if platform is not None:
+        from circleci_network.platform_rules import platform_rules  # it imports this module
+
+        rules += platform_rules(platform)
     return tuple(
         rule for rule in rules if not (isinstance(rule.peer, OutsidePeer) and options.cidrs_for(rule.peer) == ())
+    )
+
+
+def rerun_ingress_rules(rules: tuple[TrafficRule, ...]) -> tuple[TrafficRule, ...]:
+    """The job roles' rerun-with-SSH ingress. On GCP its outside ranges may cover the shared
+    subnet, which the nodes' all-traffic egress reaches; the guide has no node -> job row on
+    these ports, so GCP renders a deny of the nodes (and pods) beside each."""
+    return tuple(
+        r
+        for r in rules
+        if r.direction is Direction.INGRESS
+        and r.role in (Role.NOMAD_CLIENTS, Role.EXTERNAL_VMS)
+        and r.peer is OutsidePeer.RERUN_SSH_CLIENTS
     )
 
 

@@ -10,7 +10,7 @@ from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, rerun_ingress_rules
 
 
 def port_spec(port: Port) -> PortSpec:
@@ -31,6 +31,11 @@ class ExpectedView:
             transparent_load_balancers=intent.transparent_load_balancers,
             delivered_ports=intent.delivered_ports or None,
             server_version=intent.server_version,
+            platform=intent.platform,
+        )
+        # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
+        self._nodes_denied = (
+            {r.rule_id for r in rerun_ingress_rules(self.rules)} if intent.cloud == "gcp" else set[str]()
         )
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
         self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
@@ -62,6 +67,8 @@ class ExpectedView:
         return []
 
     def _matches(self, rule: TrafficRule, networks: list[IPv4Network], other: Endpoint) -> bool:
+        if other.role is Role.KUBERNETES_NODES and rule.rule_id in self._nodes_denied:
+            return False
         if isinstance(rule.peer, Role) and not networks:
             return other.role is rule.peer
         return any(other.cell.within(n) for n in networks)

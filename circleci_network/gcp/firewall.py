@@ -33,18 +33,29 @@ from circleci_network.gcp.settings import (
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.options import HardeningOptions
+from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, OutsidePeer, Role
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, rerun_ingress_rules
 from circleci_network.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
 BASELINE_PRIORITY = 65000
 
 
-def gcp_rules(options: HardeningOptions, version: ServerVersion | None = None) -> tuple[TrafficRule, ...]:
+def gcp_rules(
+    options: HardeningOptions, version: ServerVersion | None = None, platform: PlatformOptions | None = None
+) -> tuple[TrafficRule, ...]:
     """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
-    return active_rules(options, transparent_load_balancers=True, server_version=version)
+    return active_rules(options, transparent_load_balancers=True, server_version=version, platform=platform)
+
+
+def rerun_deny_name(name: str, role: Role) -> str:
+    return f"{name}-{role.value}-deny-rerun-from-k8s-nodes"
+
+
+def job_deny_name(name: str) -> str:
+    return f"{name}-k8s-nodes-deny-from-jobs"
 
 
 def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
@@ -70,6 +81,9 @@ class FirewallProps:
     baseline_priority: int = BASELINE_PRIORITY
     #: Whose rule table to render (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    #: The managed Kubernetes platform: GKE adds its platform rules and a deny from the job
+    #: identities to the nodes at ``allow_priority + 1``, before GKE's own rules at 1000.
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     def __post_init__(self) -> None:
         check_project(self.project, "FirewallProps.project")
@@ -88,8 +102,18 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
-        names = [f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening, self.server_version)]
+        if self.platform.is_gke and self.allow_priority + 1 >= GKE_RULE_PRIORITY:
+            raise ConfigurationError(
+                "FirewallProps.allow_priority",
+                f"{self.allow_priority} leaves no room for the job deny before GKE's own rules at {GKE_RULE_PRIORITY}",
+                f"with Platform.GKE use an allow priority of at most {GKE_RULE_PRIORITY - 2} (default 900)",
+            )
+        rules = gcp_rules(self.hardening, self.server_version, self.platform)
+        names = [f"{self.name}-{rule.rule_id}" for rule in rules]
         names += [baseline_name(self.name, role, d) for role in COMPUTE_ROLES for d in Direction]
+        names += [rerun_deny_name(self.name, rule.role) for rule in rerun_ingress_rules(rules)] + [
+            job_deny_name(self.name)
+        ]
         longest = max(names, key=len)
         if len(longest) > NAME_LIMIT:
             raise ConfigurationError(
@@ -128,7 +152,7 @@ class CircleciFirewall(Construct):
     def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.rules = gcp_rules(props.hardening, props.server_version)
+        self.rules = gcp_rules(props.hardening, props.server_version, props.platform)
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
@@ -139,6 +163,34 @@ class CircleciFirewall(Construct):
                 rule.description,
                 self._selectors(rule),
                 allow=[ComputeFirewallAllow(protocol=p, ports=ports) for p, ports in _allow_blocks(rule.ports)],
+            )
+        nodes = self._identity_selectors(Role.KUBERNETES_NODES)
+        for rule in rerun_ingress_rules(self.rules):
+            # Deny beats allow at equal priority: the nodes and pods never reach the rerun ports.
+            self.firewalls[rerun_deny_name(props.name, rule.role)] = self._firewall(
+                f"{rule.role.value}-deny-rerun-from-k8s-nodes",
+                rerun_deny_name(props.name, rule.role),
+                Direction.INGRESS,
+                props.allow_priority,
+                f"Deny the Kubernetes nodes and pods the rerun-with-SSH ports of {rule.role.display_name} "
+                "(their egress reaches the shared subnet; the guide has no such row)",
+                _Selectors(**self._target(rule.role), **nodes),
+                deny=[ComputeFirewallDeny(protocol=p, ports=ports) for p, ports in _allow_blocks(rule.ports)],
+            )
+        if props.platform.is_gke:
+            jobs: dict[str, list[str]] = {}
+            for role in JOB_ROLES:
+                for key, values in self._identity_selectors(role).items():
+                    jobs.setdefault(key, []).extend(values)
+            self.firewalls[job_deny_name(props.name)] = self._firewall(
+                "k8s-nodes-deny-from-jobs",
+                job_deny_name(props.name),
+                Direction.INGRESS,
+                props.allow_priority + 1,
+                f"Deny Nomad clients and external VMs everything else to the nodes, before GKE's own "
+                f"gke-*-vms/-all rules at {GKE_RULE_PRIORITY} (platform rule ordering, not a guide row)",
+                _Selectors(**self._target(Role.KUBERNETES_NODES), **jobs),
+                deny=[ComputeFirewallDeny(protocol="all")],
             )
         for role in COMPUTE_ROLES:
             for direction in Direction:
@@ -173,6 +225,7 @@ class CircleciFirewall(Construct):
                 for role in (*COMPUTE_ROLES, *addressed_load_balancers(props.server_version))
             },
             server_version=props.server_version,
+            platform=props.platform,
         )
         TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 
@@ -238,9 +291,16 @@ class CircleciFirewall(Construct):
             return _Selectors(**target, destination_ranges=self._ranges(peer))
         if not (isinstance(peer, Role) and peer in COMPUTE_ROLES):
             return _Selectors(**target, source_ranges=self._ranges(peer))
-        # Pods (VPC-native, e.g. the Nomad server) send from the pod range, not the node's address.
-        pods = [self.props.addressing.pods_cidr] if peer is Role.KUBERNETES_NODES else None
+        return _Selectors(**target, **self._identity_selectors(peer))
+
+    def _identity_selectors(self, peer: Role) -> dict[str, list[str]]:
+        """A compute role as an ingress source: its identity, plus the pod range for the nodes."""
+        selectors: dict[str, list[str]] = {}
         if self.props.targets is FirewallTargets.SERVICE_ACCOUNTS:
-            accounts = [self.props.service_account_emails[peer]]
-            return _Selectors(**target, source_service_accounts=accounts, source_ranges=pods)
-        return _Selectors(**target, source_tags=[self.props.tags[peer]], source_ranges=pods)
+            selectors["source_service_accounts"] = [self.props.service_account_emails[peer]]
+        else:
+            selectors["source_tags"] = [self.props.tags[peer]]
+        if peer is Role.KUBERNETES_NODES:
+            # Pods (VPC-native, e.g. the Nomad server) send from the pod range, not the node's address.
+            selectors["source_ranges"] = [self.props.addressing.pods_cidr]
+        return selectors

@@ -17,6 +17,7 @@ from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
 from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions
+from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
@@ -31,7 +32,8 @@ class GcpNetworkProps:
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
     firewall_targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
-    allow_priority: int = ALLOW_PRIORITY
+    #: Default 1000, or 900 with ``Platform.GKE`` (before GKE's own rules at 1000).
+    allow_priority: int | None = None
     baseline_priority: int = BASELINE_PRIORITY
     #: VPN mode reserves internal addresses for frontend and traefik. Public job placement
     #: changes no network resource on GCP (one shared subnet): give the instance templates
@@ -43,6 +45,8 @@ class GcpNetworkProps:
     validate_against_spec: bool = True
     #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    #: The managed Kubernetes platform (``Platform.GKE``) and its platform rules.
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
@@ -58,6 +62,18 @@ class GcpNetworkProps:
         check_project(self.project, "GcpNetworkProps.project")
         check_region(self.region, "GcpNetworkProps.region")
         check_name(self.name, "GcpNetworkProps.name")
+        if not isinstance(self.platform, PlatformOptions):
+            raise ConfigurationError(
+                "GcpNetworkProps.platform", f"{self.platform!r} is not PlatformOptions", "use PlatformOptions(...)"
+            )
+        if self.platform.platform is Platform.EKS:
+            raise ConfigurationError(
+                "GcpNetworkProps.platform", "Platform.EKS is an AWS platform", "use Platform.GKE (or None) on GCP"
+            )
+        a = self.addressing
+        self.platform.check_control_plane_disjoint(
+            [("the subnet", a.subnet_cidr), ("the pod range", a.pods_cidr), ("the service range", a.services_cidr)]
+        )
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
         self.firewall_props("validation", {}, {})
@@ -82,10 +98,17 @@ class GcpNetworkProps:
             hardening=self.hardening,
             name=self.name,
             targets=self.firewall_targets,
-            allow_priority=self.allow_priority,
+            allow_priority=self.resolved_allow_priority,
             baseline_priority=self.baseline_priority,
             server_version=self.server_version,
+            platform=self.platform,
         )
+
+    @property
+    def resolved_allow_priority(self) -> int:
+        if self.allow_priority is not None:
+            return self.allow_priority
+        return GKE_ALLOW_PRIORITY if self.platform.is_gke else ALLOW_PRIORITY
 
 
 class CircleciGcpNetwork(Construct):

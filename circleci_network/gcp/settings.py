@@ -10,10 +10,11 @@ from ipaddress import IPv4Network
 
 from circleci_network.addressing import check_disjoint, parse_address, parse_cidr
 from circleci_network.errors import ConfigurationError
+from circleci_network.platform_rules import GOOGLE_L4_HEALTH_CHECK_RANGES
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, Role
 
-#: Where Google's load balancer health checks come from.
-GOOGLE_HEALTH_CHECK_RANGES: tuple[str, ...] = ("35.191.0.0/16", "130.211.0.0/22")
+#: Where Google's L4 load balancer health checks come from (all four published ranges).
+GOOGLE_HEALTH_CHECK_RANGES: tuple[str, ...] = GOOGLE_L4_HEALTH_CHECK_RANGES
 #: The metadata server, which is also the network's DNS resolver; always reachable.
 METADATA_SERVER_CIDR = "169.254.169.254/32"
 #: GCP's limit for firewall, network, subnet, router and address names.
