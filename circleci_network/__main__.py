@@ -8,6 +8,7 @@ from pathlib import Path
 
 from circleci_network.audit.audit import AuditError, audit_path, stack_files
 from circleci_network.audit.report import write_report
+from circleci_network.platform_rules import Platform
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,9 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument(
         "--no-report", action="store_true", help="do not write circleci-network-audit.md beside each stack"
     )
+    audit.add_argument(
+        "--platform",
+        choices=[p.value for p in Platform],
+        help="audit with the platform's own rules and rows (default: the platform the stack records)",
+    )
     args = parser.parse_args(argv)
     try:
-        results = audit_path(args.path)
+        results = audit_path(args.path, None if args.platform is None else Platform(args.platform))
         files = stack_files(args.path)
     except AuditError as error:
         print(f"audit: {error}", file=sys.stderr)

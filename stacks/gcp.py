@@ -51,6 +51,12 @@ class CircleciGcpStack(TerraformStack):
         TerraformOutput(self, "subnet-self-link", value=network.vpc.subnet.self_link)
         TerraformOutput(self, "pods-range-name", value=f"{n.name}-pods")
         TerraformOutput(self, "services-range-name", value=f"{n.name}-services")
+        TerraformOutput(
+            self,
+            "required-network-tags",
+            value=network.required_network_tags,
+            description="Every instance of a role (GKE node pools included) must carry its tag: routing follows tags",
+        )
         for role in COMPUTE_ROLES:
             TerraformOutput(self, f"service-account-{role.value}", value=network.identities.service_account_email(role))
             TerraformOutput(self, f"network-tag-{role.value}", value=network.identities.tags[role])

@@ -20,9 +20,11 @@ from circleci_network.audit.engine import (
 )
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.gcp_view import GcpView
+from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.platform_rules import Platform
 from circleci_network.roles import COMPUTE_ROLES
 
 
@@ -57,14 +59,20 @@ def intents(stack: Json) -> list[NetworkIntent]:
     return [NetworkIntent.from_json(value) for key, value in stack.get("locals", {}).items() if INTENT_LOCAL in key]
 
 
-def audit_stack(stack: Json, name: str = "stack", *, with_notes: bool = True) -> StackAudit:
-    """``with_notes=False`` skips the informational ``inherent`` pass (synth-time validation)."""
+def audit_stack(
+    stack: Json, name: str = "stack", *, with_notes: bool = True, platform: Platform | None = None
+) -> StackAudit:
+    """``with_notes=False`` skips the informational ``inherent`` pass (synth-time validation).
+    ``platform`` audits as if the stack were built for it (default: the platform it records)."""
     found = intents(stack)
     if len(found) != 1:
         raise AuditError(
             f"{name}: found {len(found)} circleci-network intents; the audit reads exactly one network per stack"
         )
-    intent = found[0]
+    try:
+        intent = with_platform(found[0], platform)
+    except PlatformMismatch as error:
+        raise AuditError(f"{name}: {error}") from error
     actual: NetworkView = AwsView(stack, intent) if intent.cloud == "aws" else GcpView(stack, intent)
     for role, cidrs in intent.role_cidrs.items():
         actual.book.ranges.setdefault(role, [IPv4Network(c) for c in cidrs])
@@ -115,13 +123,13 @@ def stack_files(path: Path) -> list[Path]:
     return found
 
 
-def audit_path(path: Path) -> list[StackAudit]:
+def audit_path(path: Path, platform: Platform | None = None) -> list[StackAudit]:
     results = []
     for file in stack_files(path):
         stack = json.loads(file.read_text())
         if intents(stack):
             name = file.parent.name if file.name == "cdk.tf.json" else file.stem
-            results.append(audit_stack(stack, name))
+            results.append(audit_stack(stack, name, platform=platform))
     return results
 
 

@@ -10,7 +10,15 @@ from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, rerun_ingress_rules
+from circleci_network.rules import (
+    CustomPeer,
+    Direction,
+    Peer,
+    SourceKind,
+    TrafficRule,
+    active_rules,
+    rerun_ingress_rules,
+)
 
 
 def port_spec(port: Port) -> PortSpec:
@@ -85,7 +93,7 @@ class ExpectedView:
 
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
         because = tuple(
-            f"rule {rule.rule_id}"
+            f"{'platform rule' if rule.sources and rule.sources[0].kind is SourceKind.PLATFORM else 'rule'} {rule.rule_id}"
             for rule, networks in self._on_port(role, direction, port)
             if self._matches(rule, networks, other)
         )

@@ -182,12 +182,16 @@ class CircleciFirewall(Construct):
             for role in JOB_ROLES:
                 for key, values in self._identity_selectors(role).items():
                     jobs.setdefault(key, []).extend(values)
+            # GKE's -vms rule admits the whole subnet, internal load balancer addresses included.
+            vips = [c for lb in addressed_load_balancers(props.server_version) for c in self._ranges(lb)]
+            if vips:
+                jobs["source_ranges"] = vips
             self.firewalls[job_deny_name(props.name)] = self._firewall(
                 "k8s-nodes-deny-from-jobs",
                 job_deny_name(props.name),
                 Direction.INGRESS,
                 props.allow_priority + 1,
-                f"Deny Nomad clients and external VMs everything else to the nodes, before GKE's own "
+                f"Deny Nomad clients, external VMs and internal LB addresses the rest to the nodes, before GKE's "
                 f"gke-*-vms/-all rules at {GKE_RULE_PRIORITY} (platform rule ordering, not a guide row)",
                 _Selectors(**self._target(Role.KUBERNETES_NODES), **jobs),
                 deny=[ComputeFirewallDeny(protocol="all")],

@@ -12,6 +12,7 @@ from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
+from circleci_network.gcp.private_google_access import PrivateGoogleAccess, PrivateGoogleAccessProps
 from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_name, check_project, check_region
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
@@ -138,6 +139,15 @@ class CircleciGcpNetwork(Construct):
                 server_version=props.server_version,
             ),
         )
+        self.private_google_access: PrivateGoogleAccess | None = None
+        if props.platform.google_api_cidr is not None:
+            self.private_google_access = PrivateGoogleAccess(
+                self,
+                "private-google-access",
+                props=PrivateGoogleAccessProps(
+                    project=props.project, network_id=self.vpc.network_id, name=props.name, platform=props.platform
+                ),
+            )
         config = props.server_version.profile.config_file
         self.helm_values: HelmValues | KotsSettings
         if config is ConfigFile.LEGACY_VALUES:
@@ -150,6 +160,13 @@ class CircleciGcpNetwork(Construct):
             )
         if props.validate_against_spec:
             validate_against_spec(self)
+
+    @property
+    def required_network_tags(self) -> dict[str, str]:
+        """Role -> the tag every instance of it must carry, in either targets mode: the internet
+        route (so Cloud NAT and Google APIs) is scoped to these tags, so a GKE node pool or
+        instance template without its role's tag has no egress at all."""
+        return {role.value: self.identities.tags[role] for role in COMPUTE_ROLES}
 
     def _helm_values(self) -> dict[str, Any]:
         """v4: the chart's documented keys only; the default profile: today's fragment, unchanged."""
@@ -240,6 +257,7 @@ class CircleciGcpNetwork(Construct):
                 "user_access": props.topology.user_access.value,
                 "public_job_instances": props.topology.public_job_instances,
                 "firewall_targets": props.firewall_targets.value,
+                "required_network_tags": self.required_network_tags,
                 **{role.value: identity(role) for role in COMPUTE_ROLES},
                 "load_balancers": {
                     role.value: {"address": address.address, "address_type": address.address_type}
