@@ -100,3 +100,13 @@ def shape_stacks() -> dict[str, Synth]:
         warnings.simplefilter("ignore", TopologyWarning)
         stacks = build_all(App())
     return {name: json.loads(Testing.synth(stack)) for name, stack in stacks.items()}
+
+
+@pytest.fixture(scope="session")
+def gke_stacks() -> dict[str, Synth]:
+    """The GKE shapes (tests/gke_stacks.py), synthesized once."""
+    from cdktf import App, Testing
+
+    from tests.gke_stacks import build_gke_stacks
+
+    return {name: json.loads(Testing.synth(stack)) for name, stack in build_gke_stacks(App()).items()}
