@@ -67,7 +67,7 @@ GKE_FW = "[GKE-FW] https://cloud.google.com/kubernetes-engine/docs/concepts/fire
 CPG = "[CPG] kubernetes/cloud-provider-gcp@4e24531 providers/gce/gce_healthchecks.go, gce_loadbalancer.go"
 GKE_PRIVATE = "https://cloud.google.com/kubernetes-engine/docs/concepts/private-cluster-concept"
 GOOGLE_PGA = "https://cloud.google.com/vpc/docs/configure-private-google-access (private and restricted domains)"
-SECTION = "platform rule (GKE), not a guide row"
+SECTION = "GKE, cloud documentation"
 
 
 @dataclass(frozen=True)
