@@ -11,6 +11,8 @@ from cdktf import App, TerraformStack
 from circleci_network.gcp import FirewallTargets, GcpNetworkProps
 from circleci_network.options import HardeningOptions
 from circleci_network.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
+from circleci_network.server_versions import ServerVersion, ServerVersionId
+from circleci_network.topology import Topology, UserAccess
 from stacks.reference import reference_gcp_props
 
 CONTROL_PLANE = "172.16.0.32/28"
@@ -37,6 +39,13 @@ def build_gke_stacks(app: App) -> dict[str, TerraformStack]:
     shapes = {
         "gcp-gke-private": gke_props(PRIVATE, hardening=PROXY_EGRESS),
         "gcp-gke-public-tags": gke_props(PUBLIC_LOCAL, firewall_targets=FirewallTargets.NETWORK_TAGS),
+        # Server v4.3: one internal circleci-proxy address in the subnet, which GKE's -vms admits too.
+        "gcp-gke-v4.3-vpn": gke_props(
+            PUBLIC_LOCAL,
+            server_version=ServerVersion(ServerVersionId.V4_3),
+            topology=Topology(user_access=UserAccess.VPN),
+            hardening=HardeningOptions(client_cidrs=("10.200.0.0/16",), rerun_ssh_cidrs=("10.200.0.0/16",)),
+        ),
     }
     return {name: CircleciGcpStack(app, name, props=GcpStackProps(network=n)) for name, n in shapes.items()}
 

@@ -35,7 +35,7 @@ from tests.gke_stacks import CONTROL_PLANE, PRIVATE, PUBLIC_LOCAL, gke_props, wi
 from tests.test_option_combinations import _fits, hardening_options, synth_settings
 
 Synth = dict[str, Any]
-SHAPES = ("gcp-gke-private", "gcp-gke-public-tags")
+SHAPES = ("gcp-gke-private", "gcp-gke-public-tags", "gcp-gke-v4.3-vpn")
 
 
 def _firewalls(stack: Synth) -> dict[str, dict[str, Any]]:
@@ -87,7 +87,8 @@ def test_no_node_to_job_flow_on_the_rerun_ports(gcp_reference: Synth, gke_stacks
             and key.port.high >= 54782
         ]
         assert leaks == [], name
-        assert not [d for d in result.inherent if d.destination in ("nomad-clients", "external-vms")], name
+        rerun = ("tcp/64535-65535", "tcp/54782")
+        assert not [d for d in result.inherent if set(d.ports) & set(rerun)], name
     deny = _firewalls(gcp_reference)["circleci-nomad-clients-deny-rerun-from-k8s-nodes"]
     allow = _firewalls(gcp_reference)["circleci-nomad-clients-in-rerun-ssh"]
     assert deny["priority"] == allow["priority"]  # deny wins at equal priority
@@ -104,7 +105,8 @@ def test_our_rules_win_over_gkes(gke_stacks: dict[str, Synth], gcp_reference: Sy
         assert deny["priority"] == 901 and deny["deny"] == [{"protocol": "all"}]
         sources = deny.get("source_service_accounts") or deny["source_tags"]
         assert len(sources) == 2  # Nomad clients and external VMs
-        assert deny["source_ranges"] == ["10.0.0.10/32", "10.0.0.11/32", "10.0.0.12/32"]
+        internal_lbs = ["10.0.0.10/32"] if "v4.3" in name else ["10.0.0.10/32", "10.0.0.11/32", "10.0.0.12/32"]
+        assert deny["source_ranges"] == internal_lbs
     assert "circleci-k8s-nodes-deny-from-jobs" not in _firewalls(gcp_reference)
     assert {r["priority"] for r in _firewalls(gcp_reference).values() if "allow" in r} == {1000}
 
@@ -149,7 +151,7 @@ def test_required_network_tags_in_outputs_and_values(gke_stacks: dict[str, Synth
             "external-vms": "circleci-external-vms"}  # fmt: skip
     for stack in (gcp_reference, *gke_stacks.values()):
         assert stack["output"]["required-network-tags"]["value"] == tags
-        values = json.dumps(stack["locals"])  # the Helm values local
+        values = json.dumps([stack["locals"], stack["output"]])  # the values local, or v4: network-facts
         assert '"required_network_tags"' in values
 
 
