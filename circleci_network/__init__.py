@@ -6,6 +6,7 @@ Importing this package is cheap: it loads no cdktf provider. ``circleci_network.
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import ExtraEgressRule, HardeningOptions
+from circleci_network.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
 from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import SPEC_RULES, CustomPeer, Direction, SpecSection, TrafficRule, active_rules
@@ -20,15 +21,19 @@ __all__ = [
     "CustomPeer",
     "Direction",
     "ExtraEgressRule",
+    "GoogleApiAccess",
     "HardeningOptions",
     "JobPlacement",
     "OutsidePeer",
+    "Platform",
+    "PlatformOptions",
     "Port",
     "Protocol",
     "Role",
     "SpecSection",
     "Topology",
     "TopologyWarning",
+    "TrafficPolicy",
     "TrafficRule",
     "UserAccess",
     "active_rules",
