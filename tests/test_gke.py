@@ -303,3 +303,11 @@ def test_every_gke_combination_audits_clean(
     assert result.ok, result.summary()
     injected = audit_stack(with_gke_rules(synth, platform.control_plane_cidr), "combination")
     assert injected.ok and injected.flows.keys() == result.flows.keys(), injected.summary()
+
+
+def test_synth_time_validation_passes_with_the_platform() -> None:
+    """``validate_against_spec`` audits with the recorded platform, GKE's rules included."""
+    from stacks.gcp import CircleciGcpStack, GcpStackProps
+
+    stack = CircleciGcpStack(cdktf.App(), "gke-validated", props=GcpStackProps(network=gke_props(PRIVATE)))
+    assert json.loads(cdktf.Testing.synth(stack, True))["resource"]["google_dns_managed_zone"]
