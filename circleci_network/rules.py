@@ -281,8 +281,10 @@ def active_rules(
     transparent_load_balancers: bool | None = None,
     delivered_ports: DeliveredPorts | None = None,
     server_version: ServerVersion | None = None,
+    platform_rules: tuple[TrafficRule, ...] = (),
 ) -> tuple[TrafficRule, ...]:
-    """The rules in force for these options and server version (``None``: the guide in spec/).
+    """The rules in force for these options and server version (``None``: the guide in spec/),
+    with ``platform_rules`` (what the cluster adds by itself, ``controller_rules``).
 
     A rule whose outside peer resolves to no CIDRs (no SSH administrators, rerun-with-SSH
     turned off) is left out; nothing is ever widened.
@@ -290,7 +292,7 @@ def active_rules(
     transparent = (
         options.transparent_load_balancers if transparent_load_balancers is None else transparent_load_balancers
     )
-    rules = list(SPEC_RULES if server_version is None else server_version.rules())
+    rules = list(SPEC_RULES if server_version is None else server_version.rules()) + list(platform_rules)
     if transparent:
         rules = _make_transparent(rules, delivered_ports)
     rules += _extra_rules(options)

@@ -20,6 +20,7 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 )
 from constructs import Construct
 
+from circleci_network.controller_rules import gke_service_rules
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
 from circleci_network.gcp.settings import (
@@ -44,7 +45,8 @@ BASELINE_PRIORITY = 65000
 
 def gcp_rules(options: HardeningOptions, version: ServerVersion | None = None) -> tuple[TrafficRule, ...]:
     """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
-    return active_rules(options, transparent_load_balancers=True, server_version=version)
+    platform = gke_service_rules(version) if version is not None else ()
+    return active_rules(options, transparent_load_balancers=True, server_version=version, platform_rules=platform)
 
 
 def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:

@@ -47,7 +47,15 @@ class GcpNetworkProps:
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
         self.topology.check(self.hardening, "GcpNetworkProps")
-        if self.server_version.profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
+        profile = self.server_version.profile
+        if profile.proxy_load_balancer and not profile.load_balancer_source_ranges:
+            raise ConfigurationError(
+                "GcpNetworkProps.server_version",
+                f"server version {self.server_version.id.value} has no nginx.loadBalancerSourceRanges (4.3+), so GKE "
+                "would open circleci-proxy's Service ports (80, 443, 3000, 4647, 8585) on the nodes to 0.0.0.0/0",
+                "use ServerVersionId.V4_3 (Server 4.3 or later) on GCP",
+            )
+        if profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
             raise ConfigurationError(
                 "GcpNetworkProps.topology",
                 f"server version {self.server_version.id.value} on GCP with UserAccess.INTERNET is not built yet: "
