@@ -16,7 +16,7 @@ from tests.test_option_combinations import _fits, _synth, hardening_options, syn
 
 #: Fewer examples than tests/test_option_combinations.py: the version is one more dimension of
 #: the same options, which that file already covers for the default version.
-version_settings = settings(synth_settings, max_examples=6)
+version_settings = settings(synth_settings, max_examples=4)
 
 versions = st.builds(
     lambda version, job_ports, servers: ServerVersion(
