@@ -38,7 +38,8 @@ class SecurityGroupProps:
     #: (the NLB keeps the client's address, so the nodes admit clients on these ports).
     #: ``None``: ``default_node_ports(server_version)``.
     node_ports: Mapping[tuple[Role, int], int] | None = None
-    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere.
+    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere;
+    #: on v4, those of circleci-proxy (the chart builds it: no ``aws_lb`` tells the audit where).
     role_subnet_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     name: str = "circleci"
     #: Raise if you have a higher "rules per security group" quota.
