@@ -59,7 +59,10 @@ def _aws(app: App, shape: str) -> TerraformStack:
             vpc=replace(
                 network.vpc,
                 existing_vpc=ExistingVpc(
-                    vpc_id=EXISTING_VPC_ID, cidr_block="10.50.0.0/16", internet_gateway_id="igw-0123456789abcdef0"
+                    vpc_id=EXISTING_VPC_ID,
+                    cidr_block="10.50.0.0/16",
+                    internet_gateway_id="igw-0123456789abcdef0",
+                    taken_cidrs=(),  # an empty VPC: the subnets, and so the snapshot, are the reference's
                 ),
             ),
         )
@@ -102,7 +105,7 @@ def _gcp(app: App, shape: str) -> TerraformStack:
     elif shape == "network-tags":
         network = replace(network, firewall_targets=FirewallTargets.NETWORK_TAGS)
     elif shape == "existing-network":
-        network = replace(network, existing_network=EXISTING_NETWORK)
+        network = replace(network, existing_network=EXISTING_NETWORK, existing_network_taken_cidrs=())
     else:
         raise KeyError(shape)
     return CircleciGcpStack(app, f"gcp-{shape}", props=replace(props, network=network))

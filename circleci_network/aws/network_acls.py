@@ -38,6 +38,7 @@ from constructs import Construct
 from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, NodePortAssignment
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier
+from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import HardeningOptions
 from circleci_network.ports import CLOSED_TO_THE_WORLD, Port, Protocol, reply_ports
@@ -111,6 +112,7 @@ class NetworkAclProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_fields(self)
         for name in ("dns_resolver_cidrs", "load_balancer_subnet_cidrs"):
             object.__setattr__(self, name, cidr_tuple(getattr(self, name), f"NetworkAclProps.{name}"))
         parse_cidr(self.vpc_cidr, "NetworkAclProps.vpc_cidr")
@@ -144,7 +146,7 @@ class NetworkAclProps:
             default_network_acl_id=vpc.vpc.default_network_acl_id if vpc.vpc is not None else None,
             subnet_ids={tier: vpc.subnet_ids(tier) for tier in SubnetTier},
             subnet_cidrs={tier: tuple(str(c) for c in plan[tier]) for tier in SubnetTier},
-            vpc_cidr=props.cidr_block,
+            vpc_cidr=str(props.vpc_network),
             dns_resolver_cidrs=(f"{props.dns_resolver_address}/32",),
             hardening=hardening,
             internet_facing_load_balancers=internet_facing_load_balancers,
