@@ -19,6 +19,8 @@ VPN = ("10.200.0.0/16",)
 OFFICE = ("203.0.113.0/24",)
 ADMINS = ("198.51.100.0/24",)
 PROXY = ("192.0.2.10/32",)
+#: A proxy on the Kubernetes nodes' subnet: inside both clouds' networks.
+INTERNAL_PROXY = ("10.0.15.10/32",)
 GITHUB = ("140.82.112.0/20",)
 ARTIFACTORY = ExtraEgressRule(
     name="artifactory",
@@ -33,6 +35,7 @@ HARDENING: dict[str, HardeningOptions] = {
     "vpn": HardeningOptions(client_cidrs=VPN, rerun_ssh_cidrs=VPN),
     "public-jobs": HardeningOptions(rerun_ssh_cidrs=OFFICE),
     "proxy-egress": HardeningOptions(external_cidrs=PROXY, vcs_cidrs=GITHUB),
+    "internal-proxy": HardeningOptions(internal_proxy_cidrs=INTERNAL_PROXY),
     "ssh-admin": HardeningOptions(ssh_administrator_cidrs=ADMINS),
     "extra-egress": HardeningOptions(extra_egress=(ARTIFACTORY,)),
     "transparent-lbs": HardeningOptions(transparent_load_balancers=True),
