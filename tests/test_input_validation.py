@@ -455,6 +455,14 @@ def test_an_internal_proxy_is_an_internal_peer_allowed_inside_the_network() -> N
     _refused(lambda: HardeningOptions(internal_proxy_cidrs=("0.0.0.0/0",)), "HardeningOptions.internal_proxy_cidrs")
 
 
+def test_the_internal_proxy_is_recorded_for_the_audit_only_when_set() -> None:
+    from circleci_network.options import options_from_json, options_to_json
+
+    proxy = HardeningOptions(internal_proxy_cidrs=("10.0.15.10/32",))
+    assert options_from_json(options_to_json(proxy)) == proxy
+    assert "internal_proxy_cidrs" not in options_to_json(HardeningOptions())  # other stacks' records unchanged
+
+
 def test_the_internal_proxy_shape_sends_egress_to_the_proxy(shape_stacks: dict[str, Any]) -> None:
     from tests.modes import INTERNAL_PROXY
 
@@ -514,3 +522,12 @@ def test_standalone_props_check_the_names_they_build() -> None:
     )
     _refused(lambda: RoleIdentityProps(project="acme-circleci", name="circleci-production"), "RoleIdentityProps.name")
     _refused(lambda: SecurityGroupProps(**SG, name="x" * 240), "SecurityGroupProps.name")
+
+
+def test_stack_props_refuse_none_too() -> None:
+    from stacks.aws import AwsStackProps
+    from stacks.gcp import GcpStackProps
+
+    _refused(lambda: AwsStackProps(region="us-east-1", network=None), "AwsStackProps.network")  # type: ignore[arg-type]
+    _refused(lambda: AwsStackProps(region=None, network=AwsNetworkProps(vpc=VPC)), "AwsStackProps.region")  # type: ignore[arg-type]
+    _refused(lambda: GcpStackProps(network=None), "GcpStackProps.network")  # type: ignore[arg-type]
