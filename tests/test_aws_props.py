@@ -73,7 +73,7 @@ def test_node_ports_must_be_in_range_and_unique() -> None:
     from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, LoadBalancerProps
     from circleci_network.roles import Role
 
-    base = {"vpc_id": "vpc", "public_subnet_ids": [], "internal_subnet_ids": [], "security_group_ids": {}}
+    base = {"vpc_id": "vpc-1", "public_subnet_ids": [], "internal_subnet_ids": [], "security_group_ids": {}}
     with pytest.raises(ConfigurationError, match="outside the NodePort range"):
         LoadBalancerProps(**base, node_ports={**DEFAULT_NODE_PORTS, (Role.NOMAD_LB, 4647): 4647})  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="also used"):

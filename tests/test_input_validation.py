@@ -276,6 +276,24 @@ def test_security_group_props_with_an_empty_vpc_id_are_refused() -> None:
     _refused(lambda: SecurityGroupProps(**{**SG, "vpc_id": ""}), "SecurityGroupProps.vpc_id")
 
 
+def test_every_props_taking_a_vpc_id_refuses_an_empty_one() -> None:
+    from circleci_network.aws.network_acls import NetworkAclProps
+
+    lbs = {"public_subnet_ids": [], "internal_subnet_ids": [], "security_group_ids": {}}
+    _refused(lambda: LoadBalancerProps(vpc_id="", **lbs), "LoadBalancerProps.vpc_id")  # type: ignore[arg-type]
+    _refused(
+        lambda: NetworkAclProps(
+            vpc_id="",
+            default_network_acl_id=None,
+            subnet_ids={},
+            subnet_cidrs={},
+            vpc_cidr="10.0.0.0/16",
+            dns_resolver_cidrs=("10.0.0.2/32",),
+        ),
+        "NetworkAclProps.vpc_id",
+    )
+
+
 def test_empty_vcs_cidrs_are_refused_not_silently_dropping_vcs_ssh() -> None:
     error = _refused(lambda: HardeningOptions(vcs_cidrs=()), "HardeningOptions.vcs_cidrs")
     assert "None" in error.fix
@@ -428,6 +446,32 @@ def test_security_group_props_refuse_outside_peers_in_the_role_subnets() -> None
             hardening=HardeningOptions(ssh_administrator_cidrs=("10.50.0.0/16",)),
         ),
         "SecurityGroupProps.hardening.ssh_administrator_cidrs[0]",
+    )
+
+
+def test_standalone_firewall_and_nacl_props_refuse_outside_peers_inside() -> None:
+    from circleci_network.aws.network_acls import NetworkAclProps
+    from circleci_network.gcp.firewall import FirewallProps
+
+    inside = HardeningOptions(rerun_ssh_cidrs=("10.0.8.0/24",))
+    _refused(
+        lambda: FirewallProps(
+            project="acme-circleci", network_id="n", service_account_emails={}, tags={}, hardening=inside
+        ),
+        "FirewallProps.hardening.rerun_ssh_cidrs[0]",
+    )
+    plan = VPC.subnet_plan()
+    _refused(
+        lambda: NetworkAclProps(
+            vpc_id="vpc-1",
+            default_network_acl_id=None,
+            subnet_ids={},
+            subnet_cidrs={tier: tuple(str(c) for c in plan[tier]) for tier in SubnetTier},
+            vpc_cidr="10.0.0.0/16",
+            dns_resolver_cidrs=("10.0.0.2/32",),
+            hardening=inside,
+        ),
+        "NetworkAclProps.hardening.rerun_ssh_cidrs[0]",
     )
 
 

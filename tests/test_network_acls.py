@@ -278,7 +278,7 @@ def _props(**kwargs: Any) -> NetworkAclProps:
     vpc = VpcProps(availability_zones=ZONES)
     plan = vpc.subnet_plan()
     return NetworkAclProps(
-        vpc_id="vpc",
+        vpc_id="vpc-1",
         default_network_acl_id="acl",
         subnet_ids={},
         subnet_cidrs={tier: tuple(str(c) for c in plan[tier]) for tier in SubnetTier},

@@ -15,7 +15,7 @@ from cdktf_cdktf_provider_aws.lb_listener import LbListener, LbListenerDefaultAc
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from constructs import Construct
 
-from circleci_network.aws.naming import SHORT_NAMES, check_name_prefix
+from circleci_network.aws.naming import SHORT_NAMES, check_name_prefix, check_vpc_id
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.ports import KUBERNETES_NODE_PORTS, Port
@@ -52,6 +52,7 @@ class LoadBalancerProps:
 
     def __post_init__(self) -> None:
         require_fields(self)
+        check_vpc_id(self.vpc_id, "LoadBalancerProps.vpc_id")
         check_name_prefix(self.name, "LoadBalancerProps.name", kinds={"load-balancers"})
         check_node_ports(self.node_ports, "LoadBalancerProps.node_ports")
 

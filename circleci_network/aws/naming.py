@@ -85,6 +85,17 @@ _REGION = re.compile(
 _ZONE = re.compile(r"^(?P<region>[a-z]+-(?:[a-z]+-)*[0-9]+)(?:[a-z]|-[a-z]+-[0-9]+[a-z])$")
 
 
+def check_vpc_id(value: object, field: str) -> str:
+    """A VPC ID (``vpc-…``) or a reference to one (a token, ``${…}``); never empty."""
+    if not isinstance(value, str) or not (value.startswith("vpc-") or value.startswith("${")):
+        raise ConfigurationError(
+            field,
+            f"{value!r} is not a VPC ID",
+            'give the ID (e.g. "vpc-0123456789abcdef0") or a reference to it (CircleciVpc.vpc_id)',
+        )
+    return value
+
+
 def check_region(value: object, field: str) -> str:
     if not isinstance(value, str) or not _REGION.match(value):
         raise ConfigurationError(

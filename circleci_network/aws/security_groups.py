@@ -13,7 +13,7 @@ from constructs import Construct
 
 from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, check_node_ports
-from circleci_network.aws.naming import check_name_prefix
+from circleci_network.aws.naming import check_name_prefix, check_vpc_id
 from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
@@ -46,12 +46,7 @@ class SecurityGroupProps:
 
     def __post_init__(self) -> None:
         require_fields(self)
-        if not isinstance(self.vpc_id, str) or not (self.vpc_id.startswith("vpc-") or self.vpc_id.startswith("${")):
-            raise ConfigurationError(
-                "SecurityGroupProps.vpc_id",
-                f"{self.vpc_id!r} is not a VPC ID",
-                'give the ID (e.g. "vpc-0123456789abcdef0") or a reference to it (CircleciVpc.vpc_id)',
-            )
+        check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
         object.__setattr__(
             self, "dns_resolver_cidrs", cidr_tuple(self.dns_resolver_cidrs, "SecurityGroupProps.dns_resolver_cidrs")
         )

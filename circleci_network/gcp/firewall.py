@@ -32,7 +32,7 @@ from circleci_network.gcp.settings import (
     check_project,
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
@@ -79,6 +79,7 @@ class FirewallProps:
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
         check_prefix_lengths(self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening)
+        check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
 
 
 def _allow_blocks(ports: tuple[Port, ...]) -> list[tuple[str, list[str] | None]]:
