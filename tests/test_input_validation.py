@@ -407,6 +407,27 @@ def test_every_outside_peer_inside_the_network_is_refused_on_both_clouds(name: s
     assert "10.0.0.0/16" in aws.problem and "GcpAddressing.subnet_cidr" in gcp.problem
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    address=st.integers(0, 2**32 - 1),
+    length=st.integers(1, 32),
+    name=st.sampled_from([n for n, _ in OUTSIDE_FIELDS]),
+)
+def test_an_outside_cidr_is_accepted_exactly_when_it_misses_the_network(address: int, length: int, name: str) -> None:
+    cidr = str(ipaddress.IPv4Network((address, length), strict=False))
+    hardening = HardeningOptions(**{name: (cidr,)})
+    vpc = ipaddress.IPv4Network("10.0.0.0/16")
+    gcp = [ipaddress.IPv4Network(c) for c in ("10.0.0.0/20", "10.16.0.0/14", "10.20.0.0/20")]
+    for build, inside, field in (
+        (lambda: AwsNetworkProps(vpc=VPC, hardening=hardening), [vpc], "AwsNetworkProps"),
+        (lambda: GcpNetworkProps(**GCP, hardening=hardening), gcp, "GcpNetworkProps"),
+    ):
+        if any(ipaddress.IPv4Network(cidr).overlaps(n) for n in inside):
+            _refused(build, f"{field}.hardening.{name}[0]")
+        else:
+            build()
+
+
 def test_an_outside_peer_overlapping_gcp_pods_or_services_is_refused() -> None:
     for cidr, where in (("10.17.0.0/16", "pods_cidr"), ("10.20.1.0/24", "services_cidr")):
         error = _refused(
