@@ -48,7 +48,9 @@ class AwsStackProps:
     account_id: str | None = None
 
     def __post_init__(self) -> None:
-        if self.account_id is not None and not (isinstance(self.account_id, str) and _ACCOUNT_ID.match(self.account_id)):
+        if self.account_id is not None and not (
+            isinstance(self.account_id, str) and _ACCOUNT_ID.match(self.account_id)
+        ):
             raise ConfigurationError(
                 "AwsStackProps.account_id", f"{self.account_id!r} is not an AWS account ID", "give the 12 digits"
             )

@@ -116,7 +116,9 @@ def _claim_name(
     project need their own name prefixes."""
     for other in claims.setdefault(key, []):
         if other.scope is None or claim.scope is None or other.scope == claim.scope:
-            where = f"{scope_kind} {claim.scope or other.scope!r}" if claim.scope or other.scope else f"one {scope_kind}"
+            where = (
+                f"{scope_kind} {claim.scope or other.scope!r}" if claim.scope or other.scope else f"one {scope_kind}"
+            )
             raise ConfigurationError(
                 field_name,
                 f"{key[1]!r} is used by {other.environment} in {where}: resource names would collide",

@@ -191,7 +191,9 @@ class CircleciAwsNetwork(Construct):
             out[f"{snake(role)}_target_group_arn_{port}"] = Output(
                 arn, f"Bind the {role.value} service's port {port} here (TargetGroupBinding)"
             )
-        out["helm_values"] = Output(self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
+        out["helm_values"] = Output(
+            self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values"
+        )
         return out
 
     def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:

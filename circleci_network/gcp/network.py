@@ -171,8 +171,12 @@ class CircleciGcpNetwork(Construct):
             "subnetwork_name": Output(vpc.subnet.name, "Subnet name (GKE subnetwork)"),
             "subnetwork_self_link": Output(vpc.subnet.self_link, "Subnet self link"),
             "pods_range_name": Output(vpc.pods_range_name, "ip_allocation_policy.cluster_secondary_range_name"),
-            "services_range_name": Output(vpc.services_range_name, "ip_allocation_policy.services_secondary_range_name"),
-            "nat_addresses": Output(vpc.nat_ips, "Cloud NAT's static addresses (empty: automatic): allowlist at the VCS"),
+            "services_range_name": Output(
+                vpc.services_range_name, "ip_allocation_policy.services_secondary_range_name"
+            ),
+            "nat_addresses": Output(
+                vpc.nat_ips, "Cloud NAT's static addresses (empty: automatic): allowlist at the VCS"
+            ),
         }
         for role in COMPUTE_ROLES:
             out[f"{snake(role)}_service_account"] = Output(
@@ -181,7 +185,9 @@ class CircleciGcpNetwork(Construct):
             out[f"{snake(role)}_network_tag"] = Output(identities.tags[role], f"Network tag of {role.display_name}")
         for role, address in self.load_balancer_addresses.addresses.items():
             out[f"{snake(role)}_load_balancer_address"] = Output(address.address, f"{role.value} load balancer address")
-        out["helm_values"] = Output(self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
+        out["helm_values"] = Output(
+            self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values"
+        )
         return out
 
     def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:

@@ -199,7 +199,9 @@ class CloudNat:
         where = "CloudNat"
         if not isinstance(self.dynamic_port_allocation, bool):
             raise ConfigurationError(
-                f"{where}.dynamic_port_allocation", f"{self.dynamic_port_allocation!r} is not a bool", "use True or False"
+                f"{where}.dynamic_port_allocation",
+                f"{self.dynamic_port_allocation!r} is not a bool",
+                "use True or False",
             )
         low, high = (32, 32768) if self.dynamic_port_allocation else (2, 65536)
         if self.min_ports_per_vm is not None and not _power_of_two(self.min_ports_per_vm, low, high):
