@@ -23,6 +23,7 @@ def options_stacks() -> dict[str, Synth]:
     """One GCP stack with every new option and two networks (the second with an output prefix),
     one AWS stack in environment "dev" reusing an Elastic IP; both in the session's jsii runtime."""
     from cdktf import App, TerraformStack, Testing
+    from cdktf_cdktf_provider_google.compute_address import ComputeAddress
     from cdktf_cdktf_provider_google.data_google_compute_network import DataGoogleComputeNetwork
     from cdktf_cdktf_provider_google.provider import GoogleProvider
 
@@ -35,6 +36,7 @@ def options_stacks() -> dict[str, Synth]:
     gcp = TerraformStack(app, "gcp-options")
     GoogleProvider(gcp, "google", project="acme-circleci", region="us-central1")
     shared = DataGoogleComputeNetwork(gcp, "shared", name="shared")
+    egress = ComputeAddress(gcp, "egress", name="egress-2", region="us-central1")
     first = CircleciGcpNetwork(
         gcp,
         "network",
@@ -58,7 +60,7 @@ def options_stacks() -> dict[str, Synth]:
             name="circleci-b",
             addressing=reference_gcp_props().network.addressing,
             flow_log_interval=FlowLogInterval.INTERVAL_10_MIN,
-            nat=CloudNat(addresses=("projects/acme-circleci/regions/us-central1/addresses/egress-1",)),
+            nat=CloudNat(addresses=("projects/acme-circleci/regions/us-central1/addresses/egress-1", egress.self_link)),
         ),
     )
     with pytest.raises(ConfigurationError) as caught:
@@ -162,7 +164,7 @@ def test_helm_values_carry_the_network_name_of_a_referenced_network(options_stac
 
 def test_labels_reach_every_address_and_nothing_that_takes_none(options_stacks: dict[str, Synth]) -> None:
     synth = options_stacks["gcp"]
-    addresses = {k: a for k, a in _resources(synth, "google_compute_address").items() if "second" not in k}
+    addresses = {k: a for k, a in _resources(synth, "google_compute_address").items() if k.startswith("network_")}
     assert len(addresses) == 5 + 2  # load balancers + reserved NAT addresses
     assert all(a["labels"] == {"team": "platform", "cost_center": "ci-42"} for a in addresses.values())
     for kind in (
@@ -197,8 +199,16 @@ def test_cloud_nat_sizing_and_static_addresses(options_stacks: dict[str, Synth],
     assert nat["enable_dynamic_port_allocation"] is True and nat["enable_endpoint_independent_mapping"] is False
     assert synth["output"]["nat_addresses"]["value"] == [f"${{google_compute_address.{k}.address}}" for k in reserved]
     given = "projects/acme-circleci/regions/us-central1/addresses/egress-1"
-    assert nats["second"]["nat_ips"] == [given] and nats["second"]["nat_ip_allocate_option"] == "MANUAL_ONLY"
-    assert synth["output"]["b_nat_addresses"]["value"] == [given]
+    assert nats["second"]["nat_ips"] == [given, "${google_compute_address.egress.self_link}"]
+    assert nats["second"]["nat_ip_allocate_option"] == "MANUAL_ONLY"
+    # The given addresses' IPs are read back, so they can be allowlisted like reserved ones.
+    read = synth["data"]["google_compute_address"]
+    assert synth["output"]["b_nat_addresses"]["value"] == [
+        f"${{data.google_compute_address.{k}.address}}" for k in read
+    ]
+    literal, reference = read.values()
+    assert (literal["project"], literal["region"], literal["name"]) == ("acme-circleci", "us-central1", "egress-1")
+    assert "regex(" in reference["name"] and "google_compute_address.egress.self_link" in reference["name"]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from cdktf_cdktf_provider_google.compute_subnetwork import (
     ComputeSubnetworkLogConfig,
     ComputeSubnetworkSecondaryIpRange,
 )
+from cdktf_cdktf_provider_google.data_google_compute_address import DataGoogleComputeAddress
 from constructs import Construct
 
 from circleci_network.addressing import ALL_IPV4
@@ -89,6 +90,19 @@ class GcpVpcProps:
 _NETWORK_ID = re.compile(
     r"(^|/)projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]*[a-z0-9])?$|^\$\{"
 )
+
+_ADDRESS_PARTS = r"projects/([^/]+)/regions/([^/]+)/addresses/([^/]+)$"
+
+
+def _address_parts(reference: str) -> tuple[str, str, str]:
+    """Project, region and name of a regional address path or self link (a reference: at apply)."""
+    if "${" in reference:
+        parts = Fn.regex(_ADDRESS_PARTS, reference)
+        return str(Fn.element(parts, 0)), str(Fn.element(parts, 1)), str(Fn.element(parts, 2))
+    found = re.search(_ADDRESS_PARTS, reference)
+    assert found is not None  # CloudNat checked the form
+    return found.group(1), found.group(2), found.group(3)
+
 
 #: Longest suffix we append to the name prefix: "-internet-via-nat".
 NAME_ROOM = 63 - len("-internet-via-nat")
@@ -175,8 +189,13 @@ class CircleciGcpVpc(Construct):
             )
             for index in range(nat.address_count)
         ]
-        #: The NAT's static addresses: IPs of the reserved ones, or the references given.
-        self.nat_ips: list[str] = [address.address for address in self.nat_addresses] or list(nat.addresses)
+        #: The NAT's static IPs, to allowlist at the VCS: reserved here, or read from the given addresses.
+        self.nat_ips: list[str] = [address.address for address in self.nat_addresses] or [
+            DataGoogleComputeAddress(
+                self, f"given-nat-address-{index}", project=project, region=region, name=name
+            ).address
+            for index, (project, region, name) in enumerate(_address_parts(a) for a in nat.addresses)
+        ]
         nat_ip_links = [address.self_link for address in self.nat_addresses] or list(nat.addresses)
         self.nat = ComputeRouterNat(
             self,
