@@ -140,7 +140,7 @@ def test_aws_v3_builds_four_nlbs_and_a_kots_sheet(stacks: dict[str, Synth], tmp_
     assert fields[("VM Service", "VM service port")] == 3000
     assert fields[("Frontend / General settings", "Private Load Balancer")] is False
     assert "aws_lb.network_load-balancers_nomad" in fields[("Nomad", "Nomad Load Balancer")]
-    assert {"kots-settings", "network-facts"} <= set(stack["output"])
+    assert {"kots_settings", "network_facts"} <= set(stack["output"]) and "helm_values" not in stack["output"]
     folder = tmp_path / "stacks" / "aws-v3"
     folder.mkdir(parents=True)
     (folder / "cdk.tf.json").write_text(json.dumps(stack))
@@ -167,7 +167,7 @@ def test_aws_v4_the_chart_builds_circleci_proxy_in_our_subnets_with_our_group(
     assert annotations[f"{prefix}-scheme"] == "internet-facing"
     assert "aws_subnet.network_vpc_public-us-east-1a" in annotations[f"{prefix}-subnets"]
     assert set(values[provider]["providers"]["ec2"]) == {"region", "subnets", "securityGroupId", "assignPublicIP"}
-    assert "network-facts" in stack["output"]
+    assert {"network_facts", "circleci_proxy_load_balancer_security_group_id"} <= set(stack["output"])
 
 
 def test_aws_v4_3_options_open_their_rows_and_ask_for_external_nomad(stacks: dict[str, Synth]) -> None:

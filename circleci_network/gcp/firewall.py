@@ -20,9 +20,11 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 )
 from constructs import Construct
 
+from circleci_network.checks import member, require_fields
 from circleci_network.controller_rules import gke_service_rules
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
+from circleci_network.gcp.naming import baseline_name, check_prefix_lengths
 from circleci_network.gcp.settings import (
     GOOGLE_HEALTH_CHECK_RANGES,
     METADATA_SERVER_CIDR,
@@ -33,7 +35,7 @@ from circleci_network.gcp.settings import (
     check_project,
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
@@ -54,10 +56,6 @@ def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
     return tuple(r for r in version.load_balancers if r in INTERNAL_LOAD_BALANCERS or r is Role.PROXY_LB)
 
 
-def baseline_name(name: str, role: Role, direction: Direction) -> str:
-    return f"{name}-{role.value}-deny-all-{direction.value}"
-
-
 @dataclass(frozen=True)
 class FirewallProps:
     project: str
@@ -74,8 +72,10 @@ class FirewallProps:
     server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
+        require_fields(self)
         check_project(self.project, "FirewallProps.project")
         check_name(self.name, "FirewallProps.name")
+        object.__setattr__(self, "targets", member(FirewallTargets, self.targets, "FirewallProps.targets"))
         for field_name in ("allow_priority", "baseline_priority"):
             value = getattr(self, field_name)
             if not isinstance(value, int) or not 0 <= value <= 65534:
@@ -90,14 +90,16 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
+        check_prefix_lengths(self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening)
+        check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
+        # The version's own rule names (check_prefix_lengths knows the default table's).
         names = [f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening, self.server_version)]
-        names += [baseline_name(self.name, role, d) for role in COMPUTE_ROLES for d in Direction]
         longest = max(names, key=len)
         if len(longest) > NAME_LIMIT:
             raise ConfigurationError(
                 "FirewallProps.name",
                 f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
-                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters (or shorten extra egress rule names)",
+                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters",
             )
 
 
