@@ -12,12 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from ipaddress import IPv4Network
+from typing import TYPE_CHECKING
 
 from circleci_network.addressing import parse_cidr
 from circleci_network.errors import ConfigurationError
 from circleci_network.ports import Port
 from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule
+
+if TYPE_CHECKING:
+    from circleci_network.server_versions import ServerVersion
 
 
 class Platform(StrEnum):
@@ -201,7 +205,9 @@ def _source(document: str, reference: str) -> tuple[RuleSource, ...]:
     return (RuleSource(SourceKind.PLATFORM, document, "GKE", reference),)
 
 
-def platform_rules(options: PlatformOptions) -> tuple[TrafficRule, ...]:
+def rules_for_platform(
+    options: PlatformOptions, *, service_rules_probe_kube_proxy: bool = False
+) -> tuple[TrafficRule, ...]:
     """The platform's rows for these options (none without a platform; EKS: not built here)."""
     if not options.is_gke:
         return ()
@@ -223,7 +229,7 @@ def platform_rules(options: PlatformOptions) -> tuple[TrafficRule, ...]:
                 + _source(GKE_PRIVATE, "webhooks on other ports need a rule from the control-plane range"),
             )
         )
-    if options.external_traffic_policy is TrafficPolicy.CLUSTER:
+    if options.external_traffic_policy is TrafficPolicy.CLUSTER and not service_rules_probe_kube_proxy:
         rules.append(
             TrafficRule(
                 "gke-k8s-nodes-in-kube-proxy-health",
@@ -255,3 +261,16 @@ def platform_rules(options: PlatformOptions) -> tuple[TrafficRule, ...]:
                 )
             )
     return tuple(rules)
+
+
+def gcp_platform_rules(version: ServerVersion | None, options: PlatformOptions | None) -> tuple[TrafficRule, ...]:
+    """Everything GKE needs or adds beyond the guide, for the GCP renderer and the audit alike:
+    the chart's Service rules (v4, ``controller_rules``) and the platform's rows. The Service
+    rules already admit kube-proxy's 10256, so the platform's own 10256 row is then left out."""
+    from circleci_network.controller_rules import KUBE_PROXY_HEALTH as SERVICE_HEALTH
+    from circleci_network.controller_rules import gke_service_rules  # it imports this module
+
+    service = gke_service_rules(version) if version is not None else ()
+    probes = any(r.role is Role.KUBERNETES_NODES and SERVICE_HEALTH in r.ports for r in service)
+    own = rules_for_platform(options, service_rules_probe_kube_proxy=probes) if options is not None else ()
+    return service + own

@@ -31,7 +31,6 @@ from circleci_network.ports import (
 from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
 
 if TYPE_CHECKING:
-    from circleci_network.platform_rules import PlatformOptions
     from circleci_network.server_versions import ServerVersion
 
 
@@ -284,10 +283,10 @@ def active_rules(
     transparent_load_balancers: bool | None = None,
     delivered_ports: DeliveredPorts | None = None,
     server_version: ServerVersion | None = None,
-    platform: PlatformOptions | None = None,
+    platform_rules: tuple[TrafficRule, ...] = (),
 ) -> tuple[TrafficRule, ...]:
     """The rules in force for these options and server version (``None``: the guide in spec/),
-    plus the platform's rules (``circleci_network.platform_rules``) when a platform is set.
+    with ``platform_rules`` (what the cluster adds by itself, ``controller_rules``).
 
     A rule whose outside peer resolves to no CIDRs (no SSH administrators, rerun-with-SSH
     turned off) is left out; nothing is ever widened.
@@ -295,14 +294,10 @@ def active_rules(
     transparent = (
         options.transparent_load_balancers if transparent_load_balancers is None else transparent_load_balancers
     )
-    rules = list(SPEC_RULES if server_version is None else server_version.rules())
+    rules = list(SPEC_RULES if server_version is None else server_version.rules()) + list(platform_rules)
     if transparent:
         rules = _make_transparent(rules, delivered_ports)
     rules += _extra_rules(options)
-    if platform is not None:
-        from circleci_network.platform_rules import platform_rules  # it imports this module
-
-        rules += platform_rules(platform)
     return tuple(
         rule for rule in rules if not (isinstance(rule.peer, OutsidePeer) and options.cidrs_for(rule.peer) == ())
     )

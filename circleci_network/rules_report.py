@@ -8,7 +8,15 @@ import json
 import sys
 from typing import Any
 
-from circleci_network.server_versions import KNOWN_IDS, PROFILES, ServerVersionId, rows
+from circleci_network.controller_rules import gke_service_rules
+from circleci_network.server_versions import (
+    KNOWN_IDS,
+    PROFILES,
+    ServerVersion,
+    ServerVersionId,
+    external_nomad_server_rules,
+    rows,
+)
 
 COLUMNS = ("role", "direction", "protocol", "from_port", "to_port", "peer")
 
@@ -24,6 +32,10 @@ def report(version: ServerVersionId) -> dict[str, Any]:
         "rules": rows(profile.rules),
         #: Rows this version offers only on request (ServerVersion.proxy_job_ports).
         "opt_in": rows(profile.proxy_job_port_rules),
+        #: Rows of ServerVersion.external_nomad_server_cidrs (peer: those CIDRs).
+        "external_nomad_servers": rows(external_nomad_server_rules(())) if profile.external_nomad_servers else [],
+        #: What GKE adds for the chart's Service under our values (we render it too).
+        "gke_platform": rows(gke_service_rules(ServerVersion(version))),
     }
 
 
@@ -52,6 +64,16 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     if data["opt_in"]:
         lines += ["", "## Opt-in rows (`ServerVersion(proxy_job_ports=True)`)", "", *_table(data["opt_in"])]
+    if data["external_nomad_servers"]:
+        lines += [
+            "",
+            "## Nomad servers outside Kubernetes (`ServerVersion(external_nomad_server_cidrs=...)`, Server 4.8+)",
+            "",
+            *_table(data["external_nomad_servers"]),
+        ]
+    if data["gke_platform"]:
+        lines += ["", "## Platform rows on GCP (GKE adds them for the chart's Service; we render them too)", ""]
+        lines += _table(data["gke_platform"])
     return "\n".join(lines) + "\n"
 
 

@@ -257,7 +257,7 @@ def _v4_rules(doc: str, *, docker_and_job_ports: bool) -> tuple[TrafficRule, ...
     return tuple(_v4_common(doc) + rules)
 
 
-def _external_nomad_server_rules(cidrs: tuple[str, ...]) -> list[TrafficRule]:
+def external_nomad_server_rules(cidrs: tuple[str, ...]) -> list[TrafficRule]:
     """Server 4.8+ (``nomad.server.internal: false``); the hardening page has no rows for it,
     so the rows come from CircleCI's reference Terraform, narrowed to the servers' CIDRs."""
     servers = CustomPeer(NOMAD_SERVERS, cidrs)
@@ -440,7 +440,7 @@ class ServerVersion:
         if self.proxy_job_ports:
             rules += self.profile.proxy_job_port_rules
         if self.external_nomad_server_cidrs:
-            rules += _external_nomad_server_rules(self.external_nomad_server_cidrs)
+            rules += external_nomad_server_rules(self.external_nomad_server_cidrs)
         return tuple(rules)
 
     @property

@@ -26,7 +26,7 @@ from circleci_network.platform_rules import (
     Platform,
     PlatformOptions,
     TrafficPolicy,
-    platform_rules,
+    rules_for_platform,
 )
 from circleci_network.roles import Role
 from circleci_network.rules import SourceKind
@@ -150,13 +150,13 @@ def test_required_network_tags_in_outputs_and_values(gke_stacks: dict[str, Synth
     tags = {"k8s-nodes": "circleci-k8s-nodes", "nomad-clients": "circleci-nomad-clients",
             "external-vms": "circleci-external-vms"}  # fmt: skip
     for stack in (gcp_reference, *gke_stacks.values()):
-        assert stack["output"]["required-network-tags"]["value"] == tags
+        assert stack["output"]["required_network_tags"]["value"] == tags
         values = json.dumps([stack["locals"], stack["output"]])  # the values local, or v4: network-facts
         assert '"required_network_tags"' in values
 
 
 def test_platform_rules_are_marked_and_sourced() -> None:
-    rules = platform_rules(
+    rules = rules_for_platform(
         replace(PRIVATE, google_api_access=GoogleApiAccess.RESTRICTED, google_api_roles=tuple(Role)[:3])
     )
     assert {r.rule_id for r in rules} == {
@@ -169,7 +169,7 @@ def test_platform_rules_are_marked_and_sourced() -> None:
     for rule in rules:
         assert rule.sources and all(s.kind is SourceKind.PLATFORM for s in rule.sources)
         assert "not a guide row" in rule.description and "spec:" not in rule.description
-    assert platform_rules(PlatformOptions()) == ()
+    assert rules_for_platform(PlatformOptions()) == ()
 
 
 def test_intent_records_the_platform_only_when_set(gke_stacks: dict[str, Synth], gcp_reference: Synth) -> None:

@@ -46,6 +46,12 @@ def test_v4_3_shows_its_opt_in_rows_apart(capsys: pytest.CaptureFixture[str]) ->
     assert main(["rules", "--server-version", "v4.3"]) == 0
     out = capsys.readouterr().out
     table, opt_in = out.split("## Opt-in rows")
+    opt_in, nomad_servers = opt_in.split("## Nomad servers outside Kubernetes")
+    nomad_servers, gke = nomad_servers.split("## Platform rows on GCP")
+    assert "| k8s-nodes | ingress | tcp | 10256 | 10256 | gke-l4-health-checks |" in gke
+    assert "| circleci-proxy | ingress | tcp | 4647 | 4647 | clients |" in gke
+    assert "| nomad-clients | egress | tcp | 4646 | 4648 | nomad-servers |" in nomad_servers
+    assert "vendor terraform: [TF] CircleCI-Public/server-terraform@888333e" in nomad_servers
     assert "| circleci-proxy | ingress | tcp | 4647 | 4647 | nomad-clients |" in table
     assert "| 3000 |" not in table and "| circleci-proxy | ingress | tcp | 3000 | 3000 | nomad-clients |" in opt_in
 

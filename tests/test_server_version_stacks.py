@@ -36,7 +36,6 @@ AWS_CASES: dict[str, ServerVersion] = {
 GCP_CASES: dict[str, tuple[ServerVersion, bool]] = {
     "gcp-v3": (ServerVersion(V3), False),
     "gcp-v3-seed-vpn": (ServerVersion(), True),
-    "gcp-v4.0-vpn": (ServerVersion(V40), True),
     "gcp-v4.3-vpn": (ServerVersion(V43), True),
 }
 
@@ -141,7 +140,7 @@ def test_aws_v3_builds_four_nlbs_and_a_kots_sheet(stacks: dict[str, Synth], tmp_
     assert fields[("VM Service", "VM service port")] == 3000
     assert fields[("Frontend / General settings", "Private Load Balancer")] is False
     assert "aws_lb.network_load-balancers_nomad" in fields[("Nomad", "Nomad Load Balancer")]
-    assert {"kots-settings", "network-facts"} <= set(stack["output"])
+    assert {"kots_settings", "network_facts"} <= set(stack["output"]) and "helm_values" not in stack["output"]
     folder = tmp_path / "stacks" / "aws-v3"
     folder.mkdir(parents=True)
     (folder / "cdk.tf.json").write_text(json.dumps(stack))
@@ -168,7 +167,7 @@ def test_aws_v4_the_chart_builds_circleci_proxy_in_our_subnets_with_our_group(
     assert annotations[f"{prefix}-scheme"] == "internet-facing"
     assert "aws_subnet.network_vpc_public-us-east-1a" in annotations[f"{prefix}-subnets"]
     assert set(values[provider]["providers"]["ec2"]) == {"region", "subnets", "securityGroupId", "assignPublicIP"}
-    assert "network-facts" in stack["output"]
+    assert {"network_facts", "circleci_proxy_load_balancer_security_group_id"} <= set(stack["output"])
 
 
 def test_aws_v4_3_options_open_their_rows_and_ask_for_external_nomad(stacks: dict[str, Synth]) -> None:
@@ -196,10 +195,16 @@ def test_gcp_v4_reserves_the_proxy_address_the_chart_uses(stacks: dict[str, Synt
         "loadBalancerSourceRanges": ["10.200.0.0/16"],
         "annotations": {"networking.gke.io/load-balancer-type": "Internal"},
     }
-    assert "loadBalancerSourceRanges" not in _values(stacks["gcp-v4.0-vpn"])["nginx"]  # a 4.3 key
-    egress = _resources(stack, "google_compute_firewall")
-    (to_proxy,) = [f for f in egress.values() if f["name"] == "circleci-nomad-clients-out-4647-circleci-proxy"]
-    assert to_proxy["destination_ranges"] == ["10.0.0.10/32"]
+    firewalls = {f["name"]: f for f in _resources(stack, "google_compute_firewall").values()}
+    assert firewalls["circleci-nomad-clients-out-4647-circleci-proxy"]["destination_ranges"] == ["10.0.0.10/32"]
+    # What GKE opens for the Service under these values, rendered by us and expected by the audit.
+    gke_ranges = firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-gke-ranges"]
+    assert (gke_ranges["source_ranges"], gke_ranges["allow"]) == (
+        ["10.200.0.0/16"],
+        [{"protocol": "tcp", "ports": ["4647"]}],
+    )
+    health = firewalls["circleci-k8s-nodes-in-gke-node-health-checks"]
+    assert health["allow"] == [{"protocol": "tcp", "ports": ["10256"]}] and len(health["source_ranges"]) == 4
 
 
 def test_gcp_v3_has_no_frontend_address(stacks: dict[str, Synth]) -> None:
@@ -232,6 +237,15 @@ def test_bad_props_per_version() -> None:
     with pytest.raises(ConfigurationError, match=r"v4\.3") as error:
         GcpNetworkProps(project="acme-circleci", region="us-central1", server_version=ServerVersion(V43))
     assert error.value.field == "GcpNetworkProps.topology"
+    with pytest.raises(ConfigurationError, match=r"0\.0\.0\.0/0") as error:
+        GcpNetworkProps(
+            project="acme-circleci",
+            region="us-central1",
+            server_version=ServerVersion(V40),
+            topology=VPN,
+            hardening=HardeningOptions(client_cidrs=("10.200.0.0/16",), rerun_ssh_cidrs=()),
+        )
+    assert error.value.field == "GcpNetworkProps.server_version"
     assert AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V43)).node_ports == {}
     assert set(AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V3)).listener_node_ports) == {
         key for key in DEFAULT_NODE_PORTS if key[0] is not Role.FRONTEND_LB

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
+from circleci_network.platform_rules import gcp_platform_rules
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import (
@@ -39,7 +40,8 @@ class ExpectedView:
             transparent_load_balancers=intent.transparent_load_balancers,
             delivered_ports=intent.delivered_ports or None,
             server_version=intent.server_version,
-            platform=intent.platform,
+            # What GKE adds by itself (the chart's Service; with a platform, its platform rules).
+            platform_rules=gcp_platform_rules(intent.server_version, intent.platform) if intent.cloud == "gcp" else (),
         )
         # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
         self._nodes_denied = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cdktf import Fn
+from cdktf import Fn, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.aws.load_balancers import (
@@ -15,13 +15,16 @@ from circleci_network.aws.load_balancers import (
     check_node_ports,
     default_node_ports,
 )
+from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
+from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.helm_values import HelmValues
 from circleci_network.kots_settings import KotsField, KotsSettings
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
@@ -47,6 +50,17 @@ class AwsNetworkProps:
     server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
+        require_fields(self)
+        # Every name VpcProps.name reaches, checked here once: the sub-props built inside never report.
+        check_name_prefix(self.vpc.name, "VpcProps.name", kinds={"vpc", "security-groups", "load-balancers"})
+        vpc = self.vpc.vpc_network
+        plan = self.vpc.subnet_plan()
+        check_outside_peers(
+            self.hardening,
+            [("the VPC, VpcProps.cidr_block" if self.vpc.existing_vpc is None else "ExistingVpc.cidr_block", vpc)],
+            "AwsNetworkProps.hardening",
+            ours=[(f"VpcProps subnet {tier.value}", c) for tier, cidrs in plan.items() for c in cidrs],
+        )
         self.topology.check(self.hardening, "AwsNetworkProps")
         if self.node_ports is None:
             object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
@@ -292,4 +306,48 @@ class CircleciAwsNetwork(Construct):
         }
 
     def subnet_ids(self, role: Role) -> list[str]:
+        """Subnet IDs of a compute role's tier, in zone order (``vpc.subnet_ids(SubnetTier)`` for any tier)."""
         return self.vpc.subnet_ids(ROLE_SUBNETS[role])
+
+    def outputs(self) -> dict[str, Output]:
+        """What an EKS module, node groups, the VM service and the Helm chart take, by output name."""
+        vpc, groups, lbs = self.vpc, self.security_groups.group_ids, self.load_balancers
+        out: dict[str, Output] = {
+            "vpc_id": Output(vpc.vpc_id, "VPC ID"),
+            "vpc_cidr_block": Output(str(self.props.vpc.vpc_network), "VPC CIDR"),
+            "vpc_dns_resolver": Output(self.props.vpc.dns_resolver_address, "Amazon-provided DNS server (base + 2)"),
+            "nat_public_ips": Output(vpc.nat_public_ips, "NAT gateways' public IPs: allowlist them at the VCS"),
+        }
+        for tier in SubnetTier:
+            out[f"{snake(tier.value)}_subnet_ids"] = Output(vpc.subnet_ids(tier), f"{tier.value} subnets, zone order")
+        for role in COMPUTE_ROLES:
+            out[f"{snake(role)}_security_group_id"] = Output(groups[role], f"Security group of {role.display_name}")
+        for role, lb in lbs.load_balancers.items():
+            if role in groups:
+                out[f"{snake(role)}_load_balancer_security_group_id"] = Output(
+                    groups[role], f"Security group of the {role.value} load balancer"
+                )
+            out[f"{snake(role)}_load_balancer_name"] = Output(lb.name, f"{role.value} NLB name")
+            out[f"{snake(role)}_load_balancer_dns_name"] = Output(lb.dns_name, f"{role.value} NLB DNS name")
+        if Role.PROXY_LB in groups:  # v4: the chart's NLB takes it through the nginx annotations
+            out["circleci_proxy_load_balancer_security_group_id"] = Output(
+                groups[Role.PROXY_LB], "Security group of the circleci-proxy load balancer (built by the chart)"
+            )
+        for (role, port), arn in lbs.target_group_arns.items():
+            out[f"{snake(role)}_target_group_arn_{port}"] = Output(
+                arn, f"Bind the {role.value} service's port {port} here (TargetGroupBinding)"
+            )
+        config = self.helm_values
+        if isinstance(config, HelmValues):
+            out["helm_values"] = Output(config.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
+        else:  # v3: the KOTS admin-console fields
+            out["kots_settings"] = Output(
+                config.local.expression, "CircleCI Server v3 KOTS fields: terraform output -json kots_settings"
+            )
+        if config.facts is not None:  # v3 and v4 profiles: what no chart reads
+            out["network_facts"] = Output(dict(config.facts), "Network facts no CircleCI chart reads")
+        return out
+
+    def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:
+        """Adds :meth:`outputs` to ``stack`` (default: this network's); ``prefix`` for a second network."""
+        return add_outputs(self, self.outputs(), stack=stack, prefix=prefix)

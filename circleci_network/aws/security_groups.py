@@ -11,12 +11,13 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from circleci_network.addressing import cidr_tuple
+from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import check_node_ports, default_node_ports
-from circleci_network.aws.naming import check_name_prefix
+from circleci_network.aws.naming import check_name_prefix, check_vpc_id
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
@@ -38,7 +39,8 @@ class SecurityGroupProps:
     #: (the NLB keeps the client's address, so the nodes admit clients on these ports).
     #: ``None``: ``default_node_ports(server_version)``.
     node_ports: Mapping[tuple[Role, int], int] | None = None
-    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere.
+    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere;
+    #: on v4, those of circleci-proxy (the chart builds it: no ``aws_lb`` tells the audit where).
     role_subnet_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     name: str = "circleci"
     #: Raise if you have a higher "rules per security group" quota.
@@ -48,6 +50,8 @@ class SecurityGroupProps:
     server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
+        require_fields(self)
+        check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
         if self.node_ports is None:
             object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
         object.__setattr__(
@@ -58,7 +62,23 @@ class SecurityGroupProps:
             "load_balancer_subnet_cidrs",
             cidr_tuple(self.load_balancer_subnet_cidrs, "SecurityGroupProps.load_balancer_subnet_cidrs"),
         )
-        check_name_prefix(self.name, "SecurityGroupProps.name", longest_suffix=len("output-processor"), limit=255)
+        check_name_prefix(self.name, "SecurityGroupProps.name", kinds={"security-groups"})
+        role_cidrs = {
+            member(Role, role, "SecurityGroupProps.role_subnet_cidrs"): cidr_tuple(
+                cidrs, f"SecurityGroupProps.role_subnet_cidrs[{role}]"
+            )
+            for role, cidrs in self.role_subnet_cidrs.items()
+        }
+        object.__setattr__(self, "role_subnet_cidrs", role_cidrs)
+        inside = [
+            (f"SecurityGroupProps.role_subnet_cidrs[{role.value}]", parse_cidr(c, "role_subnet_cidrs"))
+            for role, cidrs in role_cidrs.items()
+            for c in cidrs
+        ] + [
+            ("SecurityGroupProps.load_balancer_subnet_cidrs", parse_cidr(c, "load_balancer_subnet_cidrs"))
+            for c in self.load_balancer_subnet_cidrs
+        ]
+        check_outside_peers(self.hardening, inside, "SecurityGroupProps.hardening")
         check_node_ports(self.listener_node_ports, "SecurityGroupProps.node_ports", self.server_version)
         if self.hardening.transparent_load_balancers and self.server_version.profile.proxy_load_balancer:
             raise ConfigurationError(
@@ -125,10 +145,7 @@ class CircleciSecurityGroups(Construct):
                 if role not in self.groups
             },
             delivered_ports=delivered or {},
-            role_cidrs={
-                role: cidr_tuple(cidrs, f"SecurityGroupProps.role_subnet_cidrs[{role.value}]")
-                for role, cidrs in props.role_subnet_cidrs.items()
-            },
+            role_cidrs=dict(props.role_subnet_cidrs),
             server_version=props.server_version,
         )
         self._check_quota()

@@ -20,8 +20,10 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 )
 from constructs import Construct
 
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
+from circleci_network.gcp.naming import baseline_name, check_prefix_lengths, job_deny_name, rerun_deny_name
 from circleci_network.gcp.settings import (
     GOOGLE_HEALTH_CHECK_RANGES,
     METADATA_SERVER_CIDR,
@@ -32,8 +34,8 @@ from circleci_network.gcp.settings import (
     check_project,
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions, gcp_platform_rules
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, rerun_ingress_rules
@@ -47,24 +49,17 @@ def gcp_rules(
     options: HardeningOptions, version: ServerVersion | None = None, platform: PlatformOptions | None = None
 ) -> tuple[TrafficRule, ...]:
     """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
-    return active_rules(options, transparent_load_balancers=True, server_version=version, platform=platform)
-
-
-def rerun_deny_name(name: str, role: Role) -> str:
-    return f"{name}-{role.value}-deny-rerun-from-k8s-nodes"
-
-
-def job_deny_name(name: str) -> str:
-    return f"{name}-k8s-nodes-deny-from-jobs"
+    return active_rules(
+        options,
+        transparent_load_balancers=True,
+        server_version=version,
+        platform_rules=gcp_platform_rules(version, platform),
+    )
 
 
 def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
     """Load balancers egress rules name by their fixed internal address."""
     return tuple(r for r in version.load_balancers if r in INTERNAL_LOAD_BALANCERS or r is Role.PROXY_LB)
-
-
-def baseline_name(name: str, role: Role, direction: Direction) -> str:
-    return f"{name}-{role.value}-deny-all-{direction.value}"
 
 
 @dataclass(frozen=True)
@@ -86,8 +81,10 @@ class FirewallProps:
     platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     def __post_init__(self) -> None:
+        require_fields(self)
         check_project(self.project, "FirewallProps.project")
         check_name(self.name, "FirewallProps.name")
+        object.__setattr__(self, "targets", member(FirewallTargets, self.targets, "FirewallProps.targets"))
         for field_name in ("allow_priority", "baseline_priority"):
             value = getattr(self, field_name)
             if not isinstance(value, int) or not 0 <= value <= 65534:
@@ -102,24 +99,25 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
+        check_prefix_lengths(self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening)
+        check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
         if self.platform.is_gke and self.allow_priority + 1 >= GKE_RULE_PRIORITY:
             raise ConfigurationError(
                 "FirewallProps.allow_priority",
                 f"{self.allow_priority} leaves no room for the job deny before GKE's own rules at {GKE_RULE_PRIORITY}",
                 f"with Platform.GKE use an allow priority of at most {GKE_RULE_PRIORITY - 2} (default 900)",
             )
-        rules = gcp_rules(self.hardening, self.server_version, self.platform)
-        names = [f"{self.name}-{rule.rule_id}" for rule in rules]
-        names += [baseline_name(self.name, role, d) for role in COMPUTE_ROLES for d in Direction]
-        names += [rerun_deny_name(self.name, rule.role) for rule in rerun_ingress_rules(rules)] + [
-            job_deny_name(self.name)
+        # The version's and the platform's own rule names (check_prefix_lengths knows the default table's).
+        names = [
+            f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening, self.server_version, self.platform)
         ]
+        names.append(job_deny_name(self.name))
         longest = max(names, key=len)
         if len(longest) > NAME_LIMIT:
             raise ConfigurationError(
                 "FirewallProps.name",
                 f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
-                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters (or shorten extra egress rule names)",
+                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters",
             )
 
 

@@ -3,12 +3,15 @@ clients' egress names them), external ones for the frontend and traefik."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_google.compute_address import ComputeAddress
 from constructs import Construct
 
-from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
+from circleci_network.checks import require_fields
+from circleci_network.gcp.naming import check_prefix_lengths
+from circleci_network.gcp.settings import GcpAddressing, check_labels, check_name, check_project, check_region
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
 from circleci_network.server_versions import ServerVersion
 
@@ -30,13 +33,17 @@ class LoadBalancerAddressProps:
     name: str = "circleci"
     #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik too.
     internet_facing: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
     #: v4: one address, circleci-proxy's (``nginx.loadBalancerIp``).
     server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
+        require_fields(self)
+        object.__setattr__(self, "labels", check_labels(self.labels, "LoadBalancerAddressProps.labels"))
         check_project(self.project, "LoadBalancerAddressProps.project")
         check_region(self.region, "LoadBalancerAddressProps.region")
-        check_name(f"{self.name}-{Role.OUTPUT_PROCESSOR_LB.value}", "LoadBalancerAddressProps.name")
+        check_name(self.name, "LoadBalancerAddressProps.name")
+        check_prefix_lengths(self.name, "LoadBalancerAddressProps.name", {"addresses"})
 
 
 class LoadBalancerAddresses(Construct):
@@ -58,6 +65,7 @@ class LoadBalancerAddresses(Construct):
                 address_type="INTERNAL",
                 subnetwork=props.subnetwork_id,
                 address=fixed[role],
+                labels=dict(props.labels) or None,
                 description=f"CircleCI Server {role.display_name} (internal)",
             )
         for role in INTERNET_FACING_LOAD_BALANCERS:
@@ -73,6 +81,7 @@ class LoadBalancerAddresses(Construct):
                 address_type="EXTERNAL" if external else "INTERNAL",
                 network_tier="PREMIUM" if external else None,
                 subnetwork=None if external else props.subnetwork_id,
+                labels=dict(props.labels) or None,
                 description=f"CircleCI Server {role.display_name}",
             )
 
@@ -89,5 +98,6 @@ class LoadBalancerAddresses(Construct):
             network_tier="PREMIUM" if external else None,
             subnetwork=None if external else props.subnetwork_id,
             address=None if external else internal_address,
+            labels=dict(props.labels) or None,
             description=f"CircleCI Server {role.display_name} (nginx.loadBalancerIp)",
         )

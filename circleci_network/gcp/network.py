@@ -6,18 +6,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
+from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.private_google_access import PrivateGoogleAccess, PrivateGoogleAccessProps
-from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_name, check_project, check_region
+from circleci_network.gcp.settings import (
+    CloudNat,
+    FirewallTargets,
+    FlowLogInterval,
+    GcpAddressing,
+    check_name,
+    check_project,
+    check_region,
+    check_taken_ranges,
+)
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
 from circleci_network.kots_settings import KotsField, KotsSettings
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
@@ -42,8 +55,21 @@ class GcpNetworkProps:
     topology: Topology = field(default_factory=Topology)
     #: Bring your own network: add our subnet, firewall rules, route and NAT to it (see GcpVpcProps).
     existing_network: str | None = None
+    #: With ``existing_network``: the ranges already used in it (every subnet's primary and
+    #: secondary ranges, peered ranges); required, ``()`` if none. Our subnet, pod and
+    #: service ranges must not overlap them.
+    existing_network_taken_cidrs: tuple[str, ...] | None = None
     #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
     validate_against_spec: bool = True
+    #: Labels on every resource we create that takes labels (addresses; GCP firewall rules,
+    #: networks, subnets, routes, routers and service accounts take none).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: Share of flows sampled into subnet flow logs: 1.0 (CIS GCP 3.8) logs every flow.
+    flow_log_sampling: float = 1.0
+    flow_log_interval: FlowLogInterval = FlowLogInterval.INTERVAL_5_SEC
+    #: Cloud NAT ports per VM, dynamic port allocation, static addresses to allowlist at the VCS.
+    nat: CloudNat = field(default_factory=CloudNat)
+
     #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
     #: The managed Kubernetes platform (``Platform.GKE``) and its platform rules.
@@ -51,8 +77,19 @@ class GcpNetworkProps:
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
-        self.topology.check(self.hardening, "GcpNetworkProps")
-        if self.server_version.profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
+        require_fields(self)
+        object.__setattr__(
+            self, "firewall_targets", member(FirewallTargets, self.firewall_targets, "GcpNetworkProps.firewall_targets")
+        )
+        profile = self.server_version.profile
+        if profile.proxy_load_balancer and not profile.load_balancer_source_ranges:
+            raise ConfigurationError(
+                "GcpNetworkProps.server_version",
+                f"server version {self.server_version.id.value} has no nginx.loadBalancerSourceRanges (4.3+), so GKE "
+                "would open circleci-proxy's Service ports (80, 443, 3000, 4647, 8585) on the nodes to 0.0.0.0/0",
+                "use ServerVersionId.V4_3 (Server 4.3 or later) on GCP",
+            )
+        if profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
             raise ConfigurationError(
                 "GcpNetworkProps.topology",
                 f"server version {self.server_version.id.value} on GCP with UserAccess.INTERNET is not built yet: "
@@ -75,6 +112,20 @@ class GcpNetworkProps:
         self.platform.check_control_plane_disjoint(
             [("the subnet", a.subnet_cidr), ("the pod range", a.pods_cidr), ("the service range", a.services_cidr)]
         )
+        # Every name the prefix reaches, once: the sub-props built below never report on it.
+        check_prefix_lengths(
+            self.name,
+            "GcpNetworkProps.name",
+            {"vpc", "identities", "firewall", "addresses"},
+            region=self.region,
+            hardening=self.hardening,
+        )
+        taken = check_taken_ranges(
+            self.addressing, self.existing_network, self.existing_network_taken_cidrs, "GcpNetworkProps"
+        )
+        object.__setattr__(self, "existing_network_taken_cidrs", taken)
+        check_outside_peers(self.hardening, self.addressing.ranges(), "GcpNetworkProps.hardening")
+        self.topology.check(self.hardening, "GcpNetworkProps")
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
         self.firewall_props("validation", {}, {})
@@ -87,6 +138,11 @@ class GcpNetworkProps:
             addressing=self.addressing,
             internet_route_tags=[role_tag(self.name, role) for role in COMPUTE_ROLES],
             existing_network=self.existing_network,
+            existing_network_taken_cidrs=self.existing_network_taken_cidrs,
+            flow_log_sampling=self.flow_log_sampling,
+            flow_log_interval=self.flow_log_interval,
+            nat=self.nat,
+            labels=self.labels,
         )
 
     def firewall_props(self, network_id: str, emails: Mapping[Role, str], tags: Mapping[Role, str]) -> FirewallProps:
@@ -136,6 +192,7 @@ class CircleciGcpNetwork(Construct):
                 addressing=props.addressing,
                 name=props.name,
                 internet_facing=props.topology.internet_facing_load_balancers,
+                labels=props.labels,
                 server_version=props.server_version,
             ),
         )
@@ -265,3 +322,45 @@ class CircleciGcpNetwork(Construct):
                 },
             },
         }
+
+    def outputs(self) -> dict[str, Output]:
+        """What a GKE module, node pools, the VM service and the Helm chart take, by output name."""
+        vpc, identities = self.vpc, self.identities
+        out: dict[str, Output] = {
+            "network_name": Output(vpc.network_name, "Network name (GKE network)"),
+            "network_self_link": Output(vpc.network_self_link, "Network self link"),
+            "subnetwork_name": Output(vpc.subnet.name, "Subnet name (GKE subnetwork)"),
+            "subnetwork_self_link": Output(vpc.subnet.self_link, "Subnet self link"),
+            "pods_range_name": Output(vpc.pods_range_name, "ip_allocation_policy.cluster_secondary_range_name"),
+            "services_range_name": Output(
+                vpc.services_range_name, "ip_allocation_policy.services_secondary_range_name"
+            ),
+            "nat_addresses": Output(
+                vpc.nat_ips, "Cloud NAT's static addresses (empty: automatic): allowlist at the VCS"
+            ),
+            "required_network_tags": Output(
+                self.required_network_tags,
+                "Role -> tag every instance must carry (GKE node pools included): the internet route follows tags",
+            ),
+        }
+        for role in COMPUTE_ROLES:
+            out[f"{snake(role)}_service_account"] = Output(
+                identities.service_account_email(role), f"Service account of {role.display_name}"
+            )
+            out[f"{snake(role)}_network_tag"] = Output(identities.tags[role], f"Network tag of {role.display_name}")
+        for role, address in self.load_balancer_addresses.addresses.items():
+            out[f"{snake(role)}_load_balancer_address"] = Output(address.address, f"{role.value} load balancer address")
+        config = self.helm_values
+        if isinstance(config, HelmValues):
+            out["helm_values"] = Output(config.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
+        else:  # v3: the KOTS admin-console fields
+            out["kots_settings"] = Output(
+                config.local.expression, "CircleCI Server v3 KOTS fields: terraform output -json kots_settings"
+            )
+        if config.facts is not None:  # v3 and v4 profiles: what no chart reads
+            out["network_facts"] = Output(dict(config.facts), "Network facts no CircleCI chart reads")
+        return out
+
+    def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:
+        """Adds :meth:`outputs` to ``stack`` (default: this network's); ``prefix`` for a second network."""
+        return add_outputs(self, self.outputs(), stack=stack, prefix=prefix)
