@@ -14,6 +14,7 @@ from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, 
 from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_name, check_project, check_region
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
+from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.topology import Topology
@@ -87,6 +88,15 @@ class CircleciGcpNetwork(Construct):
         emails = {role: self.identities.service_account_email(role) for role in COMPUTE_ROLES}
         self.firewall = CircleciFirewall(
             self, "firewall", props=props.firewall_props(self.vpc.network_id, emails, self.identities.tags)
+        )
+        self.firewall.record(
+            NetworkIntent(
+                cloud="gcp",
+                name=props.name,
+                options=props.hardening,
+                topology=props.topology,
+                inputs=StackInputs(existing_network=props.existing_network),
+            )
         )
         self.load_balancer_addresses = LoadBalancerAddresses(
             self,
