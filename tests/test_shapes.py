@@ -54,7 +54,9 @@ def test_structural_diff_names_what_changed(aws_reference: Synth) -> None:
     assert diff == {
         "added": {"resource.aws_eip.added": {"domain": "vpc"}},
         "removed": [f"resource.aws_eip.{gone}"],
-        "changed": {f"resource.aws_lb.{lb_name}": {"internal": {"reference": not lb["internal"], "shape": lb["internal"]}}},
+        "changed": {
+            f"resource.aws_lb.{lb_name}": {"internal": {"reference": not lb["internal"], "shape": lb["internal"]}}
+        },
     }
 
 

@@ -108,9 +108,12 @@ def effective_flows(view: NetworkView, cells: Cells) -> Flows:
         (lambda key: not stateless_blame(view, cells, key)) if stateless else (lambda key: True)
     )
     for port in cells.ports:
+        # Asked once per port, not per pair: the flow search is the audit's hot loop.
+        receiving = {b: not view.closed(b, "ingress", port) for b in cells.parties}
         for a in sources:
+            sending = not view.closed(a, "egress", port)
             for b, b_cells in cells.parties.items():
-                if view.closed(a, "egress", port) or view.closed(b, "ingress", port):
+                if not (sending and receiving[b]):
                     continue
                 out = next((v for c in b_cells if (v := view.egress(a, Endpoint(b, c), port)).allowed), None)
                 if out is None:
@@ -123,7 +126,7 @@ def effective_flows(view: NetworkView, cells: Cells) -> Flows:
                 if verdict.allowed and admit(key := FlowKey(a.value, OUTSIDE, port, c)):
                     flows[key] = verdict.because
         for b in cells.parties:
-            if view.closed(b, "ingress", port):
+            if not receiving[b]:
                 continue
             for c in cells.outside:
                 verdict = view.ingress(b, Endpoint(None, c), port)
@@ -140,12 +143,14 @@ def half_flows(view: NetworkView, cells: Cells) -> Flows:
         for role in cells.parties:
             if role in view.book.transparent:
                 continue
+            sends = not view.closed(role, "egress", port)
+            receives = not view.closed(role, "ingress", port)
+            if not (sends or receives):
+                continue
             for other, other_cells in cells.parties.items():
                 out_key = FlowKey(role.value, f"{other.value} (egress rule)", port)
                 in_key = FlowKey(other.value, f"{role.value} (ingress rule)", port)
-                sends = not view.closed(role, "egress", port)
-                receives = not view.closed(role, "ingress", port)
-                for c in other_cells if sends or receives else ():
+                for c in other_cells:
                     if sends and out_key not in flows and (out := view.egress(role, Endpoint(other, c), port)).allowed:
                         flows[out_key] = out.because
                     if (
