@@ -232,3 +232,13 @@ def test_a_malformed_record_is_an_audit_error(aws_reference: Synth) -> None:
     del _record(stack)["options"]
     with pytest.raises(AuditError, match="record is malformed"):
         audit_stack(stack, "broken")
+
+
+def test_security_groups_only_records_what_the_user_gave(shape_stacks: dict[str, Synth]) -> None:
+    stack = shape_stacks["aws-security-groups-only"]
+    record = _record(stack)
+    assert record.get("topology") is None  # no subnets or load balancers: the shape checks do not apply
+    assert record["inputs"]["dns_resolver_cidrs"] == ["10.50.0.2/32"]
+    assert set(record["inputs"]["role_cidrs"]) == {"k8s-nodes", "nomad-clients", "external-vms"}
+    result = audit_stack(stack)
+    assert result.ok and any("not checked" in note and "vpc-" in note for note in result.notes)

@@ -103,6 +103,7 @@ class CircleciSecurityGroups(Construct):
             name=props.name,
             options=props.hardening,
             inputs=StackInputs(
+                existing_network=props.vpc_id,
                 dns_resolver_cidrs=props.dns_resolver_cidrs,
                 load_balancer_subnet_cidrs=props.load_balancer_subnet_cidrs if delivered else (),
                 node_ports=delivered or {},

@@ -156,7 +156,8 @@ class CircleciFirewall(Construct):
             name=props.name,
             options=props.hardening,
             inputs=StackInputs(
-                role_cidrs={role: tuple(self._ranges(role)) for role in (*COMPUTE_ROLES, *INTERNAL_LOAD_BALANCERS)}
+                existing_network=props.network_id,
+                role_cidrs={role: tuple(self._ranges(role)) for role in (*COMPUTE_ROLES, *INTERNAL_LOAD_BALANCERS)},
             ),
         )
         self._record = TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
