@@ -193,20 +193,19 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 #: CPU seconds per stack for the synth-time pass; the target is 0.05 s. Measured on the shared
-#: 2-core machine (best of 5): AWS ~34 ms (main: ~49 ms), GCP ~60 ms (main: ~65 ms), network ACLs
-#: ~205 ms (main: ~230 ms). GCP's flow search and the ACL engine are the known gaps over the
-#: target; these budgets catch a regression, they do not claim the target is met there.
-BUDGET = {"circleci-aws": 0.05, "circleci-gcp": 0.08, "circleci-aws-nacl": 0.25}
-
+#: 2-core machine (best of 7): AWS ~34 ms (main: ~49 ms), GCP ~47 ms (main: ~65 ms), network
+#: ACLs ~205 ms (main: ~230 ms). The ACL engine is the known gap over the target: its budget
+#: catches a regression, it does not claim the target is met there.
+BUDGET = {"circleci-aws": 0.05, "circleci-gcp": 0.05, "circleci-aws-nacl": 0.25}
 
 @pytest.mark.parametrize("name", list(BUDGET))
 def test_the_audit_stays_within_its_budget_per_stack(reference_stacks: dict[str, Synth], name: str) -> None:
-    """The synth-time validation runs it on every synth (with_notes=False). CPU time, best of 5:
+    """The synth-time validation runs it on every synth (with_notes=False). CPU time, best of 7:
     the machine is shared, and wall time measures the neighbours."""
     stack = reference_stacks[name]
     audit_stack(stack, name, with_notes=False)  # warm imports and caches
     times = []
-    for _ in range(5):
+    for _ in range(7):
         start = time.process_time()
         audit_stack(stack, name, with_notes=False)
         times.append(time.process_time() - start)

@@ -43,10 +43,20 @@ def cut(views: list[NetworkView], book: AddressBook) -> Cells:
         networks += ranges
     networks += book.carve_out + book.always_reachable
     cells = address_cells(networks)
-    parties = {
-        role: [c for c in cells if any(c.within(n) for n in ranges) and not any(c.within(x) for x in book.carve_out)]
-        for role, ranges in book.ranges.items()
-    }
+    parties: dict[Role, list[AddressCell]] = {role: [] for role in book.ranges}
+    for c in cells:
+        if any(c.within(x) for x in book.carve_out):
+            continue
+        # The most specific range owns an address: a GCP load balancer's /32 inside the subnet
+        # is the load balancer's, not the instances'; equal ranges share it (AWS internal NLBs).
+        depth = {
+            role: max((n.prefixlen for n in ranges if c.within(n)), default=-1) for role, ranges in book.ranges.items()
+        }
+        deepest = max(depth.values(), default=-1)
+        if deepest >= 0:
+            for role, d in depth.items():
+                if d == deepest:
+                    parties[role].append(c)
     inside = {c for cs in parties.values() for c in cs}
     return Cells(port_cells(specs), parties, [c for c in cells if c not in inside])
 

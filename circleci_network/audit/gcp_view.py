@@ -85,14 +85,9 @@ class GcpView:
             for secondary in as_list(subnet.get("secondary_ip_range")):
                 if str(secondary.get("range_name", "")).endswith("-pods"):
                     pods.append(IPv4Network(secondary["ip_cidr_range"]))
-        hosts: list[IPv4Network] = []
-        for network in subnet_ranges:
-            pieces = [network]
-            for vip in vips.values():
-                pieces = [
-                    p for piece in pieces for p in (piece.address_exclude(vip) if vip.subnet_of(piece) else [piece])
-                ]
-            hosts += pieces
+        # The load balancer addresses inside the subnet are theirs: the engine gives an address to
+        # the most specific range holding it.
+        hosts = subnet_ranges
         for role in COMPUTE_ROLES:
             book.ranges[role] = hosts + (pods if role is Role.KUBERNETES_NODES else [])
         for role, vip in vips.items():
