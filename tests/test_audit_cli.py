@@ -198,6 +198,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 #: catches a regression, it does not claim the target is met there.
 BUDGET = {"circleci-aws": 0.05, "circleci-gcp": 0.05, "circleci-aws-nacl": 0.25}
 
+
 @pytest.mark.parametrize("name", list(BUDGET))
 def test_the_audit_stays_within_its_budget_per_stack(reference_stacks: dict[str, Synth], name: str) -> None:
     """The synth-time validation runs it on every synth (with_notes=False). CPU time, best of 7:
