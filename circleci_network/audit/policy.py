@@ -86,10 +86,11 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
         "external_cidrs": "egress destinations other than the default (all IPv4)",
         "vcs_cidrs": "VCS SSH destinations other than external_cidrs",
         "dns_server_cidrs": "DNS servers other than the cloud's resolver",
+        "internal_proxy_cidrs": "80/443 (and VCS) egress goes to a proxy inside the network",
     }
     for key, why in reasons.items():
-        if given[key] != defaults[key]:
-            found.append(Widening(f"options.{key}", given[key], why))
+        if given.get(key) != defaults.get(key):
+            found.append(Widening(f"options.{key}", given.get(key), why))
     if intent.cloud == "aws" and options.transparent_load_balancers:
         found.append(
             Widening(
