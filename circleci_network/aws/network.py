@@ -22,6 +22,7 @@ from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.helm_values import HelmValues
+from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
@@ -98,6 +99,19 @@ class CircleciAwsNetwork(Construct):
                 name=vpc_props.name,
                 tags=vpc_props.tags,
             ),
+        )
+        existing = vpc_props.existing_vpc
+        self.security_groups.record(
+            NetworkIntent(
+                cloud="aws",
+                name=vpc_props.name,
+                options=props.hardening,
+                topology=props.topology,
+                inputs=StackInputs(
+                    existing_network=existing.vpc_id if existing else None,
+                    vpc_cidr=existing.cidr_block if existing else None,
+                ),
+            )
         )
         self.load_balancers = CircleciLoadBalancers(
             self,

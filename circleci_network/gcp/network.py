@@ -26,6 +26,7 @@ from circleci_network.gcp.settings import (
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
+from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, Role
@@ -134,6 +135,15 @@ class CircleciGcpNetwork(Construct):
         emails = {role: self.identities.service_account_email(role) for role in COMPUTE_ROLES}
         self.firewall = CircleciFirewall(
             self, "firewall", props=props.firewall_props(self.vpc.network_id, emails, self.identities.tags)
+        )
+        self.firewall.record(
+            NetworkIntent(
+                cloud="gcp",
+                name=props.name,
+                options=props.hardening,
+                topology=props.topology,
+                inputs=StackInputs(existing_network=props.existing_network),
+            )
         )
         self.load_balancer_addresses = LoadBalancerAddresses(
             self,
