@@ -8,7 +8,17 @@ from circleci_network.errors import ConfigurationError
 from circleci_network.options import ExtraEgressRule, HardeningOptions
 from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import SPEC_RULES, CustomPeer, Direction, SpecSection, TrafficRule, active_rules
+from circleci_network.rules import (
+    SPEC_RULES,
+    CustomPeer,
+    Direction,
+    RuleSource,
+    SourceKind,
+    SpecSection,
+    TrafficRule,
+    active_rules,
+)
+from circleci_network.server_versions import ServerVersion, ServerVersionId
 from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
 
 __all__ = [
@@ -26,6 +36,10 @@ __all__ = [
     "Port",
     "Protocol",
     "Role",
+    "RuleSource",
+    "ServerVersion",
+    "ServerVersionId",
+    "SourceKind",
     "SpecSection",
     "Topology",
     "TopologyWarning",
