@@ -73,6 +73,29 @@ def _values(stack: Synth, local: str = "circleci-helm-values") -> Any:
     return values
 
 
+def test_aws_v4_proxy_is_placed_where_the_values_put_it_and_audited(stacks: dict[str, Synth]) -> None:
+    """The chart's controller builds circleci-proxy in the subnets our values name: the audit places
+    it there (from the JSON), so a rule someone adds to its security group is a finding."""
+    import copy
+
+    from circleci_network.audit import audit_stack
+
+    stack = copy.deepcopy(stacks["aws-v4.3"])
+    flows = {(k.source, k.destination) for k in audit_stack(stack, "aws-v4.3").flows}
+    assert {("nomad-clients", "circleci-proxy"), ("circleci-proxy", "k8s-nodes")} <= flows
+    (group,) = [n for n, g in _resources(stack, "aws_security_group").items() if g["name"].endswith("circleci-proxy")]
+    stack["resource"]["aws_vpc_security_group_ingress_rule"]["tampered-ssh"] = {
+        "security_group_id": f"${{aws_security_group.{group}.id}}",
+        "ip_protocol": "tcp",
+        "from_port": 22,
+        "to_port": 22,
+        "cidr_ipv4": "0.0.0.0/0",
+    }
+    result = audit_stack(stack, "aws-v4.3")
+    assert not result.ok
+    assert any(d.destination == "circleci-proxy" and "tcp/22" in d.ports for d in result.differences)
+
+
 @pytest.mark.parametrize("name", [*AWS_CASES, *GCP_CASES])
 def test_every_version_stack_matches_its_table(stacks: dict[str, Synth], name: str) -> None:
     result = assert_matches_spec(stacks[name], name)

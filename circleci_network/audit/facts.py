@@ -7,6 +7,7 @@ Only what a stack does not hold (subnets managed elsewhere) comes from the recor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
@@ -51,6 +52,28 @@ def aws_vpc_cidr(stack: Json, intent: NetworkIntent) -> str | None:
     if len(vpcs) == 1:
         return vpcs[0]
     return intent.inputs.vpc_cidr
+
+
+#: The Helm values local (``circleci_network.helm_values.HELM_VALUES_LOCAL``; the audit reads JSON only).
+HELM_VALUES_LOCAL = "circleci-helm-values"
+_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
+_SUBNET_REFERENCE = re.compile(r"aws_subnet\.([^.,\s\]}]+)\.id")
+
+
+def chart_load_balancer_subnets(stack: Json) -> dict[str, list[str]]:
+    """Load balancers the cluster builds from our Helm values (v4's circleci-proxy): the security
+    group their annotations name -> the subnets they name. The controller places the load balancer
+    there, so the audit does too."""
+    found: dict[str, list[str]] = {}
+    for key, values in (stack.get("locals") or {}).items():
+        if HELM_VALUES_LOCAL not in key or not isinstance(values, dict):
+            continue
+        annotations = (values.get("nginx") or {}).get("annotations") or {}
+        group = referenced(annotations.get(f"{_ANNOTATION}security-groups"), "aws_security_group", "id")
+        subnets = _SUBNET_REFERENCE.findall(str(annotations.get(f"{_ANNOTATION}subnets", "")))
+        if group is not None and subnets:
+            found[group] = subnets
+    return found
 
 
 def delivered_ports(stack: Json) -> dict[tuple[Role, int], int]:
