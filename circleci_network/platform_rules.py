@@ -15,6 +15,7 @@ from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
 from circleci_network.addressing import parse_cidr
+from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES
 from circleci_network.errors import ConfigurationError
 from circleci_network.ports import Port
 from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
@@ -44,14 +45,8 @@ class GoogleApiAccess(StrEnum):
     RESTRICTED = "restricted"  # restricted.googleapis.com: VPC Service Controls-supported APIs only
 
 
-#: Google's L4 (internal and external passthrough) load balancer health-check sources [CPG]
-#: gce_loadbalancer.go; L7 uses the first two only. The GCP renderer and the audit read this.
-GOOGLE_L4_HEALTH_CHECK_RANGES: tuple[str, ...] = (
-    "35.191.0.0/16",
-    "130.211.0.0/22",
-    "209.85.152.0/22",
-    "209.85.204.0/22",
-)
+#: Google's L4 load balancer health-check sources: the one constant, in ``cloud_facts``.
+GOOGLE_L4_HEALTH_CHECK_RANGES: tuple[str, ...] = GOOGLE_HEALTH_CHECK_RANGES
 #: The fixed ranges behind private.googleapis.com and restricted.googleapis.com.
 GOOGLE_API_RANGES: dict[GoogleApiAccess, str] = {
     GoogleApiAccess.PRIVATE: "199.36.153.8/30",

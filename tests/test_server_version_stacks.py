@@ -19,6 +19,7 @@ from circleci_network.options import HardeningOptions
 from circleci_network.roles import Role
 from circleci_network.server_versions import ServerVersion, ServerVersionId
 from circleci_network.topology import Topology, TopologyWarning, UserAccess
+from tests.snapshot_diff import structural_diff
 
 Synth = dict[str, Any]
 V3, V40, V43 = ServerVersionId.V3, ServerVersionId.V4_0, ServerVersionId.V4_3
@@ -70,6 +71,29 @@ def _resources(stack: Synth, kind: str) -> dict[str, Any]:
 def _values(stack: Synth, local: str = "circleci-helm-values") -> Any:
     (values,) = [v for k, v in stack["locals"].items() if local in k]
     return values
+
+
+def test_aws_v4_proxy_is_placed_where_the_values_put_it_and_audited(stacks: dict[str, Synth]) -> None:
+    """The chart's controller builds circleci-proxy in the subnets our values name: the audit places
+    it there (from the JSON), so a rule someone adds to its security group is a finding."""
+    import copy
+
+    from circleci_network.audit import audit_stack
+
+    stack = copy.deepcopy(stacks["aws-v4.3"])
+    flows = {(k.source, k.destination) for k in audit_stack(stack, "aws-v4.3").flows}
+    assert {("nomad-clients", "circleci-proxy"), ("circleci-proxy", "k8s-nodes")} <= flows
+    (group,) = [n for n, g in _resources(stack, "aws_security_group").items() if g["name"].endswith("circleci-proxy")]
+    stack["resource"]["aws_vpc_security_group_ingress_rule"]["tampered-ssh"] = {
+        "security_group_id": f"${{aws_security_group.{group}.id}}",
+        "ip_protocol": "tcp",
+        "from_port": 22,
+        "to_port": 22,
+        "cidr_ipv4": "0.0.0.0/0",
+    }
+    result = audit_stack(stack, "aws-v4.3")
+    assert not result.ok
+    assert any(d.destination == "circleci-proxy" and "tcp/22" in d.ports for d in result.differences)
 
 
 @pytest.mark.parametrize("name", [*AWS_CASES, *GCP_CASES])
@@ -213,8 +237,12 @@ def test_gcp_v3_has_no_frontend_address(stacks: dict[str, Synth]) -> None:
 
 
 @pytest.mark.parametrize("name", ["aws-v4.3", "gcp-v4.3-vpn"])
-def test_snapshot(stacks: dict[str, Synth], name: str, snapshot: SnapshotAssertion) -> None:
-    assert stacks[name] == snapshot.use_extension(JSONSnapshotExtension)
+def test_snapshot(
+    reference_stacks: dict[str, Synth], stacks: dict[str, Synth], name: str, snapshot: SnapshotAssertion
+) -> None:
+    """What v4.3 changes relative to the cloud's reference stack, so a reviewer reads only the change."""
+    reference = reference_stacks["circleci-aws" if name.startswith("aws-") else "circleci-gcp"]
+    assert structural_diff(reference, stacks[name]) == snapshot.use_extension(JSONSnapshotExtension)
 
 
 def test_bad_props_per_version() -> None:

@@ -9,6 +9,7 @@ from ipaddress import IPv4Network
 from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
+from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
@@ -39,8 +40,9 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
 
 
 class AwsView:
-    def __init__(self, stack: Json, intent: NetworkIntent) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, facts: StackFacts) -> None:
         self.intent = intent
+        self.facts = facts
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
         self._unmodelled: list[str] = []
@@ -70,8 +72,14 @@ class AwsView:
             book.ranges[role] = [IPv4Network(subnets[r]["cidr_block"]) for r in refs if r in subnets]
             if not lb.get("security_groups"):
                 book.transparent.add(role)
+        for group, subnet_names in chart_load_balancer_subnets(stack).items():
+            chart_role = self.groups.get(group)
+            if chart_role is not None and chart_role.is_load_balancer and chart_role not in book.ranges:
+                book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names if n in subnets]
         book.carve_out = [
-            IPv4Network(c) for c in self.intent.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
+            IPv4Network(c)
+            for c in self.facts.peer_cidrs(self.intent.options, OutsidePeer.DNS_RESOLVER)
+            if IPv4Network(c).prefixlen == 32
         ]
         book.ranges = {r: n for r, n in book.ranges.items() if n}
         return book

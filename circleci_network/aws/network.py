@@ -22,6 +22,7 @@ from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.helm_values import HelmValues
+from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
@@ -132,6 +133,20 @@ class CircleciAwsNetwork(Construct):
                 role_subnet_cidrs={Role.PROXY_LB: proxy_cidrs} if version.profile.proxy_load_balancer else {},
                 server_version=version,
             ),
+        )
+        existing = vpc_props.existing_vpc
+        self.security_groups.record(
+            NetworkIntent(
+                cloud="aws",
+                name=vpc_props.name,
+                options=props.hardening,
+                topology=props.topology,
+                inputs=StackInputs(
+                    existing_network=existing.vpc_id if existing else None,
+                    vpc_cidr=existing.cidr_block if existing else None,
+                ),
+                server_version=props.server_version,
+            )
         )
         self.load_balancers = CircleciLoadBalancers(
             self,

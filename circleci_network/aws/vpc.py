@@ -31,6 +31,7 @@ from constructs import Construct
 from circleci_network.addressing import ALL_IPV4, carve_subnets, check_disjoint, cidr_tuple, parse_cidr
 from circleci_network.aws.naming import check_name_prefix, zone_region
 from circleci_network.checks import member, require_fields
+from circleci_network.cloud_facts import aws_dns_resolver_address
 from circleci_network.errors import ConfigurationError
 
 
@@ -236,7 +237,7 @@ class VpcProps:
     @property
     def dns_resolver_address(self) -> str:
         """The Amazon-provided DNS server: the VPC base address plus two."""
-        return str(self.vpc_network.network_address + 2)
+        return aws_dns_resolver_address(self.vpc_network)
 
     def subnet_plan(self) -> dict[SubnetTier, tuple[IPv4Network, ...]]:
         """The CIDR of every subnet, per tier in zone order. Pure Python: no synth needed."""

@@ -21,40 +21,28 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 from constructs import Construct
 
 from circleci_network.checks import member, require_fields
+from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
 from circleci_network.gcp.naming import baseline_name, check_prefix_lengths, job_deny_name, rerun_deny_name
+from circleci_network.gcp.rule_set import gcp_rules
 from circleci_network.gcp.settings import (
-    GOOGLE_HEALTH_CHECK_RANGES,
-    METADATA_SERVER_CIDR,
     NAME_LIMIT,
     FirewallTargets,
     GcpAddressing,
     check_name,
     check_project,
 )
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions, gcp_platform_rules
+from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, rerun_ingress_rules
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, rerun_ingress_rules
 from circleci_network.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
 BASELINE_PRIORITY = 65000
-
-
-def gcp_rules(
-    options: HardeningOptions, version: ServerVersion | None = None, platform: PlatformOptions | None = None
-) -> tuple[TrafficRule, ...]:
-    """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
-    return active_rules(
-        options,
-        transparent_load_balancers=True,
-        server_version=version,
-        platform_rules=gcp_platform_rules(version, platform),
-    )
 
 
 def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
@@ -99,7 +87,9 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
-        check_prefix_lengths(self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening)
+        check_prefix_lengths(
+            self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening, server_version=self.server_version
+        )
         check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
         if self.platform.is_gke and self.allow_priority + 1 >= GKE_RULE_PRIORITY:
             raise ConfigurationError(
@@ -213,23 +203,28 @@ class CircleciFirewall(Construct):
                     selectors,
                     deny=[ComputeFirewallDeny(protocol="all")],
                 )
+        # Alone, the stack holds neither subnet nor addresses: the addressing is the user's input.
+        # CircleciGcpNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
             cloud="gcp",
             name=props.name,
             options=props.hardening,
-            transparent_load_balancers=True,
-            cloud_peer_cidrs={
-                OutsidePeer.DNS_RESOLVER: (METADATA_SERVER_CIDR,),
-                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: GOOGLE_HEALTH_CHECK_RANGES,
-            },
-            egress_role_cidrs={
-                role: tuple(self._ranges(role))
-                for role in (*COMPUTE_ROLES, *addressed_load_balancers(props.server_version))
-            },
+            inputs=StackInputs(
+                existing_network=props.network_id,
+                role_cidrs={
+                    role: tuple(self._ranges(role))
+                    for role in (*COMPUTE_ROLES, *addressed_load_balancers(props.server_version))
+                },
+            ),
             server_version=props.server_version,
             platform=props.platform,
         )
-        TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
+        self._record = TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
+
+    def record(self, intent: NetworkIntent) -> None:
+        """Replace the recorded inputs (a whole network records its shape, not its derived facts)."""
+        self.intent = intent
+        self._record.expression = intent.to_json()
 
     def _firewall(
         self,

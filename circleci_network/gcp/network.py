@@ -28,6 +28,7 @@ from circleci_network.gcp.settings import (
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
+from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
@@ -119,6 +120,7 @@ class GcpNetworkProps:
             {"vpc", "identities", "firewall", "addresses"},
             region=self.region,
             hardening=self.hardening,
+            server_version=self.server_version,
         )
         taken = check_taken_ranges(
             self.addressing, self.existing_network, self.existing_network_taken_cidrs, "GcpNetworkProps"
@@ -181,6 +183,17 @@ class CircleciGcpNetwork(Construct):
         emails = {role: self.identities.service_account_email(role) for role in COMPUTE_ROLES}
         self.firewall = CircleciFirewall(
             self, "firewall", props=props.firewall_props(self.vpc.network_id, emails, self.identities.tags)
+        )
+        self.firewall.record(
+            NetworkIntent(
+                cloud="gcp",
+                name=props.name,
+                options=props.hardening,
+                topology=props.topology,
+                inputs=StackInputs(existing_network=props.existing_network),
+                server_version=props.server_version,
+                platform=props.platform,
+            )
         )
         self.load_balancer_addresses = LoadBalancerAddresses(
             self,

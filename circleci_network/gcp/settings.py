@@ -10,14 +10,13 @@ from ipaddress import IPv4Network
 
 from circleci_network.addressing import check_disjoint, cidr_tuple, parse_address, parse_cidr
 from circleci_network.checks import member, require_fields
+
+# Moved to the core (the audit reads them too); re-exported for existing imports.
+from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES as GOOGLE_HEALTH_CHECK_RANGES
+from circleci_network.cloud_facts import METADATA_SERVER_CIDR as METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
-from circleci_network.platform_rules import GOOGLE_L4_HEALTH_CHECK_RANGES
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, Role
 
-#: Where Google's L4 load balancer health checks come from (all four published ranges).
-GOOGLE_HEALTH_CHECK_RANGES: tuple[str, ...] = GOOGLE_L4_HEALTH_CHECK_RANGES
-#: The metadata server, which is also the network's DNS resolver; always reachable.
-METADATA_SERVER_CIDR = "169.254.169.254/32"
 #: GCP's limit for firewall, network, subnet, router and address names.
 NAME_LIMIT = 63
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
