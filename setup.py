@@ -23,4 +23,5 @@ class BuildPyWithStartupHook(build_py):
         return [*super().get_outputs(include_bytecode), *(str(Path(self.build_lib) / n) for n in STARTUP_FILES)]
 
 
-setup(cmdclass={"build_py": BuildPyWithStartupHook})
+if __name__ == "__main__":  # as setuptools' build backend runs it
+    setup(cmdclass={"build_py": BuildPyWithStartupHook})
