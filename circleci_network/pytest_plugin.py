@@ -47,7 +47,9 @@ class AssertMatchesSpec(Protocol):
 
 def pytest_configure(config: pytest.Config) -> None:
     # `from cdktf import Testing` in a test module: a class named Test* that is not a test.
-    config.addinivalue_line("filterwarnings", "ignore:cannot collect test class 'Testing':pytest.PytestCollectionWarning")
+    config.addinivalue_line(
+        "filterwarnings", "ignore:cannot collect test class 'Testing':pytest.PytestCollectionWarning"
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

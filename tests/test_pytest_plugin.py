@@ -55,7 +55,7 @@ def test_the_plugin_is_declared_as_a_pytest11_entry_point() -> None:
     assert project["entry-points"]["pytest11"] == {PLUGIN: PLUGIN}
 
 
-USER_TEST = '''
+USER_TEST = """
 import os
 import sys
 
@@ -97,7 +97,7 @@ def test_a_rule_added_by_hand_fails(circleci_assert_matches_spec):
         cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=22, to_port=22,
     )
     circleci_assert_matches_spec(stack)
-'''
+"""
 
 
 def test_a_users_tests_with_only_the_plugins_fixtures(pytester: pytest.Pytester) -> None:

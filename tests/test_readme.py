@@ -12,42 +12,16 @@ install in .venv has none): the README's import order is then the fast one. ~3 s
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bench.apps.readme import STARTUP, Block, library_first, python_blocks
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-STARTUP = ROOT / "startup"
-SKIP = re.compile(r"<!-- readme-test: skip: (.+?) -->")
-FILE_NAME = re.compile(r"# ([\w/]+\.py)\s*$")
-
-
-@dataclass(frozen=True)
-class Block:
-    line: int  # of the opening fence
-    code: str
-    file_name: str | None
-    skip_reason: str | None
-
-
-def python_blocks(text: str) -> list[Block]:
-    blocks, lines = [], text.splitlines()
-    index = 0
-    while index < len(lines):
-        if lines[index].strip() == "```python":
-            end = next(i for i in range(index + 1, len(lines)) if lines[i].strip() == "```")
-            code = "\n".join(lines[index + 1 : end]) + "\n"
-            named = FILE_NAME.match(code.splitlines()[0]) if code.strip() else None
-            skip = SKIP.search(lines[index - 1]) if index else None
-            blocks.append(Block(index + 1, code, named.group(1) if named else None, skip.group(1) if skip else None))
-            index = end
-        index += 1
-    return blocks
 
 
 BLOCKS = python_blocks(README.read_text())
@@ -60,11 +34,21 @@ def test_the_readme_has_its_examples() -> None:
 
 
 def test_blocks_are_found_and_skips_need_a_reason() -> None:
-    text = "a\n```python\nprint(1)\n```\n<!-- readme-test: skip: needs AWS credentials -->\n```python\n# main.py\nx\n```\n"
+    text = (
+        "a\n```python\nprint(1)\n```\n<!-- readme-test: skip: needs AWS credentials -->\n```python\n# main.py\nx\n```\n"
+    )
     assert python_blocks(text) == [
         Block(2, "print(1)\n", None, None),
         Block(6, "# main.py\nx\n", "main.py", "needs AWS credentials"),
     ]
+
+
+def test_the_bench_moves_our_imports_first() -> None:
+    code = "from cdktf import App\nfrom circleci_network.aws import X\n\nimport circleci_network\napp = App()\n"
+    assert (
+        library_first(code)
+        == "from circleci_network.aws import X\nimport circleci_network\nfrom cdktf import App\n\napp = App()\n"
+    )
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
