@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[scenario.key].append(run)
             status = "FAILED " + run.error[:200] if run.error else ""
             print(
-                f"  [{rep + 1}/{args.repeat}] {scenario.key:<18} {run.wall_seconds:7.2f} s"
+                f"  [{rep + 1}/{args.repeat}] {scenario.key:<28} {run.wall_seconds:7.2f} s"
                 f"  {run.peak_tree_rss_bytes / 2**20:6.0f} MiB {status}",
                 flush=True,
             )
