@@ -66,15 +66,18 @@ def check_disjoint(named: Sequence[tuple[str, IPv4Network]]) -> None:
                 )
 
 
-def carve_subnets(parent: IPv4Network, prefix_lengths: Sequence[int], field: str) -> list[IPv4Network]:
-    """Allocate aligned, disjoint blocks of the given sizes from ``parent``, in order given.
+def carve_subnets(
+    parent: IPv4Network, prefix_lengths: Sequence[int], field: str, taken: Sequence[IPv4Network] = ()
+) -> list[IPv4Network]:
+    """Allocate aligned, disjoint blocks of the given sizes from ``parent``, around ``taken``.
 
-    Blocks are placed largest first so alignment never wastes space; the result keeps
-    the order of ``prefix_lengths``, so the same request always yields the same CIDRs.
+    Blocks are placed largest first, each at the lowest aligned address free of ``taken`` and
+    of the blocks placed before it, so alignment never wastes space; the result keeps the
+    order of ``prefix_lengths``, so the same request always yields the same CIDRs.
     """
     order = sorted(range(len(prefix_lengths)), key=lambda i: (prefix_lengths[i], i))
-    cursor = int(parent.network_address)
     end = int(parent.broadcast_address) + 1
+    used = [t for t in taken if t.overlaps(parent)]
     result: dict[int, IPv4Network] = {}
     for i in order:
         length = prefix_lengths[i]
@@ -85,15 +88,24 @@ def carve_subnets(parent: IPv4Network, prefix_lengths: Sequence[int], field: str
                 f"use subnet sizes between /{parent.prefixlen} and /28",
             )
         size = 1 << (32 - length)
-        cursor = (cursor + size - 1) // size * size
-        if cursor + size > end:
-            needed = sum(1 << (32 - p) for p in prefix_lengths)
-            raise ConfigurationError(
-                field,
-                f"{parent} ({parent.num_addresses} addresses) is too small for the "
-                f"{len(prefix_lengths)} subnets asked ({needed} addresses)",
-                "use a larger VPC CIDR (e.g. a /16), fewer availability zones, or smaller subnets",
-            )
-        result[i] = IPv4Network((cursor, length))
-        cursor += size
+        cursor = int(parent.network_address)
+        while True:
+            cursor = (cursor + size - 1) // size * size
+            if cursor + size > end:
+                needed = sum(1 << (32 - p) for p in prefix_lengths)
+                around = f" around the taken ranges {', '.join(str(t) for t in taken)}" if taken else ""
+                raise ConfigurationError(
+                    field,
+                    f"{parent} ({parent.num_addresses} addresses) is too small for the "
+                    f"{len(prefix_lengths)} subnets asked ({needed} addresses){around}",
+                    "use a larger VPC CIDR (e.g. a /16), fewer availability zones, smaller subnets, "
+                    "or explicit subnet CIDRs",
+                )
+            candidate = IPv4Network((cursor, length))
+            blocker = next((u for u in used if u.overlaps(candidate)), None)
+            if blocker is None:
+                break
+            cursor = int(blocker.broadcast_address) + 1
+        result[i] = candidate
+        used.append(candidate)
     return [result[i] for i in range(len(prefix_lengths))]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 
 from circleci_network.addressing import ALL_IPV4, cidr_tuple
+from circleci_network.checks import check_outside, covers_everything, member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import JOB_ROLES, OutsidePeer, Role
@@ -26,6 +28,7 @@ class ExtraEgressRule:
     purpose: str
 
     def __post_init__(self) -> None:
+        require_fields(self)
         where = f"ExtraEgressRule({self.name!r})"
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ConfigurationError(
@@ -33,6 +36,7 @@ class ExtraEgressRule:
                 "must be 2-24 characters of lowercase letters, digits and '-'",
                 'use a short stable name such as "artifactory"; it becomes part of resource IDs',
             )
+        object.__setattr__(self, "role", member(Role, self.role, f"{where}.role"))
         if self.role not in JOB_ROLES:
             raise ConfigurationError(
                 f"{where}.role",
@@ -68,7 +72,7 @@ class HardeningOptions:
     client_cidrs: tuple[str, ...] = (ALL_IPV4,)
     #: Destinations of the 80/443 egress rules: all IPv4, or your egress proxy.
     external_cidrs: tuple[str, ...] = (ALL_IPV4,)
-    #: Destinations of SSH (22) to the VCS; ``None`` means ``external_cidrs``.
+    #: Destinations of SSH (22) to the VCS; ``None`` means the 80/443 destinations.
     vcs_cidrs: tuple[str, ...] | None = None
     #: Sources allowed to use rerun-with-SSH (64535-65535); empty turns the rule off.
     rerun_ssh_cidrs: tuple[str, ...] = (ALL_IPV4,)
@@ -83,9 +87,20 @@ class HardeningOptions:
     transparent_load_balancers: bool = False
     #: Egress beyond the minimum, for Nomad clients and external VMs.
     extra_egress: tuple[ExtraEgressRule, ...] = field(default=())
+    #: An egress proxy inside your network: the 80/443 (and, without ``vcs_cidrs``, VCS SSH)
+    #: destinations, in place of ``external_cidrs``. Unlike the outside peers' CIDRs, these
+    #: may lie inside the VPC or subnet; empty (the default) means no internal proxy.
+    internal_proxy_cidrs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("client_cidrs", "external_cidrs", "rerun_ssh_cidrs", "ssh_administrator_cidrs"):
+        require_fields(self)
+        for name in (
+            "client_cidrs",
+            "external_cidrs",
+            "rerun_ssh_cidrs",
+            "ssh_administrator_cidrs",
+            "internal_proxy_cidrs",
+        ):
             object.__setattr__(self, name, _tuple(getattr(self, name), name))
         for name in ("vcs_cidrs", "dns_server_cidrs"):
             object.__setattr__(self, name, _tuple(getattr(self, name), name))
@@ -96,13 +111,36 @@ class HardeningOptions:
                     "is empty",
                     f'give at least one CIDR (the default is ["{ALL_IPV4}"])',
                 )
-        if ALL_IPV4 in self.ssh_administrator_cidrs and not self.allow_ssh_administration_from_anywhere:
-            index = self.ssh_administrator_cidrs.index(ALL_IPV4)
+        if covers_everything(self.ssh_administrator_cidrs) and not self.allow_ssh_administration_from_anywhere:
+            given = self.ssh_administrator_cidrs
+            where = f"[{given.index(ALL_IPV4)}]" if ALL_IPV4 in given else ""
             raise ConfigurationError(
-                f"HardeningOptions.ssh_administrator_cidrs[{index}]",
-                "0.0.0.0/0 opens SSH (22) on every instance to the whole internet",
+                f"HardeningOptions.ssh_administrator_cidrs{where}",
+                f"{', '.join(given)} together cover 0.0.0.0/0: SSH (22) on every instance to the whole internet"
+                if not where
+                else "0.0.0.0/0 opens SSH (22) on every instance to the whole internet",
                 "list your office or VPN CIDRs instead, or set allow_ssh_administration_from_anywhere=True if you really mean it",
             )
+        if self.vcs_cidrs is not None and not self.vcs_cidrs:
+            raise ConfigurationError(
+                "HardeningOptions.vcs_cidrs",
+                "is empty: jobs and Kubernetes nodes could not reach the VCS over SSH (22)",
+                "leave it None to use the 80/443 destinations (external_cidrs or internal_proxy_cidrs), "
+                "or list your VCS's SSH ranges",
+            )
+        if self.internal_proxy_cidrs:
+            if self.external_cidrs != (ALL_IPV4,):
+                raise ConfigurationError(
+                    "HardeningOptions.internal_proxy_cidrs",
+                    f"is set together with external_cidrs={list(self.external_cidrs)}: both name the 80/443 destinations",
+                    "use internal_proxy_cidrs for a proxy inside your network, external_cidrs for one outside it; not both",
+                )
+            if ALL_IPV4 in self.internal_proxy_cidrs:
+                raise ConfigurationError(
+                    "HardeningOptions.internal_proxy_cidrs",
+                    "0.0.0.0/0 is not a proxy",
+                    "give the proxy's addresses (e.g. its /32s), or leave it empty for direct egress",
+                )
         if self.dns_server_cidrs is not None and not self.dns_server_cidrs:
             raise ConfigurationError(
                 "HardeningOptions.dns_server_cidrs",
@@ -126,6 +164,11 @@ class HardeningOptions:
                 )
         object.__setattr__(self, "extra_egress", extra)
 
+    @property
+    def egress_cidrs(self) -> tuple[str, ...]:
+        """Where 80/443 egress goes: the internal proxy when there is one, else ``external_cidrs``."""
+        return self.internal_proxy_cidrs or self.external_cidrs
+
     def peer_cidrs(self, peer: OutsidePeer, cloud_defaults: Mapping[OutsidePeer, tuple[str, ...]]) -> tuple[str, ...]:
         """The CIDRs ``peer`` stands for: the options', else the cloud's (DNS resolver, health checks)."""
         given = self.cidrs_for(peer)
@@ -136,9 +179,9 @@ class HardeningOptions:
         if peer is OutsidePeer.CLIENTS:
             return self.client_cidrs
         if peer is OutsidePeer.INTERNET:
-            return self.external_cidrs
+            return self.egress_cidrs
         if peer is OutsidePeer.VCS:
-            return self.external_cidrs if self.vcs_cidrs is None else self.vcs_cidrs
+            return self.egress_cidrs if self.vcs_cidrs is None else self.vcs_cidrs
         if peer is OutsidePeer.RERUN_SSH_CLIENTS:
             return self.rerun_ssh_cidrs
         if peer is OutsidePeer.SSH_ADMINISTRATORS:
@@ -148,9 +191,46 @@ class HardeningOptions:
         return None  # LOAD_BALANCER_HEALTH_CHECKS: the cloud's own ranges
 
 
+#: Why each outside peer must stay outside, and what to do instead.
+_OUTSIDE_FIX = {
+    "client_cidrs": "users inside the network reach the load balancers without this rule; list your VPN or "
+    "office ranges",
+    "external_cidrs": "for an egress proxy inside the network set internal_proxy_cidrs instead",
+    "vcs_cidrs": "list your VCS's SSH ranges; for a proxy inside the network leave vcs_cidrs None and set "
+    "internal_proxy_cidrs",
+    "rerun_ssh_cidrs": "list the ranges your users SSH from (your VPN or office)",
+    "ssh_administrator_cidrs": "list your administrators' VPN or office ranges",
+}
+
+
+def check_outside_peers(
+    options: HardeningOptions,
+    inside: Sequence[tuple[str, IPv4Network]],
+    where: str,
+    *,
+    ours: Sequence[tuple[str, IPv4Network]] | None = None,
+) -> None:
+    """Refuse an outside peer's CIDR overlapping ``inside`` (the VPC, or GCP's subnet and
+    secondary ranges), naming the field, both ranges and the fix. Extra egress destinations may
+    be inside the network (an internal Artifactory) but not in ``ours``, the subnets we create
+    (default ``inside``): that would open the rule to our own instances.
+    ``internal_proxy_cidrs`` is exempt: it is the internal peer for a proxy inside."""
+    for name, fix in _OUTSIDE_FIX.items():
+        cidrs = getattr(options, name)
+        if cidrs is not None:
+            check_outside(f"{where}.{name}", cidrs, inside, fix)
+    for rule in options.extra_egress:
+        check_outside(
+            f"{where}.extra_egress[{rule.name!r}].cidrs",
+            rule.cidrs,
+            inside if ours is None else ours,
+            "an extra egress destination must not be one of our own subnets; give the server's own address",
+        )
+
+
 def options_to_json(options: HardeningOptions) -> dict[str, object]:
     """The options as plain JSON, recorded in the synthesized stack for the audit."""
-    return {
+    data: dict[str, object] = {
         "client_cidrs": list(options.client_cidrs),
         "external_cidrs": list(options.external_cidrs),
         "vcs_cidrs": None if options.vcs_cidrs is None else list(options.vcs_cidrs),
@@ -170,6 +250,9 @@ def options_to_json(options: HardeningOptions) -> dict[str, object]:
             for rule in options.extra_egress
         ],
     }
+    if options.internal_proxy_cidrs:  # only when used: stacks without one keep their record unchanged
+        data["internal_proxy_cidrs"] = list(options.internal_proxy_cidrs)
+    return data
 
 
 def options_from_json(data: dict[str, object]) -> HardeningOptions:
@@ -199,4 +282,5 @@ def options_from_json(data: dict[str, object]) -> HardeningOptions:
         dns_server_cidrs=cidrs("dns_server_cidrs"),
         transparent_load_balancers=bool(data.get("transparent_load_balancers")),
         extra_egress=tuple(extra),
+        internal_proxy_cidrs=cidrs("internal_proxy_cidrs") or (),
     )

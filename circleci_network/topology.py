@@ -9,9 +9,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
 
-from circleci_network.addressing import ALL_IPV4
+from circleci_network.checks import covers_everything, member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import HardeningOptions
 
@@ -40,8 +39,9 @@ class Topology:
     job_placement: JobPlacement = JobPlacement.PRIVATE
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "user_access", _member(UserAccess, self.user_access, "Topology.user_access"))
-        object.__setattr__(self, "job_placement", _member(JobPlacement, self.job_placement, "Topology.job_placement"))
+        require_fields(self)
+        object.__setattr__(self, "user_access", member(UserAccess, self.user_access, "Topology.user_access"))
+        object.__setattr__(self, "job_placement", member(JobPlacement, self.job_placement, "Topology.job_placement"))
         if self.user_access is UserAccess.VPN and self.job_placement is JobPlacement.PUBLIC:
             raise ConfigurationError(
                 "Topology.job_placement",
@@ -61,10 +61,10 @@ class Topology:
     def check(self, hardening: HardeningOptions, where: str) -> None:
         """Refuses options that contradict the shape; warns about consequences."""
         if self.user_access is UserAccess.VPN:
-            if ALL_IPV4 in hardening.client_cidrs:
+            if covers_everything(hardening.client_cidrs):
                 raise ConfigurationError(
                     f"{where}.hardening.client_cidrs",
-                    "is 0.0.0.0/0, but in VPN mode users come from the VPN",
+                    "covers 0.0.0.0/0, but in VPN mode users come from the VPN",
                     "list your VPN CIDRs as client_cidrs",
                 )
             if hardening.rerun_ssh_cidrs:
@@ -81,14 +81,3 @@ class Topology:
                 TopologyWarning,
                 stacklevel=3,
             )
-
-
-_Enum = TypeVar("_Enum", bound=StrEnum)
-
-
-def _member(kind: type[_Enum], value: object, field_name: str) -> _Enum:
-    try:
-        return kind(str(value))
-    except ValueError:
-        choices = ", ".join(f"{kind.__name__}.{m.name}" for m in kind)
-        raise ConfigurationError(field_name, f"{value!r} is not a {kind.__name__}", f"use one of {choices}") from None

@@ -8,6 +8,9 @@ from cdktf import S3Backend, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, SubnetTier
+from circleci_network.aws.naming import check_region
+from circleci_network.checks import require_fields
+from circleci_network.errors import ConfigurationError
 from circleci_network.provider_loading import load_provider_package_lazily
 from circleci_network.roles import LOAD_BALANCERS
 
@@ -26,6 +29,10 @@ class S3StateBackend:
     use_lockfile: bool = True
     dynamodb_table: str | None = None  # older Terraform: lock in DynamoDB instead
 
+    def __post_init__(self) -> None:
+        require_fields(self)
+        check_region(self.region, "S3StateBackend.region")
+
 
 @dataclass(frozen=True)
 class AwsStackProps:
@@ -34,6 +41,17 @@ class AwsStackProps:
     environment: str = "reference"
     backend: S3StateBackend | None = None
     tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require_fields(self)
+        check_region(self.region, "AwsStackProps.region")
+        if self.network.vpc.region != self.region:
+            raise ConfigurationError(
+                "VpcProps.availability_zones",
+                f"{list(self.network.vpc.availability_zones)} are zones of {self.network.vpc.region}, "
+                f"but the stack is in {self.region} (AwsStackProps.region)",
+                f'list zones of {self.region} (e.g. "{self.region}a", "{self.region}b"), or correct the region',
+            )
 
 
 class CircleciAwsStack(TerraformStack):

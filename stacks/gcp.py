@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cdktf import GcsBackend, TerraformOutput, TerraformStack
 from constructs import Construct
 
+from circleci_network.checks import require_fields
 from circleci_network.gcp import CircleciGcpNetwork, GcpNetworkProps
 from circleci_network.provider_loading import load_provider_package_lazily
 from circleci_network.roles import COMPUTE_ROLES
@@ -22,12 +23,18 @@ class GcsStateBackend:
     bucket: str
     prefix: str
 
+    def __post_init__(self) -> None:
+        require_fields(self)
+
 
 @dataclass(frozen=True)
 class GcpStackProps:
     network: GcpNetworkProps
     environment: str = "reference"
     backend: GcsStateBackend | None = None
+
+    def __post_init__(self) -> None:
+        require_fields(self)
 
 
 class CircleciGcpStack(TerraformStack):

@@ -48,7 +48,7 @@ def add_network_acl_stacks(app: Any) -> None:
     zones = ("us-east-1a", "us-east-1b", "us-east-1c")
     reference = AwsNetworkProps(vpc=VpcProps(availability_zones=zones), network_acls=True)
     CircleciAwsStack(app, "circleci-aws-nacl", props=AwsStackProps(region="us-east-1", network=reference))
-    existing = ExistingVpc("vpc-0123456789abcdef0", "10.20.0.0/16", "igw-0123456789abcdef0")
+    existing = ExistingVpc("vpc-0123456789abcdef0", "10.20.0.0/16", "igw-0123456789abcdef0", taken_cidrs=())
     narrow = HardeningOptions(
         client_cidrs=("203.0.113.0/24",),
         external_cidrs=("198.51.100.7/32",),

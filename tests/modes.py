@@ -19,6 +19,8 @@ VPN = ("10.200.0.0/16",)
 OFFICE = ("203.0.113.0/24",)
 ADMINS = ("198.51.100.0/24",)
 PROXY = ("192.0.2.10/32",)
+#: A proxy on the Kubernetes nodes' subnet: inside both clouds' networks.
+INTERNAL_PROXY = ("10.0.15.10/32",)
 GITHUB = ("140.82.112.0/20",)
 ARTIFACTORY = ExtraEgressRule(
     name="artifactory",
@@ -33,6 +35,7 @@ HARDENING: dict[str, HardeningOptions] = {
     "vpn": HardeningOptions(client_cidrs=VPN, rerun_ssh_cidrs=VPN),
     "public-jobs": HardeningOptions(rerun_ssh_cidrs=OFFICE),
     "proxy-egress": HardeningOptions(external_cidrs=PROXY, vcs_cidrs=GITHUB),
+    "internal-proxy": HardeningOptions(internal_proxy_cidrs=INTERNAL_PROXY),
     "ssh-admin": HardeningOptions(ssh_administrator_cidrs=ADMINS),
     "extra-egress": HardeningOptions(extra_egress=(ARTIFACTORY,)),
     "transparent-lbs": HardeningOptions(transparent_load_balancers=True),
@@ -59,7 +62,10 @@ def _aws(app: App, shape: str) -> TerraformStack:
             vpc=replace(
                 network.vpc,
                 existing_vpc=ExistingVpc(
-                    vpc_id=EXISTING_VPC_ID, cidr_block="10.50.0.0/16", internet_gateway_id="igw-0123456789abcdef0"
+                    vpc_id=EXISTING_VPC_ID,
+                    cidr_block="10.50.0.0/16",
+                    internet_gateway_id="igw-0123456789abcdef0",
+                    taken_cidrs=(),  # an empty VPC: the subnets, and so the snapshot, are the reference's
                 ),
             ),
         )
@@ -102,7 +108,7 @@ def _gcp(app: App, shape: str) -> TerraformStack:
     elif shape == "network-tags":
         network = replace(network, firewall_targets=FirewallTargets.NETWORK_TAGS)
     elif shape == "existing-network":
-        network = replace(network, existing_network=EXISTING_NETWORK)
+        network = replace(network, existing_network=EXISTING_NETWORK, existing_network_taken_cidrs=())
     else:
         raise KeyError(shape)
     return CircleciGcpStack(app, f"gcp-{shape}", props=replace(props, network=network))

@@ -41,7 +41,10 @@ def test_explicit_cidrs_are_kept_and_the_rest_derived_around_them() -> None:
             {"cidr_block": "10.0.0.0/23", "subnet_prefix_lengths": {SubnetTier.KUBERNETES_NODES: 24}},
             "VpcProps.cidr_block",
         ),
-        ({"cidr_block": "10.0.0.0/24", "availability_zones": ("a1", "b1", "c1", "d1", "e1")}, "VpcProps.cidr_block"),
+        (
+            {"cidr_block": "10.0.0.0/24", "availability_zones": tuple(f"us-east-1{z}" for z in "abcde")},
+            "VpcProps.cidr_block",
+        ),
         ({"availability_zones": ("us-east-1a",)}, "VpcProps.availability_zones"),
         ({"availability_zones": "us-east-1a"}, "VpcProps.availability_zones"),
         ({"subnet_cidrs": {SubnetTier.PUBLIC: ("192.168.0.0/24", "10.0.1.0/24")}}, "VpcProps.subnet_cidrs[public][0]"),
@@ -70,12 +73,12 @@ def test_node_ports_must_be_in_range_and_unique() -> None:
     from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, LoadBalancerProps
     from circleci_network.roles import Role
 
-    base = {"vpc_id": "vpc", "public_subnet_ids": [], "internal_subnet_ids": [], "security_group_ids": {}}
+    base = {"vpc_id": "vpc-1", "public_subnet_ids": [], "internal_subnet_ids": [], "security_group_ids": {}}
     with pytest.raises(ConfigurationError, match="outside the NodePort range"):
         LoadBalancerProps(**base, node_ports={**DEFAULT_NODE_PORTS, (Role.NOMAD_LB, 4647): 4647})  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="also used"):
         LoadBalancerProps(**base, node_ports={**DEFAULT_NODE_PORTS, (Role.NOMAD_LB, 4647): 30080})  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="32-character"):
+    with pytest.raises(ConfigurationError, match="over AWS's 32"):
         LoadBalancerProps(**base, name="a-very-long-load-balancer-name")  # type: ignore[arg-type]
 
 
@@ -89,5 +92,5 @@ def test_a_node_port_outside_the_range_is_refused_before_any_rule_is_rendered() 
         SecurityGroupProps(vpc_id="vpc-1", dns_resolver_cidrs=("10.0.0.2/32",), node_ports=ports)
     assert caught.value.field == "SecurityGroupProps.node_ports[frontend-external:80]"
     with pytest.raises(ConfigurationError) as caught:
-        AwsNetworkProps(vpc=VpcProps(availability_zones=("a1", "b1")), node_ports=ports)
+        AwsNetworkProps(vpc=VpcProps(availability_zones=ZONES), node_ports=ports)
     assert caught.value.field == "AwsNetworkProps.node_ports[frontend-external:80]"

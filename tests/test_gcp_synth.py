@@ -61,17 +61,15 @@ def test_internal_addresses_are_reserved_in_the_subnet(gcp_reference: Synth) -> 
         ({"project": "Bad_Project"}, "GcpNetworkProps.project"),
         ({"region": ""}, "GcpNetworkProps.region"),
         ({"region": "us-central1-a"}, "GcpNetworkProps.region"),
-        ({"name": "a-very-long-prefix-for-names"}, "RoleIdentityProps.name"),
-        ({"hardening": None}, None),
+        ({"name": "a-very-long-prefix-for-names"}, "GcpNetworkProps.name"),
+        ({"hardening": None}, "GcpNetworkProps.hardening"),
+        ({"region": "mars-north1"}, "GcpNetworkProps.region"),
+        ({"firewall_targets": "tags"}, "GcpNetworkProps.firewall_targets"),
     ],
 )
-def test_bad_gcp_props_name_the_field(kwargs: dict[str, object], field: str | None) -> None:
+def test_bad_gcp_props_name_the_field(kwargs: dict[str, object], field: str) -> None:
     from circleci_network.gcp import GcpNetworkProps
 
-    if field is None:  # ssh from anywhere is refused by the options themselves
-        with pytest.raises(ConfigurationError, match="allow_ssh_administration_from_anywhere"):
-            HardeningOptions(ssh_administrator_cidrs=("0.0.0.0/0",))
-        return
     with pytest.raises(ConfigurationError) as caught:
         GcpNetworkProps(**{"project": "acme-circleci", "region": "us-central1", **kwargs})  # type: ignore[arg-type]
     assert caught.value.field == field, str(caught.value)
@@ -90,7 +88,7 @@ def test_firewall_names_over_63_characters_are_refused() -> None:
             name="circleci-prod-xy",
             hardening=HardeningOptions(extra_egress=(extra,)),
         )
-    assert caught.value.field == "FirewallProps.name" and "63" in caught.value.problem
+    assert caught.value.field == "GcpNetworkProps.name" and "63" in caught.value.problem
 
 
 @pytest.mark.parametrize(

@@ -278,11 +278,11 @@ def _props(**kwargs: Any) -> NetworkAclProps:
     vpc = VpcProps(availability_zones=ZONES)
     plan = vpc.subnet_plan()
     return NetworkAclProps(
-        vpc_id="vpc",
+        vpc_id="vpc-1",
         default_network_acl_id="acl",
         subnet_ids={},
         subnet_cidrs={tier: tuple(str(c) for c in plan[tier]) for tier in SubnetTier},
-        vpc_cidr=vpc.cidr_block,
+        vpc_cidr=str(vpc.vpc_network),
         dns_resolver_cidrs=(f"{vpc.dns_resolver_address}/32",),
         load_balancer_subnet_cidrs=tuple(
             str(c) for tier in (SubnetTier.PUBLIC, SubnetTier.KUBERNETES_NODES) for c in plan[tier]

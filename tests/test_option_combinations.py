@@ -42,16 +42,20 @@ extra_egress = st.lists(
     unique_by=lambda rule: rule.name,
 ).map(tuple)
 
-hardening_options = st.builds(
-    HardeningOptions,
-    client_cidrs=open_or_narrow,
-    external_cidrs=open_or_narrow,
-    vcs_cidrs=st.one_of(st.none(), cidr_lists),
-    rerun_ssh_cidrs=st.one_of(st.just(()), open_or_narrow),
-    ssh_administrator_cidrs=st.one_of(st.just(()), cidr_lists),
-    dns_server_cidrs=st.one_of(st.none(), cidr_lists),
-    transparent_load_balancers=st.booleans(),
-    extra_egress=extra_egress,
+_common = {
+    "client_cidrs": open_or_narrow,
+    "vcs_cidrs": st.one_of(st.none(), cidr_lists),
+    "rerun_ssh_cidrs": st.one_of(st.just(()), open_or_narrow),
+    "ssh_administrator_cidrs": st.one_of(st.just(()), cidr_lists),
+    "dns_server_cidrs": st.one_of(st.none(), cidr_lists),
+    "transparent_load_balancers": st.booleans(),
+    "extra_egress": extra_egress,
+}
+# 80/443 egress goes to external_cidrs, or to an internal proxy (inside the 10.0.0.0/16 VPC and the
+# 10.0.0.0/20 subnet below, outside the others: both are allowed).
+hardening_options = st.one_of(
+    st.builds(HardeningOptions, external_cidrs=open_or_narrow, **_common),
+    st.builds(HardeningOptions, internal_proxy_cidrs=st.just(("10.0.0.10/32",)), **_common),
 )
 
 # No shrinking: each example is a synth, and a failing example is readable as drawn.

@@ -15,20 +15,12 @@ from cdktf_cdktf_provider_aws.lb_listener import LbListener, LbListenerDefaultAc
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from constructs import Construct
 
-from circleci_network.aws.naming import check_name_prefix
+from circleci_network.aws.naming import SHORT_NAMES, check_name_prefix, check_vpc_id
+from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.ports import KUBERNETES_NODE_PORTS, Port
 from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.rules import load_balancer_ports
-
-#: AWS caps load balancer and target group names at 32 characters.
-SHORT_NAMES: Mapping[Role, str] = {
-    Role.FRONTEND_LB: "frontend",
-    Role.TRAEFIK_LB: "traefik",
-    Role.VM_SERVICE_LB: "vm-service",
-    Role.NOMAD_LB: "nomad",
-    Role.OUTPUT_PROCESSOR_LB: "output-proc",
-}
 
 NodePortAssignment = Mapping[tuple[Role, int], int]
 
@@ -59,12 +51,9 @@ class LoadBalancerProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        longest = max(
-            len(f"{short}-{port.from_port}")
-            for role, short in SHORT_NAMES.items()
-            for port in load_balancer_ports(role)
-        )
-        check_name_prefix(self.name, "LoadBalancerProps.name", longest_suffix=longest, limit=32)
+        require_fields(self)
+        check_vpc_id(self.vpc_id, "LoadBalancerProps.vpc_id")
+        check_name_prefix(self.name, "LoadBalancerProps.name", kinds={"load-balancers"})
         check_node_ports(self.node_ports, "LoadBalancerProps.node_ports")
 
 

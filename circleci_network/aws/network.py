@@ -14,12 +14,14 @@ from circleci_network.aws.load_balancers import (
     NodePortAssignment,
     check_node_ports,
 )
+from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
+from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.helm_values import HelmValues
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
@@ -41,6 +43,17 @@ class AwsNetworkProps:
     network_acl_rules_quota: int = RULES_PER_ACL_QUOTA
 
     def __post_init__(self) -> None:
+        require_fields(self)
+        # Every name VpcProps.name reaches, checked here once: the sub-props built inside never report.
+        check_name_prefix(self.vpc.name, "VpcProps.name", kinds={"vpc", "security-groups", "load-balancers"})
+        vpc = self.vpc.vpc_network
+        plan = self.vpc.subnet_plan()
+        check_outside_peers(
+            self.hardening,
+            [("the VPC, VpcProps.cidr_block" if self.vpc.existing_vpc is None else "ExistingVpc.cidr_block", vpc)],
+            "AwsNetworkProps.hardening",
+            ours=[(f"VpcProps subnet {tier.value}", c) for tier, cidrs in plan.items() for c in cidrs],
+        )
         self.topology.check(self.hardening, "AwsNetworkProps")
         check_node_ports(self.node_ports, "AwsNetworkProps.node_ports")
         if self.vpc.public_job_subnets and not self.topology.public_job_instances:

@@ -37,9 +37,11 @@ from constructs import Construct
 
 from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, NodePortAssignment
+from circleci_network.aws.naming import check_vpc_id
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier
+from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import CLOSED_TO_THE_WORLD, Port, Protocol, reply_ports
 from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
@@ -111,11 +113,20 @@ class NetworkAclProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_fields(self)
+        check_vpc_id(self.vpc_id, "NetworkAclProps.vpc_id")
         for name in ("dns_resolver_cidrs", "load_balancer_subnet_cidrs"):
             object.__setattr__(self, name, cidr_tuple(getattr(self, name), f"NetworkAclProps.{name}"))
-        parse_cidr(self.vpc_cidr, "NetworkAclProps.vpc_cidr")
-        for tier in SubnetTier:
-            cidr_tuple(self.subnet_cidrs.get(tier, ()), f"NetworkAclProps.subnet_cidrs[{tier.value}]")
+        vpc = parse_cidr(self.vpc_cidr, "NetworkAclProps.vpc_cidr")
+        ours = [
+            (
+                f"NetworkAclProps.subnet_cidrs[{tier.value}]",
+                parse_cidr(c, f"NetworkAclProps.subnet_cidrs[{tier.value}]"),
+            )
+            for tier in SubnetTier
+            for c in cidr_tuple(self.subnet_cidrs.get(tier, ()), f"NetworkAclProps.subnet_cidrs[{tier.value}]")
+        ]
+        check_outside_peers(self.hardening, [("NetworkAclProps.vpc_cidr", vpc)], "NetworkAclProps.hardening", ours=ours)
         quota = self.rules_per_acl_quota
         if not isinstance(quota, int) or not 1 <= quota <= RULES_PER_ACL_HARD_LIMIT:
             raise ConfigurationError(
@@ -144,7 +155,7 @@ class NetworkAclProps:
             default_network_acl_id=vpc.vpc.default_network_acl_id if vpc.vpc is not None else None,
             subnet_ids={tier: vpc.subnet_ids(tier) for tier in SubnetTier},
             subnet_cidrs={tier: tuple(str(c) for c in plan[tier]) for tier in SubnetTier},
-            vpc_cidr=props.cidr_block,
+            vpc_cidr=str(props.vpc_network),
             dns_resolver_cidrs=(f"{props.dns_resolver_address}/32",),
             hardening=hardening,
             internet_facing_load_balancers=internet_facing_load_balancers,

@@ -11,12 +11,13 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from circleci_network.addressing import cidr_tuple
+from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, check_node_ports
-from circleci_network.aws.naming import check_name_prefix
+from circleci_network.aws.naming import check_name_prefix, check_vpc_id
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
@@ -44,6 +45,8 @@ class SecurityGroupProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_fields(self)
+        check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
         object.__setattr__(
             self, "dns_resolver_cidrs", cidr_tuple(self.dns_resolver_cidrs, "SecurityGroupProps.dns_resolver_cidrs")
         )
@@ -52,7 +55,23 @@ class SecurityGroupProps:
             "load_balancer_subnet_cidrs",
             cidr_tuple(self.load_balancer_subnet_cidrs, "SecurityGroupProps.load_balancer_subnet_cidrs"),
         )
-        check_name_prefix(self.name, "SecurityGroupProps.name", longest_suffix=len("output-processor"), limit=255)
+        check_name_prefix(self.name, "SecurityGroupProps.name", kinds={"security-groups"})
+        role_cidrs = {
+            member(Role, role, "SecurityGroupProps.role_subnet_cidrs"): cidr_tuple(
+                cidrs, f"SecurityGroupProps.role_subnet_cidrs[{role}]"
+            )
+            for role, cidrs in self.role_subnet_cidrs.items()
+        }
+        object.__setattr__(self, "role_subnet_cidrs", role_cidrs)
+        inside = [
+            (f"SecurityGroupProps.role_subnet_cidrs[{role.value}]", parse_cidr(c, "role_subnet_cidrs"))
+            for role, cidrs in role_cidrs.items()
+            for c in cidrs
+        ] + [
+            ("SecurityGroupProps.load_balancer_subnet_cidrs", parse_cidr(c, "load_balancer_subnet_cidrs"))
+            for c in self.load_balancer_subnet_cidrs
+        ]
+        check_outside_peers(self.hardening, inside, "SecurityGroupProps.hardening")
         check_node_ports(self.node_ports, "SecurityGroupProps.node_ports")
         if self.hardening.transparent_load_balancers and not self.load_balancer_subnet_cidrs:
             raise ConfigurationError(
@@ -105,10 +124,7 @@ class CircleciSecurityGroups(Construct):
                 role: props.load_balancer_subnet_cidrs for role in LOAD_BALANCERS if role not in self.groups
             },
             delivered_ports=delivered or {},
-            role_cidrs={
-                role: cidr_tuple(cidrs, f"SecurityGroupProps.role_subnet_cidrs[{role.value}]")
-                for role, cidrs in props.role_subnet_cidrs.items()
-            },
+            role_cidrs=dict(props.role_subnet_cidrs),
         )
         self._check_quota()
         for rule in self.rules:

@@ -27,8 +27,9 @@ from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from constructs import Construct
 
-from circleci_network.addressing import ALL_IPV4, carve_subnets, check_disjoint, parse_cidr
-from circleci_network.aws.naming import check_name_prefix
+from circleci_network.addressing import ALL_IPV4, carve_subnets, check_disjoint, cidr_tuple, parse_cidr
+from circleci_network.aws.naming import check_name_prefix, zone_region
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 
 
@@ -55,20 +56,30 @@ DEFAULT_SUBNET_STEPS: Mapping[SubnetTier, int] = {
 }
 
 
+#: AWS allows VPC CIDR blocks from /16 to /28 (we need room for 4 tiers: /24 at most).
+LARGEST_VPC_PREFIX = 16
+#: What a new VPC gets when ``VpcProps.cidr_block`` is left out.
+DEFAULT_VPC_CIDR = "10.0.0.0/16"
+
+
 @dataclass(frozen=True)
 class ExistingVpc:
     """A VPC made elsewhere: only our subnets, routes, NAT and flow logs are added to it."""
 
     vpc_id: str
-    #: The VPC's primary CIDR (its DNS resolver is base + 2); our subnets are carved from the
-    #: part of it that the VPC's existing subnets do not use (give ``subnet_cidrs`` for that).
+    #: The VPC's primary CIDR (its DNS resolver is base + 2); our subnets are carved from it.
     cidr_block: str
     #: The VPC's internet gateway (public subnets and NAT need one; a VPC holds only one).
     internet_gateway_id: str
     #: Removes every rule of the VPC's default security group: check nothing else uses it.
     manage_default_security_group: bool = False
+    #: The ranges already in use in the VPC (its subnets, reserved blocks): our derived subnets
+    #: are carved around them and an explicit one overlapping them is refused. Required (``()``
+    #: if the VPC is empty) unless every tier's ``VpcProps.subnet_cidrs`` is given.
+    taken_cidrs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        require_fields(self)
         for field_name, prefix in (("vpc_id", "vpc-"), ("internet_gateway_id", "igw-")):
             value = getattr(self, field_name)
             if not isinstance(value, str) or not (value.startswith(prefix) or value.startswith("${")):
@@ -77,15 +88,27 @@ class ExistingVpc:
                     f"{value!r} is not an ID starting with {prefix!r}",
                     f'give the ID (e.g. "{prefix}0123456789abcdef0") or a reference to it',
                 )
-        parse_cidr(self.cidr_block, "ExistingVpc.cidr_block")
+        _check_vpc_size(parse_cidr(self.cidr_block, "ExistingVpc.cidr_block"), "ExistingVpc.cidr_block")
+        if self.taken_cidrs is not None:
+            object.__setattr__(self, "taken_cidrs", cidr_tuple(self.taken_cidrs, "ExistingVpc.taken_cidrs"))
+
+
+def _check_vpc_size(vpc: IPv4Network, field_name: str) -> None:
+    if vpc.prefixlen < LARGEST_VPC_PREFIX:
+        raise ConfigurationError(
+            field_name, f"{vpc} is larger than AWS's largest VPC, a /16", "use a /16 to /24 VPC CIDR"
+        )
+    if vpc.prefixlen > 24:
+        raise ConfigurationError(field_name, f"{vpc} is smaller than a /24", "use a /16 to /24 VPC")
 
 
 @dataclass(frozen=True)
 class VpcProps:
-    #: At least two zones; subnet IDs are keyed by zone name, so reordering renames nothing.
+    #: At least two zones of one region; subnet IDs are keyed by zone name, so reordering renames nothing.
     availability_zones: tuple[str, ...]
-    cidr_block: str = "10.0.0.0/16"
-    #: Add our subnets to this VPC instead of creating one (``cidr_block`` is then taken from it).
+    #: The new VPC's CIDR, /16 to /24; ``None`` means 10.0.0.0/16, or the existing VPC's.
+    cidr_block: str | None = None
+    #: Add our subnets to this VPC instead of creating one.
     existing_vpc: ExistingVpc | None = None
     #: Prefix for Name tags and IAM names.
     name: str = "circleci"
@@ -103,8 +126,7 @@ class VpcProps:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.existing_vpc is not None:
-            object.__setattr__(self, "cidr_block", self.existing_vpc.cidr_block)
+        require_fields(self)
         zones = self.availability_zones
         if isinstance(zones, str) or len(tuple(zones)) < 2:
             raise ConfigurationError(
@@ -115,18 +137,65 @@ class VpcProps:
         object.__setattr__(self, "availability_zones", tuple(zones))
         if len(set(self.availability_zones)) != len(self.availability_zones):
             raise ConfigurationError("VpcProps.availability_zones", "a zone is listed twice", "list each zone once")
-        check_name_prefix(self.name, "VpcProps.name", longest_suffix=len("flow-logs-delivery"), limit=64)
+        regions = [zone_region(z, f"VpcProps.availability_zones[{i}]") for i, z in enumerate(self.availability_zones)]
+        for i, region in enumerate(regions):
+            if region != regions[0]:
+                raise ConfigurationError(
+                    f"VpcProps.availability_zones[{i}]",
+                    f"{self.availability_zones[i]!r} is in {region}, but {self.availability_zones[0]!r} is in "
+                    f"{regions[0]}: a VPC lives in one region",
+                    f"list zones of {regions[0]} only",
+                )
+        object.__setattr__(self, "nat_gateways", member(NatGateways, self.nat_gateways, "VpcProps.nat_gateways"))
+        for field_name in ("subnet_cidrs", "subnet_prefix_lengths"):
+            given = getattr(self, field_name)
+            if not isinstance(given, Mapping):
+                raise ConfigurationError(
+                    f"VpcProps.{field_name}", f"{given!r} is not a mapping", "give a dict keyed by SubnetTier"
+                )
+            keyed = {member(SubnetTier, k, f"VpcProps.{field_name}"): v for k, v in given.items()}
+            object.__setattr__(self, field_name, keyed)
+        check_name_prefix(self.name, "VpcProps.name", kinds={"vpc"})
         if self.flow_log_retention_days not in _RETENTION_DAYS:
             raise ConfigurationError(
                 "VpcProps.flow_log_retention_days",
                 f"{self.flow_log_retention_days} is not a CloudWatch retention",
                 f"use one of {sorted(_RETENTION_DAYS)}",
             )
+        existing = self.existing_vpc
+        if self.cidr_block is not None:
+            _check_vpc_size(parse_cidr(self.cidr_block, "VpcProps.cidr_block"), "VpcProps.cidr_block")
+            if existing is not None and parse_cidr(self.cidr_block, "VpcProps.cidr_block") != parse_cidr(
+                existing.cidr_block, "ExistingVpc.cidr_block"
+            ):
+                raise ConfigurationError(
+                    "VpcProps.cidr_block",
+                    f"{self.cidr_block} contradicts the existing VPC's {existing.cidr_block} (ExistingVpc.cidr_block)",
+                    "leave VpcProps.cidr_block out with an existing VPC (its CIDR is ExistingVpc.cidr_block), "
+                    "or correct whichever is wrong",
+                )
+        if existing is not None and existing.taken_cidrs is None and set(self.subnet_cidrs) != set(SubnetTier):
+            derived = ", ".join(t.value for t in SubnetTier if t not in self.subnet_cidrs)
+            raise ConfigurationError(
+                "VpcProps.existing_vpc.taken_cidrs",
+                f"is not stated, so the subnets derived for {derived} could overlap subnets already in "
+                f"{existing.vpc_id} (terraform apply would fail with InvalidSubnet.Conflict)",
+                "list the CIDRs already used in the VPC as ExistingVpc(taken_cidrs=[...]) (taken_cidrs=() if "
+                "none), or give every tier's CIDRs in VpcProps.subnet_cidrs",
+            )
         self.subnet_plan()  # validates the addressing now, not at deploy time
 
     @property
     def vpc_network(self) -> IPv4Network:
-        return parse_cidr(self.cidr_block, "VpcProps.cidr_block")
+        """The VPC's CIDR: the existing VPC's, else ``cidr_block``, else 10.0.0.0/16."""
+        if self.existing_vpc is not None:
+            return parse_cidr(self.existing_vpc.cidr_block, "ExistingVpc.cidr_block")
+        return parse_cidr(self.cidr_block or DEFAULT_VPC_CIDR, "VpcProps.cidr_block")
+
+    @property
+    def region(self) -> str:
+        """The region of the availability zones."""
+        return zone_region(self.availability_zones[0], "VpcProps.availability_zones[0]")
 
     @property
     def dns_resolver_address(self) -> str:
@@ -136,9 +205,12 @@ class VpcProps:
     def subnet_plan(self) -> dict[SubnetTier, tuple[IPv4Network, ...]]:
         """The CIDR of every subnet, per tier in zone order. Pure Python: no synth needed."""
         vpc = self.vpc_network
-        if vpc.prefixlen > 24:
-            raise ConfigurationError("VpcProps.cidr_block", f"{vpc} is smaller than a /24", "use a /16 to /24 VPC")
         zones = len(self.availability_zones)
+        taken_cidrs = () if self.existing_vpc is None else self.existing_vpc.taken_cidrs or ()
+        taken = [
+            (f"ExistingVpc.taken_cidrs[{i}]", parse_cidr(c, f"ExistingVpc.taken_cidrs[{i}]"))
+            for i, c in enumerate(taken_cidrs)
+        ]
         plan: dict[SubnetTier, tuple[IPv4Network, ...]] = {}
         for tier, given in self.subnet_cidrs.items():
             tier = SubnetTier(tier)
@@ -153,6 +225,13 @@ class VpcProps:
                     raise ConfigurationError(
                         f"{where}[{i}]", f"{network} is outside the VPC CIDR {vpc}", f"pick a block inside {vpc}"
                     )
+                for taken_field, taken_network in taken:
+                    if network.overlaps(taken_network):
+                        raise ConfigurationError(
+                            f"{where}[{i}]",
+                            f"{network} overlaps {taken_network}, already taken in the existing VPC ({taken_field})",
+                            "pick a block of the VPC that no existing subnet uses",
+                        )
             plan[tier] = networks
         missing = [tier for tier in SubnetTier if tier not in plan]
         lengths: list[int] = []
@@ -166,15 +245,8 @@ class VpcProps:
                 )
             lengths += [length] * zones
         if missing:
-            taken = [network for networks in plan.values() for network in networks]
-            free = _free_space(vpc, taken)
-            carved = carve_subnets(free, lengths, "VpcProps.cidr_block") if free else None
-            if carved is None:
-                raise ConfigurationError(
-                    "VpcProps.cidr_block",
-                    f"{vpc} has no room left after the explicit subnet CIDRs",
-                    "use a larger VPC or give all subnet CIDRs explicitly",
-                )
+            around = [network for networks in plan.values() for network in networks] + [t for _, t in taken]
+            carved = carve_subnets(vpc, lengths, "VpcProps.cidr_block", taken=around)
             for n, tier in enumerate(missing):
                 plan[tier] = tuple(carved[n * zones : (n + 1) * zones])
         named = [
@@ -184,17 +256,6 @@ class VpcProps:
         ]
         check_disjoint(named)
         return {tier: plan[tier] for tier in SubnetTier}
-
-
-def _free_space(vpc: IPv4Network, taken: list[IPv4Network]) -> IPv4Network | None:
-    """The largest block of ``vpc`` that overlaps no explicit subnet (derived ones go there)."""
-    if not taken:
-        return vpc
-    for prefix in range(vpc.prefixlen + 1, 29):
-        for block in vpc.subnets(new_prefix=prefix):
-            if not any(block.overlaps(t) for t in taken):
-                return block
-    return None
 
 
 _RETENTION_DAYS = {
@@ -237,7 +298,7 @@ class CircleciVpc(Construct):
             self.vpc = Vpc(
                 self,
                 "vpc",
-                cidr_block=props.cidr_block,
+                cidr_block=str(props.vpc_network),
                 enable_dns_support=True,
                 enable_dns_hostnames=True,
                 tags={**props.tags, "Name": name},

@@ -20,18 +20,19 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 )
 from constructs import Construct
 
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
+from circleci_network.gcp.naming import baseline_name, check_prefix_lengths
 from circleci_network.gcp.settings import (
     GOOGLE_HEALTH_CHECK_RANGES,
     METADATA_SERVER_CIDR,
-    NAME_LIMIT,
     FirewallTargets,
     GcpAddressing,
     check_name,
     check_project,
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
@@ -43,10 +44,6 @@ BASELINE_PRIORITY = 65000
 def gcp_rules(options: HardeningOptions) -> tuple[TrafficRule, ...]:
     """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
     return active_rules(options, transparent_load_balancers=True)
-
-
-def baseline_name(name: str, role: Role, direction: Direction) -> str:
-    return f"{name}-{role.value}-deny-all-{direction.value}"
 
 
 @dataclass(frozen=True)
@@ -63,8 +60,10 @@ class FirewallProps:
     baseline_priority: int = BASELINE_PRIORITY
 
     def __post_init__(self) -> None:
+        require_fields(self)
         check_project(self.project, "FirewallProps.project")
         check_name(self.name, "FirewallProps.name")
+        object.__setattr__(self, "targets", member(FirewallTargets, self.targets, "FirewallProps.targets"))
         for field_name in ("allow_priority", "baseline_priority"):
             value = getattr(self, field_name)
             if not isinstance(value, int) or not 0 <= value <= 65534:
@@ -79,15 +78,8 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
-        names = [f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening)]
-        names += [baseline_name(self.name, role, d) for role in COMPUTE_ROLES for d in Direction]
-        longest = max(names, key=len)
-        if len(longest) > NAME_LIMIT:
-            raise ConfigurationError(
-                "FirewallProps.name",
-                f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
-                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters (or shorten extra egress rule names)",
-            )
+        check_prefix_lengths(self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening)
+        check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
 
 
 def _allow_blocks(ports: tuple[Port, ...]) -> list[tuple[str, list[str] | None]]:

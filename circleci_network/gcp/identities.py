@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
-from circleci_network.errors import ConfigurationError
+from circleci_network.checks import require_fields
+from circleci_network.gcp.naming import ACCOUNT_ID_LIMIT, check_prefix_lengths
 from circleci_network.gcp.settings import check_name, check_project
 from circleci_network.roles import COMPUTE_ROLES, Role
 
-#: Service account IDs are 6-30 characters.
-ACCOUNT_ID_LIMIT = 30
+__all__ = ["ACCOUNT_ID_LIMIT", "RoleIdentities", "RoleIdentityProps", "role_tag"]
 
 
 @dataclass(frozen=True)
@@ -21,15 +21,10 @@ class RoleIdentityProps:
     name: str = "circleci"
 
     def __post_init__(self) -> None:
+        require_fields(self)
         check_project(self.project, "RoleIdentityProps.project")
-        longest = max(len(role.value) for role in COMPUTE_ROLES)
         check_name(self.name, "RoleIdentityProps.name")
-        if len(self.name) + 1 + longest > ACCOUNT_ID_LIMIT:
-            raise ConfigurationError(
-                "RoleIdentityProps.name",
-                f"{self.name!r} makes service account IDs longer than GCP's {ACCOUNT_ID_LIMIT} characters",
-                f"use at most {ACCOUNT_ID_LIMIT - 1 - longest} characters",
-            )
+        check_prefix_lengths(self.name, "RoleIdentityProps.name", {"identities"})
 
 
 def role_tag(name: str, role: Role) -> str:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_google.compute_address import ComputeAddress
 from constructs import Construct
 
+from circleci_network.checks import require_fields
+from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
 
@@ -23,9 +25,11 @@ class LoadBalancerAddressProps:
     internet_facing: bool = True
 
     def __post_init__(self) -> None:
+        require_fields(self)
         check_project(self.project, "LoadBalancerAddressProps.project")
         check_region(self.region, "LoadBalancerAddressProps.region")
-        check_name(f"{self.name}-{Role.OUTPUT_PROCESSOR_LB.value}", "LoadBalancerAddressProps.name")
+        check_name(self.name, "LoadBalancerAddressProps.name")
+        check_prefix_lengths(self.name, "LoadBalancerAddressProps.name", {"addresses"})
 
 
 class LoadBalancerAddresses(Construct):

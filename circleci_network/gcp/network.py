@@ -8,13 +8,22 @@ from typing import Any
 
 from constructs import Construct
 
+from circleci_network.checks import member, require_fields
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
-from circleci_network.gcp.settings import FirewallTargets, GcpAddressing, check_name, check_project, check_region
+from circleci_network.gcp.naming import check_prefix_lengths
+from circleci_network.gcp.settings import (
+    FirewallTargets,
+    GcpAddressing,
+    check_name,
+    check_project,
+    check_region,
+    check_taken_ranges,
+)
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
-from circleci_network.options import HardeningOptions
+from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
@@ -36,15 +45,36 @@ class GcpNetworkProps:
     topology: Topology = field(default_factory=Topology)
     #: Bring your own network: add our subnet, firewall rules, route and NAT to it (see GcpVpcProps).
     existing_network: str | None = None
+    #: With ``existing_network``: the ranges already used in it (every subnet's primary and
+    #: secondary ranges, peered ranges); required, ``()`` if none. Our subnet, pod and
+    #: service ranges must not overlap them.
+    existing_network_taken_cidrs: tuple[str, ...] | None = None
     #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
     validate_against_spec: bool = True
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
-        self.topology.check(self.hardening, "GcpNetworkProps")
+        require_fields(self)
+        object.__setattr__(
+            self, "firewall_targets", member(FirewallTargets, self.firewall_targets, "GcpNetworkProps.firewall_targets")
+        )
         check_project(self.project, "GcpNetworkProps.project")
         check_region(self.region, "GcpNetworkProps.region")
         check_name(self.name, "GcpNetworkProps.name")
+        # Every name the prefix reaches, once: the sub-props built below never report on it.
+        check_prefix_lengths(
+            self.name,
+            "GcpNetworkProps.name",
+            {"vpc", "identities", "firewall", "addresses"},
+            region=self.region,
+            hardening=self.hardening,
+        )
+        taken = check_taken_ranges(
+            self.addressing, self.existing_network, self.existing_network_taken_cidrs, "GcpNetworkProps"
+        )
+        object.__setattr__(self, "existing_network_taken_cidrs", taken)
+        check_outside_peers(self.hardening, self.addressing.ranges(), "GcpNetworkProps.hardening")
+        self.topology.check(self.hardening, "GcpNetworkProps")
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
         self.firewall_props("validation", {}, {})
@@ -57,6 +87,7 @@ class GcpNetworkProps:
             addressing=self.addressing,
             internet_route_tags=[role_tag(self.name, role) for role in COMPUTE_ROLES],
             existing_network=self.existing_network,
+            existing_network_taken_cidrs=self.existing_network_taken_cidrs,
         )
 
     def firewall_props(self, network_id: str, emails: Mapping[Role, str], tags: Mapping[Role, str]) -> FirewallProps:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Network
 
-from circleci_network.addressing import check_disjoint, parse_address, parse_cidr
+from circleci_network.addressing import check_disjoint, cidr_tuple, parse_address, parse_cidr
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, Role
 
@@ -20,7 +21,9 @@ METADATA_SERVER_CIDR = "169.254.169.254/32"
 NAME_LIMIT = 63
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
+#: Google Cloud's geographies, the first part of every region name (``europe-west1``).
+_GEOGRAPHIES = ("africa", "asia", "australia", "europe", "me", "northamerica", "southamerica", "us")
+_REGION = re.compile(rf"^(?:{'|'.join(_GEOGRAPHIES)})-[a-z]+[0-9]+$")
 
 
 class FirewallTargets(StrEnum):
@@ -63,7 +66,8 @@ def check_region(value: str, field_name: str) -> str:
         raise ConfigurationError(
             field_name,
             f"{value!r} is not a GCP region",
-            'use a region name such as "us-central1" (not a zone like "us-central1-a")',
+            'use a region name such as "us-central1" or "europe-west1" (not a zone like "us-central1-a"); '
+            f"regions start with one of {', '.join(g + '-' for g in _GEOGRAPHIES)}",
         )
     return value
 
@@ -80,6 +84,15 @@ class GcpAddressing:
     internal_load_balancer_addresses: Mapping[Role, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        require_fields(self)
+        object.__setattr__(
+            self,
+            "internal_load_balancer_addresses",
+            {
+                member(Role, role, "GcpAddressing.internal_load_balancer_addresses"): address
+                for role, address in self.internal_load_balancer_addresses.items()
+            },
+        )
         named = [
             ("GcpAddressing.subnet_cidr", parse_cidr(self.subnet_cidr, "GcpAddressing.subnet_cidr")),
             ("GcpAddressing.pods_cidr", parse_cidr(self.pods_cidr, "GcpAddressing.pods_cidr")),
@@ -127,3 +140,58 @@ class GcpAddressing:
             role: self.internal_load_balancer_addresses.get(role, str(base + 10 + index))
             for index, role in enumerate(INTERNAL_LOAD_BALANCERS)
         }
+
+    def ranges(self) -> list[tuple[str, IPv4Network]]:
+        """Our ranges in the network, named by their field: the subnet, pods and services."""
+        return [
+            ("GcpAddressing.subnet_cidr", IPv4Network(self.subnet_cidr)),
+            ("GcpAddressing.pods_cidr", IPv4Network(self.pods_cidr)),
+            ("GcpAddressing.services_cidr", IPv4Network(self.services_cidr)),
+        ]
+
+
+def check_taken_ranges(
+    addressing: GcpAddressing, existing_network: str | None, taken: tuple[str, ...] | None, where: str
+) -> tuple[str, ...] | None:
+    """With an existing network the ranges already used in it must be stated, and ours must
+    not overlap them (GCP would refuse the subnet at apply). Returns ``taken`` normalised."""
+    field_name = f"{where}.existing_network_taken_cidrs"
+    if existing_network is None:
+        if taken is not None:
+            raise ConfigurationError(
+                field_name, "is set without existing_network", "leave it None when we create the network"
+            )
+        return None
+    if taken is None:
+        raise ConfigurationError(
+            field_name,
+            f"is not stated, so our subnet, pod and service ranges could overlap ranges already used in "
+            f"{existing_network} (terraform apply would fail)",
+            "list every primary and secondary range of the network's subnets, and peered ranges, in this "
+            "region and others (() if the network is empty)",
+        )
+    normalised = cidr_tuple(taken, field_name)
+    ours = addressing.ranges()
+    for index, cidr in enumerate(normalised):
+        network = IPv4Network(cidr)
+        for ours_field, ours_network in ours:
+            if ours_network.overlaps(network):
+                others = [n for _, n in ours if n != ours_network] + [IPv4Network(c) for c in normalised]
+                free = _free_block(ours_network.prefixlen, others)
+                suggestion = f' such as "{free}"' if free else ""
+                raise ConfigurationError(
+                    f"{where}.addressing.{ours_field.split('.')[-1]}",
+                    f"{ours_network} overlaps {network}, already used in the existing network ({field_name}[{index}])",
+                    f"give {ours_field} a free /{ours_network.prefixlen}{suggestion}",
+                )
+    return normalised
+
+
+def _free_block(prefixlen: int, used: list[IPv4Network]) -> IPv4Network | None:
+    for parent in (IPv4Network("10.0.0.0/8"), IPv4Network("172.16.0.0/12"), IPv4Network("192.168.0.0/16")):
+        if prefixlen < parent.prefixlen:
+            continue
+        for block in parent.subnets(new_prefix=prefixlen):
+            if not any(block.overlaps(u) for u in used):
+                return block
+    return None

@@ -23,8 +23,16 @@ from cdktf_cdktf_provider_google.compute_subnetwork import (
 from constructs import Construct
 
 from circleci_network.addressing import ALL_IPV4
+from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
+from circleci_network.gcp.naming import check_prefix_lengths
+from circleci_network.gcp.settings import (
+    GcpAddressing,
+    check_name,
+    check_project,
+    check_region,
+    check_taken_ranges,
+)
 
 
 @dataclass(frozen=True)
@@ -41,11 +49,16 @@ class GcpVpcProps:
     #: ``projects/<p>/global/networks/<n>``) instead of creating one. Routes the network
     #: already has (such as a default internet route) stay as they are: check them.
     existing_network: str | None = None
+    #: With ``existing_network``: the ranges already used in it (its subnets' primary and
+    #: secondary ranges, peerings); required, ``()`` if none. Ours must not overlap them.
+    existing_network_taken_cidrs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        require_fields(self)
         check_project(self.project, "GcpVpcProps.project")
         check_region(self.region, "GcpVpcProps.region")
-        check_name(self.name, "GcpVpcProps.name", limit=NAME_ROOM)
+        check_name(self.name, "GcpVpcProps.name")
+        check_prefix_lengths(self.name, "GcpVpcProps.name", {"vpc"}, region=self.region)
         object.__setattr__(self, "internet_route_tags", tuple(self.internet_route_tags))
         for i, tag in enumerate(self.internet_route_tags):
             check_name(tag, f"GcpVpcProps.internet_route_tags[{i}]")
@@ -59,14 +72,15 @@ class GcpVpcProps:
                 f"{self.existing_network!r} does not name a network",
                 'give "projects/<project>/global/networks/<name>" or the network\'s self link',
             )
+        taken = check_taken_ranges(
+            self.addressing, self.existing_network, self.existing_network_taken_cidrs, "GcpVpcProps"
+        )
+        object.__setattr__(self, "existing_network_taken_cidrs", taken)
 
 
 _NETWORK_ID = re.compile(
     r"(^|/)projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]*[a-z0-9])?$|^\$\{"
 )
-
-#: Longest suffix we append to the name prefix: "-internet-via-nat".
-NAME_ROOM = 63 - len("-internet-via-nat")
 
 
 class CircleciGcpVpc(Construct):

@@ -1,0 +1,94 @@
+"""Input checks every props dataclass shares: enum choices, required fields, "outside" CIDRs.
+
+Cloud-independent: each cloud passes in the ranges that are inside its network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from ipaddress import IPv4Network
+from typing import Any, TypeVar
+
+from circleci_network.addressing import ALL_IPV4
+from circleci_network.errors import ConfigurationError
+
+_Enum = TypeVar("_Enum", bound=StrEnum)
+
+
+def member(kind: type[_Enum], value: object, field_name: str) -> _Enum:
+    """``value`` as a member of ``kind``: the member itself or its exact value string.
+
+    Anything else (a typo, another enum's member, a member's name) is refused with the choices.
+    """
+    if isinstance(value, kind):
+        return value
+    if type(value) is str:  # exact strings only: another StrEnum's member is a str too
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    choices = ", ".join(f'{kind.__name__}.{m.name} ("{m.value}")' for m in kind)
+    raise ConfigurationError(field_name, f"{value!r} is not a {kind.__name__}", f"use one of {choices}")
+
+
+def require_fields(props: Any) -> None:
+    """Refuse ``None`` in every field of the dataclass ``props`` whose annotation does not allow it.
+
+    Runs first in ``__post_init__``, so ``hardening=None`` reads as our error, not a TypeError.
+    Annotations are strings (``from __future__ import annotations``) in every props module.
+    """
+    for f in dataclasses.fields(props):
+        if getattr(props, f.name) is None and "None" not in str(f.type):
+            default = (
+                f"leave it out for the default ({f.default!r})"
+                if f.default is not dataclasses.MISSING
+                else "leave it out for the default"
+                if f.default_factory is not dataclasses.MISSING
+                else "give a value"
+            )
+            raise ConfigurationError(
+                f"{type(props).__name__}.{f.name}", f"is None, but a {f.type} is required", default
+            )
+
+
+def covers_everything(cidrs: Iterable[str]) -> bool:
+    """Whether the CIDRs together cover all of IPv4 (``0.0.0.0/1`` + ``128.0.0.0/1`` does)."""
+    networks = [IPv4Network(c) for c in cidrs]
+    return [str(n) for n in ipaddress.collapse_addresses(networks)] == [ALL_IPV4]
+
+
+def check_outside(field_name: str, cidrs: Sequence[str], inside: Sequence[tuple[str, IPv4Network]], fix: str) -> None:
+    """Refuse an outside peer's CIDR that overlaps a range inside the network.
+
+    ``0.0.0.0/0`` alone is the explicit "anywhere" (the guide's default for clients and egress)
+    and is allowed; a narrower range that still reaches inside would open flows between our own
+    roles that the guide does not have (e.g. SSH administrators 10.0.0.0/16 on a 10.0.0.0/16 VPC:
+    Nomad to Nomad on 22).
+    """
+    for index, cidr in enumerate(cidrs):
+        if cidr == ALL_IPV4:
+            continue
+        network = IPv4Network(cidr)
+        for inside_name, inside_network in inside:
+            if network.overlaps(inside_network):
+                outside_part = _without(network, inside_network)
+                rest = (
+                    f"list only the part outside it ({', '.join(outside_part)})"
+                    if outside_part and len(outside_part) <= 8
+                    else "list only ranges outside it"
+                )
+                raise ConfigurationError(
+                    f"{field_name}[{index}]",
+                    f"{cidr} overlaps {inside_network} ({inside_name}), which is inside the network: "
+                    "it would open this outside peer's rules between our own instances",
+                    f"{rest}; {fix}",
+                )
+
+
+def _without(network: IPv4Network, inside: IPv4Network) -> list[str]:
+    if inside.supernet_of(network):
+        return []
+    return sorted((str(n) for n in network.address_exclude(inside)), key=lambda c: IPv4Network(c))
