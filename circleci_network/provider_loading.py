@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from circleci_network.errors import ConfigurationError
+
 #: ``CIRCLECI_NETWORK_EAGER_PROVIDER_JS=1`` keeps jsii's default (every provider module loaded by node).
 EAGER_JAVASCRIPT_VARIABLE = "CIRCLECI_NETWORK_EAGER_PROVIDER_JS"
 LAZY_INDEX_PRELOAD = Path(__file__).with_name("lazy_provider_index.js")
@@ -98,6 +100,19 @@ class LazyProviderFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def import_hook_enabled() -> bool:
+    """``CIRCLECI_NETWORK_IMPORT_HOOK``: unset, ``1``/``true``/``on``/``yes`` on; ``0``/``false``/``off``/``no`` off."""
+    raw = os.environ.get(IMPORT_HOOK_VARIABLE, "")
+    value = raw.strip().lower()
+    if value in ("0", "false", "off", "no"):
+        return False
+    if value not in ("", "1", "true", "on", "yes"):
+        raise ConfigurationError(
+            IMPORT_HOOK_VARIABLE, f"{raw!r} is neither on nor off", "set it to 0 to turn the hook off, or unset it"
+        )
+    return True
+
+
 def install_import_hook() -> bool:
     """Install the ``LazyProviderFinder`` once; returns whether it is installed.
 
@@ -105,7 +120,7 @@ def install_import_hook() -> bool:
     loads provider JavaScript on use if jsii has not started yet. Off with
     ``CIRCLECI_NETWORK_IMPORT_HOOK=0``.
     """
-    if os.environ.get(IMPORT_HOOK_VARIABLE) == "0":
+    if not import_hook_enabled():
         return False
     if not any(isinstance(finder, LazyProviderFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, LazyProviderFinder())

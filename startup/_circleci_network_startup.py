@@ -21,12 +21,13 @@ class _Trigger:
             sys.meta_path.remove(cls)
         try:
             from circleci_network.provider_loading import LazyProviderFinder, install_import_hook
-        except ImportError:  # uninstalled: nothing to do
+        except Exception:  # uninstalled or broken: never fail the user's import of jsii for it
             return None
         if not install_import_hook():
             return None
         return LazyProviderFinder().find_spec(fullname, path, target)
 
 
-if os.environ.get("CIRCLECI_NETWORK_IMPORT_HOOK") != "0" and _Trigger not in sys.meta_path:
+_OFF = ("0", "false", "off", "no")  # as circleci_network.provider_loading.import_hook_enabled reads it
+if os.environ.get("CIRCLECI_NETWORK_IMPORT_HOOK", "").strip().lower() not in _OFF and _Trigger not in sys.meta_path:
     sys.meta_path.insert(0, _Trigger)

@@ -135,6 +135,18 @@ def test_the_import_hook_can_be_turned_off() -> None:
     )
     assert _fresh_python(code) == "['LazyProviderFinder', '_Trigger']"
     assert _fresh_python(code, CIRCLECI_NETWORK_IMPORT_HOOK="0") == "[]"
+    assert _fresh_python(code, CIRCLECI_NETWORK_IMPORT_HOOK=" Off") == "[]"
+
+
+def test_an_unreadable_import_hook_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from circleci_network.errors import ConfigurationError
+    from circleci_network.provider_loading import IMPORT_HOOK_VARIABLE, install_import_hook
+
+    monkeypatch.setenv(IMPORT_HOOK_VARIABLE, "disabled")
+    with pytest.raises(ConfigurationError, match=r"^CIRCLECI_NETWORK_IMPORT_HOOK: 'disabled' is neither on nor off"):
+        install_import_hook()
+    monkeypatch.setenv(IMPORT_HOOK_VARIABLE, "1")
+    assert install_import_hook()
 
 
 def test_the_build_puts_the_startup_hook_at_the_root_of_site_packages(tmp_path: Path) -> None:
