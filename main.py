@@ -8,6 +8,7 @@ load_provider_javascript_lazily()
 
 from cdktf import App  # noqa: E402
 
+from circleci_network.audit.policy import write_policies  # noqa: E402
 from circleci_network.helm_values import write_helm_values  # noqa: E402
 from circleci_network.scanner_findings import write_checkov_baselines  # noqa: E402
 from stacks.reference import add_reference_stacks, clouds_from_environment  # noqa: E402
@@ -17,3 +18,4 @@ add_reference_stacks(app, clouds_from_environment())
 app.synth()
 write_checkov_baselines(app.outdir)  # accepted scanner findings, beside the stacks
 write_helm_values(app.outdir)  # the Helm values this network decides, beside the stacks
+write_policies(app.outdir)  # the options this stack records, for teams to commit and audit against

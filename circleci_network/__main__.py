@@ -1,45 +1,165 @@
-"""``python -m circleci_network audit [cdktf.out]``: exits 1 when a stack differs from the guide."""
+"""``python -m circleci_network audit [cdktf.out] [--policy FILE|DIR] [--format text|json]``.
+
+Exit codes: 0 every stack matches, 1 findings (a flow, a structural check or a policy option),
+2 usage error or an unreadable input (one line naming the file). Every stack is audited even
+when one fails.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from circleci_network.audit.audit import AuditError, audit_path, stack_files
+from circleci_network.audit.audit import AuditError, StackAudit, Unreadable, audit_files, read_stack
+from circleci_network.audit.policy import POLICY_FILE
 from circleci_network.audit.report import write_report
 
+OK, FINDINGS, UNUSABLE = 0, 1, 2
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m circleci_network")
-    commands = parser.add_subparsers(dest="command", required=True)
+
+def version() -> str:
+    import circleci_network
+
+    found = getattr(circleci_network, "__version__", None)
+    if isinstance(found, str):
+        return found
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("circleci-network")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 on usage errors: keep it, one line
+        self.exit(UNUSABLE, f"{self.prog}: error: {message}\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="python -m circleci_network")
+    top.add_argument("--version", action="version", version=f"circleci-network {version()}")
+    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
     audit = commands.add_parser("audit", help="check synthesized stacks against the hardening guide")
     audit.add_argument(
         "path", nargs="?", default="cdktf.out", type=Path, help="cdktf.out, a stack folder or a .tf.json file"
     )
     audit.add_argument(
+        "--policy",
+        type=Path,
+        help=f"a {POLICY_FILE} every stack must match, or a folder with one per stack "
+        f"(<folder>/stacks/<stack>/{POLICY_FILE} or <folder>/<stack>/{POLICY_FILE}, as synth writes them)",
+    )
+    audit.add_argument("--format", choices=("text", "json"), default="text", help="json: findings for machines")
+    audit.add_argument(
         "--no-report", action="store_true", help="do not write circleci-network-audit.md beside each stack"
     )
-    args = parser.parse_args(argv)
+    return top
+
+
+def policy_source(where: Path) -> Callable[[str], dict[str, Any]]:
+    """The policy of each stack: one file for all, or a folder holding one per stack."""
+    if where.is_file():
+        single = read_stack(where)
+        return lambda _stack: single
+    if not where.is_dir():
+        raise AuditError(f"{where}: no such policy file or folder")
+
+    def per_stack(stack: str) -> dict[str, Any]:
+        for candidate in (where / "stacks" / stack / POLICY_FILE, where / stack / POLICY_FILE):
+            if candidate.is_file():
+                return read_stack(candidate)
+        raise AuditError(f"{where}: no {POLICY_FILE} for stack {stack} (looked in stacks/{stack}/ and {stack}/)")
+
+    return per_stack
+
+
+def as_json(results: list[StackAudit | Unreadable]) -> dict[str, Any]:
+    stacks: list[dict[str, Any]] = []
+    for result in results:
+        if isinstance(result, Unreadable):
+            stacks.append(
+                {"stack": result.stack, "file": str(result.file), "status": "unreadable", "error": result.error}
+            )
+            continue
+        findings: list[dict[str, Any]] = [
+            {
+                "kind": "flow",
+                "check": f"flow-{d.kind}",
+                "flow": f"{d.source} -> {d.destination}" + (f" ({d.outside})" if d.outside else ""),
+                "ports": list(d.ports),
+                # extra flows: the resources that open them; missing flows: the model's rules.
+                "resources": [b for b in d.because if not b.startswith("rule ")],
+                "rules": [b.removeprefix("rule ") for b in d.because if b.startswith("rule ")],
+                "message": str(d),
+            }
+            for d in result.differences
+        ]
+        findings += [
+            {"kind": "unmodelled", "check": "unmodelled", "resources": [u.split(":", 1)[0]], "message": u}
+            for u in result.unmodelled
+        ]
+        findings += [
+            {
+                "kind": "policy" if f.check == "policy" else "structure",
+                "check": f.check,
+                "resources": [] if f.resource.startswith("option:") else [f.resource],
+                **({"option": f.resource.removeprefix("option:")} if f.resource.startswith("option:") else {}),
+                "message": f.problem,
+            }
+            for f in result.findings
+        ]
+        stacks.append(
+            {
+                "stack": result.stack,
+                "cloud": result.intent.cloud,
+                "status": "ok" if result.ok else "findings",
+                "findings": findings,
+                "widenings": [{"option": w.option, "value": w.value, "why": w.why} for w in result.widenings],
+                "not_checked": result.notes,
+            }
+        )
+    return {"version": version(), "stacks": stacks}
+
+
+def audit(args: argparse.Namespace) -> int:
     try:
-        results = audit_path(args.path)
-        files = stack_files(args.path)
+        policies = policy_source(args.policy) if args.policy is not None else None
+        results = audit_files(args.path, policies)
     except AuditError as error:
         print(f"audit: {error}", file=sys.stderr)
-        return 2
+        return UNUSABLE
     if not results:
-        print(
-            f"audit: none of the {len(files)} stacks under {args.path} holds a circleci-network network",
-            file=sys.stderr,
-        )
-        return 2
+        print(f"audit: no stack under {args.path} holds a circleci-network network", file=sys.stderr)
+        return UNUSABLE
+    if args.format == "json":
+        print(json.dumps(as_json(results), indent=2))
     for result in results:
-        print(result.summary())
-        if not args.no_report:
-            folder = args.path / "stacks" / result.stack if (args.path / "stacks" / result.stack).is_dir() else None
-            if folder is not None:
-                print(f"  report: {write_report(result, folder)}")
-    return 0 if all(r.ok for r in results) else 1
+        if isinstance(result, Unreadable):
+            print(f"audit: {result.error}", file=sys.stderr)
+            continue
+        if args.format == "text":
+            print(result.summary())
+        folder = args.path / "stacks" / result.stack
+        if not args.no_report and folder.is_dir():
+            path = write_report(result, folder)
+            if args.format == "text":
+                print(f"  report: {path}")
+    if any(isinstance(r, Unreadable) for r in results):
+        return UNUSABLE
+    return OK if all(isinstance(r, StackAudit) and r.ok for r in results) else FINDINGS
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "audit":
+        return audit(args)
+    return UNUSABLE
 
 
 if __name__ == "__main__":

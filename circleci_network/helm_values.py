@@ -18,6 +18,8 @@ from typing import Any
 from cdktf import Fn, TerraformLocal, TerraformOutput
 from constructs import Construct
 
+from circleci_network.stack_files import synthesized_stacks
+
 HELM_VALUES_LOCAL = "circleci-helm-values"
 VALUES_FILE = "circleci-helm-values.yaml"
 
@@ -47,7 +49,7 @@ class HelmValues(Construct):
 def write_helm_values(outdir: Path | str = "cdktf.out") -> list[Path]:
     """Writes the values file beside every synthesized stack that holds a network of ours."""
     written = []
-    for stack_file in sorted(Path(outdir).glob("stacks/*/cdk.tf.json")):
+    for stack_file in synthesized_stacks(outdir):
         locals_ = json.loads(stack_file.read_text()).get("locals", {})
         for key, values in locals_.items():
             if HELM_VALUES_LOCAL in key:

@@ -1,5 +1,11 @@
 """What a rendered network was built for, recorded in the synthesized stack as a Terraform
-local so that the audit can compare the JSON with the model without our Python objects."""
+local so that the audit can compare the JSON with the model without our Python objects.
+
+The record holds inputs only: the options, the shape, and what the user gave for things the
+stack does not hold itself (subnets managed elsewhere, an existing VPC's CIDR). Every derived
+fact (subnet CIDRs, resolver address, delivered NodePorts) the audit works out from the JSON,
+so a renderer bug cannot show on both sides of the comparison.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,64 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from circleci_network.options import HardeningOptions, options_from_json, options_to_json
-from circleci_network.roles import OutsidePeer, Role
+from circleci_network.roles import Role
+from circleci_network.topology import JobPlacement, Topology, UserAccess
 
 #: Part of the Terraform local's name; the audit looks for it.
 INTENT_LOCAL = "circleci-network-intent"
-FORMAT_VERSION = 1
+#: 2: inputs only (format 1 also held derived facts, which the audit no longer trusts).
+FORMAT_VERSION = 2
+
+
+class IntentFormatError(ValueError):
+    """The record was written by another version of circleci-network."""
+
+
+@dataclass(frozen=True)
+class StackInputs:
+    """What the user gave for parts of the network the stack does not hold. Empty for a whole
+    network of ours: the audit reads those facts from the stack's resources."""
+
+    #: An existing VPC's ID and primary CIDR (its resolver is base + 2), or an existing GCP network.
+    existing_network: str | None = None
+    vpc_cidr: str | None = None
+    #: Security groups only: ``SecurityGroupProps.dns_resolver_cidrs``.
+    dns_resolver_cidrs: tuple[str, ...] | None = None
+    #: Security groups only, transparent load balancers: where the load balancers sit...
+    load_balancer_subnet_cidrs: tuple[str, ...] = ()
+    #: ...and the NodePort each (load balancer, listener port) delivers to.
+    node_ports: Mapping[tuple[Role, int], int] = field(default_factory=dict)
+    #: Where roles live when the stack holds no subnets of theirs (``role_subnet_cidrs``; GCP
+    #: firewall alone: its addressing, load balancers by their /32).
+    role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.existing_network is not None:
+            out["existing_network"] = self.existing_network
+        if self.vpc_cidr is not None:
+            out["vpc_cidr"] = self.vpc_cidr
+        if self.dns_resolver_cidrs is not None:
+            out["dns_resolver_cidrs"] = list(self.dns_resolver_cidrs)
+        if self.load_balancer_subnet_cidrs:
+            out["load_balancer_subnet_cidrs"] = list(self.load_balancer_subnet_cidrs)
+        if self.node_ports:
+            out["node_ports"] = [[r.value, p, n] for (r, p), n in sorted(self.node_ports.items())]
+        if self.role_cidrs:
+            out["role_cidrs"] = {r.value: list(c) for r, c in sorted(self.role_cidrs.items())}
+        return out
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> StackInputs:
+        resolver = data.get("dns_resolver_cidrs")
+        return StackInputs(
+            existing_network=data.get("existing_network"),
+            vpc_cidr=data.get("vpc_cidr"),
+            dns_resolver_cidrs=None if resolver is None else tuple(resolver),
+            load_balancer_subnet_cidrs=tuple(data.get("load_balancer_subnet_cidrs", ())),
+            node_ports={(Role(r), int(p)): int(n) for r, p, n in data.get("node_ports", [])},
+            role_cidrs={Role(k): tuple(v) for k, v in dict(data.get("role_cidrs", {})).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -20,18 +79,15 @@ class NetworkIntent:
     cloud: str  # "aws" or "gcp"
     name: str
     options: HardeningOptions
-    transparent_load_balancers: bool
-    #: CIDRs the cloud decides for peers the options leave open (DNS resolver, health checks).
-    cloud_peer_cidrs: Mapping[OutsidePeer, tuple[str, ...]] = field(default_factory=dict)
-    #: Roles that egress rules must name by address (GCP always; AWS for transparent LBs).
-    egress_role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
-    #: Transparent load balancers whose cloud rewrites the port: (role, listener port) -> node port.
-    delivered_ports: Mapping[tuple[Role, int], int] = field(default_factory=dict)
-    #: Where roles live when the stack holds no subnets of ours (security groups only).
-    role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+    #: The installation shape; ``None`` when the stack holds no subnets or load balancers
+    #: (security groups or firewall alone): the audit then skips the checks that need it.
+    topology: Topology | None = None
+    inputs: StackInputs = field(default_factory=StackInputs)
 
-    def peer_cidrs(self, peer: OutsidePeer) -> tuple[str, ...]:
-        return self.options.peer_cidrs(peer, self.cloud_peer_cidrs)
+    @property
+    def transparent_load_balancers(self) -> bool:
+        """GCP's passthrough load balancers are always transparent; on AWS it is an option."""
+        return self.cloud == "gcp" or self.options.transparent_load_balancers
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,28 +95,27 @@ class NetworkIntent:
             "cloud": self.cloud,
             "name": self.name,
             "options": options_to_json(self.options),
-            "transparent_load_balancers": self.transparent_load_balancers,
-            "cloud_peer_cidrs": {peer.value: list(cidrs) for peer, cidrs in self.cloud_peer_cidrs.items()},
-            "egress_role_cidrs": {role.value: list(cidrs) for role, cidrs in self.egress_role_cidrs.items()},
-            **({"role_cidrs": {r.value: list(c) for r, c in self.role_cidrs.items()}} if self.role_cidrs else {}),
-            **(
-                {"delivered_ports": [[r.value, p, n] for (r, p), n in sorted(self.delivered_ports.items())]}
-                if self.delivered_ports
-                else {}
-            ),
+            "topology": None
+            if self.topology is None
+            else {"user_access": self.topology.user_access.value, "job_placement": self.topology.job_placement.value},
+            "inputs": self.inputs.to_json(),
         }
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> NetworkIntent:
-        if data.get("format") != FORMAT_VERSION:
-            raise ValueError(f"unknown circleci-network intent format {data.get('format')!r}")
+        version = data.get("format")
+        if version != FORMAT_VERSION:
+            raise IntentFormatError(
+                f"the circleci-network record has format {version!r}, this audit reads format {FORMAT_VERSION}: "
+                "synthesize the stack again with this version of circleci-network"
+            )
+        topology = data.get("topology")
         return NetworkIntent(
             cloud=str(data["cloud"]),
             name=str(data["name"]),
             options=options_from_json(dict(data["options"])),
-            transparent_load_balancers=bool(data["transparent_load_balancers"]),
-            cloud_peer_cidrs={OutsidePeer(k): tuple(v) for k, v in dict(data["cloud_peer_cidrs"]).items()},
-            egress_role_cidrs={Role(k): tuple(v) for k, v in dict(data["egress_role_cidrs"]).items()},
-            role_cidrs={Role(k): tuple(v) for k, v in dict(data.get("role_cidrs", {})).items()},
-            delivered_ports={(Role(r), int(p)): int(n) for r, p, n in data.get("delivered_ports", [])},
+            topology=None
+            if topology is None
+            else Topology(UserAccess(topology["user_access"]), JobPlacement(topology["job_placement"])),
+            inputs=StackInputs.from_json(dict(data.get("inputs", {}))),
         )

@@ -22,10 +22,10 @@ from typing import Any
 
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, JOB_ROLES, LOAD_BALANCERS, Role
 from circleci_network.rules import SpecSection
+from circleci_network.stack_files import STACK_FILE, synthesized_stacks
 
 #: checkov's own name for a baseline file (``checkov --create-baseline`` writes it).
 BASELINE_FILE = ".checkov.baseline"
-STACK_FILE = "cdk.tf.json"
 
 
 class Basis(StrEnum):
@@ -251,7 +251,7 @@ def write_checkov_baselines(outdir: str | Path) -> list[Path]:
     root = Path(outdir)
     everything: dict[str, dict[str, list[str]]] = {}
     written: list[Path] = []
-    for stack_file in sorted(root.glob(f"stacks/*/{STACK_FILE}")):
+    for stack_file in synthesized_stacks(root):
         accepted = accepted_for_stack(json.loads(stack_file.read_text()))
         everything[f"/{stack_file.relative_to(root).as_posix()}"] = accepted
         written.append(_write(stack_file.parent / BASELINE_FILE, _baseline({f"/{STACK_FILE}": accepted})))

@@ -37,6 +37,7 @@ class MatchesHardeningGuide:
             "(set validate_against_spec=False on its props to synthesize anyway):",
             *(f"  {d}" for d in result.differences),
             *(f"  unmodelled: {u}" for u in result.unmodelled),
+            *(f"  {f}" for f in result.findings),
         ]
 
 

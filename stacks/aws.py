@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from cdktf import S3Backend, TerraformOutput, TerraformStack
 from constructs import Construct
@@ -11,8 +12,10 @@ from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, SubnetTier
 from circleci_network.aws.naming import check_region
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
+from circleci_network.outputs import snake
 from circleci_network.provider_loading import load_provider_package_lazily
 from circleci_network.roles import LOAD_BALANCERS
+from stacks.environments import DEFAULT_ENVIRONMENT, environment_name_prefix
 
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402
@@ -34,13 +37,21 @@ class S3StateBackend:
         check_region(self.region, "S3StateBackend.region")
 
 
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+
+
 @dataclass(frozen=True)
 class AwsStackProps:
     region: str
+    #: Its ``vpc.name`` becomes the environment's prefix of account-global names (IAM role,
+    #: log group, NLBs, target groups): ``circleci`` in environment ``dev`` -> ``circleci-dev``.
     network: AwsNetworkProps
-    environment: str = "reference"
+    environment: str = DEFAULT_ENVIRONMENT
     backend: S3StateBackend | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: The account this stack deploys to: the provider refuses any other (``allowed_account_ids``),
+    #: and environments in different accounts may share a name prefix.
+    account_id: str | None = None
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -52,6 +63,24 @@ class AwsStackProps:
                 f"but the stack is in {self.region} (AwsStackProps.region)",
                 f'list zones of {self.region} (e.g. "{self.region}a", "{self.region}b"), or correct the region',
             )
+        if self.account_id is not None and not (
+            isinstance(self.account_id, str) and _ACCOUNT_ID.match(self.account_id)
+        ):
+            raise ConfigurationError(
+                "AwsStackProps.account_id", f"{self.account_id!r} is not an AWS account ID", "give the 12 digits"
+            )
+        vpc = self.network.vpc
+        prefix = environment_name_prefix(vpc.name, self.environment)
+        if prefix != vpc.name:
+            try:
+                network = replace(self.network, vpc=replace(vpc, name=prefix))
+            except ConfigurationError as error:  # the environment made the prefix too long
+                raise ConfigurationError(
+                    "AwsStackProps.environment",
+                    f"{self.environment!r} makes the name prefix {prefix!r}: {error.problem}",
+                    f"use a shorter environment or VpcProps.name ({error.fix})",
+                ) from None
+            object.__setattr__(self, "network", network)
 
 
 class CircleciAwsStack(TerraformStack):
@@ -61,6 +90,7 @@ class CircleciAwsStack(TerraformStack):
             self,
             "aws",
             region=props.region,
+            allowed_account_ids=[props.account_id] if props.account_id else None,
             default_tags=[
                 AwsProviderDefaultTags(
                     tags={"circleci/environment": props.environment, "managed-by": "circleci-network", **props.tags}
@@ -76,26 +106,22 @@ class CircleciAwsStack(TerraformStack):
                 # cdktf 0.21 predates S3 native locking; Terraform >= 1.10 reads this key.
                 self.add_override("terraform.backend.s3.use_lockfile", True)
         self.network = network = CircleciAwsNetwork(self, "network", props=props.network)
-        TerraformOutput(self, "vpc-id", value=network.vpc.vpc_id)
-        network.helm_values.add_output(self)
-        TerraformOutput(
-            self,
-            "vpc-dns-resolver",
-            value=props.network.vpc.dns_resolver_address,
-            description="Amazon-provided DNS server of the VPC (base + 2)",
-        )
-        for tier in SubnetTier:
-            TerraformOutput(self, f"subnet-ids-{tier.value}", value=network.vpc.subnet_ids(tier))
-        for role, group_id in network.security_groups.group_ids.items():
-            TerraformOutput(self, f"security-group-id-{role.value}", value=group_id)
-        for role in LOAD_BALANCERS:
-            lb = network.load_balancers.load_balancers[role]
-            TerraformOutput(self, f"load-balancer-{role.value}-name", value=lb.name)
-            TerraformOutput(self, f"load-balancer-{role.value}-dns-name", value=lb.dns_name)
-        for (role, port), target_group_arn in network.load_balancers.target_group_arns.items():
-            TerraformOutput(
-                self,
-                f"target-group-arn-{role.value}-{port}",
-                value=target_group_arn,
-                description=f"Bind the {role.value} service's port {port} here (TargetGroupBinding)",
-            )
+        made = network.add_outputs(self)
+        # The IDs these outputs had before add_outputs, kept for existing consumers (deprecated).
+        for old, new in legacy_output_ids(network).items():
+            TerraformOutput(self, old, value=made[new].value, description=f"Deprecated: use {new}")
+
+
+def legacy_output_ids(network: CircleciAwsNetwork) -> dict[str, str]:
+    """Earlier output ID -> output name of ``add_outputs``."""
+    ids = {"vpc-id": "vpc_id", "helm-values": "helm_values", "vpc-dns-resolver": "vpc_dns_resolver"}
+    ids |= {f"subnet-ids-{tier.value}": f"{snake(tier.value)}_subnet_ids" for tier in SubnetTier}
+    for role in network.security_groups.group_ids:
+        kind = "load_balancer_security_group_id" if role in LOAD_BALANCERS else "security_group_id"
+        ids[f"security-group-id-{role.value}"] = f"{snake(role)}_{kind}"
+    for role in LOAD_BALANCERS:
+        ids[f"load-balancer-{role.value}-name"] = f"{snake(role)}_load_balancer_name"
+        ids[f"load-balancer-{role.value}-dns-name"] = f"{snake(role)}_load_balancer_dns_name"
+    for role, port in network.load_balancers.target_group_arns:
+        ids[f"target-group-arn-{role.value}-{port}"] = f"{snake(role)}_target_group_arn_{port}"
+    return ids

@@ -18,6 +18,17 @@ if TYPE_CHECKING:  # each cloud's module loads its provider: imported only when 
     from stacks.gcp import GcpStackProps
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+#: The environment of a stack built alone; its names carry no environment suffix.
+DEFAULT_ENVIRONMENT = "reference"
+
+
+def environment_name_prefix(name: str, environment: str) -> str:
+    """The prefix of an environment's account-global AWS names: ``circleci`` in ``dev`` ->
+    ``circleci-dev``. A name that already ends with the environment is kept (``circleci-dev``
+    in ``dev``), and so is the default environment's, so deployed names do not change."""
+    if environment == DEFAULT_ENVIRONMENT or name == environment or name.endswith(f"-{environment}"):
+        return name
+    return f"{name}-{environment}"
 
 
 @dataclass(frozen=True)
@@ -46,14 +57,13 @@ def add_environments(
     scope: Construct, environments: Sequence[Environment], *, state: SharedState | None = None
 ) -> dict[str, TerraformStack]:
     """Adds every environment's stacks to ``scope`` (an ``App``); returns them by stack ID."""
-    _check(environments, state)
+    resolved = _check(environments, state)
     stacks: dict[str, TerraformStack] = {}
     keys: dict[tuple[str, str], str] = {}
-    for index, env in enumerate(environments):
-        if env.aws is not None:
+    for index, (env, aws, gcp) in enumerate(resolved):
+        if aws is not None:
             from stacks.aws import CircleciAwsStack, S3StateBackend
 
-            aws = replace(env.aws, environment=env.name)
             if aws.backend is None and state is not None and state.s3_bucket is not None:
                 aws = replace(
                     aws,
@@ -66,10 +76,9 @@ def add_environments(
             if aws.backend is not None:
                 _claim(keys, (aws.backend.bucket, aws.backend.key), f"environments[{index}].aws.backend.key")
             stacks[stack_id("aws", env.name)] = CircleciAwsStack(scope, stack_id("aws", env.name), props=aws)
-        if env.gcp is not None:
+        if gcp is not None:
             from stacks.gcp import CircleciGcpStack, GcsStateBackend
 
-            gcp = replace(env.gcp, environment=env.name)
             if gcp.backend is None and state is not None and state.gcs_bucket is not None:
                 gcp = replace(
                     gcp, backend=GcsStateBackend(bucket=state.gcs_bucket, prefix=f"{state.key_prefix}/{env.name}/gcp")
@@ -90,11 +99,44 @@ def _claim(keys: dict[tuple[str, str], str], key: tuple[str, str], field_name: s
     keys[key] = field_name
 
 
-def _check(environments: Sequence[Environment], state: SharedState | None) -> None:
+@dataclass(frozen=True)
+class _NameClaim:
+    environment: str
+    scope: str | None  # the AWS account or GCP project; None: unknown, may be anyone's
+
+
+def _claim_name(
+    claims: dict[tuple[str, str], list[_NameClaim]],
+    key: tuple[str, str],
+    claim: _NameClaim,
+    field_name: str,
+    scope_kind: str,
+) -> None:
+    """Account-global (AWS) and project-wide (GCP) names: two environments in the same account or
+    project need their own name prefixes."""
+    for other in claims.setdefault(key, []):
+        if other.scope is None or claim.scope is None or other.scope == claim.scope:
+            where = (
+                f"{scope_kind} {claim.scope or other.scope!r}" if claim.scope or other.scope else f"one {scope_kind}"
+            )
+            raise ConfigurationError(
+                field_name,
+                f"{key[1]!r} is used by {other.environment} in {where}: resource names would collide",
+                f'give each environment its own name, e.g. name="circleci-{claim.environment}"'
+                + (", or give each its account_id" if key[0] == "aws" else ""),
+            )
+    claims[key].append(claim)
+
+
+def _check(
+    environments: Sequence[Environment], state: SharedState | None
+) -> list[tuple[Environment, AwsStackProps | None, GcpStackProps | None]]:
+    """Validates the list and returns each environment's props with its environment applied."""
     if isinstance(environments, Environment) or not environments:
         raise ConfigurationError("environments", "is empty or not a list", "pass a list of Environment(...)")
     seen: dict[str, int] = {}
-    gcp_names: dict[tuple[str, str], str] = {}
+    claims: dict[tuple[str, str], list[_NameClaim]] = {}
+    resolved: list[tuple[Environment, AwsStackProps | None, GcpStackProps | None]] = []
     for index, env in enumerate(environments):
         where = f"environments[{index}]"
         if not _NAME.match(env.name):
@@ -108,15 +150,16 @@ def _check(environments: Sequence[Environment], state: SharedState | None) -> No
         seen[env.name] = index
         if env.aws is None and env.gcp is None:
             raise ConfigurationError(where, "has neither aws nor gcp", "give AwsStackProps, GcpStackProps or both")
-        if env.gcp is not None:
-            # GCP names are unique per project: two environments there need their own prefixes.
-            key = (env.gcp.network.project, env.gcp.network.name)
-            if key in gcp_names:
-                raise ConfigurationError(
-                    f"{where}.gcp.network.name",
-                    f"{key[1]!r} is used by {gcp_names[key]} in project {key[0]!r}: resource names would collide",
-                    f'give each environment its own name, e.g. name="circleci-{env.name}"',
-                )
-            gcp_names[key] = env.name
+        aws = None if env.aws is None else replace(env.aws, environment=env.name)
+        gcp = None if env.gcp is None else replace(env.gcp, environment=env.name)
+        if aws is not None:
+            # The prefix of IAM role, log group and NLB names; an unknown account may be any other's.
+            claim = _NameClaim(env.name, aws.account_id)
+            _claim_name(claims, ("aws", aws.network.vpc.name), claim, f"{where}.aws.network.vpc.name", "AWS account")
+        if gcp is not None:
+            claim = _NameClaim(env.name, gcp.network.project)
+            _claim_name(claims, ("gcp", gcp.network.name), claim, f"{where}.gcp.network.name", "project")
+        resolved.append((env, aws, gcp))
     if state is not None and state.s3_bucket is None and state.gcs_bucket is None:
         raise ConfigurationError("state", "names no bucket", "set s3_bucket, gcs_bucket or both, or pass state=None")
+    return resolved

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from circleci_network.checks import require_fields
 from circleci_network.gcp import CircleciGcpNetwork, GcpNetworkProps
+from circleci_network.outputs import snake
 from circleci_network.provider_loading import load_provider_package_lazily
 from circleci_network.roles import COMPUTE_ROLES
 
@@ -51,15 +52,26 @@ class CircleciGcpStack(TerraformStack):
         if props.backend is not None:
             GcsBackend(self, bucket=props.backend.bucket, prefix=props.backend.prefix)
         self.network = network = CircleciGcpNetwork(self, "network", props=n)
-        TerraformOutput(self, "network-name", value=network.vpc.network_name)
-        network.helm_values.add_output(self)
-        TerraformOutput(self, "network-self-link", value=network.vpc.network_self_link)
-        TerraformOutput(self, "subnet-name", value=network.vpc.subnet.name)
-        TerraformOutput(self, "subnet-self-link", value=network.vpc.subnet.self_link)
-        TerraformOutput(self, "pods-range-name", value=f"{n.name}-pods")
-        TerraformOutput(self, "services-range-name", value=f"{n.name}-services")
-        for role in COMPUTE_ROLES:
-            TerraformOutput(self, f"service-account-{role.value}", value=network.identities.service_account_email(role))
-            TerraformOutput(self, f"network-tag-{role.value}", value=network.identities.tags[role])
-        for role, address in network.load_balancer_addresses.addresses.items():
-            TerraformOutput(self, f"load-balancer-address-{role.value}", value=address.address)
+        made = network.add_outputs(self)
+        # The IDs these outputs had before add_outputs, kept for existing consumers (deprecated).
+        for old, new in legacy_output_ids(network).items():
+            TerraformOutput(self, old, value=made[new].value, description=f"Deprecated: use {new}")
+
+
+def legacy_output_ids(network: CircleciGcpNetwork) -> dict[str, str]:
+    """Earlier output ID -> output name of ``add_outputs``."""
+    ids = {
+        "network-name": "network_name",
+        "helm-values": "helm_values",
+        "network-self-link": "network_self_link",
+        "subnet-name": "subnetwork_name",
+        "subnet-self-link": "subnetwork_self_link",
+        "pods-range-name": "pods_range_name",
+        "services-range-name": "services_range_name",
+    }
+    for role in COMPUTE_ROLES:
+        ids[f"service-account-{role.value}"] = f"{snake(role)}_service_account"
+        ids[f"network-tag-{role.value}"] = f"{snake(role)}_network_tag"
+    for role in network.load_balancer_addresses.addresses:
+        ids[f"load-balancer-address-{role.value}"] = f"{snake(role)}_load_balancer_address"
+    return ids

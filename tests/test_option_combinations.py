@@ -92,9 +92,16 @@ def _synth(stack: cdktf.TerraformStack) -> dict[str, Any]:
     topology=topologies,
     vpc_cidr=st.sampled_from(["10.0.0.0/16", "10.42.0.0/18", "10.128.0.0/20"]),
     network_acls=st.booleans(),
+    reuse_eips=st.booleans(),
 )
 def test_every_aws_combination_audits_clean(
-    hardening: HardeningOptions, zones: int, single_nat: bool, topology: Topology, vpc_cidr: str, network_acls: bool
+    hardening: HardeningOptions,
+    zones: int,
+    single_nat: bool,
+    topology: Topology,
+    vpc_cidr: str,
+    network_acls: bool,
+    reuse_eips: bool,
 ) -> None:
     assume(_fits(hardening, topology))
     from cdktf_cdktf_provider_aws.provider import AwsProvider
@@ -102,7 +109,7 @@ def test_every_aws_combination_audits_clean(
     stack = cdktf.TerraformStack(cdktf.App(), "combination")
     AwsProvider(stack, "aws", region="eu-west-1")
     try:
-        network = _aws_network(stack, hardening, zones, single_nat, topology, vpc_cidr, network_acls)
+        network = _aws_network(stack, hardening, zones, single_nat, topology, vpc_cidr, network_acls, reuse_eips)
     except ConfigurationError as error:
         # Many narrow CIDRs can need more NACL rules than the account quota: refused, by design.
         assert network_acls and "rules_per_acl_quota" in error.field, error
@@ -120,8 +127,11 @@ def _aws_network(
     topology: Topology,
     vpc_cidr: str,
     network_acls: bool,
+    reuse_eips: bool = False,
 ) -> Any:
     from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, NatGateways, VpcProps
+
+    eips = tuple(f"eipalloc-0123456789abcdef{i}" for i in range(1 if single_nat else zones)) if reuse_eips else ()
 
     return CircleciAwsNetwork(
         stack,
@@ -131,6 +141,7 @@ def _aws_network(
                 availability_zones=("eu-west-1a", "eu-west-1b", "eu-west-1c")[:zones],
                 cidr_block=vpc_cidr,
                 nat_gateways=NatGateways.ONE if single_nat else NatGateways.ONE_PER_AZ,
+                nat_eip_allocation_ids=eips,
             ),
             hardening=hardening,
             topology=topology,
@@ -146,14 +157,27 @@ def _aws_network(
     use_tags=st.booleans(),
     topology=topologies,
     subnet=st.sampled_from(["10.0.0.0/20", "10.64.0.0/22"]),
+    nat=st.sampled_from(
+        [
+            {},
+            {"address_count": 2, "min_ports_per_vm": 1024},
+            {"dynamic_port_allocation": True, "max_ports_per_vm": 8192},
+        ]
+    ),
+    labels=st.sampled_from([{}, {"team": "platform"}]),
 )
 def test_every_gcp_combination_audits_clean(
-    hardening: HardeningOptions, use_tags: bool, topology: Topology, subnet: str
+    hardening: HardeningOptions,
+    use_tags: bool,
+    topology: Topology,
+    subnet: str,
+    nat: dict[str, Any],
+    labels: dict[str, str],
 ) -> None:
     assume(_fits(hardening, topology))
     from cdktf_cdktf_provider_google.provider import GoogleProvider
 
-    from circleci_network.gcp import CircleciGcpNetwork, FirewallTargets, GcpAddressing, GcpNetworkProps
+    from circleci_network.gcp import CircleciGcpNetwork, CloudNat, FirewallTargets, GcpAddressing, GcpNetworkProps
 
     stack = cdktf.TerraformStack(cdktf.App(), "combination")
     GoogleProvider(stack, "google", project="acme-combinations", region="europe-west1")
@@ -167,6 +191,8 @@ def test_every_gcp_combination_audits_clean(
             hardening=hardening,
             firewall_targets=FirewallTargets.NETWORK_TAGS if use_tags else FirewallTargets.SERVICE_ACCOUNTS,
             topology=topology,
+            nat=CloudNat(**nat),
+            labels=labels,
         ),
     )
     result = assert_matches_spec(_synth(stack), "combination")

@@ -3,6 +3,7 @@ what its option says."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network.audit import assert_matches_spec
 from tests.modes import ADMINS, BUILDERS, EXISTING_NETWORK, EXISTING_VPC_ID
+from tests.snapshot_diff import structural_diff
 
 Synth = dict[str, Any]
 
@@ -24,9 +26,38 @@ def test_shape_audits_clean(shape_stacks: dict[str, Synth], shape: str) -> None:
     assert assert_matches_spec(shape_stacks[shape], shape).flows
 
 
+#: Shapes with no counterpart in the reference stacks: snapshotted whole.
+WHOLE = ("aws-security-groups-only",)
+
+
 @pytest.mark.parametrize("shape", list(BUILDERS))
-def test_shape_snapshot(shape_stacks: dict[str, Synth], shape: str, snapshot: SnapshotAssertion) -> None:
-    assert shape_stacks[shape] == snapshot(extension_class=JSONSnapshotExtension)
+def test_shape_snapshot(
+    reference_stacks: dict[str, Synth], shape_stacks: dict[str, Synth], shape: str, snapshot: SnapshotAssertion
+) -> None:
+    """What the shape changes relative to its cloud's reference stack (tests/__snapshots__/test_aws_synth,
+    test_gcp_synth), so a reviewer reads only the change."""
+    if shape in WHOLE:
+        assert shape_stacks[shape] == snapshot(extension_class=JSONSnapshotExtension)
+        return
+    reference = reference_stacks["circleci-aws" if shape.startswith("aws-") else "circleci-gcp"]
+    assert structural_diff(reference, shape_stacks[shape]) == snapshot(extension_class=JSONSnapshotExtension)
+
+
+def test_structural_diff_names_what_changed(aws_reference: Synth) -> None:
+    changed = copy.deepcopy(aws_reference)
+    (lb_name, lb), *_ = changed["resource"]["aws_lb"].items()
+    lb["internal"] = not lb["internal"]
+    (gone, _), *_ = changed["resource"]["aws_eip"].items()
+    del changed["resource"]["aws_eip"][gone]
+    changed["resource"]["aws_eip"]["added"] = {"domain": "vpc"}
+    diff = structural_diff(aws_reference, changed)
+    assert diff == {
+        "added": {"resource.aws_eip.added": {"domain": "vpc"}},
+        "removed": [f"resource.aws_eip.{gone}"],
+        "changed": {
+            f"resource.aws_lb.{lb_name}": {"internal": {"reference": not lb["internal"], "shape": lb["internal"]}}
+        },
+    }
 
 
 def test_vpn_mode_has_no_public_address_but_the_nat_gateways(shape_stacks: dict[str, Synth]) -> None:

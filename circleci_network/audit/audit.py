@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -19,11 +20,17 @@ from circleci_network.audit.engine import (
     stateless_filters,
 )
 from circleci_network.audit.expected import ExpectedView
+from circleci_network.audit.facts import MissingFact, stack_facts
+from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
+from circleci_network.audit.policy import policy_findings, widenings
+from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.errors import ConfigurationError
+from circleci_network.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
 from circleci_network.roles import COMPUTE_ROLES
+from circleci_network.stack_files import stack_files, stack_name
 
 
 @dataclass
@@ -37,45 +44,79 @@ class StackAudit:
     unmodelled: list[str]
     #: What the cloud's rendering opens beyond the pure model (informational).
     inherent: list[Difference]
+    #: Structural checks and policy options that failed (``structure``, ``policy``).
+    findings: list[Finding] = field(default_factory=list)
+    #: What could not be checked, and why (informational).
+    notes: list[str] = field(default_factory=list)
+    #: Options beyond the guide's minimum, listed for review when no policy is given.
+    widenings: list[Widening] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.differences and not self.unmodelled
+        return not self.differences and not self.unmodelled and not self.findings
 
     def summary(self) -> str:
         lines = [f"{self.stack} ({self.intent.cloud}): {'OK' if self.ok else 'DIFFERS FROM THE SPEC'}"]
         lines += [f"  {d}" for d in self.differences]
         lines += [f"  UNMODELLED: {u}" for u in self.unmodelled]
+        lines += [f"  FINDING {f}" for f in self.findings]
+        lines += [f"  WIDENING {w}" for w in self.widenings]
+        lines += [f"  NOT CHECKED: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
 class AuditError(ValueError):
-    """The JSON cannot be audited (no intent, or several networks in one stack)."""
+    """The JSON cannot be audited (unreadable, no intent, an old record, several networks in one stack)."""
 
 
-def intents(stack: Json) -> list[NetworkIntent]:
-    return [NetworkIntent.from_json(value) for key, value in stack.get("locals", {}).items() if INTENT_LOCAL in key]
+@dataclass(frozen=True)
+class Unreadable:
+    """A stack the audit could not read; the others are still audited."""
+
+    stack: str
+    file: Path
+    error: str
 
 
-def audit_stack(stack: Json, name: str = "stack", *, with_notes: bool = True) -> StackAudit:
-    """``with_notes=False`` skips the informational ``inherent`` pass (synth-time validation)."""
-    found = intents(stack)
+def intents(stack: Json, name: str = "stack") -> list[NetworkIntent]:
+    found = []
+    for key, value in stack.get("locals", {}).items():
+        if INTENT_LOCAL not in key:
+            continue
+        try:
+            found.append(NetworkIntent.from_json(value))
+        except IntentFormatError as error:
+            raise AuditError(f"{name}: {error}") from None
+        except (KeyError, TypeError, ValueError, ConfigurationError) as error:
+            raise AuditError(f"{name}: the circleci-network record is malformed ({error})") from None
+    return found
+
+
+def audit_stack(stack: Json, name: str = "stack", *, with_notes: bool = True, policy: Json | None = None) -> StackAudit:
+    """``with_notes=False`` skips the informational ``inherent`` pass (synth-time validation).
+    With ``policy`` (a ``circleci-network-policy.json``) the recorded options must equal it."""
+    found = intents(stack, name)
     if len(found) != 1:
         raise AuditError(
             f"{name}: found {len(found)} circleci-network intents; the audit reads exactly one network per stack"
         )
     intent = found[0]
-    actual: NetworkView = AwsView(stack, intent) if intent.cloud == "aws" else GcpView(stack, intent)
-    for role, cidrs in intent.role_cidrs.items():
-        actual.book.ranges.setdefault(role, [IPv4Network(c) for c in cidrs])
+    try:
+        facts = stack_facts(stack, intent)
+    except MissingFact as error:
+        raise AuditError(f"{name}: {error}") from None
+    actual: NetworkView = AwsView(stack, intent, facts) if intent.cloud == "aws" else GcpView(stack, intent, facts)
+    for role, cidrs in intent.inputs.role_cidrs.items():
+        if role in COMPUTE_ROLES and not actual.book.ranges.get(role):
+            actual.book.ranges[role] = [IPv4Network(c) for c in cidrs]
     unplaced = [role.value for role in COMPUTE_ROLES if not actual.book.ranges.get(role)]
     if unplaced:
         raise AuditError(
             f"{name}: cannot tell where {', '.join(unplaced)} live: the stack has no subnets of theirs; "
             "give SecurityGroupProps.role_subnet_cidrs when the subnets are managed elsewhere"
         )
-    rendered = ExpectedView(intent, actual.book)
-    pure = ExpectedView(intent, actual.book, as_rendered=False)
+    rendered = ExpectedView(intent, facts, actual.book)
+    pure = ExpectedView(intent, facts, actual.book, as_rendered=False)
     cells = cut([actual, rendered, pure], actual.book)
     flows = effective_flows(actual, cells)
     expected = effective_flows(rendered, cells)
@@ -88,6 +129,9 @@ def audit_stack(stack: Json, name: str = "stack", *, with_notes: bool = True) ->
             differences.append(d)
     if (filters := stateless_filters(actual)) is not None:
         differences += filters.stateless_differences(rendered, cells)
+    findings, notes = check_structure(stack, intent)
+    if policy is not None:
+        findings += policy_findings(intent, policy)
     return StackAudit(
         stack=name,
         intent=intent,
@@ -98,30 +142,51 @@ def audit_stack(stack: Json, name: str = "stack", *, with_notes: bool = True) ->
         inherent=[d for d in compare(expected, effective_flows(pure, cells)) if d.kind == "extra"]
         if with_notes
         else [],
+        findings=findings,
+        notes=notes,
+        widenings=widenings(intent) if policy is None else [],
     )
 
 
-def stack_files(path: Path) -> list[Path]:
-    """``cdktf.out`` (or its ``stacks`` folder), a stack folder, or a ``.tf.json`` file."""
-    if path.is_file():
-        return [path]
-    found = (
-        sorted(path.glob("stacks/*/cdk.tf.json"))
-        or sorted(path.glob("*/cdk.tf.json"))
-        or sorted(path.glob("*.tf.json"))
-    )
-    if not found:
+def read_stack(file: Path) -> Json:
+    """The stack's JSON, or an AuditError naming the file (one line, no traceback)."""
+    try:
+        loaded = json.loads(file.read_text())
+    except OSError as error:
+        raise AuditError(f"{file}: cannot read it ({error.strerror or error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AuditError(f"{file}: not valid JSON ({error})") from None
+    if not isinstance(loaded, dict):
+        raise AuditError(f"{file}: not a Terraform JSON object")
+    return loaded
+
+
+def audit_files(path: Path, policies: Callable[[str], Json | None] | None = None) -> list[StackAudit | Unreadable]:
+    """Every stack under ``path`` holding a network of ours; one that fails does not stop the others.
+    ``policies(stack name)`` gives the policy to hold each stack to (or None)."""
+    files = stack_files(path)
+    if not files:
         raise AuditError(f"{path}: no synthesized stacks (expected stacks/*/cdk.tf.json); run `make synth` first")
-    return found
+    results: list[StackAudit | Unreadable] = []
+    for file in files:
+        name = stack_name(file)
+        try:
+            stack = read_stack(file)
+            if not intents(stack, name):
+                continue
+            results.append(audit_stack(stack, name, policy=policies(name) if policies else None))
+        except AuditError as error:
+            results.append(Unreadable(name, file, str(error)))
+    return results
 
 
 def audit_path(path: Path) -> list[StackAudit]:
+    """Like ``audit_files``, raising on the first stack that cannot be read."""
     results = []
-    for file in stack_files(path):
-        stack = json.loads(file.read_text())
-        if intents(stack):
-            name = file.parent.name if file.name == "cdk.tf.json" else file.stem
-            results.append(audit_stack(stack, name))
+    for result in audit_files(path):
+        if isinstance(result, Unreadable):
+            raise AuditError(result.error)
+        results.append(result)
     return results
 
 

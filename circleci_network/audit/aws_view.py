@@ -9,6 +9,7 @@ from ipaddress import IPv4Network
 from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
+from circleci_network.audit.facts import StackFacts
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
@@ -39,8 +40,9 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
 
 
 class AwsView:
-    def __init__(self, stack: Json, intent: NetworkIntent) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, facts: StackFacts) -> None:
         self.intent = intent
+        self.facts = facts
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
         self._unmodelled: list[str] = []
@@ -71,7 +73,9 @@ class AwsView:
             if not lb.get("security_groups"):
                 book.transparent.add(role)
         book.carve_out = [
-            IPv4Network(c) for c in self.intent.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
+            IPv4Network(c)
+            for c in self.facts.peer_cidrs(self.intent.options, OutsidePeer.DNS_RESOLVER)
+            if IPv4Network(c).prefixlen == 32
         ]
         book.ranges = {r: n for r, n in book.ranges.items() if n}
         return book

@@ -43,10 +43,20 @@ def cut(views: list[NetworkView], book: AddressBook) -> Cells:
         networks += ranges
     networks += book.carve_out + book.always_reachable
     cells = address_cells(networks)
-    parties = {
-        role: [c for c in cells if any(c.within(n) for n in ranges) and not any(c.within(x) for x in book.carve_out)]
-        for role, ranges in book.ranges.items()
-    }
+    parties: dict[Role, list[AddressCell]] = {role: [] for role in book.ranges}
+    for c in cells:
+        if any(c.within(x) for x in book.carve_out):
+            continue
+        # The most specific range owns an address: a GCP load balancer's /32 inside the subnet
+        # is the load balancer's, not the instances'; equal ranges share it (AWS internal NLBs).
+        depth = {
+            role: max((n.prefixlen for n in ranges if c.within(n)), default=-1) for role, ranges in book.ranges.items()
+        }
+        deepest = max(depth.values(), default=-1)
+        if deepest >= 0:
+            for role, d in depth.items():
+                if d == deepest:
+                    parties[role].append(c)
     inside = {c for cs in parties.values() for c in cs}
     return Cells(port_cells(specs), parties, [c for c in cells if c not in inside])
 
@@ -108,9 +118,12 @@ def effective_flows(view: NetworkView, cells: Cells) -> Flows:
         (lambda key: not stateless_blame(view, cells, key)) if stateless else (lambda key: True)
     )
     for port in cells.ports:
+        # Asked once per port, not per pair: the flow search is the audit's hot loop.
+        receiving = {b: not view.closed(b, "ingress", port) for b in cells.parties}
         for a in sources:
+            sending = not view.closed(a, "egress", port)
             for b, b_cells in cells.parties.items():
-                if view.closed(a, "egress", port) or view.closed(b, "ingress", port):
+                if not (sending and receiving[b]):
                     continue
                 out = next((v for c in b_cells if (v := view.egress(a, Endpoint(b, c), port)).allowed), None)
                 if out is None:
@@ -123,7 +136,7 @@ def effective_flows(view: NetworkView, cells: Cells) -> Flows:
                 if verdict.allowed and admit(key := FlowKey(a.value, OUTSIDE, port, c)):
                     flows[key] = verdict.because
         for b in cells.parties:
-            if view.closed(b, "ingress", port):
+            if not receiving[b]:
                 continue
             for c in cells.outside:
                 verdict = view.ingress(b, Endpoint(None, c), port)
@@ -140,12 +153,14 @@ def half_flows(view: NetworkView, cells: Cells) -> Flows:
         for role in cells.parties:
             if role in view.book.transparent:
                 continue
+            sends = not view.closed(role, "egress", port)
+            receives = not view.closed(role, "ingress", port)
+            if not (sends or receives):
+                continue
             for other, other_cells in cells.parties.items():
                 out_key = FlowKey(role.value, f"{other.value} (egress rule)", port)
                 in_key = FlowKey(other.value, f"{role.value} (ingress rule)", port)
-                sends = not view.closed(role, "egress", port)
-                receives = not view.closed(role, "ingress", port)
-                for c in other_cells if sends or receives else ():
+                for c in other_cells:
                     if sends and out_key not in flows and (out := view.egress(role, Endpoint(other, c), port)).allowed:
                         flows[out_key] = out.because
                     if (

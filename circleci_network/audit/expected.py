@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
+from circleci_network.audit.facts import StackFacts
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
@@ -20,16 +21,19 @@ def port_spec(port: Port) -> PortSpec:
 
 
 class ExpectedView:
-    def __init__(self, intent: NetworkIntent, book: AddressBook, *, as_rendered: bool = True) -> None:
+    def __init__(
+        self, intent: NetworkIntent, facts: StackFacts, book: AddressBook, *, as_rendered: bool = True
+    ) -> None:
         """``as_rendered=False`` names every role by identity: the pure model, used to report
         what a cloud's rendering cannot avoid opening (notes, not failures)."""
         self.intent = intent
+        self.facts = facts
         self.book = book
         self.as_rendered = as_rendered
         self.rules = active_rules(
             intent.options,
-            transparent_load_balancers=intent.transparent_load_balancers,
-            delivered_ports=intent.delivered_ports or None,
+            transparent_load_balancers=facts.transparent_load_balancers,
+            delivered_ports=facts.delivered_ports or None,
         )
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
         self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
@@ -46,9 +50,9 @@ class ExpectedView:
         if isinstance(peer, CustomPeer):
             return peer.cidrs
         if isinstance(peer, OutsidePeer):
-            return self.intent.peer_cidrs(peer)
+            return self.facts.peer_cidrs(self.intent.options, peer)
         if direction is Direction.EGRESS and self.as_rendered:
-            return tuple(self.intent.egress_role_cidrs.get(peer, ()))
+            return tuple(self.facts.egress_role_cidrs.get(peer, ()))
         return ()
 
     def port_specs(self) -> list[PortSpec]:

@@ -7,11 +7,12 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
+from circleci_network.audit.facts import StackFacts, gcp_load_balancer_addresses
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
 
 IMPLIED_EGRESS = "implied allow-all egress (priority 65535)"
 IMPLIED_INGRESS = "implied deny-all ingress (priority 65535)"
@@ -52,8 +53,9 @@ def _specs(blocks: list[Json]) -> tuple[PortSpec, ...]:
 
 
 class GcpView:
-    def __init__(self, stack: Json, intent: NetworkIntent) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, facts: StackFacts) -> None:
         self.intent = intent
+        self.facts = facts
         self._by_target: dict[tuple[Role, str, PortCell], list[FirewallRule]] = {}
         prefix = intent.name
         by_id = {f"{prefix}-{role.value}": role for role in Role}
@@ -73,14 +75,9 @@ class GcpView:
 
     def _address_book(self, stack: Json) -> AddressBook:
         book = AddressBook(
-            always_reachable=[IPv4Network(c) for c in self.intent.cloud_peer_cidrs.get(OutsidePeer.DNS_RESOLVER, ())]
+            always_reachable=[IPv4Network(c) for c in self.facts.cloud_peer_cidrs.get(OutsidePeer.DNS_RESOLVER, ())]
         )
-        vips: dict[Role, IPv4Network] = {}
-        for address_resource in resources(stack, "google_compute_address").values():
-            name = str(address_resource.get("name"))
-            for role in INTERNAL_LOAD_BALANCERS:
-                if name == f"{self.intent.name}-{role.value}" and address_resource.get("address"):
-                    vips[role] = IPv4Network(f"{address_resource['address']}/32")
+        vips = {role: IPv4Network(c) for role, c in gcp_load_balancer_addresses(stack, self.intent.name).items()}
         subnet_ranges: list[IPv4Network] = []
         pods: list[IPv4Network] = []
         for subnet in resources(stack, "google_compute_subnetwork").values():
@@ -88,14 +85,9 @@ class GcpView:
             for secondary in as_list(subnet.get("secondary_ip_range")):
                 if str(secondary.get("range_name", "")).endswith("-pods"):
                     pods.append(IPv4Network(secondary["ip_cidr_range"]))
-        hosts: list[IPv4Network] = []
-        for network in subnet_ranges:
-            pieces = [network]
-            for vip in vips.values():
-                pieces = [
-                    p for piece in pieces for p in (piece.address_exclude(vip) if vip.subnet_of(piece) else [piece])
-                ]
-            hosts += pieces
+        # The load balancer addresses inside the subnet are theirs: the engine gives an address to
+        # the most specific range holding it.
+        hosts = subnet_ranges
         for role in COMPUTE_ROLES:
             book.ranges[role] = hosts + (pods if role is Role.KUBERNETES_NODES else [])
         for role, vip in vips.items():

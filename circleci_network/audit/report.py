@@ -43,6 +43,15 @@ def markdown(result: StackAudit) -> str:
     if result.differences or result.unmodelled:
         lines += ["", "## Differences from the guide", ""]
         lines += [f"- {d}" for d in result.differences] + [f"- UNMODELLED: {u}" for u in result.unmodelled]
+    if result.findings:
+        lines += ["", "## Structural and policy findings", ""]
+        lines += [f"- {f}" for f in result.findings]
+    if result.widenings:
+        lines += ["", "## Options beyond the guide's minimum (review each)", ""]
+        lines += [f"- {w}" for w in result.widenings]
+    if result.notes:
+        lines += ["", "## Not checked", ""]
+        lines += [f"- {n}" for n in result.notes]
     if result.inherent:
         lines += ["", "## Opened by the cloud's rendering beyond the pure model (not failures)", ""]
         lines += [f"- {d}" for d in result.inherent]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.aws.load_balancers import (
@@ -21,7 +22,9 @@ from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.helm_values import HelmValues
+from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
@@ -96,6 +99,19 @@ class CircleciAwsNetwork(Construct):
                 name=vpc_props.name,
                 tags=vpc_props.tags,
             ),
+        )
+        existing = vpc_props.existing_vpc
+        self.security_groups.record(
+            NetworkIntent(
+                cloud="aws",
+                name=vpc_props.name,
+                options=props.hardening,
+                topology=props.topology,
+                inputs=StackInputs(
+                    existing_network=existing.vpc_id if existing else None,
+                    vpc_cidr=existing.cidr_block if existing else None,
+                ),
+            )
         )
         self.load_balancers = CircleciLoadBalancers(
             self,
@@ -175,4 +191,38 @@ class CircleciAwsNetwork(Construct):
         }
 
     def subnet_ids(self, role: Role) -> list[str]:
+        """Subnet IDs of a compute role's tier, in zone order (``vpc.subnet_ids(SubnetTier)`` for any tier)."""
         return self.vpc.subnet_ids(ROLE_SUBNETS[role])
+
+    def outputs(self) -> dict[str, Output]:
+        """What an EKS module, node groups, the VM service and the Helm chart take, by output name."""
+        vpc, groups, lbs = self.vpc, self.security_groups.group_ids, self.load_balancers
+        out: dict[str, Output] = {
+            "vpc_id": Output(vpc.vpc_id, "VPC ID"),
+            "vpc_cidr_block": Output(str(self.props.vpc.vpc_network), "VPC CIDR"),
+            "vpc_dns_resolver": Output(self.props.vpc.dns_resolver_address, "Amazon-provided DNS server (base + 2)"),
+            "nat_public_ips": Output(vpc.nat_public_ips, "NAT gateways' public IPs: allowlist them at the VCS"),
+        }
+        for tier in SubnetTier:
+            out[f"{snake(tier.value)}_subnet_ids"] = Output(vpc.subnet_ids(tier), f"{tier.value} subnets, zone order")
+        for role in COMPUTE_ROLES:
+            out[f"{snake(role)}_security_group_id"] = Output(groups[role], f"Security group of {role.display_name}")
+        for role, lb in lbs.load_balancers.items():
+            if role in groups:
+                out[f"{snake(role)}_load_balancer_security_group_id"] = Output(
+                    groups[role], f"Security group of the {role.value} load balancer"
+                )
+            out[f"{snake(role)}_load_balancer_name"] = Output(lb.name, f"{role.value} NLB name")
+            out[f"{snake(role)}_load_balancer_dns_name"] = Output(lb.dns_name, f"{role.value} NLB DNS name")
+        for (role, port), arn in lbs.target_group_arns.items():
+            out[f"{snake(role)}_target_group_arn_{port}"] = Output(
+                arn, f"Bind the {role.value} service's port {port} here (TargetGroupBinding)"
+            )
+        out["helm_values"] = Output(
+            self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values"
+        )
+        return out
+
+    def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:
+        """Adds :meth:`outputs` to ``stack`` (default: this network's); ``prefix`` for a second network."""
+        return add_outputs(self, self.outputs(), stack=stack, prefix=prefix)

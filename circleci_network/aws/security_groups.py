@@ -16,10 +16,10 @@ from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, check_node_p
 from circleci_network.aws.naming import check_name_prefix, check_vpc_id
 from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
 
 #: AWS's default quota of rules per security group and direction.
@@ -111,32 +111,40 @@ class CircleciSecurityGroups(Construct):
             )
         # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
         self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
+        self.cloud_peer_cidrs = {
+            OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
+            OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
+        }
+        # Alone, the stack holds none of the facts these props give: they are the user's inputs.
+        # CircleciAwsNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
             cloud="aws",
             name=props.name,
             options=props.hardening,
-            transparent_load_balancers=props.hardening.transparent_load_balancers,
-            cloud_peer_cidrs={
-                OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
-                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
-            },
-            egress_role_cidrs={
-                role: props.load_balancer_subnet_cidrs for role in LOAD_BALANCERS if role not in self.groups
-            },
-            delivered_ports=delivered or {},
-            role_cidrs=dict(props.role_subnet_cidrs),
+            inputs=StackInputs(
+                existing_network=props.vpc_id,
+                dns_resolver_cidrs=props.dns_resolver_cidrs,
+                load_balancer_subnet_cidrs=props.load_balancer_subnet_cidrs if delivered else (),
+                node_ports=delivered or {},
+                role_cidrs=dict(props.role_subnet_cidrs),
+            ),
         )
         self._check_quota()
         for rule in self.rules:
             self._render(rule)
-        TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
+        self._record = TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
+
+    def record(self, intent: NetworkIntent) -> None:
+        """Replace the recorded inputs (a whole network records its shape, not its derived facts)."""
+        self.intent = intent
+        self._record.expression = intent.to_json()
 
     def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
         if isinstance(peer, CustomPeer):
             return peer.cidrs
         if isinstance(peer, Role):
             return self.props.load_balancer_subnet_cidrs  # only reached for a role with no group
-        return self.props.hardening.peer_cidrs(peer, self.intent.cloud_peer_cidrs)
+        return self.props.hardening.peer_cidrs(peer, self.cloud_peer_cidrs)
 
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}

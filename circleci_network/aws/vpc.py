@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +31,7 @@ from constructs import Construct
 from circleci_network.addressing import ALL_IPV4, carve_subnets, check_disjoint, cidr_tuple, parse_cidr
 from circleci_network.aws.naming import check_name_prefix, zone_region
 from circleci_network.checks import member, require_fields
+from circleci_network.cloud_facts import aws_dns_resolver_address
 from circleci_network.errors import ConfigurationError
 
 
@@ -124,6 +126,9 @@ class VpcProps:
     #: Adds the ``kubernetes.io/cluster/<name>`` tag that EKS load balancer discovery uses.
     eks_cluster_name: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Existing Elastic IPs for the NAT gateways (``eipalloc-…``), one per gateway in zone
+    #: order, so allowlisted egress addresses survive a rebuild; empty allocates new ones.
+    nat_eip_allocation_ids: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -183,7 +188,39 @@ class VpcProps:
                 "list the CIDRs already used in the VPC as ExistingVpc(taken_cidrs=[...]) (taken_cidrs=() if "
                 "none), or give every tier's CIDRs in VpcProps.subnet_cidrs",
             )
+        self._check_nat_eips()
         self.subnet_plan()  # validates the addressing now, not at deploy time
+
+    @property
+    def nat_zones(self) -> tuple[str, ...]:
+        """The zones that get a NAT gateway, in order."""
+        zones = self.availability_zones
+        return zones if self.nat_gateways == NatGateways.ONE_PER_AZ else zones[:1]
+
+    def _check_nat_eips(self) -> None:
+        where = "VpcProps.nat_eip_allocation_ids"
+        ids = self.nat_eip_allocation_ids
+        if isinstance(ids, str):
+            raise ConfigurationError(where, f"got the string {ids!r}, not a list", f'wrap it in a tuple: ("{ids}",)')
+        ids = tuple(ids)
+        object.__setattr__(self, "nat_eip_allocation_ids", ids)
+        if not ids:
+            return
+        if len(ids) != len(self.nat_zones):
+            raise ConfigurationError(
+                where,
+                f"has {len(ids)} allocation IDs for {len(self.nat_zones)} NAT gateway(s) ({', '.join(self.nat_zones)})",
+                "give exactly one per NAT gateway, in zone order (or leave it empty to allocate new ones)",
+            )
+        for i, allocation_id in enumerate(ids):
+            if not isinstance(allocation_id, str) or not _EIP_ALLOCATION.match(allocation_id):
+                raise ConfigurationError(
+                    f"{where}[{i}]",
+                    f"{allocation_id!r} is not an Elastic IP allocation ID",
+                    'give the allocation ID (e.g. "eipalloc-0123456789abcdef0", not the address) or a reference to it',
+                )
+        if len(set(ids)) != len(ids):
+            raise ConfigurationError(where, "lists an allocation ID twice", "give each NAT gateway its own address")
 
     @property
     def vpc_network(self) -> IPv4Network:
@@ -200,7 +237,7 @@ class VpcProps:
     @property
     def dns_resolver_address(self) -> str:
         """The Amazon-provided DNS server: the VPC base address plus two."""
-        return str(self.vpc_network.network_address + 2)
+        return aws_dns_resolver_address(self.vpc_network)
 
     def subnet_plan(self) -> dict[SubnetTier, tuple[IPv4Network, ...]]:
         """The CIDR of every subnet, per tier in zone order. Pure Python: no synth needed."""
@@ -256,6 +293,9 @@ class VpcProps:
         ]
         check_disjoint(named)
         return {tier: plan[tier] for tier in SubnetTier}
+
+
+_EIP_ALLOCATION = re.compile(r"^eipalloc-[0-9a-f]{8,17}$|^\$\{")
 
 
 _RETENTION_DAYS = {
@@ -370,24 +410,29 @@ class CircleciVpc(Construct):
             RouteTableAssociation(self, f"public-routes-{zone}", subnet_id=subnet_id, route_table_id=public_routes_id)
         self.route_tables: dict[SubnetTier, list[RouteTable]] = {SubnetTier.PUBLIC: [public_routes]}
 
-        nat_zones = (
-            props.availability_zones if props.nat_gateways is NatGateways.ONE_PER_AZ else props.availability_zones[:1]
-        )
+        nat_zones = props.nat_zones
         self.nat_gateways: list[NatGateway] = []
         public_subnet_ids = self._subnet_ids[SubnetTier.PUBLIC][: len(nat_zones)]
-        for zone, subnet_id in zip(nat_zones, public_subnet_ids, strict=True):
-            eip = Eip(self, f"nat-address-{zone}", domain="vpc", tags={**props.tags, "Name": f"{name}-nat-{zone}"})
+        given_eips = props.nat_eip_allocation_ids
+        for index, (zone, subnet_id) in enumerate(zip(nat_zones, public_subnet_ids, strict=True)):
+            if given_eips:
+                allocation_id = given_eips[index]
+            else:
+                eip = Eip(self, f"nat-address-{zone}", domain="vpc", tags={**props.tags, "Name": f"{name}-nat-{zone}"})
+                allocation_id = eip.id
             self.nat_gateways.append(
                 NatGateway(
                     self,
                     f"nat-gateway-{zone}",
-                    allocation_id=eip.id,
+                    allocation_id=allocation_id,
                     subnet_id=subnet_id,
                     tags={**props.tags, "Name": f"{name}-{zone}"},
                     depends_on=[self.internet_gateway] if self.internet_gateway else None,
                 )
             )
         nat_ids = [nat.id for nat in self.nat_gateways]
+        #: The NAT gateways' public IPs, in zone order: what the VCS and proxies see.
+        self.nat_public_ips: list[str] = [nat.public_ip for nat in self.nat_gateways]
 
         for tier in (SubnetTier.KUBERNETES_NODES, SubnetTier.NOMAD_CLIENTS, SubnetTier.EXTERNAL_VMS):
             self.route_tables[tier] = []

@@ -11,15 +11,17 @@ from circleci_network.gcp.firewall import CircleciFirewall, FirewallProps  # noq
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps  # noqa: E402
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps  # noqa: E402
 from circleci_network.gcp.network import CircleciGcpNetwork, GcpNetworkProps  # noqa: E402
-from circleci_network.gcp.settings import FirewallTargets, GcpAddressing  # noqa: E402
+from circleci_network.gcp.settings import CloudNat, FirewallTargets, FlowLogInterval, GcpAddressing  # noqa: E402
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps  # noqa: E402
 
 __all__ = [
     "CircleciFirewall",
     "CircleciGcpNetwork",
     "CircleciGcpVpc",
+    "CloudNat",
     "FirewallProps",
     "FirewallTargets",
+    "FlowLogInterval",
     "GcpAddressing",
     "GcpNetworkProps",
     "GcpVpcProps",

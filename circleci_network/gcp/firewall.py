@@ -21,17 +21,16 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 from constructs import Construct
 
 from circleci_network.checks import member, require_fields
+from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.naming import baseline_name, check_prefix_lengths
 from circleci_network.gcp.settings import (
-    GOOGLE_HEALTH_CHECK_RANGES,
-    METADATA_SERVER_CIDR,
     FirewallTargets,
     GcpAddressing,
     check_name,
     check_project,
 )
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
@@ -142,18 +141,23 @@ class CircleciFirewall(Construct):
                     selectors,
                     deny=[ComputeFirewallDeny(protocol="all")],
                 )
+        # Alone, the stack holds neither subnet nor addresses: the addressing is the user's input.
+        # CircleciGcpNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
             cloud="gcp",
             name=props.name,
             options=props.hardening,
-            transparent_load_balancers=True,
-            cloud_peer_cidrs={
-                OutsidePeer.DNS_RESOLVER: (METADATA_SERVER_CIDR,),
-                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: GOOGLE_HEALTH_CHECK_RANGES,
-            },
-            egress_role_cidrs={role: tuple(self._ranges(role)) for role in (*COMPUTE_ROLES, *INTERNAL_LOAD_BALANCERS)},
+            inputs=StackInputs(
+                existing_network=props.network_id,
+                role_cidrs={role: tuple(self._ranges(role)) for role in (*COMPUTE_ROLES, *INTERNAL_LOAD_BALANCERS)},
+            ),
         )
-        TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
+        self._record = TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
+
+    def record(self, intent: NetworkIntent) -> None:
+        """Replace the recorded inputs (a whole network records its shape, not its derived facts)."""
+        self.intent = intent
+        self._record.expression = intent.to_json()
 
     def _firewall(
         self,

@@ -3,14 +3,15 @@ clients' egress names them), external ones for the frontend and traefik."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cdktf_cdktf_provider_google.compute_address import ComputeAddress
 from constructs import Construct
 
 from circleci_network.checks import require_fields
 from circleci_network.gcp.naming import check_prefix_lengths
-from circleci_network.gcp.settings import GcpAddressing, check_name, check_project, check_region
+from circleci_network.gcp.settings import GcpAddressing, check_labels, check_name, check_project, check_region
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
 
 
@@ -23,9 +24,11 @@ class LoadBalancerAddressProps:
     name: str = "circleci"
     #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik too.
     internet_facing: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require_fields(self)
+        object.__setattr__(self, "labels", check_labels(self.labels, "LoadBalancerAddressProps.labels"))
         check_project(self.project, "LoadBalancerAddressProps.project")
         check_region(self.region, "LoadBalancerAddressProps.region")
         check_name(self.name, "LoadBalancerAddressProps.name")
@@ -48,6 +51,7 @@ class LoadBalancerAddresses(Construct):
                 address_type="INTERNAL",
                 subnetwork=props.subnetwork_id,
                 address=fixed[role],
+                labels=dict(props.labels) or None,
                 description=f"CircleCI Server {role.display_name} (internal)",
             )
         for role in INTERNET_FACING_LOAD_BALANCERS:
@@ -61,5 +65,6 @@ class LoadBalancerAddresses(Construct):
                 address_type="EXTERNAL" if external else "INTERNAL",
                 network_tier="PREMIUM" if external else None,
                 subnetwork=None if external else props.subnetwork_id,
+                labels=dict(props.labels) or None,
                 description=f"CircleCI Server {role.display_name}",
             )

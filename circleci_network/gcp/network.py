@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.checks import member, require_fields
@@ -14,7 +15,9 @@ from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, r
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
 from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.settings import (
+    CloudNat,
     FirewallTargets,
+    FlowLogInterval,
     GcpAddressing,
     check_name,
     check_project,
@@ -23,7 +26,9 @@ from circleci_network.gcp.settings import (
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
+from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
@@ -51,6 +56,14 @@ class GcpNetworkProps:
     existing_network_taken_cidrs: tuple[str, ...] | None = None
     #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
     validate_against_spec: bool = True
+    #: Labels on every resource we create that takes labels (addresses; GCP firewall rules,
+    #: networks, subnets, routes, routers and service accounts take none).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: Share of flows sampled into subnet flow logs: 1.0 (CIS GCP 3.8) logs every flow.
+    flow_log_sampling: float = 1.0
+    flow_log_interval: FlowLogInterval = FlowLogInterval.INTERVAL_5_SEC
+    #: Cloud NAT ports per VM, dynamic port allocation, static addresses to allowlist at the VCS.
+    nat: CloudNat = field(default_factory=CloudNat)
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
@@ -88,6 +101,10 @@ class GcpNetworkProps:
             internet_route_tags=[role_tag(self.name, role) for role in COMPUTE_ROLES],
             existing_network=self.existing_network,
             existing_network_taken_cidrs=self.existing_network_taken_cidrs,
+            flow_log_sampling=self.flow_log_sampling,
+            flow_log_interval=self.flow_log_interval,
+            nat=self.nat,
+            labels=self.labels,
         )
 
     def firewall_props(self, network_id: str, emails: Mapping[Role, str], tags: Mapping[Role, str]) -> FirewallProps:
@@ -119,6 +136,15 @@ class CircleciGcpNetwork(Construct):
         self.firewall = CircleciFirewall(
             self, "firewall", props=props.firewall_props(self.vpc.network_id, emails, self.identities.tags)
         )
+        self.firewall.record(
+            NetworkIntent(
+                cloud="gcp",
+                name=props.name,
+                options=props.hardening,
+                topology=props.topology,
+                inputs=StackInputs(existing_network=props.existing_network),
+            )
+        )
         self.load_balancer_addresses = LoadBalancerAddresses(
             self,
             "load-balancer-addresses",
@@ -129,6 +155,7 @@ class CircleciGcpNetwork(Construct):
                 addressing=props.addressing,
                 name=props.name,
                 internet_facing=props.topology.internet_facing_load_balancers,
+                labels=props.labels,
             ),
         )
         self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
@@ -169,3 +196,35 @@ class CircleciGcpNetwork(Construct):
                 },
             },
         }
+
+    def outputs(self) -> dict[str, Output]:
+        """What a GKE module, node pools, the VM service and the Helm chart take, by output name."""
+        vpc, identities = self.vpc, self.identities
+        out: dict[str, Output] = {
+            "network_name": Output(vpc.network_name, "Network name (GKE network)"),
+            "network_self_link": Output(vpc.network_self_link, "Network self link"),
+            "subnetwork_name": Output(vpc.subnet.name, "Subnet name (GKE subnetwork)"),
+            "subnetwork_self_link": Output(vpc.subnet.self_link, "Subnet self link"),
+            "pods_range_name": Output(vpc.pods_range_name, "ip_allocation_policy.cluster_secondary_range_name"),
+            "services_range_name": Output(
+                vpc.services_range_name, "ip_allocation_policy.services_secondary_range_name"
+            ),
+            "nat_addresses": Output(
+                vpc.nat_ips, "Cloud NAT's static addresses (empty: automatic): allowlist at the VCS"
+            ),
+        }
+        for role in COMPUTE_ROLES:
+            out[f"{snake(role)}_service_account"] = Output(
+                identities.service_account_email(role), f"Service account of {role.display_name}"
+            )
+            out[f"{snake(role)}_network_tag"] = Output(identities.tags[role], f"Network tag of {role.display_name}")
+        for role, address in self.load_balancer_addresses.addresses.items():
+            out[f"{snake(role)}_load_balancer_address"] = Output(address.address, f"{role.value} load balancer address")
+        out["helm_values"] = Output(
+            self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values"
+        )
+        return out
+
+    def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:
+        """Adds :meth:`outputs` to ``stack`` (default: this network's); ``prefix`` for a second network."""
+        return add_outputs(self, self.outputs(), stack=stack, prefix=prefix)

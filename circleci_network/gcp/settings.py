@@ -10,13 +10,13 @@ from ipaddress import IPv4Network
 
 from circleci_network.addressing import check_disjoint, cidr_tuple, parse_address, parse_cidr
 from circleci_network.checks import member, require_fields
+
+# Moved to the core (the audit reads them too); re-exported for existing imports.
+from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES as GOOGLE_HEALTH_CHECK_RANGES
+from circleci_network.cloud_facts import METADATA_SERVER_CIDR as METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, Role
 
-#: Where Google's load balancer health checks come from.
-GOOGLE_HEALTH_CHECK_RANGES: tuple[str, ...] = ("35.191.0.0/16", "130.211.0.0/22")
-#: The metadata server, which is also the network's DNS resolver; always reachable.
-METADATA_SERVER_CIDR = "169.254.169.254/32"
 #: GCP's limit for firewall, network, subnet, router and address names.
 NAME_LIMIT = 63
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -24,6 +24,21 @@ _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 #: Google Cloud's geographies, the first part of every region name (``europe-west1``).
 _GEOGRAPHIES = ("africa", "asia", "australia", "europe", "me", "northamerica", "southamerica", "us")
 _REGION = re.compile(rf"^(?:{'|'.join(_GEOGRAPHIES)})-[a-z]+[0-9]+$")
+#: GCP label keys and values (ASCII subset): keys start with a letter; values may be empty.
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+LABELS_LIMIT = 64
+
+
+class FlowLogInterval(StrEnum):
+    """How long subnet flow logs aggregate before writing an entry (GCP's values)."""
+
+    INTERVAL_5_SEC = "INTERVAL_5_SEC"
+    INTERVAL_30_SEC = "INTERVAL_30_SEC"
+    INTERVAL_1_MIN = "INTERVAL_1_MIN"
+    INTERVAL_5_MIN = "INTERVAL_5_MIN"
+    INTERVAL_10_MIN = "INTERVAL_10_MIN"
+    INTERVAL_15_MIN = "INTERVAL_15_MIN"
 
 
 class FirewallTargets(StrEnum):
@@ -70,6 +85,30 @@ def check_region(value: str, field_name: str) -> str:
             f"regions start with one of {', '.join(g + '-' for g in _GEOGRAPHIES)}",
         )
     return value
+
+
+def check_labels(labels: Mapping[str, str], field_name: str) -> dict[str, str]:
+    """GCP's label rules, checked here so a bad label is our error, not the API's at apply."""
+    if not isinstance(labels, Mapping):
+        raise ConfigurationError(field_name, f"{labels!r} is not a mapping", 'give a dict, e.g. {"team": "platform"}')
+    if len(labels) > LABELS_LIMIT:
+        raise ConfigurationError(
+            field_name, f"has {len(labels)} labels, over GCP's {LABELS_LIMIT}", "keep at most 64 labels"
+        )
+    for key, value in labels.items():
+        if not isinstance(key, str) or not _LABEL_KEY.match(key):
+            raise ConfigurationError(
+                f"{field_name}[{key!r}]",
+                "is not a GCP label key",
+                "use 1-63 lowercase letters, digits, '_' or '-', starting with a letter",
+            )
+        if not isinstance(value, str) or not _LABEL_VALUE.match(value):
+            raise ConfigurationError(
+                f"{field_name}[{key!r}]",
+                f"{value!r} is not a GCP label value",
+                "use at most 63 lowercase letters, digits, '_' or '-'",
+            )
+    return dict(labels)
 
 
 @dataclass(frozen=True)
@@ -195,3 +234,96 @@ def _free_block(prefixlen: int, used: list[IPv4Network]) -> IPv4Network | None:
             if not any(block.overlaps(u) for u in used):
                 return block
     return None
+
+
+_ADDRESS_ID = re.compile(
+    r"(^|/)projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/regions/[a-z0-9-]+/addresses/[a-z]([-a-z0-9]*[a-z0-9])?$|^\$\{"
+)
+#: Ports of one NAT address available to VMs (65536 minus the 1024 well-known ports).
+PORTS_PER_NAT_ADDRESS = 64512
+
+
+def _power_of_two(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high and not value & (value - 1)
+
+
+@dataclass(frozen=True)
+class CloudNat:
+    """Cloud NAT sizing and addresses. Default: Google's (64 ports per VM, automatic addresses)."""
+
+    #: Ports each VM gets at least: a power of two (2-65536; 32-32768 with dynamic allocation).
+    #: ``None``: Google's default (64, or 32 with dynamic allocation).
+    min_ports_per_vm: int | None = None
+    #: Let busy VMs take more ports, up to ``max_ports_per_vm`` (Google's default 65536).
+    dynamic_port_allocation: bool = False
+    max_ports_per_vm: int | None = None
+    #: Reserve this many external addresses for NAT (MANUAL_ONLY): stable egress IPs to
+    #: allowlist at the VCS. Each gives 64512 ports.
+    address_count: int = 0
+    #: Or use these existing addresses (``projects/<p>/regions/<r>/addresses/<n>`` or self links).
+    addresses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = "CloudNat"
+        if not isinstance(self.dynamic_port_allocation, bool):
+            raise ConfigurationError(
+                f"{where}.dynamic_port_allocation",
+                f"{self.dynamic_port_allocation!r} is not a bool",
+                "use True or False",
+            )
+        low, high = (32, 32768) if self.dynamic_port_allocation else (2, 65536)
+        if self.min_ports_per_vm is not None and not _power_of_two(self.min_ports_per_vm, low, high):
+            raise ConfigurationError(
+                f"{where}.min_ports_per_vm",
+                f"{self.min_ports_per_vm!r} is not a power of two from {low} to {high}",
+                "use e.g. 64, 128, 1024 or 4096",
+            )
+        if self.max_ports_per_vm is not None:
+            if not self.dynamic_port_allocation:
+                raise ConfigurationError(
+                    f"{where}.max_ports_per_vm",
+                    "applies only with dynamic port allocation",
+                    "set dynamic_port_allocation=True or leave max_ports_per_vm unset",
+                )
+            if not _power_of_two(self.max_ports_per_vm, 64, 65536):
+                raise ConfigurationError(
+                    f"{where}.max_ports_per_vm",
+                    f"{self.max_ports_per_vm!r} is not a power of two from 64 to 65536",
+                    "use e.g. 4096 or 65536",
+                )
+            if self.max_ports_per_vm <= (self.min_ports_per_vm or 32):
+                raise ConfigurationError(
+                    f"{where}.max_ports_per_vm",
+                    f"{self.max_ports_per_vm} is not above min_ports_per_vm ({self.min_ports_per_vm or 32})",
+                    "give a larger maximum or a smaller minimum",
+                )
+        count = self.address_count
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ConfigurationError(
+                f"{where}.address_count", f"{count!r} is not a whole number of addresses", "use 0 (automatic) or more"
+            )
+        if isinstance(self.addresses, str):
+            raise ConfigurationError(
+                f"{where}.addresses", f"got the string {self.addresses!r}, not a list", "wrap it in a tuple"
+            )
+        object.__setattr__(self, "addresses", tuple(self.addresses))
+        if count and self.addresses:
+            raise ConfigurationError(
+                f"{where}.address_count",
+                "is set together with addresses",
+                "either reserve new addresses (address_count) or give existing ones (addresses)",
+            )
+        for i, address in enumerate(self.addresses):
+            if not isinstance(address, str) or not _ADDRESS_ID.search(address):
+                raise ConfigurationError(
+                    f"{where}.addresses[{i}]",
+                    f"{address!r} does not name a regional address",
+                    'give "projects/<project>/regions/<region>/addresses/<name>" or the address\'s self link',
+                )
+        if len(set(self.addresses)) != len(self.addresses):
+            raise ConfigurationError(f"{where}.addresses", "lists an address twice", "list each address once")
+
+    @property
+    def manual_addresses(self) -> bool:
+        """Static NAT addresses (MANUAL_ONLY): reserved here or given."""
+        return bool(self.address_count or self.addresses)

@@ -4,9 +4,11 @@ CircleCI Server), Private Google Access, flow logs, Cloud NAT and a tag-scoped i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from cdktf import Fn
+from cdktf_cdktf_provider_google.compute_address import ComputeAddress
 from cdktf_cdktf_provider_google.compute_network import ComputeNetwork
 from cdktf_cdktf_provider_google.compute_route import ComputeRoute
 from cdktf_cdktf_provider_google.compute_router import ComputeRouter
@@ -20,14 +22,18 @@ from cdktf_cdktf_provider_google.compute_subnetwork import (
     ComputeSubnetworkLogConfig,
     ComputeSubnetworkSecondaryIpRange,
 )
+from cdktf_cdktf_provider_google.data_google_compute_address import DataGoogleComputeAddress
 from constructs import Construct
 
 from circleci_network.addressing import ALL_IPV4
-from circleci_network.checks import require_fields
+from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.settings import (
+    CloudNat,
+    FlowLogInterval,
     GcpAddressing,
+    check_labels,
     check_name,
     check_project,
     check_region,
@@ -43,8 +49,14 @@ class GcpVpcProps:
     internet_route_tags: Sequence[str]
     name: str = "circleci"
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
-    #: Share of flows sampled into subnet flow logs.
-    flow_log_sampling: float = 0.5
+    #: Share of flows sampled into subnet flow logs (CIS GCP 3.8: 1.0, every flow).
+    flow_log_sampling: float = 1.0
+    #: How long flows aggregate into one log entry; longer means fewer entries.
+    flow_log_interval: FlowLogInterval = FlowLogInterval.INTERVAL_5_SEC
+    #: Cloud NAT sizing and static addresses.
+    nat: CloudNat = field(default_factory=CloudNat)
+    #: Labels on every resource we create that takes labels (the addresses).
+    labels: Mapping[str, str] = field(default_factory=dict)
     #: Add our subnet, route and NAT to this network (its self link or
     #: ``projects/<p>/global/networks/<n>``) instead of creating one. Routes the network
     #: already has (such as a default internet route) stay as they are: check them.
@@ -62,10 +74,18 @@ class GcpVpcProps:
         object.__setattr__(self, "internet_route_tags", tuple(self.internet_route_tags))
         for i, tag in enumerate(self.internet_route_tags):
             check_name(tag, f"GcpVpcProps.internet_route_tags[{i}]")
-        if not 0 < self.flow_log_sampling <= 1:
+        sampling = self.flow_log_sampling
+        if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 < sampling <= 1:
             raise ConfigurationError(
-                "GcpVpcProps.flow_log_sampling", f"{self.flow_log_sampling} is not in (0, 1]", "use e.g. 0.5"
+                "GcpVpcProps.flow_log_sampling",
+                f"{sampling!r} is not a share in (0, 1]",
+                "use 1.0 (every flow, CIS GCP 3.8) or e.g. 0.5 to halve the log volume",
             )
+        interval = member(FlowLogInterval, self.flow_log_interval, "GcpVpcProps.flow_log_interval")
+        object.__setattr__(self, "flow_log_interval", interval)
+        if not isinstance(self.nat, CloudNat):
+            raise ConfigurationError("GcpVpcProps.nat", f"{self.nat!r} is not a CloudNat", "use CloudNat(...)")
+        object.__setattr__(self, "labels", check_labels(self.labels, "GcpVpcProps.labels"))
         if self.existing_network is not None and not _NETWORK_ID.search(self.existing_network):
             raise ConfigurationError(
                 "GcpVpcProps.existing_network",
@@ -81,6 +101,18 @@ class GcpVpcProps:
 _NETWORK_ID = re.compile(
     r"(^|/)projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]*[a-z0-9])?$|^\$\{"
 )
+
+_ADDRESS_PARTS = r"projects/([^/]+)/regions/([^/]+)/addresses/([^/]+)$"
+
+
+def _address_parts(reference: str) -> tuple[str, str, str]:
+    """Project, region and name of a regional address path or self link (a reference: at apply)."""
+    if "${" in reference:
+        parts = Fn.regex(_ADDRESS_PARTS, reference)
+        return str(Fn.element(parts, 0)), str(Fn.element(parts, 1)), str(Fn.element(parts, 2))
+    found = re.search(_ADDRESS_PARTS, reference)
+    assert found is not None  # CloudNat checked the form
+    return found.group(1), found.group(2), found.group(3)
 
 
 class CircleciGcpVpc(Construct):
@@ -105,8 +137,15 @@ class CircleciGcpVpc(Construct):
             self.network_self_link: str = self.network.self_link
         else:
             self.network_id = props.existing_network
-            self.network_name = props.existing_network.rsplit("/", 1)[-1]
+            # A reference is resolved at apply: Terraform's basename takes the name from the ID or self link.
+            token = "${" in props.existing_network
+            self.network_name = (
+                Fn.basename(props.existing_network) if token else props.existing_network.rsplit("/", 1)[-1]
+            )
             self.network_self_link = props.existing_network
+        #: GKE's ip_allocation_policy names these secondary ranges.
+        self.pods_range_name = f"{name}-pods"
+        self.services_range_name = f"{name}-services"
         self.subnet = ComputeSubnetwork(
             self,
             "subnet",
@@ -117,11 +156,11 @@ class CircleciGcpVpc(Construct):
             ip_cidr_range=a.subnet_cidr,
             private_ip_google_access=True,
             secondary_ip_range=[
-                ComputeSubnetworkSecondaryIpRange(range_name=f"{name}-pods", ip_cidr_range=a.pods_cidr),
-                ComputeSubnetworkSecondaryIpRange(range_name=f"{name}-services", ip_cidr_range=a.services_cidr),
+                ComputeSubnetworkSecondaryIpRange(range_name=self.pods_range_name, ip_cidr_range=a.pods_cidr),
+                ComputeSubnetworkSecondaryIpRange(range_name=self.services_range_name, ip_cidr_range=a.services_cidr),
             ],
             log_config=ComputeSubnetworkLogConfig(
-                aggregation_interval="INTERVAL_5_SEC",
+                aggregation_interval=props.flow_log_interval.value,
                 flow_sampling=props.flow_log_sampling,
                 metadata="INCLUDE_ALL_METADATA",
             ),
@@ -142,6 +181,29 @@ class CircleciGcpVpc(Construct):
         self.router = ComputeRouter(
             self, "router", name=f"{name}-router", project=props.project, region=props.region, network=self.network_id
         )
+        nat = props.nat
+        self.nat_addresses: list[ComputeAddress] = [
+            ComputeAddress(
+                self,
+                f"nat-address-{index}",
+                name=f"{name}-nat-{index}",
+                project=props.project,
+                region=props.region,
+                address_type="EXTERNAL",
+                network_tier="PREMIUM",
+                labels=dict(props.labels) or None,
+                description="Cloud NAT egress address of CircleCI Server: allowlist it at the VCS",
+            )
+            for index in range(nat.address_count)
+        ]
+        #: The NAT's static IPs, to allowlist at the VCS: reserved here, or read from the given addresses.
+        self.nat_ips: list[str] = [address.address for address in self.nat_addresses] or [
+            DataGoogleComputeAddress(
+                self, f"given-nat-address-{index}", project=project, region=region, name=name
+            ).address
+            for index, (project, region, name) in enumerate(_address_parts(a) for a in nat.addresses)
+        ]
+        nat_ip_links = [address.self_link for address in self.nat_addresses] or list(nat.addresses)
         self.nat = ComputeRouterNat(
             self,
             "nat",
@@ -149,7 +211,13 @@ class CircleciGcpVpc(Construct):
             project=props.project,
             region=props.region,
             router=self.router.name,
-            nat_ip_allocate_option="AUTO_ONLY",
+            nat_ip_allocate_option="MANUAL_ONLY" if nat.manual_addresses else "AUTO_ONLY",
+            nat_ips=nat_ip_links or None,
+            min_ports_per_vm=nat.min_ports_per_vm,
+            enable_dynamic_port_allocation=nat.dynamic_port_allocation or None,
+            # GCP refuses dynamic allocation with endpoint-independent mapping.
+            enable_endpoint_independent_mapping=False if nat.dynamic_port_allocation else None,
+            max_ports_per_vm=nat.max_ports_per_vm,
             source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
             subnetwork=[ComputeRouterNatSubnetwork(name=self.subnet.id, source_ip_ranges_to_nat=["ALL_IP_RANGES"])],
             log_config=ComputeRouterNatLogConfig(enable=True, filter="ERRORS_ONLY"),

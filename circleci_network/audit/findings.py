@@ -1,0 +1,30 @@
+"""What the audit reports besides flow differences: a structural check or a policy option
+that failed, naming the Terraform resource (or the recorded option) behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    #: The check that failed, e.g. "load-balancer-scheme", or "policy" for an option.
+    check: str
+    #: The Terraform resource address (``aws_lb.x``), or ``option:<name>`` for policy findings.
+    resource: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.resource}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Widening:
+    """An option beyond the guide's minimum: reported for review, not a failure."""
+
+    option: str
+    value: object
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.option} = {self.value!r}: {self.why}"

@@ -1,0 +1,118 @@
+"""The options a team intends, kept apart from the artifact: ``circleci-network-policy.json``.
+
+Synth writes it beside each stack (the stack's recorded inputs, canonical JSON); a team
+commits it, reviews its diff, and runs ``audit --policy`` in CI: the stack's record must then
+equal the policy, option by option. Without a policy the audit lists every option beyond the
+guide's minimum ("widenings") so a reviewer sees each one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from circleci_network.audit.findings import Finding, Widening
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.options import HardeningOptions, options_to_json
+from circleci_network.stack_files import synthesized_stacks
+
+POLICY_FILE = "circleci-network-policy.json"
+ALL_IPV4 = "0.0.0.0/0"
+
+
+def policy_json(intent: NetworkIntent) -> dict[str, Any]:
+    return intent.to_json()
+
+
+def policy_text(intent: NetworkIntent) -> str:
+    """Canonical: sorted keys, two-space indent, one trailing newline (diffs stay small)."""
+    return json.dumps(policy_json(intent), indent=2, sort_keys=True) + "\n"
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def policy_findings(intent: NetworkIntent, policy: dict[str, Any]) -> list[Finding]:
+    """Each option (or other recorded input) whose stack value differs from the policy's."""
+    recorded = policy_json(intent)
+    findings = []
+    for key in sorted(set(recorded) | set(policy)):
+        have, want = recorded.get(key), policy.get(key)
+        if isinstance(have, dict) and isinstance(want, dict) and key != "topology":
+            pairs = [(f"{key}.{k}", have.get(k), want.get(k)) for k in sorted(set(have) | set(want))]
+        else:
+            pairs = [(key, have, want)]
+        for name, stack_value, policy_value in pairs:
+            if _canonical(stack_value) != _canonical(policy_value):
+                findings.append(
+                    Finding(
+                        "policy",
+                        f"option:{name}",
+                        f"the stack records {_canonical(stack_value)}, the policy says {_canonical(policy_value)}",
+                    )
+                )
+    return findings
+
+
+def widenings(intent: NetworkIntent) -> list[Widening]:
+    """Every option beyond the guide's minimum (its defaults), for a reviewer to see."""
+    options = intent.options
+    defaults = options_to_json(HardeningOptions())
+    given = options_to_json(options)
+    found: list[Widening] = []
+    if options.ssh_administrator_cidrs:
+        anywhere = ALL_IPV4 in options.ssh_administrator_cidrs
+        found.append(
+            Widening(
+                "options.ssh_administrator_cidrs",
+                list(options.ssh_administrator_cidrs),
+                "opens SSH (22) on every instance"
+                + (" to the whole internet (allow_ssh_administration_from_anywhere)" if anywhere else ""),
+            )
+        )
+    for rule in options.extra_egress:
+        found.append(
+            Widening(
+                f"options.extra_egress[{rule.name}]",
+                {"role": rule.role.value, "port": str(rule.port), "cidrs": list(rule.cidrs)},
+                f"egress beyond the guide's minimum: {rule.purpose}",
+            )
+        )
+    reasons = {
+        "client_cidrs": "clients other than the default (all IPv4) reach the frontend and traefik",
+        "rerun_ssh_cidrs": "rerun-with-SSH sources other than the default (all IPv4)",
+        "external_cidrs": "egress destinations other than the default (all IPv4)",
+        "vcs_cidrs": "VCS SSH destinations other than external_cidrs",
+        "dns_server_cidrs": "DNS servers other than the cloud's resolver",
+        "internal_proxy_cidrs": "80/443 (and VCS) egress goes to a proxy inside the network",
+    }
+    for key, why in reasons.items():
+        if given.get(key) != defaults.get(key):
+            found.append(Widening(f"options.{key}", given.get(key), why))
+    if intent.cloud == "aws" and options.transparent_load_balancers:
+        found.append(
+            Widening(
+                "options.transparent_load_balancers",
+                True,
+                "load balancers without security groups: the nodes admit clients on the NodePorts",
+            )
+        )
+    if intent.topology is not None and intent.topology.public_job_instances:
+        found.append(
+            Widening("topology.job_placement", "public", "Nomad clients and external VMs get public IPs on launch")
+        )
+    return found
+
+
+def write_policies(outdir: str | Path) -> list[Path]:
+    """Writes ``circleci-network-policy.json`` beside every synthesized stack holding a network of ours."""
+    written = []
+    for stack_file in synthesized_stacks(outdir):
+        records = [v for k, v in json.loads(stack_file.read_text()).get("locals", {}).items() if INTENT_LOCAL in k]
+        if len(records) == 1:
+            target = stack_file.parent / POLICY_FILE
+            target.write_text(policy_text(NetworkIntent.from_json(records[0])))
+            written.append(target)
+    return written

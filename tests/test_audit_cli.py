@@ -1,0 +1,213 @@
+"""The policy (circleci-network-policy.json), the forged record, and the command line: exit
+codes, one unreadable stack among good ones, JSON output, --version, and the audit's speed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from circleci_network.__main__ import main
+from circleci_network.audit import audit_stack
+from circleci_network.audit.policy import POLICY_FILE, policy_text, write_policies
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+
+Synth = dict[str, Any]
+COMMITTED = Path(__file__).parent.parent / "policy"
+
+
+def _record(stack: Synth) -> Synth:
+    (record,) = [v for k, v in stack["locals"].items() if INTENT_LOCAL in k]
+    return record
+
+
+def _out(tmp_path: Path, stacks: dict[str, Synth | str]) -> Path:
+    out = tmp_path / "cdktf.out"
+    for name, content in stacks.items():
+        folder = out / "stacks" / name
+        folder.mkdir(parents=True)
+        (folder / "cdk.tf.json").write_text(content if isinstance(content, str) else json.dumps(content))
+    return out
+
+
+def _forged(aws_reference: Synth) -> Synth:
+    """World SSH on every role, and a record edited to say it was asked for."""
+    stack = copy.deepcopy(aws_reference)
+    rules = stack["resource"]["aws_vpc_security_group_ingress_rule"]
+    for name, group in stack["resource"]["aws_security_group"].items():
+        if group["tags"]["circleci/role"] in ("k8s-nodes", "nomad-clients", "external-vms"):
+            rules[f"world_ssh_{name}"] = {
+                "security_group_id": f"${{aws_security_group.{name}.id}}",
+                "ip_protocol": "tcp",
+                "from_port": 22,
+                "to_port": 22,
+                "cidr_ipv4": "0.0.0.0/0",
+            }
+    options = _record(stack)["options"]
+    options["ssh_administrator_cidrs"] = ["0.0.0.0/0"]
+    options["allow_ssh_administration_from_anywhere"] = True
+    return stack
+
+
+@pytest.mark.parametrize("stack", ["circleci-aws", "circleci-gcp"])
+def test_committed_policies_are_what_synth_writes(reference_stacks: dict[str, Synth], stack: str) -> None:
+    written = policy_text(NetworkIntent.from_json(_record(reference_stacks[stack])))
+    assert (COMMITTED / stack / POLICY_FILE).read_text() == written
+    assert json.loads(written) == json.loads(json.dumps(json.loads(written), sort_keys=True))
+
+
+def test_policies_are_written_beside_each_stack(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
+    out = _out(tmp_path, {"circleci-aws": reference_stacks["circleci-aws"], "other": {"resource": {}}})
+    assert write_policies(out) == [out / "stacks" / "circleci-aws" / POLICY_FILE]
+    assert (out / "stacks" / "circleci-aws" / POLICY_FILE).read_text() == (
+        COMMITTED / "circleci-aws" / POLICY_FILE
+    ).read_text()
+
+
+def test_forged_record_passes_the_flows_but_is_reported_as_a_widening(aws_reference: Synth) -> None:
+    result = audit_stack(_forged(aws_reference), "forged")
+    assert result.ok  # the flows match what the record now says...
+    (widening,) = result.widenings  # ...so without a policy the reviewer sees the widening
+    assert widening.option == "options.ssh_administrator_cidrs" and "whole internet" in widening.why
+
+
+def test_forged_record_against_the_committed_policy_is_a_finding(tmp_path: Path, aws_reference: Synth) -> None:
+    out = _out(tmp_path, {"circleci-aws": _forged(aws_reference)})
+    policy = COMMITTED / "circleci-aws" / POLICY_FILE
+    assert main(["audit", str(out), "--no-report", "--policy", str(policy)]) == 1
+    result = audit_stack(_forged(aws_reference), policy=json.loads(policy.read_text()))
+    assert {f.resource for f in result.findings} == {
+        "option:options.ssh_administrator_cidrs",
+        "option:options.allow_ssh_administration_from_anywhere",
+    }
+    assert main(["audit", str(out), "--no-report", "--policy", str(COMMITTED)]) == 1  # a folder of policies
+    assert main(["audit", str(out), "--no-report"]) == 0  # without a policy: reported, not failed
+
+
+def test_reference_stacks_match_their_committed_policies(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
+    out = _out(tmp_path, {s: reference_stacks[s] for s in ("circleci-aws", "circleci-gcp")})
+    assert main(["audit", str(out), "--no-report", "--policy", str(COMMITTED)]) == 0
+
+
+def test_widenings_list_each_option_beyond_the_minimum(shape_stacks: dict[str, Synth]) -> None:
+    def options(shape: str) -> set[str]:
+        return {w.option for w in audit_stack(shape_stacks[shape]).widenings}
+
+    assert options("aws-ssh-admin") == {"options.ssh_administrator_cidrs"}
+    assert options("aws-extra-egress") == {"options.extra_egress[artifactory]"} or all(
+        o.startswith("options.extra_egress[") for o in options("aws-extra-egress")
+    )
+    assert "options.transparent_load_balancers" in options("aws-transparent-lbs")
+    assert "topology.job_placement" in options("aws-public-jobs")
+    assert {"options.client_cidrs", "options.rerun_ssh_cidrs"} <= options("aws-vpn")
+
+
+def test_exit_codes(tmp_path: Path, aws_reference: Synth, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = _out(tmp_path / "clean", {"circleci-aws": aws_reference})
+    assert main(["audit", str(clean), "--no-report"]) == 0
+    broken = copy.deepcopy(aws_reference)
+    (lb,) = [lb for name, lb in broken["resource"]["aws_lb"].items() if "nomad" in name]
+    lb["internal"] = False
+    assert main(["audit", str(_out(tmp_path / "bad", {"circleci-aws": broken})), "--no-report"]) == 1
+    assert main(["audit", str(tmp_path / "nowhere")]) == 2
+    assert main(["audit", str(clean), "--policy", str(tmp_path / "no-such-policy.json")]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["audit", "--format", "xml"])
+    assert usage.value.code == 2
+    capsys.readouterr()
+
+
+def test_one_unreadable_stack_among_good_ones(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
+    out = _out(
+        tmp_path,
+        {"a-malformed": '{"locals": {', "circleci-aws": reference_stacks["circleci-aws"]}
+        | {"circleci-gcp": reference_stacks["circleci-gcp"]},
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "circleci_network", "audit", str(out)], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("audit: ") and "a-malformed/cdk.tf.json: not valid JSON" in line
+    # the good stacks after it were still audited, and reported
+    assert "circleci-aws (aws): OK" in run.stdout and "circleci-gcp (gcp): OK" in run.stdout
+    assert (out / "stacks" / "circleci-gcp" / "circleci-network-audit.md").is_file()
+
+
+def test_json_output(tmp_path: Path, aws_reference: Synth, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = _forged(aws_reference)
+    (name, lb), *_ = [(n, lb) for n, lb in stack["resource"]["aws_lb"].items() if "nomad" in n]
+    lb["internal"] = False
+    stack["resource"]["aws_vpc_security_group_ingress_rule"]["hand_made"] = {
+        "security_group_id": next(
+            f"${{aws_security_group.{n}.id}}"
+            for n, g in stack["resource"]["aws_security_group"].items()
+            if g["tags"]["circleci/role"] == "nomad-clients"
+        ),
+        "ip_protocol": "tcp",
+        "from_port": 8080,
+        "to_port": 8080,
+        "cidr_ipv4": "0.0.0.0/0",
+    }
+    out = _out(tmp_path, {"forged": stack, "broken": "not json"})
+    policy = COMMITTED / "circleci-aws" / POLICY_FILE
+    assert main(["audit", str(out), "--format", "json", "--no-report", "--policy", str(policy)]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"version", "stacks"}
+    by_stack = {s["stack"]: s for s in report["stacks"]}
+    assert by_stack["broken"]["status"] == "unreadable" and "not valid JSON" in by_stack["broken"]["error"]
+    forged = by_stack["forged"]
+    assert forged["status"] == "findings" and forged["cloud"] == "aws"
+    for finding in forged["findings"]:
+        assert {"kind", "check", "resources", "message"} <= set(finding)
+        assert finding["kind"] in {"flow", "unmodelled", "structure", "policy"}
+    kinds = {f["kind"]: f for f in forged["findings"]}
+    assert kinds["structure"] == {
+        "kind": "structure",
+        "check": "load-balancer-scheme",
+        "resources": [f"aws_lb.{name}"],
+        "message": "nomad is internet-facing; it must be internal",
+    }
+    assert kinds["policy"]["option"].startswith("options.") and kinds["policy"]["resources"] == []
+    flow = next(f for f in forged["findings"] if f["kind"] == "flow" and "tcp/8080" in f["ports"])
+    assert flow["flow"].startswith("outside -> nomad-clients") and flow["check"] == "flow-extra"
+    assert flow["resources"] == ["aws_vpc_security_group_ingress_rule.hand_made"]
+    missing = [f for f in forged["findings"] if f["check"] == "flow-missing"]
+    assert all(f["rules"] for f in missing)
+    assert forged["widenings"] == [] and isinstance(forged["not_checked"], list)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("circleci-network ") and len(printed.split()) >= 2
+
+
+#: CPU seconds per stack for the synth-time pass; the target is 0.05 s. Measured on the shared
+#: 2-core machine (best of 7): AWS ~34 ms (main: ~49 ms), GCP ~47 ms (main: ~65 ms), network
+#: ACLs ~205 ms (main: ~230 ms). The ACL engine is the known gap over the target: its budget
+#: catches a regression, it does not claim the target is met there.
+BUDGET = {"circleci-aws": 0.05, "circleci-gcp": 0.05, "circleci-aws-nacl": 0.25}
+
+
+@pytest.mark.parametrize("name", list(BUDGET))
+def test_the_audit_stays_within_its_budget_per_stack(reference_stacks: dict[str, Synth], name: str) -> None:
+    """The synth-time validation runs it on every synth (with_notes=False). CPU time, best of 7:
+    the machine is shared, and wall time measures the neighbours."""
+    stack = reference_stacks[name]
+    audit_stack(stack, name, with_notes=False)  # warm imports and caches
+    times = []
+    for _ in range(7):
+        start = time.process_time()
+        audit_stack(stack, name, with_notes=False)
+        times.append(time.process_time() - start)
+    assert min(times) < BUDGET[name], f"{name}: {min(times) * 1000:.1f} ms"
