@@ -4,6 +4,9 @@ Costs one small import and no import of our package: it waits for the first impo
 prebuilt cdktf provider, then installs ``circleci_network.provider_loading``'s import hook, so the
 fast path does not depend on importing ``circleci_network`` first. ``CIRCLECI_NETWORK_IMPORT_HOOK=0``
 turns it off.
+
+PYTEST_DONT_REWRITE: pytest would rewrite our plugin's distribution's modules, and warn that this
+one, imported at start, cannot be.
 """
 
 import os
