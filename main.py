@@ -10,6 +10,7 @@ from cdktf import App  # noqa: E402
 
 from circleci_network.audit.policy import write_policies  # noqa: E402
 from circleci_network.helm_values import write_helm_values  # noqa: E402
+from circleci_network.kots_settings import write_kots_settings  # noqa: E402
 from circleci_network.scanner_findings import write_checkov_baselines  # noqa: E402
 from stacks.reference import add_reference_stacks, clouds_from_environment  # noqa: E402
 
@@ -19,3 +20,4 @@ app.synth()
 write_checkov_baselines(app.outdir)  # accepted scanner findings, beside the stacks
 write_helm_values(app.outdir)  # the Helm values this network decides, beside the stacks
 write_policies(app.outdir)  # the options this stack records, for teams to commit and audit against
+write_kots_settings(app.outdir)  # v3 server versions: the KOTS admin-console fields instead

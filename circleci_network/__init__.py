@@ -10,7 +10,17 @@ from circleci_network.options import ExtraEgressRule, HardeningOptions
 from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
 from circleci_network.provider_loading import install_import_hook
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import SPEC_RULES, CustomPeer, Direction, SpecSection, TrafficRule, active_rules
+from circleci_network.rules import (
+    SPEC_RULES,
+    CustomPeer,
+    Direction,
+    RuleSource,
+    SourceKind,
+    SpecSection,
+    TrafficRule,
+    active_rules,
+)
+from circleci_network.server_versions import ServerVersion, ServerVersionId
 from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
 
 install_import_hook()  # none of the imports above loads cdktf; the user's next imports may
@@ -30,6 +40,10 @@ __all__ = [
     "Port",
     "Protocol",
     "Role",
+    "RuleSource",
+    "ServerVersion",
+    "ServerVersionId",
+    "SourceKind",
     "SpecSection",
     "Topology",
     "TopologyWarning",

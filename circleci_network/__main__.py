@@ -45,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="python -m circleci_network")
     top.add_argument("--version", action="version", version=f"circleci-network {version()}")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # Parsed by circleci_network.rules_report (see main); listed here for --help.
+    commands.add_parser(
+        "rules", help="print a server version's rule table with the source of every row", add_help=False
+    )
     audit = commands.add_parser("audit", help="check synthesized stacks against the hardening guide")
     audit.add_argument(
         "path", nargs="?", default="cdktf.out", type=Path, help="cdktf.out, a stack folder or a .tf.json file"
@@ -156,7 +160,12 @@ def audit(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["rules"]:  # the rule table per server version
+        from circleci_network.rules_report import main as rules_main
+
+        return rules_main(arguments[1:])
+    args = parser().parse_args(arguments)
     if args.command == "audit":
         return audit(args)
     return UNUSABLE

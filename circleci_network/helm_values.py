@@ -27,9 +27,13 @@ VALUES_FILE = "circleci-helm-values.yaml"
 class HelmValues(Construct):
     """The values map as a Terraform local; ``yaml`` is an expression for a stack output."""
 
-    def __init__(self, scope: Construct, id: str, *, values: Mapping[str, Any]) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, values: Mapping[str, Any], facts: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(scope, id)
         self.values = values
+        #: Network facts no chart reads (v3/v4 profiles): a Terraform output, not values.
+        self.facts = facts
         self.local = TerraformLocal(self, HELM_VALUES_LOCAL, dict(values))
 
     @property
@@ -38,12 +42,23 @@ class HelmValues(Construct):
 
     def add_output(self, stack: Construct, id: str = "helm-values") -> TerraformOutput:
         """The values as a stack output: ``terraform output -raw helm-values`` after apply."""
+        if self.facts is not None:
+            add_network_facts_output(stack, self.facts)
         return TerraformOutput(
             stack,
             id,
             value=self.yaml,
             description=f"CircleCI Server Helm values from this network: terraform output -raw {id}",
         )
+
+
+def add_network_facts_output(stack: Construct, facts: Mapping[str, Any]) -> TerraformOutput:
+    return TerraformOutput(
+        stack,
+        "network-facts",
+        value=dict(facts),
+        description="Network facts no CircleCI chart reads (placement, load balancers): terraform output -json network-facts",
+    )
 
 
 def write_helm_values(outdir: Path | str = "cdktf.out") -> list[Path]:

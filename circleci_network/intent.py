@@ -15,6 +15,7 @@ from typing import Any
 
 from circleci_network.options import HardeningOptions, options_from_json, options_to_json
 from circleci_network.roles import Role
+from circleci_network.server_versions import ServerVersion
 from circleci_network.topology import JobPlacement, Topology, UserAccess
 
 #: Part of the Terraform local's name; the audit looks for it.
@@ -83,6 +84,8 @@ class NetworkIntent:
     #: (security groups or firewall alone): the audit then skips the checks that need it.
     topology: Topology | None = None
     inputs: StackInputs = field(default_factory=StackInputs)
+    #: The server version whose rule table applies (recorded only when not the default).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     @property
     def transparent_load_balancers(self) -> bool:
@@ -99,6 +102,7 @@ class NetworkIntent:
             if self.topology is None
             else {"user_access": self.topology.user_access.value, "job_placement": self.topology.job_placement.value},
             "inputs": self.inputs.to_json(),
+            **({} if self.server_version.is_default else {"server_version": self.server_version.to_json()}),
         }
 
     @staticmethod
@@ -118,4 +122,5 @@ class NetworkIntent:
             if topology is None
             else Topology(UserAccess(topology["user_access"]), JobPlacement(topology["job_placement"])),
             inputs=StackInputs.from_json(dict(data.get("inputs", {}))),
+            server_version=ServerVersion.from_json(data.get("server_version", {"id": "v3-seed"})),
         )

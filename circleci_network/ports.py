@@ -105,6 +105,10 @@ NOMAD_RPC = Port.tcp(4647)
 OUTPUT_PROCESSOR = Port.tcp(8585)
 KUBERNETES_NODE_PORTS = Port.tcp_range(30000, 32767)
 RERUN_WITH_SSH = Port.tcp_range(64535, 65535)
+#: Rerun-with-SSH on external VMs since the final v3 page (2021-06-22) and in every v4.
+VM_RERUN_WITH_SSH = Port.tcp(54782)
+#: Nomad servers outside Kubernetes (Server 4.8+): HTTP 4646, RPC 4647, Serf 4648.
+NOMAD_SERVER_PORTS = Port.tcp_range(4646, 4648)
 ALL_TRAFFIC = Port.all_traffic()
 
 #: Replies arrive on the initiator's ephemeral port. AWS recommends 1024-65535 for stateless
@@ -147,5 +151,7 @@ WELL_KNOWN_PORTS: dict[str, Port] = {
     "output-processor-tcp": OUTPUT_PROCESSOR,
     "kubernetes-node-ports-tcp": KUBERNETES_NODE_PORTS,
     "rerun-with-ssh-tcp": RERUN_WITH_SSH,
+    "vm-rerun-with-ssh-tcp": VM_RERUN_WITH_SSH,
+    "nomad-server-tcp": NOMAD_SERVER_PORTS,
     "all-all": ALL_TRAFFIC,
 }

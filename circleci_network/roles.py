@@ -16,10 +16,12 @@ class Role(StrEnum):
     VM_SERVICE_LB = "vm-service"
     NOMAD_LB = "nomad"
     OUTPUT_PROCESSOR_LB = "output-processor"
+    #: Server v4's one load balancer (the chart's nginx Service) in place of the four above.
+    PROXY_LB = "circleci-proxy"
 
     @property
     def is_load_balancer(self) -> bool:
-        return self in LOAD_BALANCERS
+        return self in ALL_LOAD_BALANCERS
 
     @property
     def is_internal_load_balancer(self) -> bool:
@@ -38,7 +40,10 @@ INTERNAL_LOAD_BALANCERS: tuple[Role, ...] = (
     Role.NOMAD_LB,
     Role.OUTPUT_PROCESSOR_LB,
 )
+#: The v3 guide's load balancers (which ones a server version has: ``server_versions``).
 LOAD_BALANCERS: tuple[Role, ...] = INTERNET_FACING_LOAD_BALANCERS + INTERNAL_LOAD_BALANCERS
+#: Every load balancer role of every server version.
+ALL_LOAD_BALANCERS: tuple[Role, ...] = (*LOAD_BALANCERS, Role.PROXY_LB)
 
 _TITLES = {
     Role.KUBERNETES_NODES: "Kubernetes nodes",
@@ -49,6 +54,7 @@ _TITLES = {
     Role.VM_SERVICE_LB: "vm-service load balancer",
     Role.NOMAD_LB: "nomad load balancer",
     Role.OUTPUT_PROCESSOR_LB: "output-processor load balancer",
+    Role.PROXY_LB: "circleci-proxy load balancer",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from circleci_network.options import HardeningOptions
 from circleci_network.ports import (
@@ -28,6 +29,9 @@ from circleci_network.ports import (
     Port,
 )
 from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
+
+if TYPE_CHECKING:
+    from circleci_network.server_versions import ServerVersion
 
 
 class Direction(StrEnum):
@@ -52,6 +56,33 @@ class SpecSection(StrEnum):
     USER_EXTRA_EGRESS = "Network Traffic (additional egress for workloads, user-supplied)"
 
 
+class SourceKind(StrEnum):
+    """What kind of document a rule comes from."""
+
+    GUIDE = "guide"  # CircleCI's hardening guide (a revision of it)
+    VENDOR_TERRAFORM = "vendor terraform"  # CircleCI's reference Terraform (server-terraform)
+    PLATFORM = "platform"  # the cloud's or Kubernetes' documentation (EKS, GKE, controllers)
+    USER_OPTION = "user option"  # an option the user set (HardeningOptions, ServerVersion)
+
+
+#: The guide in spec/: an early revision of the Server v3 page, and the default profile.
+SEED_DOCUMENT = "spec/circleci-server-v3-hardening.md (early revision of the Server v3 page)"
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """Where one rule comes from: the document, its section, and the row or option."""
+
+    kind: SourceKind
+    document: str
+    section: str
+    reference: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value}: {self.document} / {self.section} / {self.reference}"
+
+
 @dataclass(frozen=True)
 class CustomPeer:
     """Named CIDRs a user supplied (extra egress)."""
@@ -73,14 +104,18 @@ class TrafficRule:
     ports: tuple[Port, ...]
     peer: Peer
     purpose: str
-    section: SpecSection
+    #: The guide's heading / part; with ``purpose`` and the peer it makes the description,
+    #: so a row that several versions share keeps one description (no cloud-side update).
+    section: str
     from_table: bool  # a table row of the guide (True) or a prose rule (False)
+    #: Every document row this rule stands for, first the one it is rendered from.
+    sources: tuple[RuleSource, ...] = ()
 
     @property
     def description(self) -> str:
         """Short enough for every cloud (AWS: 255, GCP: 2048 characters)."""
         arrow = "from" if self.direction is Direction.INGRESS else "to"
-        text = f"{self.purpose} ({arrow} {peer_name(self.peer)}; spec: {self.section.value})"
+        text = f"{self.purpose} ({arrow} {peer_name(self.peer)}; spec: {self.section})"
         return text[:255]
 
 
@@ -106,7 +141,8 @@ def _rule(
     *,
     table: bool,
 ) -> TrafficRule:
-    return TrafficRule(rule_id, role, direction, ports, peer, purpose, section, table)
+    source = RuleSource(SourceKind.GUIDE, SEED_DOCUMENT, section.value, "table row" if table else "prose")
+    return TrafficRule(rule_id, role, direction, ports, peer, purpose, section, table, (source,))
 
 
 # The table stays one rule per line, like the guide's rows.
@@ -182,7 +218,7 @@ SPEC_RULES: tuple[TrafficRule, ...] = tuple(_load_balancer_rules() + _common_rul
 
 def _extra_rules(options: HardeningOptions) -> list[TrafficRule]:
     return [
-        _rule(
+        TrafficRule(
             f"{extra.role.value}-out-extra-{extra.name}",
             extra.role,
             OUT,
@@ -190,7 +226,15 @@ def _extra_rules(options: HardeningOptions) -> list[TrafficRule]:
             CustomPeer(extra.name, extra.cidrs),
             extra.purpose,
             S.USER_EXTRA_EGRESS,
-            table=False,
+            False,
+            (
+                RuleSource(
+                    SourceKind.USER_OPTION,
+                    "HardeningOptions.extra_egress",
+                    S.USER_EXTRA_EGRESS.value,
+                    f"ExtraEgressRule({extra.name!r})",
+                ),
+            ),
         )
         for extra in options.extra_egress
     ]
@@ -215,7 +259,7 @@ def _make_transparent(rules: list[TrafficRule], delivered: DeliveredPorts | None
             result.append(replace(rule, rule_id=f"k8s-nodes-in-via-{rule.rule_id}", role=K8S, ports=ports))
         elif rule.role.is_load_balancer:
             continue  # a transparent load balancer has no egress of its own
-        elif rule.section is S.K8S_INGRESS:
+        elif rule.section == S.K8S_INGRESS:
             if not health_checks_added:  # the node-port range now comes from the probes only
                 result.append(
                     replace(
@@ -236,8 +280,11 @@ def active_rules(
     *,
     transparent_load_balancers: bool | None = None,
     delivered_ports: DeliveredPorts | None = None,
+    server_version: ServerVersion | None = None,
+    platform_rules: tuple[TrafficRule, ...] = (),
 ) -> tuple[TrafficRule, ...]:
-    """The rules in force for these options.
+    """The rules in force for these options and server version (``None``: the guide in spec/),
+    with ``platform_rules`` (what the cluster adds by itself, ``controller_rules``).
 
     A rule whose outside peer resolves to no CIDRs (no SSH administrators, rerun-with-SSH
     turned off) is left out; nothing is ever widened.
@@ -245,7 +292,7 @@ def active_rules(
     transparent = (
         options.transparent_load_balancers if transparent_load_balancers is None else transparent_load_balancers
     )
-    rules = list(SPEC_RULES)
+    rules = list(SPEC_RULES if server_version is None else server_version.rules()) + list(platform_rules)
     if transparent:
         rules = _make_transparent(rules, delivered_ports)
     rules += _extra_rules(options)
@@ -264,8 +311,8 @@ def roles_in(rules: tuple[TrafficRule, ...]) -> tuple[Role, ...]:
     return tuple(role for role in Role if role in present)
 
 
-def load_balancer_ports(role: Role) -> tuple[Port, ...]:
-    """The ports a load balancer listens on: its ingress rows in the guide's table."""
+def load_balancer_ports(role: Role, rules: tuple[TrafficRule, ...] = SPEC_RULES) -> tuple[Port, ...]:
+    """The ports a load balancer listens on: its ingress rows in the table (default: the guide in spec/)."""
     return tuple(
-        port for rule in SPEC_RULES if rule.role is role and rule.direction is Direction.INGRESS for port in rule.ports
+        port for rule in rules if rule.role is role and rule.direction is Direction.INGRESS for port in rule.ports
     )

@@ -14,7 +14,6 @@ from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.outputs import snake
 from circleci_network.provider_loading import load_provider_package_lazily
-from circleci_network.roles import LOAD_BALANCERS
 from stacks.environments import DEFAULT_ENVIRONMENT, environment_name_prefix
 
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
@@ -109,6 +108,8 @@ class CircleciAwsStack(TerraformStack):
         made = network.add_outputs(self)
         # The IDs these outputs had before add_outputs, kept for existing consumers (deprecated).
         for old, new in legacy_output_ids(network).items():
+            if new not in made:
+                continue  # helm_values: v3 server versions write kots_settings instead
             TerraformOutput(self, old, value=made[new].value, description=f"Deprecated: use {new}")
 
 
@@ -117,9 +118,9 @@ def legacy_output_ids(network: CircleciAwsNetwork) -> dict[str, str]:
     ids = {"vpc-id": "vpc_id", "helm-values": "helm_values", "vpc-dns-resolver": "vpc_dns_resolver"}
     ids |= {f"subnet-ids-{tier.value}": f"{snake(tier.value)}_subnet_ids" for tier in SubnetTier}
     for role in network.security_groups.group_ids:
-        kind = "load_balancer_security_group_id" if role in LOAD_BALANCERS else "security_group_id"
+        kind = "load_balancer_security_group_id" if role.is_load_balancer else "security_group_id"
         ids[f"security-group-id-{role.value}"] = f"{snake(role)}_{kind}"
-    for role in LOAD_BALANCERS:
+    for role in network.load_balancers.load_balancers:  # none on v4: the chart builds circleci-proxy
         ids[f"load-balancer-{role.value}-name"] = f"{snake(role)}_load_balancer_name"
         ids[f"load-balancer-{role.value}-dns-name"] = f"{snake(role)}_load_balancer_dns_name"
     for role, port in network.load_balancers.target_group_arns:

@@ -55,6 +55,8 @@ class CircleciGcpStack(TerraformStack):
         made = network.add_outputs(self)
         # The IDs these outputs had before add_outputs, kept for existing consumers (deprecated).
         for old, new in legacy_output_ids(network).items():
+            if new not in made:
+                continue  # helm_values: v3 server versions write kots_settings instead
             TerraformOutput(self, old, value=made[new].value, description=f"Deprecated: use {new}")
 
 

@@ -8,6 +8,7 @@ from ipaddress import IPv4Network
 from circleci_network.audit.facts import StackFacts
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
+from circleci_network.controller_rules import gke_service_rules
 from circleci_network.intent import NetworkIntent
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
@@ -34,6 +35,9 @@ class ExpectedView:
             intent.options,
             transparent_load_balancers=facts.transparent_load_balancers,
             delivered_ports=facts.delivered_ports or None,
+            server_version=intent.server_version,
+            # What GKE adds for the chart's Service under our values (AWS: nothing).
+            platform_rules=gke_service_rules(intent.server_version) if intent.cloud == "gcp" else (),
         )
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
         self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}

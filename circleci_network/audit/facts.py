@@ -94,10 +94,10 @@ def aws_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
 
 
 def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
-    """Internal load balancer addresses (``<name>-<role>``), as /32."""
+    """Internal load balancer addresses (``<name>-<role>``, v4's circleci-proxy when internal), as /32."""
     found: dict[Role, str] = {}
     for resource in resources(stack, "google_compute_address").values():
-        for role in INTERNAL_LOAD_BALANCERS:
+        for role in (*INTERNAL_LOAD_BALANCERS, Role.PROXY_LB):
             if resource.get("name") == f"{name}-{role.value}" and resource.get("address"):
                 found[role] = str(IPv4Network(f"{resource['address']}/32"))
     return found

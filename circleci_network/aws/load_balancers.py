@@ -19,8 +19,9 @@ from circleci_network.aws.naming import SHORT_NAMES, check_name_prefix, check_vp
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.ports import KUBERNETES_NODE_PORTS, Port
-from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, Role
 from circleci_network.rules import load_balancer_ports
+from circleci_network.server_versions import ServerVersion, terraform_load_balancers
 
 NodePortAssignment = Mapping[tuple[Role, int], int]
 
@@ -36,6 +37,21 @@ DEFAULT_NODE_PORTS: NodePortAssignment = {
 }
 
 
+def default_node_ports(version: ServerVersion) -> dict[tuple[Role, int], int]:
+    """``DEFAULT_NODE_PORTS`` for the load balancers our Terraform builds for this version
+    (none on v4: the chart's Service gets its NodePorts from Kubernetes)."""
+    return {key: port for key, port in DEFAULT_NODE_PORTS.items() if key in _listeners(version)}
+
+
+def _listeners(version: ServerVersion) -> set[tuple[Role, int]]:
+    rules = version.rules()
+    return {
+        (role, port.from_port)
+        for role in terraform_load_balancers(version)
+        for port in load_balancer_ports(role, rules)
+    }
+
+
 @dataclass(frozen=True)
 class LoadBalancerProps:
     vpc_id: str
@@ -46,21 +62,31 @@ class LoadBalancerProps:
     name: str = "circleci"
     #: ``False`` makes frontend and traefik internal too (VPN mode).
     internet_facing: bool = True
-    node_ports: NodePortAssignment = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
+    #: ``None``: ``default_node_ports(server_version)``.
+    node_ports: NodePortAssignment | None = None
     deletion_protection: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: v3 profiles build their load balancers here; on v4 the cluster builds circleci-proxy.
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_vpc_id(self.vpc_id, "LoadBalancerProps.vpc_id")
+        if self.node_ports is None:
+            object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
         check_name_prefix(self.name, "LoadBalancerProps.name", kinds={"load-balancers"})
-        check_node_ports(self.node_ports, "LoadBalancerProps.node_ports")
+        check_node_ports(self.listener_node_ports, "LoadBalancerProps.node_ports", self.server_version)
+
+    @property
+    def listener_node_ports(self) -> NodePortAssignment:
+        assert self.node_ports is not None  # set in __post_init__
+        return self.node_ports
 
 
-def check_node_ports(node_ports: NodePortAssignment, field_name: str) -> None:
+def check_node_ports(node_ports: NodePortAssignment, field_name: str, version: ServerVersion | None = None) -> None:
     """One NodePort in 30000-32767 per (load balancer, listener port), none shared: the nodes
     admit exactly these ports, so a wrong one would open something else."""
-    wanted = {(role, port.from_port) for role in LOAD_BALANCERS for port in load_balancer_ports(role)}
+    wanted = _listeners(version or ServerVersion())
     given = set(node_ports)
     if given != wanted:
         missing = sorted(f"{r.value}:{p}" for r, p in wanted - given)
@@ -68,7 +94,8 @@ def check_node_ports(node_ports: NodePortAssignment, field_name: str) -> None:
         raise ConfigurationError(
             field_name,
             f"missing {missing}, unknown {extra}",
-            "give one NodePort for every (load balancer, listener port) of DEFAULT_NODE_PORTS",
+            "give one NodePort for every (load balancer, listener port) of DEFAULT_NODE_PORTS"
+            + ("" if version is None or version.is_default else f" that server version {version.id.value} has"),
         )
     seen: dict[int, tuple[Role, int]] = {}
     for key, node_port in node_ports.items():
@@ -93,7 +120,8 @@ class CircleciLoadBalancers(Construct):
         self.load_balancers: dict[Role, Lb] = {}
         self.target_groups: dict[tuple[Role, int], LbTargetGroup] = {}
         self.target_group_arns: dict[tuple[Role, int], str] = {}
-        for role in LOAD_BALANCERS:
+        rules = props.server_version.rules()
+        for role in terraform_load_balancers(props.server_version):
             internal = not (props.internet_facing and role in INTERNET_FACING_LOAD_BALANCERS)
             group = props.security_group_ids.get(role)
             short = SHORT_NAMES[role]
@@ -111,8 +139,8 @@ class CircleciLoadBalancers(Construct):
             )
             self.load_balancers[role] = lb
             lb_arn = lb.arn  # read once: each read is a call into node
-            for port in load_balancer_ports(role):
-                node_port = props.node_ports[(role, port.from_port)]
+            for port in load_balancer_ports(role, rules):
+                node_port = props.listener_node_ports[(role, port.from_port)]
                 target_group = LbTargetGroup(
                     self,
                     f"{role.value}-{port.from_port}",

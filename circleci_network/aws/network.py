@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import Fn, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.aws.load_balancers import (
-    DEFAULT_NODE_PORTS,
     CircleciLoadBalancers,
     LoadBalancerProps,
     NodePortAssignment,
     check_node_ports,
+    default_node_ports,
 )
 from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
@@ -23,9 +23,11 @@ from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.helm_values import HelmValues
 from circleci_network.intent import NetworkIntent, StackInputs
+from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
 
@@ -34,7 +36,8 @@ from circleci_network.validation import validate_against_spec
 class AwsNetworkProps:
     vpc: VpcProps
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
-    node_ports: NodePortAssignment = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
+    #: ``None``: ``default_node_ports(server_version)`` (none on v4).
+    node_ports: NodePortAssignment | None = None
     load_balancer_deletion_protection: bool = True
     #: VPN or internet access for users; private or public job subnets (the guide's shapes).
     topology: Topology = field(default_factory=Topology)
@@ -44,6 +47,8 @@ class AwsNetworkProps:
     network_acls: bool = False
     #: AWS's "rules per network ACL" quota per direction (default 20, at most 40).
     network_acl_rules_quota: int = RULES_PER_ACL_QUOTA
+    #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -58,7 +63,23 @@ class AwsNetworkProps:
             ours=[(f"VpcProps subnet {tier.value}", c) for tier, cidrs in plan.items() for c in cidrs],
         )
         self.topology.check(self.hardening, "AwsNetworkProps")
-        check_node_ports(self.node_ports, "AwsNetworkProps.node_ports")
+        if self.node_ports is None:
+            object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
+        check_node_ports(self.listener_node_ports, "AwsNetworkProps.node_ports", self.server_version)
+        version = self.server_version.id.value
+        if self.network_acls and not self.server_version.is_default:
+            raise ConfigurationError(
+                "AwsNetworkProps.network_acls",
+                f"network ACLs are built for the default server version only, not {version}",
+                "leave network_acls False with a server version, or use the default ServerVersion()",
+            )
+        if self.hardening.transparent_load_balancers and self.server_version.profile.proxy_load_balancer:
+            raise ConfigurationError(
+                "AwsNetworkProps.hardening.transparent_load_balancers",
+                f"server version {version}: the chart's circleci-proxy NLB carries our circleci-proxy security "
+                "group (AWS Load Balancer Controller annotations), so it is not transparent",
+                "leave transparent_load_balancers False with a v4 server version",
+            )
         if self.vpc.public_job_subnets and not self.topology.public_job_instances:
             raise ConfigurationError(
                 "AwsNetworkProps.vpc.public_job_subnets",
@@ -67,6 +88,11 @@ class AwsNetworkProps:
             )
         if self.topology.public_job_instances:
             object.__setattr__(self, "vpc", replace(self.vpc, public_job_subnets=True))
+
+    @property
+    def listener_node_ports(self) -> NodePortAssignment:
+        assert self.node_ports is not None  # set in __post_init__
+        return self.node_ports
 
 
 #: Which subnets each role's instances belong in.
@@ -87,6 +113,12 @@ class CircleciAwsNetwork(Construct):
         self.vpc = CircleciVpc(self, "vpc", props=vpc_props)
         plan = vpc_props.subnet_plan()
         lb_subnet_cidrs = tuple(str(c) for tier in (SubnetTier.PUBLIC, SubnetTier.KUBERNETES_NODES) for c in plan[tier])
+        version = props.server_version
+        #: v4: the subnets the chart's circleci-proxy NLB is annotated into (the audit places it there).
+        self.proxy_subnet_tier = (
+            SubnetTier.PUBLIC if props.topology.internet_facing_load_balancers else SubnetTier.KUBERNETES_NODES
+        )
+        proxy_cidrs = tuple(str(c) for c in plan[self.proxy_subnet_tier])
         self.security_groups = CircleciSecurityGroups(
             self,
             "security-groups",
@@ -98,6 +130,8 @@ class CircleciAwsNetwork(Construct):
                 node_ports=props.node_ports,
                 name=vpc_props.name,
                 tags=vpc_props.tags,
+                role_subnet_cidrs={Role.PROXY_LB: proxy_cidrs} if version.profile.proxy_load_balancer else {},
+                server_version=version,
             ),
         )
         existing = vpc_props.existing_vpc
@@ -111,6 +145,7 @@ class CircleciAwsNetwork(Construct):
                     existing_network=existing.vpc_id if existing else None,
                     vpc_cidr=existing.cidr_block if existing else None,
                 ),
+                server_version=props.server_version,
             )
         )
         self.load_balancers = CircleciLoadBalancers(
@@ -130,6 +165,7 @@ class CircleciAwsNetwork(Construct):
                 node_ports=props.node_ports,
                 deletion_protection=props.load_balancer_deletion_protection,
                 tags=vpc_props.tags,
+                server_version=version,
             ),
         )
         self.network_acls: CircleciNetworkAcls | None = None
@@ -142,15 +178,109 @@ class CircleciAwsNetwork(Construct):
                     hardening=props.hardening,
                     internet_facing_load_balancers=props.topology.internet_facing_load_balancers,
                     load_balancer_subnet_cidrs=lb_subnet_cidrs,
-                    node_ports=props.node_ports,
+                    node_ports=props.listener_node_ports,
                     rules_per_acl_quota=props.network_acl_rules_quota,
                 ),
             )
-        self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
+        config = version.profile.config_file
+        self.helm_values: HelmValues | KotsSettings
+        if config is ConfigFile.LEGACY_VALUES:
+            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
+        elif config is ConfigFile.HELM_VALUES:
+            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values(), facts=self._network_facts())
+        else:
+            self.helm_values = KotsSettings(
+                self, "kots-settings", fields=self._kots_fields(), facts=self._network_facts()
+            )
         if props.validate_against_spec:
             validate_against_spec(self)
 
     def _helm_values(self) -> dict[str, Any]:
+        """v4: the chart's documented keys only; the default profile: today's fragment, unchanged."""
+        version = self.props.server_version
+        if version.profile.config_file is not ConfigFile.HELM_VALUES:
+            return self._legacy_values()
+        internet = self.props.topology.internet_facing_load_balancers
+        a = "service.beta.kubernetes.io/aws-load-balancer"
+        # The AWS Load Balancer Controller builds the chart's nginx Service as an NLB in our
+        # subnets with our circleci-proxy group, and writes no node rules of its own ([LBC]
+        # docs/guide/service/annotations.md): the node rules are ours, from the model.
+        values: dict[str, Any] = {
+            "nginx": {
+                "annotations": {
+                    f"{a}-type": "external",
+                    f"{a}-nlb-target-type": "instance",
+                    f"{a}-scheme": "internet-facing" if internet else "internal",
+                    f"{a}-subnets": Fn.join(",", self.vpc.subnet_ids(self.proxy_subnet_tier)),
+                    f"{a}-security-groups": self.security_groups.group_ids[Role.PROXY_LB],
+                    f"{a}-manage-backend-security-group-rules": "false",
+                    f"{a}-cross-zone-load-balancing-enabled": "true",
+                }
+            },
+            version.profile.vm_provider_key: {
+                "providers": {
+                    "ec2": {
+                        "region": self.vpc.region_name,
+                        "subnets": self.subnet_ids(Role.EXTERNAL_VMS),
+                        "securityGroupId": self.security_groups.group_ids[Role.EXTERNAL_VMS],
+                        "assignPublicIP": self.props.topology.public_job_instances,
+                    }
+                }
+            },
+        }
+        if version.external_nomad_server_cidrs:
+            values["nomad"] = {"server": {"internal": False}}  # add nomad.server.serverHostname yourself
+        return values
+
+    def _network_facts(self) -> dict[str, Any]:
+        """What no chart reads: a Terraform output (``network-facts``), not Helm values."""
+        facts: dict[str, Any] = dict(self._legacy_values()["circleci_network"])
+        facts["server_version"] = self.props.server_version.id.value
+        if self.props.server_version.profile.proxy_load_balancer:
+            facts["load_balancers"] = {
+                Role.PROXY_LB.value: {
+                    "built_by": "the chart's nginx Service (AWS Load Balancer Controller, annotations in the values)",
+                    "security_group_id": self.security_groups.group_ids[Role.PROXY_LB],
+                    "subnet_ids": self.vpc.subnet_ids(self.proxy_subnet_tier),
+                    "internal": not self.props.topology.internet_facing_load_balancers,
+                }
+            }
+        return facts
+
+    def _kots_fields(self) -> list[KotsField]:
+        """v3: the admin console's network fields (server-v4-hardening.md (e))."""
+        lbs = self.load_balancers
+        vms = self.subnet_ids(Role.EXTERNAL_VMS)
+        return [
+            KotsField(
+                "Frontend / General settings",
+                "Private Load Balancer",
+                not self.props.topology.internet_facing_load_balancers,
+                "hidden while Let's Encrypt is on",
+            ),
+            KotsField(
+                "Nomad",
+                "Nomad Load Balancer",
+                lbs.dns_name(Role.NOMAD_LB),
+                "Nomad clients reach it on 4647 (server_endpoint)",
+            ),
+            KotsField(
+                "Output Processor", "Output Processor Load Balancer Hostname", lbs.dns_name(Role.OUTPUT_PROCESSOR_LB)
+            ),
+            KotsField("VM Service", "VM Service Load Balancer Hostname", lbs.dns_name(Role.VM_SERVICE_LB)),
+            KotsField("VM Service", "VM service port", 3000),
+            KotsField("VM Service (AWS EC2)", "Region", self.vpc.region_name),
+            KotsField(
+                "VM Service (AWS EC2)",
+                "Subnets",
+                vms[:1],
+                f"v3 takes subnets of one availability zone: this is {self.props.vpc.availability_zones[0]}'s",
+            ),
+            KotsField("VM Service (AWS EC2)", "Security Group ID", self.security_groups.group_ids[Role.EXTERNAL_VMS]),
+            KotsField("VM Service (AWS EC2)", "Assign Public IPs", self.props.topology.public_job_instances),
+        ]
+
+    def _legacy_values(self) -> dict[str, Any]:
         def placement(role: Role) -> dict[str, Any]:
             return {"subnet_ids": self.subnet_ids(role), "security_group_id": self.security_groups.group_ids[role]}
 
@@ -163,7 +293,7 @@ class CircleciAwsNetwork(Construct):
                 or not self.props.topology.internet_facing_load_balancers,
                 # Each Kubernetes service binds its NodePort to the target group (TargetGroupBinding).
                 "listeners": {
-                    str(port): {"node_port": self.props.node_ports[(r, port)], "target_group_arn": arn}
+                    str(port): {"node_port": self.props.listener_node_ports[(r, port)], "target_group_arn": arn}
                     for (r, port), arn in self.load_balancers.target_group_arns.items()
                     if r is role
                 },
@@ -214,13 +344,23 @@ class CircleciAwsNetwork(Construct):
                 )
             out[f"{snake(role)}_load_balancer_name"] = Output(lb.name, f"{role.value} NLB name")
             out[f"{snake(role)}_load_balancer_dns_name"] = Output(lb.dns_name, f"{role.value} NLB DNS name")
+        if Role.PROXY_LB in groups:  # v4: the chart's NLB takes it through the nginx annotations
+            out["circleci_proxy_load_balancer_security_group_id"] = Output(
+                groups[Role.PROXY_LB], "Security group of the circleci-proxy load balancer (built by the chart)"
+            )
         for (role, port), arn in lbs.target_group_arns.items():
             out[f"{snake(role)}_target_group_arn_{port}"] = Output(
                 arn, f"Bind the {role.value} service's port {port} here (TargetGroupBinding)"
             )
-        out["helm_values"] = Output(
-            self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values"
-        )
+        config = self.helm_values
+        if isinstance(config, HelmValues):
+            out["helm_values"] = Output(config.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
+        else:  # v3: the KOTS admin-console fields
+            out["kots_settings"] = Output(
+                config.local.expression, "CircleCI Server v3 KOTS fields: terraform output -json kots_settings"
+            )
+        if config.facts is not None:  # v3 and v4 profiles: what no chart reads
+            out["network_facts"] = Output(dict(config.facts), "Network facts no CircleCI chart reads")
         return out
 
     def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:

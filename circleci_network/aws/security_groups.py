@@ -12,7 +12,7 @@ from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurity
 from constructs import Construct
 
 from circleci_network.addressing import cidr_tuple, parse_cidr
-from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, check_node_ports
+from circleci_network.aws.load_balancers import check_node_ports, default_node_ports
 from circleci_network.aws.naming import check_name_prefix, check_vpc_id
 from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
@@ -21,6 +21,7 @@ from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
+from circleci_network.server_versions import ServerVersion
 
 #: AWS's default quota of rules per security group and direction.
 RULES_PER_GROUP_QUOTA = 60
@@ -36,17 +37,23 @@ class SecurityGroupProps:
     load_balancer_subnet_cidrs: tuple[str, ...] = ()
     #: With transparent load balancers: the NodePort each listener port arrives on at the nodes
     #: (the NLB keeps the client's address, so the nodes admit clients on these ports).
-    node_ports: Mapping[tuple[Role, int], int] = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
-    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere.
+    #: ``None``: ``default_node_ports(server_version)``.
+    node_ports: Mapping[tuple[Role, int], int] | None = None
+    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere;
+    #: on v4, those of circleci-proxy (the chart builds it: no ``aws_lb`` tells the audit where).
     role_subnet_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     name: str = "circleci"
     #: Raise if you have a higher "rules per security group" quota.
     rules_per_group_quota: int = RULES_PER_GROUP_QUOTA
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Whose rule table to render (default: the guide in spec/).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
+        if self.node_ports is None:
+            object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
         object.__setattr__(
             self, "dns_resolver_cidrs", cidr_tuple(self.dns_resolver_cidrs, "SecurityGroupProps.dns_resolver_cidrs")
         )
@@ -72,13 +79,25 @@ class SecurityGroupProps:
             for c in self.load_balancer_subnet_cidrs
         ]
         check_outside_peers(self.hardening, inside, "SecurityGroupProps.hardening")
-        check_node_ports(self.node_ports, "SecurityGroupProps.node_ports")
+        check_node_ports(self.listener_node_ports, "SecurityGroupProps.node_ports", self.server_version)
+        if self.hardening.transparent_load_balancers and self.server_version.profile.proxy_load_balancer:
+            raise ConfigurationError(
+                "HardeningOptions.transparent_load_balancers",
+                f"server version {self.server_version.id.value}: the chart's circleci-proxy NLB carries our "
+                "circleci-proxy security group (AWS Load Balancer Controller annotations), so it is not transparent",
+                "leave transparent_load_balancers False with a v4 server version",
+            )
         if self.hardening.transparent_load_balancers and not self.load_balancer_subnet_cidrs:
             raise ConfigurationError(
                 "SecurityGroupProps.load_balancer_subnet_cidrs",
                 "is empty, but transparent load balancers have no security group to refer to",
                 "give the CIDRs of the subnets the load balancers sit in",
             )
+
+    @property
+    def listener_node_ports(self) -> Mapping[tuple[Role, int], int]:
+        assert self.node_ports is not None  # set in __post_init__
+        return self.node_ports
 
 
 def _aws_protocol(port: Port) -> str:
@@ -96,8 +115,8 @@ class CircleciSecurityGroups(Construct):
     def __init__(self, scope: Construct, id: str, *, props: SecurityGroupProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        delivered = dict(props.node_ports) if props.hardening.transparent_load_balancers else None
-        self.rules = active_rules(props.hardening, delivered_ports=delivered)
+        delivered = dict(props.listener_node_ports) if props.hardening.transparent_load_balancers else None
+        self.rules = active_rules(props.hardening, delivered_ports=delivered, server_version=props.server_version)
         self.groups: dict[Role, SecurityGroup] = {}
         for role in roles_in(self.rules):
             self.groups[role] = SecurityGroup(
@@ -128,6 +147,7 @@ class CircleciSecurityGroups(Construct):
                 node_ports=delivered or {},
                 role_cidrs=dict(props.role_subnet_cidrs),
             ),
+            server_version=props.server_version,
         )
         self._check_quota()
         for rule in self.rules:

@@ -23,7 +23,9 @@ from constructs import Construct
 from circleci_network.checks import member, require_fields
 from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
+from circleci_network.gcp.load_balancer_addresses import fixed_addresses
 from circleci_network.gcp.naming import baseline_name, check_prefix_lengths
+from circleci_network.gcp.rule_set import gcp_rules
 from circleci_network.gcp.settings import (
     FirewallTargets,
     GcpAddressing,
@@ -34,15 +36,16 @@ from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule
+from circleci_network.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
 BASELINE_PRIORITY = 65000
 
 
-def gcp_rules(options: HardeningOptions) -> tuple[TrafficRule, ...]:
-    """GCP's passthrough load balancers are transparent: their rules apply to the nodes."""
-    return active_rules(options, transparent_load_balancers=True)
+def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
+    """Load balancers egress rules name by their fixed internal address."""
+    return tuple(r for r in version.load_balancers if r in INTERNAL_LOAD_BALANCERS or r is Role.PROXY_LB)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class FirewallProps:
     targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
     allow_priority: int = ALLOW_PRIORITY
     baseline_priority: int = BASELINE_PRIORITY
+    #: Whose rule table to render (default: the guide in spec/).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -77,7 +82,9 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
-        check_prefix_lengths(self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening)
+        check_prefix_lengths(
+            self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening, server_version=self.server_version
+        )
         check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
 
 
@@ -110,7 +117,7 @@ class CircleciFirewall(Construct):
     def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.rules = gcp_rules(props.hardening)
+        self.rules = gcp_rules(props.hardening, props.server_version)
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
@@ -149,8 +156,12 @@ class CircleciFirewall(Construct):
             options=props.hardening,
             inputs=StackInputs(
                 existing_network=props.network_id,
-                role_cidrs={role: tuple(self._ranges(role)) for role in (*COMPUTE_ROLES, *INTERNAL_LOAD_BALANCERS)},
+                role_cidrs={
+                    role: tuple(self._ranges(role))
+                    for role in (*COMPUTE_ROLES, *addressed_load_balancers(props.server_version))
+                },
             ),
+            server_version=props.server_version,
         )
         self._record = TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 
@@ -204,8 +215,8 @@ class CircleciFirewall(Construct):
         if isinstance(peer, Role):
             if peer is Role.KUBERNETES_NODES:
                 return [a.subnet_cidr, a.pods_cidr]
-            if peer.is_internal_load_balancer:
-                return [f"{a.load_balancer_addresses()[peer]}/32"]
+            if peer.is_internal_load_balancer or peer is Role.PROXY_LB:
+                return [f"{fixed_addresses(a, self.props.server_version)[peer]}/32"]
             return [a.subnet_cidr]
         given = self.props.hardening.cidrs_for(peer)
         if given is not None:

@@ -13,6 +13,15 @@ from circleci_network.checks import require_fields
 from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.settings import GcpAddressing, check_labels, check_name, check_project, check_region
 from circleci_network.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
+from circleci_network.server_versions import ServerVersion
+
+
+def fixed_addresses(addressing: GcpAddressing, version: ServerVersion) -> dict[Role, str]:
+    """The internal addresses we fix (egress rules must name them): v3's internal load
+    balancers; on v4 circleci-proxy when internal (VPN), at the subnet's base + 10."""
+    if version.profile.proxy_load_balancer:
+        return {Role.PROXY_LB: str(addressing.subnet.network_address + 10)}
+    return addressing.load_balancer_addresses()
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,8 @@ class LoadBalancerAddressProps:
     #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik too.
     internet_facing: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: v4: one address, circleci-proxy's (``nginx.loadBalancerIp``).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -40,7 +51,10 @@ class LoadBalancerAddresses(Construct):
         super().__init__(scope, id)
         self.props = props
         self.addresses: dict[Role, ComputeAddress] = {}
-        fixed = props.addressing.load_balancer_addresses()
+        fixed = fixed_addresses(props.addressing, props.server_version)
+        if props.server_version.profile.proxy_load_balancer:
+            self._proxy(props, fixed[Role.PROXY_LB])
+            return
         for role in INTERNAL_LOAD_BALANCERS:
             self.addresses[role] = ComputeAddress(
                 self,
@@ -55,6 +69,8 @@ class LoadBalancerAddresses(Construct):
                 description=f"CircleCI Server {role.display_name} (internal)",
             )
         for role in INTERNET_FACING_LOAD_BALANCERS:
+            if role not in props.server_version.load_balancers:
+                continue  # frontend-external: gone from the final v3 page
             external = props.internet_facing
             self.addresses[role] = ComputeAddress(
                 self,
@@ -68,3 +84,20 @@ class LoadBalancerAddresses(Construct):
                 labels=dict(props.labels) or None,
                 description=f"CircleCI Server {role.display_name}",
             )
+
+    def _proxy(self, props: LoadBalancerAddressProps, internal_address: str) -> None:
+        external = props.internet_facing
+        role = Role.PROXY_LB
+        self.addresses[role] = ComputeAddress(
+            self,
+            role.value,
+            name=f"{props.name}-{role.value}",
+            project=props.project,
+            region=props.region,
+            address_type="EXTERNAL" if external else "INTERNAL",
+            network_tier="PREMIUM" if external else None,
+            subnetwork=None if external else props.subnetwork_id,
+            address=None if external else internal_address,
+            labels=dict(props.labels) or None,
+            description=f"CircleCI Server {role.display_name} (nginx.loadBalancerIp)",
+        )

@@ -10,10 +10,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from circleci_network.errors import ConfigurationError
+from circleci_network.gcp.rule_set import gcp_rules
 from circleci_network.gcp.settings import NAME_LIMIT
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, Role
-from circleci_network.rules import Direction, active_rules
+from circleci_network.rules import Direction
+from circleci_network.server_versions import ServerVersion
 
 #: Service account IDs are 6-30 characters.
 ACCOUNT_ID_LIMIT = 30
@@ -31,7 +33,9 @@ def baseline_name(name: str, role: Role, direction: Direction) -> str:
     return f"{name}-{role.value}-deny-all-{direction.value}"
 
 
-def names_from_prefix(prefix: str, region: str | None, hardening: HardeningOptions | None) -> list[NamedResource]:
+def names_from_prefix(
+    prefix: str, region: str | None, hardening: HardeningOptions | None, server_version: ServerVersion | None = None
+) -> list[NamedResource]:
     """Every GCP name built from the prefix (the subnet's needs ``region``, firewall rules ``hardening``)."""
     names = [
         NamedResource("vpc", "network", prefix, NAME_LIMIT),
@@ -47,8 +51,7 @@ def names_from_prefix(prefix: str, region: str | None, hardening: HardeningOptio
         names.append(NamedResource("identities", "network tag", f"{prefix}-{role.value}", NAME_LIMIT))
     names += [NamedResource("addresses", "address", f"{prefix}-{role.value}", NAME_LIMIT) for role in LOAD_BALANCERS]
     if hardening is not None:
-        # GCP's passthrough load balancers are transparent: their rules sit on the nodes.
-        rules = active_rules(hardening, transparent_load_balancers=True)
+        rules = gcp_rules(hardening, server_version)
         names += [NamedResource("firewall", "firewall rule", f"{prefix}-{r.rule_id}", NAME_LIMIT) for r in rules]
         names += [
             NamedResource("firewall", "firewall rule", baseline_name(prefix, role, d), NAME_LIMIT)
@@ -65,9 +68,11 @@ def check_prefix_lengths(
     *,
     region: str | None = None,
     hardening: HardeningOptions | None = None,
+    server_version: ServerVersion | None = None,
 ) -> None:
     """Refuse a prefix that makes any name of ``kinds`` too long, naming the longest that breaks."""
-    over = [n for n in names_from_prefix(prefix, region, hardening) if n.kind in kinds and len(n.name) > n.limit]
+    names = names_from_prefix(prefix, region, hardening, server_version)
+    over = [n for n in names if n.kind in kinds and len(n.name) > n.limit]
     if over:
         worst = max(over, key=lambda n: len(n.name) - n.limit)
         excess = len(worst.name) - worst.limit

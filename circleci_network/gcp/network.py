@@ -10,6 +10,7 @@ from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.checks import member, require_fields
+from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
@@ -27,9 +28,11 @@ from circleci_network.gcp.settings import (
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.helm_values import HelmValues
 from circleci_network.intent import NetworkIntent, StackInputs
+from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
 
@@ -65,12 +68,31 @@ class GcpNetworkProps:
     #: Cloud NAT ports per VM, dynamic port allocation, static addresses to allowlist at the VCS.
     nat: CloudNat = field(default_factory=CloudNat)
 
+    #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
+    server_version: ServerVersion = field(default_factory=ServerVersion)
+
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
         require_fields(self)
         object.__setattr__(
             self, "firewall_targets", member(FirewallTargets, self.firewall_targets, "GcpNetworkProps.firewall_targets")
         )
+        profile = self.server_version.profile
+        if profile.proxy_load_balancer and not profile.load_balancer_source_ranges:
+            raise ConfigurationError(
+                "GcpNetworkProps.server_version",
+                f"server version {self.server_version.id.value} has no nginx.loadBalancerSourceRanges (4.3+), so GKE "
+                "would open circleci-proxy's Service ports (80, 443, 3000, 4647, 8585) on the nodes to 0.0.0.0/0",
+                "use ServerVersionId.V4_3 (Server 4.3 or later) on GCP",
+            )
+        if profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
+            raise ConfigurationError(
+                "GcpNetworkProps.topology",
+                f"server version {self.server_version.id.value} on GCP with UserAccess.INTERNET is not built yet: "
+                "Nomad clients would reach circleci-proxy's external address (known only after apply) "
+                "through Cloud NAT, which no egress or node rule can name in advance",
+                "use Topology(user_access=UserAccess.VPN) (an internal circleci-proxy at a fixed address)",
+            )
         check_project(self.project, "GcpNetworkProps.project")
         check_region(self.region, "GcpNetworkProps.region")
         check_name(self.name, "GcpNetworkProps.name")
@@ -81,6 +103,7 @@ class GcpNetworkProps:
             {"vpc", "identities", "firewall", "addresses"},
             region=self.region,
             hardening=self.hardening,
+            server_version=self.server_version,
         )
         taken = check_taken_ranges(
             self.addressing, self.existing_network, self.existing_network_taken_cidrs, "GcpNetworkProps"
@@ -119,6 +142,7 @@ class GcpNetworkProps:
             targets=self.firewall_targets,
             allow_priority=self.allow_priority,
             baseline_priority=self.baseline_priority,
+            server_version=self.server_version,
         )
 
 
@@ -143,6 +167,7 @@ class CircleciGcpNetwork(Construct):
                 options=props.hardening,
                 topology=props.topology,
                 inputs=StackInputs(existing_network=props.existing_network),
+                server_version=props.server_version,
             )
         )
         self.load_balancer_addresses = LoadBalancerAddresses(
@@ -156,13 +181,85 @@ class CircleciGcpNetwork(Construct):
                 name=props.name,
                 internet_facing=props.topology.internet_facing_load_balancers,
                 labels=props.labels,
+                server_version=props.server_version,
             ),
         )
-        self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
+        config = props.server_version.profile.config_file
+        self.helm_values: HelmValues | KotsSettings
+        if config is ConfigFile.LEGACY_VALUES:
+            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
+        elif config is ConfigFile.HELM_VALUES:
+            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values(), facts=self._network_facts())
+        else:
+            self.helm_values = KotsSettings(
+                self, "kots-settings", fields=self._kots_fields(), facts=self._network_facts()
+            )
         if props.validate_against_spec:
             validate_against_spec(self)
 
     def _helm_values(self) -> dict[str, Any]:
+        """v4: the chart's documented keys only; the default profile: today's fragment, unchanged."""
+        props = self.props
+        version = props.server_version
+        if version.profile.config_file is not ConfigFile.HELM_VALUES:
+            return self._legacy_values()
+        nginx: dict[str, Any] = {"loadBalancerIp": self.load_balancer_addresses.addresses[Role.PROXY_LB].address}
+        if version.profile.load_balancer_source_ranges:  # 4.3+
+            nginx["loadBalancerSourceRanges"] = list(props.hardening.client_cidrs)
+        if not props.topology.internet_facing_load_balancers:
+            nginx["annotations"] = {"networking.gke.io/load-balancer-type": "Internal"}
+        values: dict[str, Any] = {
+            "nginx": nginx,
+            version.profile.vm_provider_key: {
+                "providers": {
+                    "gcp": {
+                        "project_id": props.project,
+                        "network": self.vpc.network_name,
+                        "subnetwork": self.vpc.subnet.name,
+                        "network_tags": [self.identities.tags[Role.EXTERNAL_VMS]],
+                        "assignPublicIP": props.topology.public_job_instances,
+                    }
+                }
+            },
+        }
+        if version.external_nomad_server_cidrs:
+            values["nomad"] = {"server": {"internal": False}}  # add nomad.server.serverHostname yourself
+        return values
+
+    def _network_facts(self) -> dict[str, Any]:
+        """What no chart reads: a Terraform output (``network-facts``), not Helm values."""
+        facts: dict[str, Any] = dict(self._legacy_values()["circleci_network"])
+        facts["server_version"] = self.props.server_version.id.value
+        return facts
+
+    def _kots_fields(self) -> list[KotsField]:
+        """v3: the admin console's network fields (server-v4-hardening.md (e))."""
+        props = self.props
+        addresses = self.load_balancer_addresses.addresses
+        return [
+            KotsField(
+                "Frontend / General settings",
+                "Private Load Balancer",
+                not props.topology.internet_facing_load_balancers,
+                "hidden while Let's Encrypt is on",
+            ),
+            KotsField(
+                "Nomad", "Nomad Load Balancer", addresses[Role.NOMAD_LB].address, "Nomad clients reach it on 4647"
+            ),
+            KotsField(
+                "Output Processor",
+                "Output Processor Load Balancer Hostname",
+                addresses[Role.OUTPUT_PROCESSOR_LB].address,
+            ),
+            KotsField("VM Service", "VM Service Load Balancer Hostname", addresses[Role.VM_SERVICE_LB].address),
+            KotsField("VM Service", "VM service port", 3000),
+            KotsField("VM Service (GCP)", "Zone", f"a zone of {props.region}", "the zone your VMs should run in"),
+            KotsField("VM Service (GCP)", "VPC Network", self.vpc.network_name),
+            KotsField("VM Service (GCP)", "VPC Subnet", self.vpc.subnet.name, "blank would pick one automatically"),
+            KotsField("VM Service (GCP)", "Assign Public IPs", props.topology.public_job_instances),
+        ]
+
+    def _legacy_values(self) -> dict[str, Any]:
         props = self.props
         identities = self.identities
 
@@ -220,9 +317,15 @@ class CircleciGcpNetwork(Construct):
             out[f"{snake(role)}_network_tag"] = Output(identities.tags[role], f"Network tag of {role.display_name}")
         for role, address in self.load_balancer_addresses.addresses.items():
             out[f"{snake(role)}_load_balancer_address"] = Output(address.address, f"{role.value} load balancer address")
-        out["helm_values"] = Output(
-            self.helm_values.yaml, "CircleCI Server Helm values: terraform output -raw helm_values"
-        )
+        config = self.helm_values
+        if isinstance(config, HelmValues):
+            out["helm_values"] = Output(config.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
+        else:  # v3: the KOTS admin-console fields
+            out["kots_settings"] = Output(
+                config.local.expression, "CircleCI Server v3 KOTS fields: terraform output -json kots_settings"
+            )
+        if config.facts is not None:  # v3 and v4 profiles: what no chart reads
+            out["network_facts"] = Output(dict(config.facts), "Network facts no CircleCI chart reads")
         return out
 
     def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:

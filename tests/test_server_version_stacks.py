@@ -1,0 +1,257 @@
+"""Stacks per server version on both clouds: clean audits, the load balancer and config each
+version gets, and what moving a stack between versions changes in its Terraform."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from circleci_network.audit import assert_matches_spec
+from circleci_network.errors import ConfigurationError
+from circleci_network.options import HardeningOptions
+from circleci_network.roles import Role
+from circleci_network.server_versions import ServerVersion, ServerVersionId
+from circleci_network.topology import Topology, TopologyWarning, UserAccess
+from tests.snapshot_diff import structural_diff
+
+Synth = dict[str, Any]
+V3, V40, V43 = ServerVersionId.V3, ServerVersionId.V4_0, ServerVersionId.V4_3
+VPN = Topology(user_access=UserAccess.VPN)
+VPN_OPTIONS = HardeningOptions(client_cidrs=("10.200.0.0/16",), rerun_ssh_cidrs=("10.200.0.0/16",))
+NOMAD_SERVERS = ("10.9.0.0/24",)
+
+AWS_CASES: dict[str, ServerVersion] = {
+    "aws-v3": ServerVersion(V3),
+    "aws-v4.0": ServerVersion(V40),
+    "aws-v4.3": ServerVersion(V43),
+    "aws-v4.3-options": ServerVersion(V43, proxy_job_ports=True, external_nomad_server_cidrs=NOMAD_SERVERS),
+}
+#: GCP v4 needs VPN mode (see GcpNetworkProps): compare it with the default version in VPN mode.
+GCP_CASES: dict[str, tuple[ServerVersion, bool]] = {
+    "gcp-v3": (ServerVersion(V3), False),
+    "gcp-v3-seed-vpn": (ServerVersion(), True),
+    "gcp-v4.3-vpn": (ServerVersion(V43), True),
+}
+
+
+@pytest.fixture(scope="module")
+def stacks() -> dict[str, Synth]:
+    from cdktf import App, Testing
+
+    from stacks.aws import CircleciAwsStack
+    from stacks.gcp import CircleciGcpStack
+    from stacks.reference import reference_aws_props, reference_gcp_props
+
+    app = App()
+    built = {}
+    aws, gcp = reference_aws_props(), reference_gcp_props()
+    for name, version in AWS_CASES.items():
+        network = replace(aws.network, server_version=version, node_ports=None)
+        built[name] = CircleciAwsStack(app, name, props=replace(aws, network=network))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        for name, (version, vpn) in GCP_CASES.items():
+            extra: dict[str, Any] = {"topology": VPN, "hardening": VPN_OPTIONS} if vpn else {}
+            network = replace(gcp.network, server_version=version, **extra)
+            built[name] = CircleciGcpStack(app, name, props=replace(gcp, network=network))
+    return {name: json.loads(Testing.synth(stack)) for name, stack in built.items()}
+
+
+def _resources(stack: Synth, kind: str) -> dict[str, Any]:
+    return dict(stack.get("resource", {}).get(kind, {}))
+
+
+def _values(stack: Synth, local: str = "circleci-helm-values") -> Any:
+    (values,) = [v for k, v in stack["locals"].items() if local in k]
+    return values
+
+
+@pytest.mark.parametrize("name", [*AWS_CASES, *GCP_CASES])
+def test_every_version_stack_matches_its_table(stacks: dict[str, Synth], name: str) -> None:
+    result = assert_matches_spec(stacks[name], name)
+    assert result.intent.server_version == (AWS_CASES.get(name) or GCP_CASES[name][0])
+
+
+def _table(version: ServerVersion) -> dict[str, tuple[object, ...]]:
+    return {r.rule_id: (r.role, r.direction, r.ports, r.peer, r.description) for r in version.rules()}
+
+
+@pytest.mark.parametrize("name", list(AWS_CASES))
+def test_aws_moving_from_the_default_changes_only_the_rows_that_differ(
+    stacks: dict[str, Synth], aws_reference: Synth, name: str
+) -> None:
+    """What `terraform plan` would show moving the reference stack to this version: security
+    groups untouched (a new one for circleci-proxy), and rule resources added or removed only
+    for rows the tables differ by; every shared row's resource is byte-identical."""
+    old, new = _table(ServerVersion()), _table(AWS_CASES[name])
+    shared = {rule_id for rule_id, row in old.items() if new.get(rule_id) == row}
+    groups_before = _resources(aws_reference, "aws_security_group")
+    groups_after = _resources(stacks[name], "aws_security_group")
+    for key in groups_before.keys() & groups_after.keys():
+        assert groups_before[key] == groups_after[key], key  # a changed description would replace the group
+    gone = {groups_before[k]["tags"]["circleci/role"] for k in groups_before.keys() - groups_after.keys()}
+    added = {groups_after[k]["tags"]["circleci/role"] for k in groups_after.keys() - groups_before.keys()}
+    assert gone == {r.value for r in ServerVersion().load_balancers} - {r.value for r in AWS_CASES[name].load_balancers}
+    assert added == ({"circleci-proxy"} if AWS_CASES[name].profile.proxy_load_balancer else set())
+    for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+        before, after = _resources(aws_reference, kind), _resources(stacks[name], kind)
+        for key in before.keys() | after.keys():
+            rule_id = (before.get(key) or after[key])["tags"]["circleci/rule"]
+            if rule_id in shared:
+                assert before.get(key) == after.get(key), key
+            else:
+                assert key not in before or key not in after or before[key] != after[key] or rule_id in new, key
+                assert rule_id not in old or rule_id not in new or old[rule_id] != new[rule_id], key
+
+
+def test_gcp_moving_to_v4_changes_only_the_rows_that_differ(stacks: dict[str, Synth]) -> None:
+    old, new = _table(ServerVersion()), _table(ServerVersion(V43))
+    shared = {rule_id for rule_id, row in old.items() if new.get(rule_id) == row}
+    before = _resources(stacks["gcp-v3-seed-vpn"], "google_compute_firewall")
+    after = _resources(stacks["gcp-v4.3-vpn"], "google_compute_firewall")
+    for key in before.keys() | after.keys():
+        name = (before.get(key) or after[key])["name"].removeprefix("circleci-")
+        rule_id = name.removeprefix("k8s-nodes-in-via-")
+        if rule_id in shared or "deny-all" in name:
+            assert before.get(key) == after.get(key), key
+        else:
+            assert rule_id not in shared, key
+    removed = {v["name"] for k, v in before.items() if k not in after}
+    added = {v["name"] for k, v in after.items() if k not in before}
+    assert "circleci-nomad-clients-out-4647-circleci-proxy" in added
+    assert "circleci-nomad-clients-out-4647-nomad" in removed
+    assert "circleci-k8s-nodes-out-2376-vms" in removed
+
+
+def test_aws_v3_builds_four_nlbs_and_a_kots_sheet(stacks: dict[str, Synth], tmp_path: Path) -> None:
+    from circleci_network.kots_settings import write_kots_settings
+
+    stack = stacks["aws-v3"]
+    roles = {lb["tags"]["circleci/role"] for lb in _resources(stack, "aws_lb").values()}
+    assert roles == {"server-traefik", "vm-service", "nomad", "output-processor"}
+    assert not any("circleci-helm-values" in k for k in stack["locals"])
+    fields = {(row["section"], row["field"]): row["value"] for row in _values(stack, "circleci-kots-settings")}
+    assert fields[("VM Service", "VM service port")] == 3000
+    assert fields[("Frontend / General settings", "Private Load Balancer")] is False
+    assert "aws_lb.network_load-balancers_nomad" in fields[("Nomad", "Nomad Load Balancer")]
+    assert {"kots_settings", "network_facts"} <= set(stack["output"]) and "helm_values" not in stack["output"]
+    folder = tmp_path / "stacks" / "aws-v3"
+    folder.mkdir(parents=True)
+    (folder / "cdk.tf.json").write_text(json.dumps(stack))
+    (sheet,) = write_kots_settings(tmp_path)
+    text = sheet.read_text()
+    assert "| VM Service (AWS EC2) | Security Group ID | `${aws_security_group." in text
+    assert "ConfigValues" not in text.split("\n", 3)[3].replace("no `ConfigValues`", "")
+
+
+@pytest.mark.parametrize(("name", "provider"), [("aws-v4.0", "vm_service"), ("aws-v4.3", "machine_provisioner")])
+def test_aws_v4_the_chart_builds_circleci_proxy_in_our_subnets_with_our_group(
+    stacks: dict[str, Synth], name: str, provider: str
+) -> None:
+    stack = stacks[name]
+    assert _resources(stack, "aws_lb") == {}
+    groups = {g["tags"]["circleci/role"]: k for k, g in _resources(stack, "aws_security_group").items()}
+    assert "circleci-proxy" in groups and not {"nomad", "vm-service", "frontend-external"} & set(groups)
+    values = _values(stack)
+    assert set(values) == {"nginx", provider}  # real keys only: no circleci_network block
+    annotations = values["nginx"]["annotations"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer"
+    assert annotations[f"{prefix}-security-groups"] == f"${{aws_security_group.{groups['circleci-proxy']}.id}}"
+    assert annotations[f"{prefix}-manage-backend-security-group-rules"] == "false"
+    assert annotations[f"{prefix}-scheme"] == "internet-facing"
+    assert "aws_subnet.network_vpc_public-us-east-1a" in annotations[f"{prefix}-subnets"]
+    assert set(values[provider]["providers"]["ec2"]) == {"region", "subnets", "securityGroupId", "assignPublicIP"}
+    assert {"network_facts", "circleci_proxy_load_balancer_security_group_id"} <= set(stack["output"])
+
+
+def test_aws_v4_3_options_open_their_rows_and_ask_for_external_nomad(stacks: dict[str, Synth]) -> None:
+    stack = stacks["aws-v4.3-options"]
+    rules = {
+        (r["tags"]["circleci/rule"], r.get("from_port"), r.get("cidr_ipv4"))
+        for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+        for r in _resources(stack, kind).values()
+    }
+    assert ("circleci-proxy-in-3000", 3000, None) in rules
+    assert ("nomad-clients-out-nomad-servers", 4646, "10.9.0.0/24") in rules
+    assert ("nomad-clients-in-nomad-servers", 4646, "10.9.0.0/24") in rules
+    assert _values(stack)["nomad"] == {"server": {"internal": False}}
+
+
+def test_gcp_v4_reserves_the_proxy_address_the_chart_uses(stacks: dict[str, Synth]) -> None:
+    stack = stacks["gcp-v4.3-vpn"]
+    addresses = {a["name"]: (k, a) for k, a in _resources(stack, "google_compute_address").items()}
+    assert set(addresses) == {"circleci-circleci-proxy"}
+    key, proxy = addresses["circleci-circleci-proxy"]
+    assert (proxy["address_type"], proxy["address"]) == ("INTERNAL", "10.0.0.10")
+    nginx = _values(stack)["nginx"]
+    assert nginx == {
+        "loadBalancerIp": f"${{google_compute_address.{key}.address}}",
+        "loadBalancerSourceRanges": ["10.200.0.0/16"],
+        "annotations": {"networking.gke.io/load-balancer-type": "Internal"},
+    }
+    firewalls = {f["name"]: f for f in _resources(stack, "google_compute_firewall").values()}
+    assert firewalls["circleci-nomad-clients-out-4647-circleci-proxy"]["destination_ranges"] == ["10.0.0.10/32"]
+    # What GKE opens for the Service under these values, rendered by us and expected by the audit.
+    gke_ranges = firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-gke-ranges"]
+    assert (gke_ranges["source_ranges"], gke_ranges["allow"]) == (
+        ["10.200.0.0/16"],
+        [{"protocol": "tcp", "ports": ["4647"]}],
+    )
+    health = firewalls["circleci-k8s-nodes-in-gke-node-health-checks"]
+    assert health["allow"] == [{"protocol": "tcp", "ports": ["10256"]}] and len(health["source_ranges"]) == 4
+
+
+def test_gcp_v3_has_no_frontend_address(stacks: dict[str, Synth]) -> None:
+    names = {a["name"] for a in _resources(stacks["gcp-v3"], "google_compute_address").values()}
+    assert names == {f"circleci-{r}" for r in ("server-traefik", "vm-service", "nomad", "output-processor")}
+
+
+@pytest.mark.parametrize("name", ["aws-v4.3", "gcp-v4.3-vpn"])
+def test_snapshot(
+    reference_stacks: dict[str, Synth], stacks: dict[str, Synth], name: str, snapshot: SnapshotAssertion
+) -> None:
+    """What v4.3 changes relative to the cloud's reference stack, so a reviewer reads only the change."""
+    reference = reference_stacks["circleci-aws" if name.startswith("aws-") else "circleci-gcp"]
+    assert structural_diff(reference, stacks[name]) == snapshot.use_extension(JSONSnapshotExtension)
+
+
+def test_bad_props_per_version() -> None:
+    from circleci_network.aws import AwsNetworkProps, VpcProps
+    from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS
+    from circleci_network.gcp import GcpNetworkProps
+
+    vpc = VpcProps(availability_zones=("us-east-1a", "us-east-1b"))
+    with pytest.raises(ConfigurationError, match=r"v4\.3") as error:
+        AwsNetworkProps(
+            vpc=vpc, server_version=ServerVersion(V43), hardening=HardeningOptions(transparent_load_balancers=True)
+        )
+    assert error.value.field == "AwsNetworkProps.hardening.transparent_load_balancers"
+    with pytest.raises(ConfigurationError, match=r"v4\.0") as error:
+        AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V40), network_acls=True)
+    assert error.value.field == "AwsNetworkProps.network_acls"
+    with pytest.raises(ConfigurationError, match="frontend-external") as error:
+        AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V3), node_ports=dict(DEFAULT_NODE_PORTS))
+    assert error.value.field == "AwsNetworkProps.node_ports"
+    with pytest.raises(ConfigurationError, match=r"v4\.3") as error:
+        GcpNetworkProps(project="acme-circleci", region="us-central1", server_version=ServerVersion(V43))
+    assert error.value.field == "GcpNetworkProps.topology"
+    with pytest.raises(ConfigurationError, match=r"0\.0\.0\.0/0") as error:
+        GcpNetworkProps(
+            project="acme-circleci",
+            region="us-central1",
+            server_version=ServerVersion(V40),
+            topology=VPN,
+            hardening=HardeningOptions(client_cidrs=("10.200.0.0/16",), rerun_ssh_cidrs=()),
+        )
+    assert error.value.field == "GcpNetworkProps.server_version"
+    assert AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V43)).node_ports == {}
+    assert set(AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V3)).listener_node_ports) == {
+        key for key in DEFAULT_NODE_PORTS if key[0] is not Role.FRONTEND_LB
+    }
