@@ -67,6 +67,36 @@ def targets_table(document: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def readme_order_table(document: dict[str, Any]) -> str:
+    """The README's example per cloud in each import order; ratios to the library-first order."""
+    scenarios, derived = document["scenarios"], document["derived"]
+    rows = [
+        "| README example | README order, startup hook (installed) | library first | README order, no hook"
+        " | README order / library first | no hook / library first |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def cell(key: str) -> str:
+        row = scenarios.get(key)
+        if row is None:
+            return "-"
+        failed = "" if row["ok"] else " (FAILED)"
+        return f"{row['median_wall_seconds']:.2f} s, {_mib(row['max_peak_tree_rss_bytes'])} MiB{failed}"
+
+    def ratio(key: str) -> str:
+        return f"{derived[key]:.2f}x" if key in derived else "-"
+
+    for cloud in ("aws", "gcp"):
+        if not any(key.startswith(f"readme-{cloud}") for key in scenarios):
+            continue
+        rows.append(
+            f"| {cloud.upper()} | {cell(f'readme-{cloud}')} | {cell(f'readme-{cloud}-library-first')}"
+            f" | {cell(f'readme-{cloud}-no-hook')} | {ratio(f'readme_over_library_first_{cloud}')}"
+            f" | {ratio(f'readme_no_hook_over_library_first_{cloud}')} |"
+        )
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def notes(document: dict[str, Any]) -> str:
     derived, machine = document["derived"], document["machine"]
     lines = []
@@ -100,9 +130,10 @@ def notes(document: dict[str, Any]) -> str:
 
 
 def markdown(document: dict[str, Any], plot_link: str) -> str:
+    readme = readme_order_table(document)
     return (
-        f"{targets_table(document)}\n\n{scenario_table(document)}\n\n{notes(document)}\n\n"
-        f"![time and memory vs stacks]({plot_link})"
+        f"{targets_table(document)}\n\n{scenario_table(document)}\n\n{readme + chr(10) * 2 if readme else ''}"
+        f"{notes(document)}\n\n![time and memory vs stacks]({plot_link})"
     )
 
 

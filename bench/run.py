@@ -26,7 +26,7 @@ from typing import Any
 from bench.apps.phases import MARKER
 from bench.report import write_reports
 from bench.sampler import RunResult, run_measured
-from circleci_network.provider_loading import EAGER_JAVASCRIPT_VARIABLE, LAZY_INDEX_PRELOAD
+from circleci_network.provider_loading import EAGER_JAVASCRIPT_VARIABLE, IMPORT_HOOK_VARIABLE, LAZY_INDEX_PRELOAD
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -116,6 +116,8 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
                 _lazy(cloud_env),
             )
         )
+    if args.readme_order:
+        found.extend(readme_order_scenarios())
     for n in args.scale:
         found.append(
             Scenario(
@@ -145,11 +147,41 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
     return found
 
 
+def readme_order_scenarios() -> list[Scenario]:
+    """The README's example per cloud, run as users run it (no ``-O``), in both import orders."""
+    found = []
+    for cloud in ("aws", "gcp"):
+        app = ["-m", "bench.apps.readme", cloud]
+        name = cloud.upper()
+        found += [
+            Scenario(
+                f"readme-{cloud}", f"README example, {name}, README order (installed: startup hook)", "readme", app, 1
+            ),
+            Scenario(
+                f"readme-{cloud}-library-first",
+                f"README example, {name}, library imported first (no startup hook)",
+                "readme",
+                [*app, "--library-first"],
+                1,
+            ),
+            Scenario(
+                f"readme-{cloud}-no-hook",
+                f"README example, {name}, README order without the hook (editable install or hook off)",
+                "readme",
+                [*app, "--no-startup-hook"],
+                1,
+                repeat=1,  # ~20 s and ~1 GB a run: one shows it
+            ),
+        ]
+    return found
+
+
 def base_environment() -> dict[str, str]:
     env = dict(os.environ)
     env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = node_major()
     env["CHECKPOINT_DISABLE"] = "1"
     env.pop(EAGER_JAVASCRIPT_VARIABLE, None)
+    env.pop(IMPORT_HOOK_VARIABLE, None)
     env.pop("CIRCLECI_NETWORK_CLOUDS", None)
     env.pop("PYTHONOPTIMIZE", None)  # only our app runs with -O (see OURS)
     # An inherited preload would make the "eager" rows lazy.
@@ -293,6 +325,12 @@ def derive(results: dict[str, dict[str, Any]], pytest: dict[str, Any] | None) ->
             derived[f"cpu_seconds_per_added_stack_{name}"] = round(fit_line(pts)[0], 4)
         derived["peak_bytes_largest_scale"] = scale[-1]["max_peak_tree_rss_bytes"]
         derived["largest_scale_environments"] = scale[-1]["environments"]
+    for cloud in ("aws", "gcp"):
+        first = median(f"readme-{cloud}-library-first")
+        for key, suffix in ((f"readme-{cloud}", ""), (f"readme-{cloud}-no-hook", "_no_hook")):
+            readme = median(key)
+            if readme and first:
+                derived[f"readme{suffix}_over_library_first_{cloud}"] = round(readme / first, 2)
     eager = [r for r in results.values() if r["group"] == "scale-eager"]
     if eager:
         derived["peak_bytes_largest_scale_eager"] = eager[0]["max_peak_tree_rss_bytes"]
@@ -362,6 +400,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-plain", dest="plain", action="store_false", help="skip the plain way (~45 s a run)")
     parser.add_argument("--plain-per-cloud", action="store_true", help="also the plain way per cloud")
     parser.add_argument("--no-scale-eager-check", dest="scale_eager_check", action="store_false")
+    parser.add_argument(
+        "--no-readme-order", dest="readme_order", action="store_false", help="skip the README example rows (~40 s)"
+    )
     parser.add_argument("--no-pytest", dest="pytest", action="store_false", help="skip timing the test suite")
     parser.add_argument("--pytest-timeout", type=float, default=420.0, help="seconds (420)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per scenario run (300)")
@@ -400,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[scenario.key].append(run)
             status = "FAILED " + run.error[:200] if run.error else ""
             print(
-                f"  [{rep + 1}/{args.repeat}] {scenario.key:<18} {run.wall_seconds:7.2f} s"
+                f"  [{rep + 1}/{args.repeat}] {scenario.key:<28} {run.wall_seconds:7.2f} s"
                 f"  {run.peak_tree_rss_bytes / 2**20:6.0f} MiB {status}",
                 flush=True,
             )

@@ -1,13 +1,15 @@
 """circleci-network: CircleCI Server v3 hardening rules as typed Python, rendered by cdktf.
 
 Importing this package is cheap: it loads no cdktf provider. ``circleci_network.aws`` and
-``circleci_network.gcp`` load only the provider modules they use.
+``circleci_network.gcp`` load only the provider modules they use, and from here on any
+import of a provider package or of cdktf takes the fast path (``provider_loading``).
 """
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import ExtraEgressRule, HardeningOptions
 from circleci_network.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
 from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
+from circleci_network.provider_loading import install_import_hook
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import (
     SPEC_RULES,
@@ -21,6 +23,8 @@ from circleci_network.rules import (
 )
 from circleci_network.server_versions import ServerVersion, ServerVersionId
 from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+
+install_import_hook()  # none of the imports above loads cdktf; the user's next imports may
 
 __all__ = [
     "COMPUTE_ROLES",

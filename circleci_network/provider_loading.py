@@ -10,20 +10,35 @@ imported the full package first, it is used as it is.
 The node side has the same problem: jsii ``require()``s the provider's ``lib/index.js``, which
 loads every resource's JavaScript (AWS: ~3.4 s, ~450 MB of node memory). Call
 ``load_provider_javascript_lazily()`` before the first ``import cdktf`` to load those on use too.
+
+``install_import_hook()`` does both whatever the user imports first: ``import circleci_network``
+calls it, and the wheel's ``circleci_network.pth`` installs it at interpreter start (through the
+tiny ``_circleci_network_startup`` module), so ``from cdktf import App`` or
+``from cdktf_cdktf_provider_aws.provider import AwsProvider`` before our own import is fast too.
+``CIRCLECI_NETWORK_IMPORT_HOOK=0`` turns the hook off (jsii's and the providers' default loading).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+
+from circleci_network.errors import ConfigurationError
 
 #: ``CIRCLECI_NETWORK_EAGER_PROVIDER_JS=1`` keeps jsii's default (every provider module loaded by node).
 EAGER_JAVASCRIPT_VARIABLE = "CIRCLECI_NETWORK_EAGER_PROVIDER_JS"
 LAZY_INDEX_PRELOAD = Path(__file__).with_name("lazy_provider_index.js")
+#: ``CIRCLECI_NETWORK_IMPORT_HOOK=0`` keeps every import as it is (no import hook, no preload).
+IMPORT_HOOK_VARIABLE = "CIRCLECI_NETWORK_IMPORT_HOOK"
+#: The prebuilt providers whose package ``__init__`` imports every resource module.
+PROVIDER_PACKAGES = frozenset({"cdktf_cdktf_provider_aws", "cdktf_cdktf_provider_google"})
 
 
 def load_provider_package_lazily(package: str) -> ModuleType:
@@ -36,6 +51,14 @@ def load_provider_package_lazily(package: str) -> ModuleType:
             f"{package} is not installed: run `make synth` (or `pip install -e .`) to install the pinned providers"
         )
     module = importlib.util.module_from_spec(spec)
+    _make_bare(module)
+    sys.modules[package] = module
+    return module
+
+
+def _make_bare(module: ModuleType) -> None:
+    """The package without its ``__init__``: an attribute is its submodule, imported on first use."""
+    package = module.__name__
 
     def __getattr__(name: str) -> ModuleType:
         if name.startswith("__"):
@@ -46,8 +69,64 @@ def load_provider_package_lazily(package: str) -> ModuleType:
             raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
 
     module.__getattr__ = __getattr__  # type: ignore[method-assign]
-    sys.modules[package] = module
-    return module
+
+
+class _BareLoader(importlib.abc.Loader):
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        _make_bare(module)
+
+
+class LazyProviderFinder(importlib.abc.MetaPathFinder):
+    """First on ``sys.meta_path``: a provider package imports bare, and jsii's node gets the preload.
+
+    Submodules (``cdktf_cdktf_provider_aws.vpc``) import as usual, from the package's path.
+    """
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname == "jsii":
+            load_provider_javascript_lazily()  # jsii is imported before it starts node
+            return None
+        if fullname not in PROVIDER_PACKAGES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.submodule_search_locations is None:
+            return None  # not installed: the usual ModuleNotFoundError
+        spec.loader = _BareLoader()
+        return spec
+
+
+def import_hook_enabled() -> bool:
+    """``CIRCLECI_NETWORK_IMPORT_HOOK``: unset, ``1``/``true``/``on``/``yes`` on; ``0``/``false``/``off``/``no`` off."""
+    raw = os.environ.get(IMPORT_HOOK_VARIABLE, "")
+    value = raw.strip().lower()
+    if value in ("0", "false", "off", "no"):
+        return False
+    if value not in ("", "1", "true", "on", "yes"):
+        raise ConfigurationError(
+            IMPORT_HOOK_VARIABLE, f"{raw!r} is neither on nor off", "set it to 0 to turn the hook off, or unset it"
+        )
+    return True
+
+
+def install_import_hook() -> bool:
+    """Install the ``LazyProviderFinder`` once; returns whether it is installed.
+
+    From now on a provider package imported for the first time skips its ``__init__``, and node
+    loads provider JavaScript on use if jsii has not started yet. Off with
+    ``CIRCLECI_NETWORK_IMPORT_HOOK=0``.
+    """
+    if not import_hook_enabled():
+        return False
+    if not any(isinstance(finder, LazyProviderFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, LazyProviderFinder())
+    if "jsii" in sys.modules:
+        load_provider_javascript_lazily()  # imported, perhaps not started
+    return True
 
 
 def _jsii_started() -> bool:

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from circleci_network.provider_loading import load_provider_javascript_lazily
-
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-# Before any test imports cdktf: the jsii node process then loads provider modules on first use.
-load_provider_javascript_lazily()
+# Our users' plugin (the pytest11 entry point when installed): the fast provider loading before any
+# test imports cdktf, and the circleci_synth / circleci_assert_matches_spec fixtures.
+pytest_plugins = ["circleci_network.pytest_plugin", "pytester"]
 
 Synth = dict[str, Any]
 

@@ -92,3 +92,20 @@ def test_the_sampler_sees_the_whole_process_tree(tmp_path: Path) -> None:
 def test_bench_help_runs() -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, check=True)
     assert "--repeat" in done.stdout
+
+
+def test_the_readme_order_rows_get_their_ratios_to_the_library_first_order() -> None:
+    from bench.report import readme_order_table
+
+    rows = [
+        _row("readme-aws", "readme", 1, 2.2),
+        _row("readme-aws-library-first", "readme", 1, 2.0),
+        _row("readme-aws-no-hook", "readme", 1, 20.0),
+    ]
+    scenarios = {r["key"]: r for r in rows}
+    derived = derive(scenarios, None)
+    assert derived["readme_over_library_first_aws"] == 1.1
+    assert derived["readme_no_hook_over_library_first_aws"] == 10.0
+    table = readme_order_table({"scenarios": scenarios, "derived": derived})
+    assert "| AWS | 2.20 s, 300 MiB | 2.00 s, 300 MiB | 20.00 s, 300 MiB | 1.10x | 10.00x |" in table
+    assert "GCP" not in table

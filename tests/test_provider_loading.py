@@ -29,8 +29,8 @@ def _fresh_python(code: str, **env: str) -> str:
 
 SET_UP = (
     "import os\n"
-    "from circleci_network.provider_loading import load_provider_javascript_lazily as f\n"
-    "{before}print(f(), os.environ.get('NODE_OPTIONS', ''))"
+    "{before}from circleci_network.provider_loading import load_provider_javascript_lazily as f\n"
+    "print(f(), os.environ.get('NODE_OPTIONS', ''))"
 )
 
 
@@ -94,3 +94,74 @@ def test_main_synthesizes_the_same_stacks_with_lazy_provider_javascript(tmp_path
     assert files == sorted(p.relative_to(lazy) for p in lazy.rglob("*") if p.is_file())
     for name in files:
         assert (eager / name).read_bytes() == (lazy / name).read_bytes(), name
+
+
+# What the wheel's circleci_network.pth does at interpreter start (an editable install has no .pth).
+STARTUP = ROOT / "startup"
+WITH_STARTUP_HOOK = f"import site\nsite.addsitedir({str(STARTUP)!r})\n"
+PROBE = (
+    "import os, sys\n"
+    "{first}\n"
+    "import jsii\n"  # imported, not started: node reads NODE_OPTIONS at the first assembly load
+    "pkg = sys.modules['cdktf_cdktf_provider_google']\n"
+    "loaded = sorted(m for m in sys.modules if m.startswith('cdktf_cdktf_provider_google.'))\n"
+    "print(hasattr(pkg, '__all__'), loaded, pkg.compute_network.__name__, os.environ.get('NODE_OPTIONS', ''))"
+)
+
+
+@pytest.mark.parametrize(
+    ("first", "startup_hook"),
+    [
+        ("import cdktf_cdktf_provider_google", True),  # the user's own import first: the .pth's hook
+        ("import circleci_network, cdktf_cdktf_provider_google", False),  # ours first: no .pth needed
+    ],
+)
+def test_a_provider_package_imports_bare_and_node_gets_the_preload_whatever_comes_first(
+    first: str, startup_hook: bool
+) -> None:
+    code = (WITH_STARTUP_HOOK if startup_hook else "") + PROBE.format(first=first)
+    all_defined, loaded, submodule, options = _fresh_python(code).split(" ", 3)
+    # Its __init__ (which defines __all__ and imports ~1,000 modules) did not run; attributes still resolve.
+    assert (all_defined, loaded) == ("False", "[]")
+    assert submodule == "cdktf_cdktf_provider_google.compute_network"
+    assert options == f'--require "{LAZY_INDEX_PRELOAD}"'
+
+
+def test_the_import_hook_can_be_turned_off() -> None:
+    code = WITH_STARTUP_HOOK + (
+        "import sys, circleci_network\n"
+        "print(sorted({type(f).__name__ if not isinstance(f, type) else f.__name__ for f in sys.meta_path}"
+        " & {'_Trigger', 'LazyProviderFinder'}))"
+    )
+    assert _fresh_python(code) == "['LazyProviderFinder', '_Trigger']"
+    assert _fresh_python(code, CIRCLECI_NETWORK_IMPORT_HOOK="0") == "[]"
+    assert _fresh_python(code, CIRCLECI_NETWORK_IMPORT_HOOK=" Off") == "[]"
+
+
+def test_an_unreadable_import_hook_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from circleci_network.errors import ConfigurationError
+    from circleci_network.provider_loading import IMPORT_HOOK_VARIABLE, install_import_hook
+
+    monkeypatch.setenv(IMPORT_HOOK_VARIABLE, "disabled")
+    with pytest.raises(ConfigurationError, match=r"^CIRCLECI_NETWORK_IMPORT_HOOK: 'disabled' is neither on nor off"):
+        install_import_hook()
+    monkeypatch.setenv(IMPORT_HOOK_VARIABLE, "1")
+    assert install_import_hook()
+
+
+def test_the_build_puts_the_startup_hook_at_the_root_of_site_packages(tmp_path: Path) -> None:
+    # setup.py's build_py fills build_lib, which is what the wheel installs into site-packages.
+    build = tmp_path / "lib"
+    code = (
+        "import runpy, setuptools\n"
+        "command = runpy.run_path('setup.py')['BuildPyWithStartupHook']\n"
+        "build_py = command(setuptools.Distribution({'packages': ['circleci_network'], 'script_name': 'setup.py'}))\n"
+        f"build_py.build_lib = {str(build)!r}\n"
+        "build_py.ensure_finalized()\n"
+        "build_py.run()\n"
+        "print(sorted(p.rsplit('/', 1)[-1] for p in build_py.get_outputs(include_bytecode=False) if '/circleci_network/' not in p))"
+    )
+    assert _fresh_python(code) == "['_circleci_network_startup.py', 'circleci_network.pth']"
+    assert (build / "circleci_network.pth").read_text() == "import _circleci_network_startup\n"
+    assert (build / "_circleci_network_startup.py").is_file()
+    assert (build / "circleci_network" / "provider_loading.py").is_file()

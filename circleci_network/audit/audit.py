@@ -206,9 +206,15 @@ def audit_path(path: Path, platform: Platform | None = None) -> list[StackAudit]
 
 
 def assert_matches_spec(stack: Json | str | Path, name: str = "stack") -> StackAudit:
-    """For users' own tests: fails with every missing and extra flow, and the resources behind it."""
-    if isinstance(stack, (str, Path)):
-        loaded: Json = json.loads(Path(stack).read_text())
+    """For users' own tests: fails with every missing and extra flow, and the resources behind it.
+
+    ``stack`` is the synthesized stack as a dict, as JSON text (``Testing.synth(stack)``) or as
+    the path of its ``cdk.tf.json``.
+    """
+    if isinstance(stack, str) and stack.lstrip().startswith("{"):
+        loaded: Json = json.loads(stack)
+    elif isinstance(stack, (str, Path)):
+        loaded = json.loads(Path(stack).read_text())
     else:
         loaded = stack
     result = audit_stack(loaded, name)
