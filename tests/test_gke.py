@@ -51,6 +51,10 @@ def test_gke_stacks_audit_clean_with_gkes_own_rules(gke_stacks: dict[str, Synth]
     result = audit_stack(gke_stacks[name], name)
     assert result.ok, result.summary()
     assert result.intent.platform.platform is Platform.GKE
+    # Every platform rule is listed for a reviewer, marked as such.
+    platform = [w for w in result.widenings if w.option.startswith("platform.")]
+    assert len(platform) == len(rules_for_platform(result.intent.platform)) == (3 if name == "gcp-gke-private" else 0)
+    assert all("platform rule, not a guide row" in w.why for w in platform)
 
 
 @pytest.mark.parametrize("name", SHAPES)
