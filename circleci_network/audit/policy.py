@@ -105,12 +105,12 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
         found.append(
             Widening("topology.job_placement", "public", "Nomad clients and external VMs get public IPs on launch")
         )
-    for rule in rules_for_platform(intent.platform):  # not guide rows: the platform needs them
+    for platform_rule in rules_for_platform(intent.platform):  # not guide rows: the platform needs them
         found.append(
             Widening(
-                f"platform.{rule.rule_id}",
-                {"ports": [str(p) for p in rule.ports], "peer": peer_name(rule.peer)},
-                f"platform rule, not a guide row ({rule.sources[0].document})",
+                f"platform.{platform_rule.rule_id}",
+                {"ports": [str(p) for p in platform_rule.ports], "peer": peer_name(platform_rule.peer)},
+                f"platform rule, not a guide row ({platform_rule.sources[0].document})",
             )
         )
     return found
