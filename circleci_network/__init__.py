@@ -7,6 +7,7 @@ import of a provider package or of cdktf takes the fast path (``provider_loading
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import ExtraEgressRule, HardeningOptions
+from circleci_network.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
 from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
 from circleci_network.provider_loading import install_import_hook
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
@@ -34,9 +35,12 @@ __all__ = [
     "CustomPeer",
     "Direction",
     "ExtraEgressRule",
+    "GoogleApiAccess",
     "HardeningOptions",
     "JobPlacement",
     "OutsidePeer",
+    "Platform",
+    "PlatformOptions",
     "Port",
     "Protocol",
     "Role",
@@ -47,6 +51,7 @@ __all__ = [
     "SpecSection",
     "Topology",
     "TopologyWarning",
+    "TrafficPolicy",
     "TrafficRule",
     "UserAccess",
     "active_rules",

@@ -17,6 +17,7 @@ from typing import Any
 from circleci_network.audit.audit import AuditError, StackAudit, Unreadable, audit_files, read_stack
 from circleci_network.audit.policy import POLICY_FILE
 from circleci_network.audit.report import write_report
+from circleci_network.platform_rules import Platform
 
 OK, FINDINGS, UNUSABLE = 0, 1, 2
 
@@ -62,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", choices=("text", "json"), default="text", help="json: findings for machines")
     audit.add_argument(
         "--no-report", action="store_true", help="do not write circleci-network-audit.md beside each stack"
+    )
+    audit.add_argument(
+        "--platform",
+        choices=[p.value for p in Platform],
+        help="audit with the platform's own rules and rows (default: the platform the stack records)",
     )
     return top
 
@@ -134,7 +140,8 @@ def as_json(results: list[StackAudit | Unreadable]) -> dict[str, Any]:
 def audit(args: argparse.Namespace) -> int:
     try:
         policies = policy_source(args.policy) if args.policy is not None else None
-        results = audit_files(args.path, policies)
+        platform = None if args.platform is None else Platform(args.platform)
+        results = audit_files(args.path, policies, platform=platform)
     except AuditError as error:
         print(f"audit: {error}", file=sys.stderr)
         return UNUSABLE

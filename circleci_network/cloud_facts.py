@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-#: Where Google's load balancer health checks come from.
-GOOGLE_HEALTH_CHECK_RANGES: tuple[str, ...] = ("35.191.0.0/16", "130.211.0.0/22")
+#: Where Google's L4 (internal and external passthrough) load balancer health checks come from:
+#: [CPG] kubernetes/cloud-provider-gcp gce_loadbalancer.go (L7 probes use the first two only).
+GOOGLE_HEALTH_CHECK_RANGES: tuple[str, ...] = ("35.191.0.0/16", "130.211.0.0/22", "209.85.152.0/22", "209.85.204.0/22")
 #: GCP's metadata server, which is also the network's DNS resolver; always reachable.
 METADATA_SERVER_CIDR = "169.254.169.254/32"
 

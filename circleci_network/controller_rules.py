@@ -17,13 +17,14 @@ firewall reconciliation off. Data only: no cloud is imported here.
 
 from __future__ import annotations
 
+from circleci_network.platform_rules import GOOGLE_L4_HEALTH_CHECK_RANGES
 from circleci_network.ports import Port
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule, load_balancer_ports
 from circleci_network.server_versions import ServerVersion
 
 #: The L4 (internal and external passthrough) health-check source set of the GCE controller.
-GKE_L4_HEALTH_CHECK_RANGES = ("130.211.0.0/22", "35.191.0.0/16", "209.85.152.0/22", "209.85.204.0/22")
+GKE_L4_HEALTH_CHECK_RANGES = GOOGLE_L4_HEALTH_CHECK_RANGES
 #: kube-proxy ``/healthz``, probed with ``externalTrafficPolicy: Cluster``.
 KUBE_PROXY_HEALTH = Port.tcp(10256)
 CPG = "[CPG] kubernetes/cloud-provider-gcp@4e24531"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from circleci_network.options import HardeningOptions, options_from_json, options_to_json
+from circleci_network.platform_rules import PlatformOptions
 from circleci_network.roles import Role
 from circleci_network.server_versions import ServerVersion
 from circleci_network.topology import JobPlacement, Topology, UserAccess
@@ -86,6 +87,8 @@ class NetworkIntent:
     inputs: StackInputs = field(default_factory=StackInputs)
     #: The server version whose rule table applies (recorded only when not the default).
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    #: The managed Kubernetes platform and its options (recorded only when a platform is set).
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     @property
     def transparent_load_balancers(self) -> bool:
@@ -103,6 +106,7 @@ class NetworkIntent:
             else {"user_access": self.topology.user_access.value, "job_placement": self.topology.job_placement.value},
             "inputs": self.inputs.to_json(),
             **({} if self.server_version.is_default else {"server_version": self.server_version.to_json()}),
+            **({} if self.platform.platform is None else {"platform": self.platform.to_json()}),
         }
 
     @staticmethod
@@ -123,4 +127,5 @@ class NetworkIntent:
             else Topology(UserAccess(topology["user_access"]), JobPlacement(topology["job_placement"])),
             inputs=StackInputs.from_json(dict(data.get("inputs", {}))),
             server_version=ServerVersion.from_json(data.get("server_version", {"id": "v3-seed"})),
+            platform=PlatformOptions.from_json(dict(data.get("platform", {}))),
         )

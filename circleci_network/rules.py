@@ -115,7 +115,9 @@ class TrafficRule:
     def description(self) -> str:
         """Short enough for every cloud (AWS: 255, GCP: 2048 characters)."""
         arrow = "from" if self.direction is Direction.INGRESS else "to"
-        text = f"{self.purpose} ({arrow} {peer_name(self.peer)}; spec: {self.section})"
+        # A platform rule is not a guide row: its label says where it does come from.
+        label = "platform" if self.sources and self.sources[0].kind is SourceKind.PLATFORM else "spec"
+        text = f"{self.purpose} ({arrow} {peer_name(self.peer)}; {label}: {self.section})"
         return text[:255]
 
 
@@ -298,6 +300,19 @@ def active_rules(
     rules += _extra_rules(options)
     return tuple(
         rule for rule in rules if not (isinstance(rule.peer, OutsidePeer) and options.cidrs_for(rule.peer) == ())
+    )
+
+
+def rerun_ingress_rules(rules: tuple[TrafficRule, ...]) -> tuple[TrafficRule, ...]:
+    """The job roles' rerun-with-SSH ingress. On GCP its outside ranges may cover the shared
+    subnet, which the nodes' all-traffic egress reaches; the guide has no node -> job row on
+    these ports, so GCP renders a deny of the nodes (and pods) beside each."""
+    return tuple(
+        r
+        for r in rules
+        if r.direction is Direction.INGRESS
+        and r.role in (Role.NOMAD_CLIENTS, Role.EXTERNAL_VMS)
+        and r.peer is OutsidePeer.RERUN_SSH_CLIENTS
     )
 
 

@@ -99,3 +99,19 @@ def shape_stacks() -> dict[str, Synth]:
         warnings.simplefilter("ignore", TopologyWarning)
         stacks = build_all(App())
     return {name: json.loads(Testing.synth(stack)) for name, stack in stacks.items()}
+
+
+@pytest.fixture(scope="session")
+def gke_stacks() -> dict[str, Synth]:
+    """The GKE shapes (tests/gke_stacks.py), synthesized once."""
+    import warnings
+
+    from cdktf import App, Testing
+
+    from circleci_network.topology import TopologyWarning
+    from tests.gke_stacks import build_gke_stacks
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)  # VPN-only rerun-with-SSH, said on purpose
+        stacks = build_gke_stacks(App())
+    return {name: json.loads(Testing.synth(stack)) for name, stack in stacks.items()}

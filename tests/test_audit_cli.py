@@ -195,8 +195,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 #: CPU seconds per stack for the synth-time pass; the target is 0.05 s. Measured on the shared
 #: 2-core machine (best of 7): AWS ~34 ms (main: ~49 ms), GCP ~47 ms (main: ~65 ms), network
 #: ACLs ~205 ms (main: ~230 ms). The ACL engine is the known gap over the target: its budget
-#: catches a regression, it does not claim the target is met there.
-BUDGET = {"circleci-aws": 0.05, "circleci-gcp": 0.05, "circleci-aws-nacl": 0.25}
+#: catches a regression, it does not claim the target is met there. GCP: the two further L4
+#: health-check ranges (209.85.152.0/22, 209.85.204.0/22; issue 12) are two more outside cells,
+#: ~48 -> ~58 ms; over the target, like the ACL engine.
+BUDGET = {"circleci-aws": 0.05, "circleci-gcp": 0.065, "circleci-aws-nacl": 0.25}
 
 
 @pytest.mark.parametrize("name", list(BUDGET))

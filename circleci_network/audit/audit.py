@@ -23,12 +23,14 @@ from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import MissingFact, stack_facts
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
+from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
+from circleci_network.platform_rules import Platform
 from circleci_network.roles import COMPUTE_ROLES
 from circleci_network.stack_files import stack_files, stack_name
 
@@ -92,15 +94,26 @@ def intents(stack: Json, name: str = "stack") -> list[NetworkIntent]:
     return found
 
 
-def audit_stack(stack: Json, name: str = "stack", *, with_notes: bool = True, policy: Json | None = None) -> StackAudit:
+def audit_stack(
+    stack: Json,
+    name: str = "stack",
+    *,
+    with_notes: bool = True,
+    policy: Json | None = None,
+    platform: Platform | None = None,
+) -> StackAudit:
     """``with_notes=False`` skips the informational ``inherent`` pass (synth-time validation).
-    With ``policy`` (a ``circleci-network-policy.json``) the recorded options must equal it."""
+    With ``policy`` (a ``circleci-network-policy.json``) the recorded options must equal it.
+    ``platform`` audits as if the stack were built for it (default: the platform it records)."""
     found = intents(stack, name)
     if len(found) != 1:
         raise AuditError(
             f"{name}: found {len(found)} circleci-network intents; the audit reads exactly one network per stack"
         )
-    intent = found[0]
+    try:
+        intent = with_platform(found[0], platform)
+    except PlatformMismatch as error:
+        raise AuditError(f"{name}: {error}") from error
     try:
         facts = stack_facts(stack, intent)
     except MissingFact as error:
@@ -161,7 +174,9 @@ def read_stack(file: Path) -> Json:
     return loaded
 
 
-def audit_files(path: Path, policies: Callable[[str], Json | None] | None = None) -> list[StackAudit | Unreadable]:
+def audit_files(
+    path: Path, policies: Callable[[str], Json | None] | None = None, *, platform: Platform | None = None
+) -> list[StackAudit | Unreadable]:
     """Every stack under ``path`` holding a network of ours; one that fails does not stop the others.
     ``policies(stack name)`` gives the policy to hold each stack to (or None)."""
     files = stack_files(path)
@@ -174,16 +189,16 @@ def audit_files(path: Path, policies: Callable[[str], Json | None] | None = None
             stack = read_stack(file)
             if not intents(stack, name):
                 continue
-            results.append(audit_stack(stack, name, policy=policies(name) if policies else None))
+            results.append(audit_stack(stack, name, policy=policies(name) if policies else None, platform=platform))
         except AuditError as error:
             results.append(Unreadable(name, file, str(error)))
     return results
 
 
-def audit_path(path: Path) -> list[StackAudit]:
+def audit_path(path: Path, platform: Platform | None = None) -> list[StackAudit]:
     """Like ``audit_files``, raising on the first stack that cannot be read."""
     results = []
-    for result in audit_files(path):
+    for result in audit_files(path, platform=platform):
         if isinstance(result, Unreadable):
             raise AuditError(result.error)
         results.append(result)

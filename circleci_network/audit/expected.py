@@ -8,11 +8,19 @@ from ipaddress import IPv4Network
 from circleci_network.audit.facts import StackFacts
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
-from circleci_network.controller_rules import gke_service_rules
 from circleci_network.intent import NetworkIntent
+from circleci_network.platform_rules import gcp_platform_rules
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+from circleci_network.rules import (
+    CustomPeer,
+    Direction,
+    Peer,
+    SourceKind,
+    TrafficRule,
+    active_rules,
+    rerun_ingress_rules,
+)
 
 
 def port_spec(port: Port) -> PortSpec:
@@ -36,8 +44,12 @@ class ExpectedView:
             transparent_load_balancers=facts.transparent_load_balancers,
             delivered_ports=facts.delivered_ports or None,
             server_version=intent.server_version,
-            # What GKE adds for the chart's Service under our values (AWS: nothing).
-            platform_rules=gke_service_rules(intent.server_version) if intent.cloud == "gcp" else (),
+            # What GKE adds by itself (the chart's Service; with a platform, its platform rules).
+            platform_rules=gcp_platform_rules(intent.server_version, intent.platform) if intent.cloud == "gcp" else (),
+        )
+        # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
+        self._nodes_denied = (
+            {r.rule_id for r in rerun_ingress_rules(self.rules)} if intent.cloud == "gcp" else set[str]()
         )
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
         self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
@@ -69,6 +81,8 @@ class ExpectedView:
         return []
 
     def _matches(self, rule: TrafficRule, networks: list[IPv4Network], other: Endpoint) -> bool:
+        if other.role is Role.KUBERNETES_NODES and rule.rule_id in self._nodes_denied:
+            return False
         if isinstance(rule.peer, Role) and not networks:
             return other.role is rule.peer
         return any(other.cell.within(n) for n in networks)
@@ -85,7 +99,7 @@ class ExpectedView:
 
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
         because = tuple(
-            f"rule {rule.rule_id}"
+            f"{'platform rule' if rule.sources and rule.sources[0].kind is SourceKind.PLATFORM else 'rule'} {rule.rule_id}"
             for rule, networks in self._on_port(role, direction, port)
             if self._matches(rule, networks, other)
         )

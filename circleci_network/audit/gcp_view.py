@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 from circleci_network.audit.facts import StackFacts, gcp_load_balancer_addresses
+from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
@@ -72,6 +73,8 @@ class GcpView:
             for name, rule in resources(stack, "google_compute_firewall").items()
             if not rule.get("disabled")
         ]
+        if intent.platform.is_gke:  # GKE's own rules on the node tag, made after our apply
+            self.rules += implicit_rules(intent, self._subnet_ranges, self._pod_ranges)
 
     def _address_book(self, stack: Json) -> AddressBook:
         book = AddressBook(
@@ -88,6 +91,7 @@ class GcpView:
         # The load balancer addresses inside the subnet are theirs: the engine gives an address to
         # the most specific range holding it.
         hosts = subnet_ranges
+        self._subnet_ranges, self._pod_ranges = subnet_ranges, pods
         for role in COMPUTE_ROLES:
             book.ranges[role] = hosts + (pods if role is Role.KUBERNETES_NODES else [])
         for role, vip in vips.items():
@@ -106,6 +110,8 @@ class GcpView:
                 if role is not None:
                     roles.add(role)
         roles |= {self.tags[t] for t in tags if isinstance(t, str) and t in self.tags}
+        if self.intent.platform.is_gke and any(isinstance(t, str) and GKE_NODE_TAG.match(t) for t in tags):
+            roles.add(Role.KUBERNETES_NODES)  # GKE's node tag
         return frozenset(roles)
 
     def _read(self, name: str, rule: Json) -> FirewallRule:

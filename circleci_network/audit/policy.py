@@ -15,6 +15,8 @@ from typing import Any
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.options import HardeningOptions, options_to_json
+from circleci_network.platform_rules import rules_for_platform
+from circleci_network.rules import peer_name
 from circleci_network.stack_files import synthesized_stacks
 
 POLICY_FILE = "circleci-network-policy.json"
@@ -102,6 +104,14 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
     if intent.topology is not None and intent.topology.public_job_instances:
         found.append(
             Widening("topology.job_placement", "public", "Nomad clients and external VMs get public IPs on launch")
+        )
+    for platform_rule in rules_for_platform(intent.platform):  # not guide rows: the platform needs them
+        found.append(
+            Widening(
+                f"platform.{platform_rule.rule_id}",
+                {"ports": [str(p) for p in platform_rule.ports], "peer": peer_name(platform_rule.peer)},
+                f"platform rule, not a guide row ({platform_rule.sources[0].document})",
+            )
         )
     return found
 

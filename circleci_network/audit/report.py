@@ -29,6 +29,16 @@ def markdown(result: StackAudit) -> str:
         f"for the recorded options. Rows are sources, columns destinations; every port listed is open end to end "
         f"(the source may send it and the destination accepts it).",
         "",
+        *(
+            [
+                f"Platform: **{result.intent.platform.platform.value}**. The platform's own implicit rules are "
+                "evaluated with the stack's, and its platform rules (from the cloud's documentation, not the "
+                "guide; marked `platform rule`) are required beside the guide's rows.",
+                "",
+            ]
+            if result.intent.platform.platform is not None
+            else []
+        ),
         "| from \\ to | " + " | ".join(parties) + " |",
         "|---|" + "---|" * len(parties),
     ]

@@ -24,9 +24,10 @@ from circleci_network.checks import member, require_fields
 from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
-from circleci_network.gcp.naming import baseline_name, check_prefix_lengths
+from circleci_network.gcp.naming import baseline_name, check_prefix_lengths, job_deny_name, rerun_deny_name
 from circleci_network.gcp.rule_set import gcp_rules
 from circleci_network.gcp.settings import (
+    NAME_LIMIT,
     FirewallTargets,
     GcpAddressing,
     check_name,
@@ -34,9 +35,10 @@ from circleci_network.gcp.settings import (
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule
+from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, OutsidePeer, Role
+from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, rerun_ingress_rules
 from circleci_network.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
@@ -62,6 +64,9 @@ class FirewallProps:
     baseline_priority: int = BASELINE_PRIORITY
     #: Whose rule table to render (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    #: The managed Kubernetes platform: GKE adds its platform rules and a deny from the job
+    #: identities to the nodes at ``allow_priority + 1``, before GKE's own rules at 1000.
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -86,6 +91,24 @@ class FirewallProps:
             self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening, server_version=self.server_version
         )
         check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
+        if self.platform.is_gke and self.allow_priority + 1 >= GKE_RULE_PRIORITY:
+            raise ConfigurationError(
+                "FirewallProps.allow_priority",
+                f"{self.allow_priority} leaves no room for the job deny before GKE's own rules at {GKE_RULE_PRIORITY}",
+                f"with Platform.GKE use an allow priority of at most {GKE_RULE_PRIORITY - 2} (default 900)",
+            )
+        # The version's and the platform's own rule names (check_prefix_lengths knows the default table's).
+        names = [
+            f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening, self.server_version, self.platform)
+        ]
+        names.append(job_deny_name(self.name))
+        longest = max(names, key=len)
+        if len(longest) > NAME_LIMIT:
+            raise ConfigurationError(
+                "FirewallProps.name",
+                f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
+                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters",
+            )
 
 
 def _allow_blocks(ports: tuple[Port, ...]) -> list[tuple[str, list[str] | None]]:
@@ -117,7 +140,7 @@ class CircleciFirewall(Construct):
     def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.rules = gcp_rules(props.hardening, props.server_version)
+        self.rules = gcp_rules(props.hardening, props.server_version, props.platform)
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
@@ -128,6 +151,38 @@ class CircleciFirewall(Construct):
                 rule.description,
                 self._selectors(rule),
                 allow=[ComputeFirewallAllow(protocol=p, ports=ports) for p, ports in _allow_blocks(rule.ports)],
+            )
+        nodes = self._identity_selectors(Role.KUBERNETES_NODES)
+        for rule in rerun_ingress_rules(self.rules):
+            # Deny beats allow at equal priority: the nodes and pods never reach the rerun ports.
+            self.firewalls[rerun_deny_name(props.name, rule.role)] = self._firewall(
+                f"{rule.role.value}-deny-rerun-from-k8s-nodes",
+                rerun_deny_name(props.name, rule.role),
+                Direction.INGRESS,
+                props.allow_priority,
+                f"Deny the Kubernetes nodes and pods the rerun-with-SSH ports of {rule.role.display_name} "
+                "(their egress reaches the shared subnet; the guide has no such row)",
+                _Selectors(**self._target(rule.role), **nodes),
+                deny=[ComputeFirewallDeny(protocol=p, ports=ports) for p, ports in _allow_blocks(rule.ports)],
+            )
+        if props.platform.is_gke:
+            jobs: dict[str, list[str]] = {}
+            for role in JOB_ROLES:
+                for key, values in self._identity_selectors(role).items():
+                    jobs.setdefault(key, []).extend(values)
+            # GKE's -vms rule admits the whole subnet, internal load balancer addresses included.
+            vips = [c for lb in addressed_load_balancers(props.server_version) for c in self._ranges(lb)]
+            if vips:
+                jobs["source_ranges"] = vips
+            self.firewalls[job_deny_name(props.name)] = self._firewall(
+                "k8s-nodes-deny-from-jobs",
+                job_deny_name(props.name),
+                Direction.INGRESS,
+                props.allow_priority + 1,
+                f"Deny Nomad clients, external VMs and internal LB addresses the rest to the nodes, before GKE's "
+                f"gke-*-vms/-all rules at {GKE_RULE_PRIORITY} (platform rule ordering, not a guide row)",
+                _Selectors(**self._target(Role.KUBERNETES_NODES), **jobs),
+                deny=[ComputeFirewallDeny(protocol="all")],
             )
         for role in COMPUTE_ROLES:
             for direction in Direction:
@@ -162,6 +217,7 @@ class CircleciFirewall(Construct):
                 },
             ),
             server_version=props.server_version,
+            platform=props.platform,
         )
         self._record = TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 
@@ -232,9 +288,16 @@ class CircleciFirewall(Construct):
             return _Selectors(**target, destination_ranges=self._ranges(peer))
         if not (isinstance(peer, Role) and peer in COMPUTE_ROLES):
             return _Selectors(**target, source_ranges=self._ranges(peer))
-        # Pods (VPC-native, e.g. the Nomad server) send from the pod range, not the node's address.
-        pods = [self.props.addressing.pods_cidr] if peer is Role.KUBERNETES_NODES else None
+        return _Selectors(**target, **self._identity_selectors(peer))
+
+    def _identity_selectors(self, peer: Role) -> dict[str, list[str]]:
+        """A compute role as an ingress source: its identity, plus the pod range for the nodes."""
+        selectors: dict[str, list[str]] = {}
         if self.props.targets is FirewallTargets.SERVICE_ACCOUNTS:
-            accounts = [self.props.service_account_emails[peer]]
-            return _Selectors(**target, source_service_accounts=accounts, source_ranges=pods)
-        return _Selectors(**target, source_tags=[self.props.tags[peer]], source_ranges=pods)
+            selectors["source_service_accounts"] = [self.props.service_account_emails[peer]]
+        else:
+            selectors["source_tags"] = [self.props.tags[peer]]
+        if peer is Role.KUBERNETES_NODES:
+            # Pods (VPC-native, e.g. the Nomad server) send from the pod range, not the node's address.
+            selectors["source_ranges"] = [self.props.addressing.pods_cidr]
+        return selectors

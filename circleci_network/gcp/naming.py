@@ -14,7 +14,7 @@ from circleci_network.gcp.rule_set import gcp_rules
 from circleci_network.gcp.settings import NAME_LIMIT
 from circleci_network.options import HardeningOptions
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, Role
-from circleci_network.rules import Direction
+from circleci_network.rules import Direction, rerun_ingress_rules
 from circleci_network.server_versions import ServerVersion
 
 #: Service account IDs are 6-30 characters.
@@ -31,6 +31,15 @@ class NamedResource:
 
 def baseline_name(name: str, role: Role, direction: Direction) -> str:
     return f"{name}-{role.value}-deny-all-{direction.value}"
+
+
+def rerun_deny_name(name: str, role: Role) -> str:
+    return f"{name}-{role.value}-deny-rerun-from-k8s-nodes"
+
+
+def job_deny_name(name: str) -> str:
+    """With ``Platform.GKE`` only (checked by ``FirewallProps``)."""
+    return f"{name}-k8s-nodes-deny-from-jobs"
 
 
 def names_from_prefix(
@@ -57,6 +66,10 @@ def names_from_prefix(
             NamedResource("firewall", "firewall rule", baseline_name(prefix, role, d), NAME_LIMIT)
             for role in COMPUTE_ROLES
             for d in Direction
+        ]
+        names += [
+            NamedResource("firewall", "firewall rule", rerun_deny_name(prefix, r.role), NAME_LIMIT)
+            for r in rerun_ingress_rules(rules)
         ]
     return names
 

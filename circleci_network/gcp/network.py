@@ -15,6 +15,7 @@ from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, Cir
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
 from circleci_network.gcp.naming import check_prefix_lengths
+from circleci_network.gcp.private_google_access import PrivateGoogleAccess, PrivateGoogleAccessProps
 from circleci_network.gcp.settings import (
     CloudNat,
     FirewallTargets,
@@ -31,6 +32,7 @@ from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
+from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
@@ -45,7 +47,8 @@ class GcpNetworkProps:
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
     firewall_targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
-    allow_priority: int = ALLOW_PRIORITY
+    #: Default 1000, or 900 with ``Platform.GKE`` (before GKE's own rules at 1000).
+    allow_priority: int | None = None
     baseline_priority: int = BASELINE_PRIORITY
     #: VPN mode reserves internal addresses for frontend and traefik. Public job placement
     #: changes no network resource on GCP (one shared subnet): give the instance templates
@@ -70,6 +73,8 @@ class GcpNetworkProps:
 
     #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    #: The managed Kubernetes platform (``Platform.GKE``) and its platform rules.
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
@@ -96,6 +101,18 @@ class GcpNetworkProps:
         check_project(self.project, "GcpNetworkProps.project")
         check_region(self.region, "GcpNetworkProps.region")
         check_name(self.name, "GcpNetworkProps.name")
+        if not isinstance(self.platform, PlatformOptions):
+            raise ConfigurationError(
+                "GcpNetworkProps.platform", f"{self.platform!r} is not PlatformOptions", "use PlatformOptions(...)"
+            )
+        if self.platform.platform is Platform.EKS:
+            raise ConfigurationError(
+                "GcpNetworkProps.platform", "Platform.EKS is an AWS platform", "use Platform.GKE (or None) on GCP"
+            )
+        a = self.addressing
+        self.platform.check_control_plane_disjoint(
+            [("the subnet", a.subnet_cidr), ("the pod range", a.pods_cidr), ("the service range", a.services_cidr)]
+        )
         # Every name the prefix reaches, once: the sub-props built below never report on it.
         check_prefix_lengths(
             self.name,
@@ -140,10 +157,17 @@ class GcpNetworkProps:
             hardening=self.hardening,
             name=self.name,
             targets=self.firewall_targets,
-            allow_priority=self.allow_priority,
+            allow_priority=self.resolved_allow_priority,
             baseline_priority=self.baseline_priority,
             server_version=self.server_version,
+            platform=self.platform,
         )
+
+    @property
+    def resolved_allow_priority(self) -> int:
+        if self.allow_priority is not None:
+            return self.allow_priority
+        return GKE_ALLOW_PRIORITY if self.platform.is_gke else ALLOW_PRIORITY
 
 
 class CircleciGcpNetwork(Construct):
@@ -168,6 +192,7 @@ class CircleciGcpNetwork(Construct):
                 topology=props.topology,
                 inputs=StackInputs(existing_network=props.existing_network),
                 server_version=props.server_version,
+                platform=props.platform,
             )
         )
         self.load_balancer_addresses = LoadBalancerAddresses(
@@ -184,6 +209,15 @@ class CircleciGcpNetwork(Construct):
                 server_version=props.server_version,
             ),
         )
+        self.private_google_access: PrivateGoogleAccess | None = None
+        if props.platform.google_api_cidr is not None:
+            self.private_google_access = PrivateGoogleAccess(
+                self,
+                "private-google-access",
+                props=PrivateGoogleAccessProps(
+                    project=props.project, network_id=self.vpc.network_id, name=props.name, platform=props.platform
+                ),
+            )
         config = props.server_version.profile.config_file
         self.helm_values: HelmValues | KotsSettings
         if config is ConfigFile.LEGACY_VALUES:
@@ -196,6 +230,13 @@ class CircleciGcpNetwork(Construct):
             )
         if props.validate_against_spec:
             validate_against_spec(self)
+
+    @property
+    def required_network_tags(self) -> dict[str, str]:
+        """Role -> the tag every instance of it must carry, in either targets mode: the internet
+        route (so Cloud NAT and Google APIs) is scoped to these tags, so a GKE node pool or
+        instance template without its role's tag has no egress at all."""
+        return {role.value: self.identities.tags[role] for role in COMPUTE_ROLES}
 
     def _helm_values(self) -> dict[str, Any]:
         """v4: the chart's documented keys only; the default profile: today's fragment, unchanged."""
@@ -286,6 +327,7 @@ class CircleciGcpNetwork(Construct):
                 "user_access": props.topology.user_access.value,
                 "public_job_instances": props.topology.public_job_instances,
                 "firewall_targets": props.firewall_targets.value,
+                "required_network_tags": self.required_network_tags,
                 **{role.value: identity(role) for role in COMPUTE_ROLES},
                 "load_balancers": {
                     role.value: {"address": address.address, "address_type": address.address_type}
@@ -308,6 +350,10 @@ class CircleciGcpNetwork(Construct):
             ),
             "nat_addresses": Output(
                 vpc.nat_ips, "Cloud NAT's static addresses (empty: automatic): allowlist at the VCS"
+            ),
+            "required_network_tags": Output(
+                self.required_network_tags,
+                "Role -> tag every instance must carry (GKE node pools included): the internet route follows tags",
             ),
         }
         for role in COMPUTE_ROLES:

@@ -1,0 +1,271 @@
+"""Platform rules: flows the managed Kubernetes platform needs that the guide has no row for.
+
+Each is a ``TrafficRule`` whose source is ``SourceKind.PLATFORM`` (the cloud's documentation,
+keys as in shared/reference/managed-kubernetes-network-facts.md) and whose purpose and
+section say "platform rule, not a guide row", so every description, report and table shows
+it as such. Core module: no cloud imports; the GCP renderer and the audit both read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv4Network
+from typing import TYPE_CHECKING
+
+from circleci_network.addressing import parse_cidr
+from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES
+from circleci_network.errors import ConfigurationError
+from circleci_network.ports import Port
+from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule
+
+if TYPE_CHECKING:
+    from circleci_network.server_versions import ServerVersion
+
+
+class Platform(StrEnum):
+    GKE = "gke"
+    EKS = "eks"
+
+
+class TrafficPolicy(StrEnum):
+    """A LoadBalancer Service's ``externalTrafficPolicy``: where GKE's L4 health check probes."""
+
+    CLUSTER = "Cluster"  # kube-proxy's /healthz on TCP 10256 (Kubernetes' default)
+    LOCAL = "Local"  # the Service's healthCheckNodePort, inside the NodePort range
+
+
+class GoogleApiAccess(StrEnum):
+    """Private Google Access through one of Google's fixed API ranges (or not at all)."""
+
+    NONE = "none"
+    PRIVATE = "private"  # private.googleapis.com: most Google APIs
+    RESTRICTED = "restricted"  # restricted.googleapis.com: VPC Service Controls-supported APIs only
+
+
+#: Google's L4 load balancer health-check sources: the one constant, in ``cloud_facts``.
+GOOGLE_L4_HEALTH_CHECK_RANGES: tuple[str, ...] = GOOGLE_HEALTH_CHECK_RANGES
+#: The fixed ranges behind private.googleapis.com and restricted.googleapis.com.
+GOOGLE_API_RANGES: dict[GoogleApiAccess, str] = {
+    GoogleApiAccess.PRIVATE: "199.36.153.8/30",
+    GoogleApiAccess.RESTRICTED: "199.36.153.4/30",
+}
+#: The priority of the rules GKE creates on the node tag [GKE-FW] ("-inkubelet" uses 999).
+GKE_RULE_PRIORITY = 1000
+#: Our allow rules' priority with ``Platform.GKE``: evaluated before GKE's own rules.
+GKE_ALLOW_PRIORITY = 900
+#: GKE requires a private cluster's control-plane range to be exactly a /28.
+GKE_CONTROL_PLANE_PREFIX = 28
+KUBELET = Port.tcp(10250)
+KUBE_PROXY_HEALTH = Port.tcp(10256)
+HTTPS = Port.tcp(443)
+
+GKE_FW = "[GKE-FW] https://cloud.google.com/kubernetes-engine/docs/concepts/firewall-rules"
+CPG = "[CPG] kubernetes/cloud-provider-gcp@4e24531 providers/gce/gce_healthchecks.go, gce_loadbalancer.go"
+GKE_PRIVATE = "https://cloud.google.com/kubernetes-engine/docs/concepts/private-cluster-concept"
+GOOGLE_PGA = "https://cloud.google.com/vpc/docs/configure-private-google-access (private and restricted domains)"
+SECTION = "GKE, cloud documentation"
+
+
+@dataclass(frozen=True)
+class PlatformOptions:
+    """Which managed Kubernetes platform runs the nodes, and what it needs beyond the guide.
+
+    Defaults add nothing: ``platform=None`` keeps the guide's rules only.
+    """
+
+    #: ``Platform.GKE`` adds GKE's platform rules and makes our rules win over GKE's own.
+    platform: Platform | None = None
+    #: A private cluster's control-plane range (GKE's ``master_ipv4_cidr_block``, a /28).
+    control_plane_cidr: str | None = None
+    #: Admission webhook ports the control plane calls on the nodes, beyond 443 and 10250.
+    #: Default none: GKE's managed add-ons use 443/10250, CircleCI Server's chart declares no
+    #: webhook, and the AWS Load Balancer Controller (9443) does not run on GKE.
+    webhook_ports: tuple[int, ...] = ()
+    #: Where the L4 health checks probe: ``Cluster`` (Kubernetes' default) needs TCP 10256.
+    external_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
+    #: Google APIs through a fixed range (route, firewall egress 443, DNS): for proxy egress.
+    google_api_access: GoogleApiAccess = GoogleApiAccess.NONE
+    #: Roles given egress 443 to the Google API range.
+    google_api_roles: tuple[Role, ...] = (Role.KUBERNETES_NODES,)
+
+    def __post_init__(self) -> None:
+        where = "PlatformOptions"
+        if self.platform is not None and not isinstance(self.platform, Platform):
+            raise ConfigurationError(
+                f"{where}.platform", f"{self.platform!r} is not a Platform", "use Platform.GKE, Platform.EKS or None"
+            )
+        if not isinstance(self.external_traffic_policy, TrafficPolicy):
+            raise ConfigurationError(
+                f"{where}.external_traffic_policy",
+                f"{self.external_traffic_policy!r} is not a TrafficPolicy",
+                "use TrafficPolicy.CLUSTER or TrafficPolicy.LOCAL",
+            )
+        if not isinstance(self.google_api_access, GoogleApiAccess):
+            raise ConfigurationError(
+                f"{where}.google_api_access",
+                f"{self.google_api_access!r} is not a GoogleApiAccess",
+                "use GoogleApiAccess.NONE, PRIVATE or RESTRICTED",
+            )
+        object.__setattr__(self, "webhook_ports", tuple(self.webhook_ports))
+        for port in self.webhook_ports:
+            if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                raise ConfigurationError(
+                    f"{where}.webhook_ports", f"{port!r} is not a port from 1 to 65535", "give TCP port numbers"
+                )
+        object.__setattr__(self, "google_api_roles", tuple(self.google_api_roles))
+        bad_roles = [r for r in self.google_api_roles if r not in COMPUTE_ROLES]
+        if bad_roles or not self.google_api_roles:
+            raise ConfigurationError(
+                f"{where}.google_api_roles",
+                f"{bad_roles or 'an empty list'} is not a list of compute roles",
+                "name Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS and/or Role.EXTERNAL_VMS",
+            )
+        if self.control_plane_cidr is not None:
+            network = parse_cidr(self.control_plane_cidr, f"{where}.control_plane_cidr")
+            if self.platform is Platform.GKE and network.prefixlen != GKE_CONTROL_PLANE_PREFIX:
+                raise ConfigurationError(
+                    f"{where}.control_plane_cidr",
+                    f"{network} is a /{network.prefixlen}; GKE requires a /28 for a private cluster's control plane",
+                    "give the cluster's master_ipv4_cidr_block, e.g. 172.16.0.32/28",
+                )
+        if self.platform is None:
+            asked = [
+                name
+                for name, value in (
+                    ("control_plane_cidr", self.control_plane_cidr is not None),
+                    ("webhook_ports", bool(self.webhook_ports)),
+                    ("google_api_access", self.google_api_access is not GoogleApiAccess.NONE),
+                )
+                if value
+            ]
+            if asked:
+                raise ConfigurationError(
+                    f"{where}.{asked[0]}",
+                    "asks for platform rules but no platform is set",
+                    "set PlatformOptions(platform=Platform.GKE, ...) or leave the platform options at their defaults",
+                )
+
+    @property
+    def is_gke(self) -> bool:
+        return self.platform is Platform.GKE
+
+    @property
+    def google_api_cidr(self) -> str | None:
+        return GOOGLE_API_RANGES.get(self.google_api_access)
+
+    def check_control_plane_disjoint(self, ranges: Sequence[tuple[str, str]]) -> None:
+        """GKE refuses a control-plane range that overlaps the node, pod or service ranges."""
+        if self.control_plane_cidr is None:
+            return
+        control_plane = IPv4Network(self.control_plane_cidr)
+        for name, cidr in ranges:
+            if control_plane.overlaps(IPv4Network(cidr)):
+                raise ConfigurationError(
+                    "PlatformOptions.control_plane_cidr",
+                    f"{control_plane} overlaps {name} {cidr}",
+                    "pick a /28 outside the subnet, pod and service ranges (e.g. in 172.16.0.0/12)",
+                )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "platform": None if self.platform is None else self.platform.value,
+            "control_plane_cidr": self.control_plane_cidr,
+            "webhook_ports": list(self.webhook_ports),
+            "external_traffic_policy": self.external_traffic_policy.value,
+            "google_api_access": self.google_api_access.value,
+            "google_api_roles": [r.value for r in self.google_api_roles],
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, object]) -> PlatformOptions:
+        platform = data.get("platform")
+        cidr = data.get("control_plane_cidr")
+        ports = data.get("webhook_ports", [])
+        roles = data.get("google_api_roles", [Role.KUBERNETES_NODES.value])
+        assert isinstance(ports, list) and isinstance(roles, list)
+        return PlatformOptions(
+            platform=None if platform is None else Platform(str(platform)),
+            control_plane_cidr=None if cidr is None else str(cidr),
+            webhook_ports=tuple(int(p) for p in ports),
+            external_traffic_policy=TrafficPolicy(str(data.get("external_traffic_policy", "Cluster"))),
+            google_api_access=GoogleApiAccess(str(data.get("google_api_access", "none"))),
+            google_api_roles=tuple(Role(str(r)) for r in roles),
+        )
+
+
+def _source(document: str, reference: str) -> tuple[RuleSource, ...]:
+    return (RuleSource(SourceKind.PLATFORM, document, "GKE", reference),)
+
+
+def rules_for_platform(
+    options: PlatformOptions, *, service_rules_probe_kube_proxy: bool = False
+) -> tuple[TrafficRule, ...]:
+    """The platform's rows for these options (none without a platform; EKS: not built here)."""
+    if not options.is_gke:
+        return ()
+    k8s = Role.KUBERNETES_NODES
+    rules: list[TrafficRule] = []
+    if options.control_plane_cidr is not None:
+        ports = (HTTPS, KUBELET, *(Port.tcp(p) for p in sorted(set(options.webhook_ports)) if p not in (443, 10250)))
+        rules.append(
+            TrafficRule(
+                "gke-k8s-nodes-in-control-plane",
+                k8s,
+                Direction.INGRESS,
+                ports,
+                CustomPeer("gke-control-plane", (options.control_plane_cidr,)),
+                "Platform rule (GKE, not a guide row): private control plane to kubelet, metrics-server, webhooks",
+                SECTION,
+                False,
+                _source(GKE_FW, "gke-<cluster>-<hash>-master: control-plane /28 to nodes TCP 443, 10250")
+                + _source(GKE_PRIVATE, "webhooks on other ports need a rule from the control-plane range"),
+            )
+        )
+    if options.external_traffic_policy is TrafficPolicy.CLUSTER and not service_rules_probe_kube_proxy:
+        rules.append(
+            TrafficRule(
+                "gke-k8s-nodes-in-kube-proxy-health",
+                k8s,
+                Direction.INGRESS,
+                (KUBE_PROXY_HEALTH,),
+                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS,
+                "Platform rule (GKE, not a guide row): L4 health checks to kube-proxy /healthz (Cluster policy)",
+                SECTION,
+                False,
+                _source(CPG, "k8s-<clusterid>-node-http-hc: L4 health-check ranges to TCP 10256"),
+            )
+        )
+    cidr = options.google_api_cidr
+    if cidr is not None:
+        name = f"{options.google_api_access.value}-googleapis"
+        for role in options.google_api_roles:
+            rules.append(
+                TrafficRule(
+                    f"gke-{role.value}-out-{name}",
+                    role,
+                    Direction.EGRESS,
+                    (HTTPS,),
+                    CustomPeer(f"{options.google_api_access.value}.googleapis.com", (cidr,)),
+                    "Platform rule (GKE, not a guide row): Private Google Access to Google APIs",
+                    SECTION,
+                    False,
+                    _source(GOOGLE_PGA, f"{options.google_api_access.value}.googleapis.com {cidr} TCP 443"),
+                )
+            )
+    return tuple(rules)
+
+
+def gcp_platform_rules(version: ServerVersion | None, options: PlatformOptions | None) -> tuple[TrafficRule, ...]:
+    """Everything GKE needs or adds beyond the guide, for the GCP renderer and the audit alike:
+    the chart's Service rules (v4, ``controller_rules``) and the platform's rows. The Service
+    rules already admit kube-proxy's 10256, so the platform's own 10256 row is then left out."""
+    from circleci_network.controller_rules import KUBE_PROXY_HEALTH as SERVICE_HEALTH
+    from circleci_network.controller_rules import gke_service_rules  # it imports this module
+
+    service = gke_service_rules(version) if version is not None else ()
+    probes = any(r.role is Role.KUBERNETES_NODES and SERVICE_HEALTH in r.ports for r in service)
+    own = rules_for_platform(options, service_rules_probe_kube_proxy=probes) if options is not None else ()
+    return service + own
