@@ -25,7 +25,7 @@ from circleci_network.helm_values import HelmValues
 from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, snake
+from circleci_network.outputs import Output, add_outputs, application_config_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
@@ -352,15 +352,7 @@ class CircleciAwsNetwork(Construct):
             out[f"{snake(role)}_target_group_arn_{port}"] = Output(
                 arn, f"Bind the {role.value} service's port {port} here (TargetGroupBinding)"
             )
-        config = self.helm_values
-        if isinstance(config, HelmValues):
-            out["helm_values"] = Output(config.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
-        else:  # v3: the KOTS admin-console fields
-            out["kots_settings"] = Output(
-                config.local.expression, "CircleCI Server v3 KOTS fields: terraform output -json kots_settings"
-            )
-        if config.facts is not None:  # v3 and v4 profiles: what no chart reads
-            out["network_facts"] = Output(dict(config.facts), "Network facts no CircleCI chart reads")
+        out.update(application_config_outputs(self.helm_values))
         return out
 
     def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:

@@ -31,7 +31,7 @@ from circleci_network.helm_values import HelmValues
 from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.kots_settings import KotsField, KotsSettings
 from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, snake
+from circleci_network.outputs import Output, add_outputs, application_config_outputs, snake
 from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
@@ -363,15 +363,7 @@ class CircleciGcpNetwork(Construct):
             out[f"{snake(role)}_network_tag"] = Output(identities.tags[role], f"Network tag of {role.display_name}")
         for role, address in self.load_balancer_addresses.addresses.items():
             out[f"{snake(role)}_load_balancer_address"] = Output(address.address, f"{role.value} load balancer address")
-        config = self.helm_values
-        if isinstance(config, HelmValues):
-            out["helm_values"] = Output(config.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
-        else:  # v3: the KOTS admin-console fields
-            out["kots_settings"] = Output(
-                config.local.expression, "CircleCI Server v3 KOTS fields: terraform output -json kots_settings"
-            )
-        if config.facts is not None:  # v3 and v4 profiles: what no chart reads
-            out["network_facts"] = Output(dict(config.facts), "Network facts no CircleCI chart reads")
+        out.update(application_config_outputs(self.helm_values))
         return out
 
     def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:
