@@ -16,8 +16,6 @@ from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.helm_values import HelmValues
-from circleci_network.kots_settings import KotsSettings
 from circleci_network.roles import Role
 
 _PREFIX = re.compile(r"^([a-z][a-z0-9_]*_)?$")
@@ -33,21 +31,6 @@ def snake(role_or_value: Role | str) -> str:
     """``k8s-nodes`` -> ``k8s_nodes``: Terraform names outputs and variables in snake case."""
     value = role_or_value.value if isinstance(role_or_value, Role) else role_or_value
     return value.replace("-", "_")
-
-
-def application_config_outputs(config: HelmValues | KotsSettings) -> dict[str, Output]:
-    """The file each server version reads (v4 Helm values, v3 KOTS fields) and the network facts
-    no chart reads, as outputs: the same for both clouds."""
-    out: dict[str, Output] = {}
-    if isinstance(config, HelmValues):
-        out["helm_values"] = Output(config.yaml, "CircleCI Server Helm values: terraform output -raw helm_values")
-    else:  # v3: the KOTS admin-console fields
-        out["kots_settings"] = Output(
-            config.local.expression, "CircleCI Server v3 KOTS fields: terraform output -json kots_settings"
-        )
-    if config.facts is not None:  # v3 and v4 profiles: what no chart reads
-        out["network_facts"] = Output(dict(config.facts), "Network facts no CircleCI chart reads")
-    return out
 
 
 def add_outputs(

@@ -8,6 +8,7 @@ from typing import Any
 from cdktf import Fn, TerraformOutput, TerraformStack
 from constructs import Construct
 
+from circleci_network.application_config import ApplicationConfig, application_config, application_config_outputs
 from circleci_network.aws.load_balancers import (
     CircleciLoadBalancers,
     LoadBalancerProps,
@@ -21,11 +22,10 @@ from circleci_network.aws.security_groups import CircleciSecurityGroups, Securit
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.helm_values import HelmValues
 from circleci_network.intent import NetworkIntent, StackInputs
-from circleci_network.kots_settings import KotsField, KotsSettings
+from circleci_network.kots_settings import KotsField
 from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, application_config_outputs, snake
+from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
@@ -182,16 +182,13 @@ class CircleciAwsNetwork(Construct):
                     rules_per_acl_quota=props.network_acl_rules_quota,
                 ),
             )
-        config = version.profile.config_file
-        self.helm_values: HelmValues | KotsSettings
-        if config is ConfigFile.LEGACY_VALUES:
-            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
-        elif config is ConfigFile.HELM_VALUES:
-            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values(), facts=self._network_facts())
-        else:
-            self.helm_values = KotsSettings(
-                self, "kots-settings", fields=self._kots_fields(), facts=self._network_facts()
-            )
+        self.helm_values: ApplicationConfig = application_config(
+            self,
+            version,
+            helm_values=self._helm_values,
+            network_facts=self._network_facts,
+            kots_fields=self._kots_fields,
+        )
         if props.validate_against_spec:
             validate_against_spec(self)
 

@@ -9,6 +9,7 @@ from typing import Any
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
+from circleci_network.application_config import ApplicationConfig, application_config, application_config_outputs
 from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
@@ -27,11 +28,10 @@ from circleci_network.gcp.settings import (
     check_taken_ranges,
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
-from circleci_network.helm_values import HelmValues
 from circleci_network.intent import NetworkIntent, StackInputs
-from circleci_network.kots_settings import KotsField, KotsSettings
+from circleci_network.kots_settings import KotsField
 from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, application_config_outputs, snake
+from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
 from circleci_network.roles import COMPUTE_ROLES, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
@@ -218,16 +218,13 @@ class CircleciGcpNetwork(Construct):
                     project=props.project, network_id=self.vpc.network_id, name=props.name, platform=props.platform
                 ),
             )
-        config = props.server_version.profile.config_file
-        self.helm_values: HelmValues | KotsSettings
-        if config is ConfigFile.LEGACY_VALUES:
-            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values())
-        elif config is ConfigFile.HELM_VALUES:
-            self.helm_values = HelmValues(self, "helm-values", values=self._helm_values(), facts=self._network_facts())
-        else:
-            self.helm_values = KotsSettings(
-                self, "kots-settings", fields=self._kots_fields(), facts=self._network_facts()
-            )
+        self.helm_values: ApplicationConfig = application_config(
+            self,
+            props.server_version,
+            helm_values=self._helm_values,
+            network_facts=self._network_facts,
+            kots_fields=self._kots_fields,
+        )
         if props.validate_against_spec:
             validate_against_spec(self)
 
