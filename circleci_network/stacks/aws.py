@@ -1,4 +1,4 @@
-"""The reference AWS stack: provider, optional S3 backend, the network, and its outputs."""
+"""An AWS stack: provider, optional S3 backend, the network, and its outputs."""
 
 from __future__ import annotations
 
