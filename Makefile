@@ -13,6 +13,8 @@ NODE_DIR := .tools/node
 NODE_INSTALLED := $(NODE_DIR)/node_modules/.installed
 export PATH := $(CURDIR)/$(NODE_DIR)/node_modules/.bin:$(PATH)
 export CHECKPOINT_DISABLE := 1
+# cdktf 0.21 (archived) calls util.isArray, which node 22+ reports once per process (DEP0044).
+export NODE_OPTIONS := --disable-warning=DEP0044 $(NODE_OPTIONS)
 
 .PHONY: synth test lint verify wheel bench node clean
 

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 import circleci_network
 
@@ -68,14 +69,17 @@ def test_the_metadata_states_ranges_and_one_extra_per_cloud(wheel: Path) -> None
         metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
     assert metadata["Version"] == circleci_network.__version__
     assert set(metadata.get_all("Provides-Extra") or []) >= {"aws", "gcp", "dev"}
-    requires = metadata.get_all("Requires-Dist") or []
-    assert not [r for r in requires if "==" in r], "exact pins belong in constraints.txt, not the metadata"
-    core = [r for r in requires if "extra ==" not in r]
-    assert sorted(r.split(">")[0].split("<")[0].strip() for r in core) == ["cdktf", "constructs"]
-    providers = {r.split(">")[0].strip(): r.split(";")[1].strip() for r in requires if "cdktf-provider" in r}
-    assert providers == {
-        "cdktf-cdktf-provider-aws": 'extra == "aws"',
-        "cdktf-cdktf-provider-google": 'extra == "gcp"',
+    requires = [Requirement(r) for r in metadata.get_all("Requires-Dist") or []]
+    pinned = [str(r) for r in requires if any(s.operator in ("==", "===") for s in r.specifier)]
+    assert pinned == [], "exact pins belong in constraints.txt, not the metadata"
+    by_extra = {
+        r.name: (str(r.marker) if r.marker else None, str(r.specifier)) for r in requires if "dev" not in str(r.marker)
+    }
+    assert by_extra == {
+        "cdktf": (None, "<0.22,>=0.21"),
+        "constructs": (None, "<11,>=10.4.2"),
+        "cdktf-cdktf-provider-aws": ('extra == "aws"', "<22,>=21"),
+        "cdktf-cdktf-provider-google": ('extra == "gcp"', "<17,>=16"),
     }
 
 
@@ -115,7 +119,16 @@ def test_a_fresh_venv_installs_the_core_then_only_aws(wheel: Path, tmp_path: Pat
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     python = str(venv / "bin" / "python")
-    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", str(ROOT / "constraints.txt")]
+    pip = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-c",
+        str(ROOT / "constraints.txt"),
+    ]
 
     _run([*pip, str(wheel)], tmp_path)
     core = json.loads(_run([python, "-c", CHECK_CORE], tmp_path).stdout)
