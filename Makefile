@@ -16,7 +16,7 @@ export CHECKPOINT_DISABLE := 1
 # cdktf 0.21 (archived) calls util.isArray, which node 22+ reports once per process (DEP0044).
 export NODE_OPTIONS := --disable-warning=DEP0044 $(NODE_OPTIONS)
 
-.PHONY: synth test lint verify wheel bench node clean
+.PHONY: synth test lint verify wheel bench node cdktf-cli clean
 
 $(NODE_INSTALLED): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
@@ -65,9 +65,14 @@ $(CHECKOV_INSTALLED): verify/checkov-requirements.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r verify/checkov-requirements.txt
 	touch $@
 
+# cdktf-cli's node-pty ships no prebuilt module for node 24: npm builds it (C++ compiler), and must use
+# our node's headers (shipped in the npm package), not the machine's npm default (Debian: node 20's).
 $(CDKTF_CLI): verify/package.json verify/package-lock.json $(NODE_INSTALLED)
-	npm ci --prefix verify --no-audit --no-fund --loglevel=error
+	npm_config_nodedir="$$(dirname $$(ls -d $(CURDIR)/$(NODE_DIR)/node_modules/node/node_modules/node-*/include))" \
+	  npm ci --prefix verify --no-audit --no-fund --loglevel=error
 	touch $@
+
+cdktf-cli: $(CDKTF_CLI)
 
 verify: $(INSTALLED) $(NODE_INSTALLED) $(CHECKOV_INSTALLED) $(CDKTF_CLI)
 	CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov CDKTF_CLI=$(CURDIR)/$(CDKTF_CLI) $(PY) -m pytest -m tools tests/tools
