@@ -43,7 +43,7 @@ test: $(INSTALLED) $(NODE_INSTALLED)
 	$(PY) -m pytest -m "not tools"
 
 clean:
-	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache .venv-checkov verify/node_modules .build $(NODE_DIR)/node_modules
+	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache .venv-checkov verify/node_modules .build build $(NODE_DIR)/node_modules
 
 ## The wheel users install: built from the project's own files, its contents checked, then installed
 ## into a fresh venv with only [aws] (tests/packaging). Writes .build/dist/.
