@@ -49,7 +49,7 @@ clean:
 ## into a fresh venv with only [aws] (tests/packaging). Writes .build/dist/.
 WHEEL_DIR := .build/dist
 wheel: $(INSTALLED) $(NODE_INSTALLED)
-	rm -rf $(WHEEL_DIR)
+	rm -rf $(WHEEL_DIR) build  # setuptools reuses build/: a stale file there would land in the wheel
 	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(WHEEL_DIR) .
 	CIRCLECI_NETWORK_WHEEL="$$(ls $(CURDIR)/$(WHEEL_DIR)/circleci_network-*.whl)" $(PY) -m pytest -m tools tests/packaging
 

@@ -53,7 +53,9 @@ def test_the_wheel_holds_the_library_and_nothing_else(wheel: Path) -> None:
     names = _names(wheel)
     top_level = {name.split("/")[0] for name in names}
     dist_info = f"circleci_network-{circleci_network.__version__}.dist-info"
-    assert top_level == {"circleci_network", dist_info}, "no stacks/, tests/, bench/ or main.py in the wheel"
+    # Besides the package, only the start-up hook (setup.py): the .pth runs it at interpreter start.
+    startup = {"circleci_network.pth", "_circleci_network_startup.py"}
+    assert top_level == {"circleci_network", dist_info, *startup}, "no stacks/, tests/, bench/ or main.py"
     for needed in ("py.typed", "lazy_provider_index.js", "__init__.py", "aws/__init__.py", "gcp/__init__.py"):
         assert f"circleci_network/{needed}" in names
     # Every module of the source tree is shipped (a subpackage missing its __init__.py would be dropped).
