@@ -66,7 +66,10 @@ def _read_rss(pid: int) -> int:
 
 
 def _name(comm: str) -> str:
-    # "python3.11" and "python" are one bucket; node's comm is "node" (or "MainThread" briefly).
+    # "python3.11" and "python" are one bucket; node's comm is "node", and node 22+ renames its
+    # main thread "MainThread" (for good on node 24).
+    if comm == "MainThread":
+        return "node"
     return "python" if comm.startswith("python") else comm
 
 

@@ -5,6 +5,9 @@ Importing this package is cheap: it loads no cdktf provider. ``circleci_network.
 import of a provider package or of cdktf takes the fast path (``provider_loading``).
 """
 
+#: The release; pyproject.toml reads it from here (one source of truth). See CHANGELOG.md.
+__version__ = "0.2.0.dev0"
+
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import ExtraEgressRule, HardeningOptions
 from circleci_network.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
@@ -54,5 +57,6 @@ __all__ = [
     "TrafficPolicy",
     "TrafficRule",
     "UserAccess",
+    "__version__",
     "active_rules",
 ]

@@ -39,6 +39,8 @@ LAZY_INDEX_PRELOAD = Path(__file__).with_name("lazy_provider_index.js")
 IMPORT_HOOK_VARIABLE = "CIRCLECI_NETWORK_IMPORT_HOOK"
 #: The prebuilt providers whose package ``__init__`` imports every resource module.
 PROVIDER_PACKAGES = frozenset({"cdktf_cdktf_provider_aws", "cdktf_cdktf_provider_google"})
+#: The pip extra that installs each provider (pyproject.toml).
+_EXTRAS = {"cdktf_cdktf_provider_aws": "aws", "cdktf_cdktf_provider_google": "gcp"}
 
 
 def load_provider_package_lazily(package: str) -> ModuleType:
@@ -47,8 +49,10 @@ def load_provider_package_lazily(package: str) -> ModuleType:
         return existing
     spec = importlib.util.find_spec(package)
     if spec is None or spec.submodule_search_locations is None:
+        extra = _EXTRAS.get(package, "aws,gcp")
         raise ModuleNotFoundError(
-            f"{package} is not installed: run `make synth` (or `pip install -e .`) to install the pinned providers"
+            f"{package} is not installed: install this cloud's extra, `pip install 'circleci-network[{extra}]'`"
+            " (in this repository `make synth` installs both)"
         )
     module = importlib.util.module_from_spec(spec)
     _make_bare(module)

@@ -1,1 +1,2 @@
-"""Reference stacks: the deployable compositions of the library's constructs."""
+"""This repository's reference configuration (``main.py``, tests, bench); not in the wheel.
+The reusable stacks are ``circleci_network.stacks``."""

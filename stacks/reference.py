@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from cdktf import App
 
 if TYPE_CHECKING:  # each cloud's module loads its provider
-    from stacks.aws import AwsStackProps
-    from stacks.gcp import GcpStackProps
+    from circleci_network.stacks.aws import AwsStackProps
+    from circleci_network.stacks.gcp import GcpStackProps
 
 #: Which clouds ``main.py`` synthesizes; set CIRCLECI_NETWORK_CLOUDS=aws to skip loading Google.
 CLOUDS_VARIABLE = "CIRCLECI_NETWORK_CLOUDS"
@@ -28,7 +28,7 @@ def clouds_from_environment() -> tuple[str, ...]:
 
 def reference_aws_props() -> AwsStackProps:
     from circleci_network.aws import AwsNetworkProps, VpcProps
-    from stacks.aws import AwsStackProps
+    from circleci_network.stacks.aws import AwsStackProps
 
     return AwsStackProps(
         region="us-east-1",
@@ -38,7 +38,7 @@ def reference_aws_props() -> AwsStackProps:
 
 def reference_gcp_props() -> GcpStackProps:
     from circleci_network.gcp import GcpNetworkProps
-    from stacks.gcp import GcpStackProps
+    from circleci_network.stacks.gcp import GcpStackProps
 
     return GcpStackProps(network=GcpNetworkProps(project="acme-circleci", region="us-central1"))
 
@@ -47,10 +47,10 @@ def add_reference_stacks(app: App, clouds: Iterable[str] = ALL_CLOUDS) -> None:
     """Each cloud's module is imported only when asked for: its provider costs ~3 s to load."""
     clouds = tuple(clouds)
     if "aws" in clouds:
-        from stacks.aws import CircleciAwsStack
+        from circleci_network.stacks.aws import CircleciAwsStack
 
         CircleciAwsStack(app, "circleci-aws", props=reference_aws_props())
     if "gcp" in clouds:
-        from stacks.gcp import CircleciGcpStack
+        from circleci_network.stacks.gcp import CircleciGcpStack
 
         CircleciGcpStack(app, "circleci-gcp", props=reference_gcp_props())

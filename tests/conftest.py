@@ -42,8 +42,8 @@ def add_network_acl_stacks(app: Any) -> None:
     from circleci_network.options import ExtraEgressRule, HardeningOptions
     from circleci_network.ports import Port
     from circleci_network.roles import Role
+    from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
     from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
-    from stacks.aws import AwsStackProps, CircleciAwsStack
 
     zones = ("us-east-1a", "us-east-1b", "us-east-1c")
     reference = AwsNetworkProps(vpc=VpcProps(availability_zones=zones), network_acls=True)

@@ -34,7 +34,7 @@ def gke_props(platform: PlatformOptions, **changes: Any) -> GcpNetworkProps:
 
 
 def build_gke_stacks(app: App) -> dict[str, TerraformStack]:
-    from stacks.gcp import CircleciGcpStack, GcpStackProps
+    from circleci_network.stacks.gcp import CircleciGcpStack, GcpStackProps
 
     shapes = {
         "gcp-gke-private": gke_props(PRIVATE, hardening=PROXY_EGRESS),

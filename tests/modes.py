@@ -50,7 +50,7 @@ EXISTING_NETWORK = "projects/acme-circleci/global/networks/shared"
 
 def _aws(app: App, shape: str) -> TerraformStack:
     from circleci_network.aws import ExistingVpc
-    from stacks.aws import CircleciAwsStack
+    from circleci_network.stacks.aws import CircleciAwsStack
 
     props = reference_aws_props()
     network = props.network
@@ -99,7 +99,7 @@ def _aws_security_groups_only(app: App) -> TerraformStack:
 
 def _gcp(app: App, shape: str) -> TerraformStack:
     from circleci_network.gcp import FirewallTargets
-    from stacks.gcp import CircleciGcpStack
+    from circleci_network.stacks.gcp import CircleciGcpStack
 
     props = reference_gcp_props()
     network = props.network

@@ -72,7 +72,7 @@ def test_bad_existing_vpc_id_is_refused() -> None:
 
 
 def _environments() -> list[Any]:
-    from stacks.environments import Environment
+    from circleci_network.stacks.environments import Environment
 
     aws, gcp = reference_aws_props(), reference_gcp_props()
     return [
@@ -89,7 +89,7 @@ def test_each_environment_is_its_own_stack_with_its_own_state(snapshot: Snapshot
     from cdktf import Testing
 
     from circleci_network.audit import assert_matches_spec
-    from stacks.environments import SharedState, add_environments
+    from circleci_network.stacks.environments import SharedState, add_environments
 
     stacks = add_environments(
         App(), _environments(), state=SharedState(s3_bucket="acme-tf", s3_region="us-east-1", gcs_bucket="acme-tf")
@@ -108,8 +108,8 @@ def test_each_environment_is_its_own_stack_with_its_own_state(snapshot: Snapshot
 
 
 def test_two_environments_sharing_a_state_key_are_refused() -> None:
-    from stacks.aws import S3StateBackend
-    from stacks.environments import add_environments
+    from circleci_network.stacks.aws import S3StateBackend
+    from circleci_network.stacks.environments import add_environments
 
     envs = _environments()[:2]
     backend = S3StateBackend(bucket="acme-tf", key="circleci.tfstate", region="us-east-1")
@@ -120,7 +120,7 @@ def test_two_environments_sharing_a_state_key_are_refused() -> None:
 
 
 def test_two_gcp_environments_with_the_same_names_in_one_project_are_refused() -> None:
-    from stacks.environments import Environment, add_environments
+    from circleci_network.stacks.environments import Environment, add_environments
 
     gcp = reference_gcp_props()
     with pytest.raises(ConfigurationError) as caught:

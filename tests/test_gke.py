@@ -311,7 +311,7 @@ def test_every_gke_combination_audits_clean(
 
 def test_synth_time_validation_passes_with_the_platform() -> None:
     """``validate_against_spec`` audits with the recorded platform, GKE's rules included."""
-    from stacks.gcp import CircleciGcpStack, GcpStackProps
+    from circleci_network.stacks.gcp import CircleciGcpStack, GcpStackProps
 
     stack = CircleciGcpStack(cdktf.App(), "gke-validated", props=GcpStackProps(network=gke_props(PRIVATE)))
     assert json.loads(cdktf.Testing.synth(stack, True))["resource"]["google_dns_managed_zone"]

@@ -193,7 +193,7 @@ def test_none_in_any_required_field_is_a_configuration_error(cls: type, base: di
 
 
 def _aws_stack_props(region: str, zones: tuple[str, ...] = ZONES) -> Any:
-    from stacks.aws import AwsStackProps
+    from circleci_network.stacks.aws import AwsStackProps
 
     return AwsStackProps(region=region, network=AwsNetworkProps(vpc=VpcProps(availability_zones=zones)))
 
@@ -590,8 +590,8 @@ def test_standalone_props_check_the_names_they_build() -> None:
 
 
 def test_stack_props_refuse_none_too() -> None:
-    from stacks.aws import AwsStackProps
-    from stacks.gcp import GcpStackProps
+    from circleci_network.stacks.aws import AwsStackProps
+    from circleci_network.stacks.gcp import GcpStackProps
 
     _refused(lambda: AwsStackProps(region="us-east-1", network=None), "AwsStackProps.network")  # type: ignore[arg-type]
     _refused(lambda: AwsStackProps(region=None, network=AwsNetworkProps(vpc=VPC)), "AwsStackProps.region")  # type: ignore[arg-type]

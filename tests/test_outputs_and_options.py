@@ -30,7 +30,7 @@ def options_stacks() -> dict[str, Synth]:
     from circleci_network.aws import NatGateways
     from circleci_network.gcp import CircleciGcpNetwork, GcpNetworkProps
     from circleci_network.gcp.settings import CloudNat, FlowLogInterval
-    from stacks.aws import CircleciAwsStack
+    from circleci_network.stacks.aws import CircleciAwsStack
 
     app = App()
     gcp = TerraformStack(app, "gcp-options")
@@ -342,7 +342,7 @@ def test_account_global_names_carry_the_environment(options_stacks: dict[str, Sy
 
 
 def test_the_environment_feeds_the_name_prefix_once() -> None:
-    from stacks.environments import environment_name_prefix
+    from circleci_network.stacks.environments import environment_name_prefix
 
     aws = reference_aws_props()
     assert replace(aws, environment="dev").network.vpc.name == "circleci-dev"
@@ -353,7 +353,7 @@ def test_the_environment_feeds_the_name_prefix_once() -> None:
 def test_two_aws_environments_with_colliding_names_in_one_account_are_refused() -> None:
     from cdktf import App
 
-    from stacks.environments import Environment, _check, add_environments
+    from circleci_network.stacks.environments import Environment, _check, add_environments
 
     aws = reference_aws_props()
     bare = replace(aws, network=replace(aws.network, vpc=replace(aws.network.vpc, name="circleci-dev")))
@@ -380,7 +380,7 @@ def test_bad_account_id_is_refused() -> None:
 
 
 def test_same_aws_props_in_two_environments_get_their_own_names() -> None:
-    from stacks.environments import Environment, _check
+    from circleci_network.stacks.environments import Environment, _check
 
     aws = reference_aws_props()
     resolved = _check([Environment(name="dev", aws=aws), Environment(name="prod", aws=aws)], None)

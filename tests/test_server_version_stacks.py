@@ -45,8 +45,8 @@ GCP_CASES: dict[str, tuple[ServerVersion, bool]] = {
 def stacks() -> dict[str, Synth]:
     from cdktf import App, Testing
 
-    from stacks.aws import CircleciAwsStack
-    from stacks.gcp import CircleciGcpStack
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from circleci_network.stacks.gcp import CircleciGcpStack
     from stacks.reference import reference_aws_props, reference_gcp_props
 
     app = App()

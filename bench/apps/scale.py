@@ -31,7 +31,7 @@ def main() -> None:
     app = App()
     if "aws" in clouds:
         from circleci_network.aws import AwsNetworkProps, VpcProps
-        from stacks.aws import AwsStackProps, CircleciAwsStack
+        from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
 
         phases.mark("import_aws")
         for i in range(args.environments):
@@ -54,7 +54,7 @@ def main() -> None:
         phases.mark("build_aws")
     if "gcp" in clouds:
         from circleci_network.gcp import GcpNetworkProps
-        from stacks.gcp import CircleciGcpStack, GcpStackProps
+        from circleci_network.stacks.gcp import CircleciGcpStack, GcpStackProps
 
         phases.mark("import_gcp")
         for i in range(args.environments):

@@ -14,7 +14,7 @@ def main(outdir: str) -> None:
     from cdktf import App
 
     from circleci_network.scanner_findings import write_checkov_baselines
-    from stacks.aws import CircleciAwsStack
+    from circleci_network.stacks.aws import CircleciAwsStack
     from stacks.reference import reference_aws_props
 
     app = App(outdir=outdir)

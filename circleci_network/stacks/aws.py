@@ -1,4 +1,4 @@
-"""The reference AWS stack: provider, optional S3 backend, the network, and its outputs."""
+"""An AWS stack: provider, optional S3 backend, the network, and its outputs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.outputs import snake
 from circleci_network.provider_loading import load_provider_package_lazily
-from stacks.environments import DEFAULT_ENVIRONMENT, environment_name_prefix
+from circleci_network.stacks.environments import DEFAULT_ENVIRONMENT, environment_name_prefix
 
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402

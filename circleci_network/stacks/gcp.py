@@ -1,4 +1,4 @@
-"""The reference GCP stack: provider, optional GCS backend, the network, and its outputs."""
+"""A GCP stack: provider, optional GCS backend, the network, and its outputs."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from constructs import Construct
 from circleci_network.errors import ConfigurationError
 
 if TYPE_CHECKING:  # each cloud's module loads its provider: imported only when used
-    from stacks.aws import AwsStackProps
-    from stacks.gcp import GcpStackProps
+    from circleci_network.stacks.aws import AwsStackProps
+    from circleci_network.stacks.gcp import GcpStackProps
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
 #: The environment of a stack built alone; its names carry no environment suffix.
@@ -62,7 +62,7 @@ def add_environments(
     keys: dict[tuple[str, str], str] = {}
     for index, (env, aws, gcp) in enumerate(resolved):
         if aws is not None:
-            from stacks.aws import CircleciAwsStack, S3StateBackend
+            from circleci_network.stacks.aws import CircleciAwsStack, S3StateBackend
 
             if aws.backend is None and state is not None and state.s3_bucket is not None:
                 aws = replace(
@@ -77,7 +77,7 @@ def add_environments(
                 _claim(keys, (aws.backend.bucket, aws.backend.key), f"environments[{index}].aws.backend.key")
             stacks[stack_id("aws", env.name)] = CircleciAwsStack(scope, stack_id("aws", env.name), props=aws)
         if gcp is not None:
-            from stacks.gcp import CircleciGcpStack, GcsStateBackend
+            from circleci_network.stacks.gcp import CircleciGcpStack, GcsStateBackend
 
             if gcp.backend is None and state is not None and state.gcs_bucket is not None:
                 gcp = replace(
