@@ -57,17 +57,17 @@ class LoadBalancerProps:
     vpc_id: str
     public_subnet_ids: Sequence[str]
     internal_subnet_ids: Sequence[str]
-    #: Per load balancer role; empty with transparent load balancers (no security groups).
     security_group_ids: Mapping[Role, str]
+    """Per load balancer role; empty with transparent load balancers (no security groups)."""
     name: str = "circleci"
-    #: ``False`` makes frontend and traefik internal too (VPN mode).
     internet_facing: bool = True
-    #: ``None``: ``default_node_ports(server_version)``.
+    """``False`` makes frontend and traefik internal too (VPN mode)."""
     node_ports: NodePortAssignment | None = None
+    """``None``: ``default_node_ports(server_version)``."""
     deletion_protection: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
-    #: v3 profiles build their load balancers here; on v4 the cluster builds circleci-proxy.
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    """v3 profiles build their load balancers here; on v4 the cluster builds circleci-proxy."""
 
     def __post_init__(self) -> None:
         require_fields(self)

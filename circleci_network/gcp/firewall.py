@@ -62,11 +62,13 @@ class FirewallProps:
     targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
     allow_priority: int = ALLOW_PRIORITY
     baseline_priority: int = BASELINE_PRIORITY
-    #: Whose rule table to render (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
-    #: The managed Kubernetes platform: GKE adds its platform rules and a deny from the job
-    #: identities to the nodes at ``allow_priority + 1``, before GKE's own rules at 1000.
+    """Whose rule table to render (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """
+    The managed Kubernetes platform: GKE adds its platform rules and a deny from the job identities to the nodes at
+    ``allow_priority + 1``, before GKE's own rules at 1000.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)

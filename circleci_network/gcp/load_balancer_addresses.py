@@ -31,11 +31,11 @@ class LoadBalancerAddressProps:
     subnetwork_id: str
     addressing: GcpAddressing
     name: str = "circleci"
-    #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik too.
     internet_facing: bool = True
+    """``False`` (VPN mode) reserves internal addresses for frontend and traefik too."""
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: v4: one address, circleci-proxy's (``nginx.loadBalancerIp``).
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    """v4: one address, circleci-proxy's (``nginx.loadBalancerIp``)."""
 
     def __post_init__(self) -> None:
         require_fields(self)

@@ -47,34 +47,39 @@ class GcpNetworkProps:
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
     firewall_targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
-    #: Default 1000, or 900 with ``Platform.GKE`` (before GKE's own rules at 1000).
     allow_priority: int | None = None
+    """Default 1000, or 900 with ``Platform.GKE`` (before GKE's own rules at 1000)."""
     baseline_priority: int = BASELINE_PRIORITY
-    #: VPN mode reserves internal addresses for frontend and traefik. Public job placement
-    #: changes no network resource on GCP (one shared subnet): give the instance templates
-    #: external IPs; the firewall already scopes rerun-with-SSH.
     topology: Topology = field(default_factory=Topology)
-    #: Bring your own network: add our subnet, firewall rules, route and NAT to it (see GcpVpcProps).
+    """
+    VPN mode reserves internal addresses for frontend and traefik. Public job placement changes no network resource
+    on GCP (one shared subnet): give the instance templates external IPs; the firewall already scopes
+    rerun-with-SSH.
+    """
     existing_network: str | None = None
-    #: With ``existing_network``: the ranges already used in it (every subnet's primary and
-    #: secondary ranges, peered ranges); required, ``()`` if none. Our subnet, pod and
-    #: service ranges must not overlap them.
+    """Bring your own network: add our subnet, firewall rules, route and NAT to it (see GcpVpcProps)."""
     existing_network_taken_cidrs: tuple[str, ...] | None = None
-    #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
+    """
+    With ``existing_network``: the ranges already used in it (every subnet's primary and secondary ranges, peered
+    ranges); required, ``()`` if none. Our subnet, pod and service ranges must not overlap them.
+    """
     validate_against_spec: bool = True
-    #: Labels on every resource we create that takes labels (addresses; GCP firewall rules,
-    #: networks, subnets, routes, routers and service accounts take none).
+    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: Share of flows sampled into subnet flow logs: 1.0 (CIS GCP 3.8) logs every flow.
+    """
+    Labels on every resource we create that takes labels (addresses; GCP firewall rules, networks, subnets, routes,
+    routers and service accounts take none).
+    """
     flow_log_sampling: float = 1.0
+    """Share of flows sampled into subnet flow logs: 1.0 (CIS GCP 3.8) logs every flow."""
     flow_log_interval: FlowLogInterval = FlowLogInterval.INTERVAL_5_SEC
-    #: Cloud NAT ports per VM, dynamic port allocation, static addresses to allowlist at the VCS.
     nat: CloudNat = field(default_factory=CloudNat)
+    """Cloud NAT ports per VM, dynamic port allocation, static addresses to allowlist at the VCS."""
 
-    #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
-    #: The managed Kubernetes platform (``Platform.GKE``) and its platform rules.
+    """The CircleCI Server version whose rule table applies (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """The managed Kubernetes platform (``Platform.GKE``) and its platform rules."""
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.

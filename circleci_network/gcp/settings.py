@@ -119,8 +119,8 @@ class GcpAddressing:
     subnet_cidr: str = "10.0.0.0/20"
     pods_cidr: str = "10.16.0.0/14"
     services_cidr: str = "10.20.0.0/20"
-    #: Default: the subnet's base address + 10, 11, 12.
     internal_load_balancer_addresses: Mapping[Role, str] = field(default_factory=dict)
+    """Default: the subnet's base address + 10, 11, 12."""
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -251,17 +251,21 @@ def _power_of_two(value: object, low: int, high: int) -> bool:
 class CloudNat:
     """Cloud NAT sizing and addresses. Default: Google's (64 ports per VM, automatic addresses)."""
 
-    #: Ports each VM gets at least: a power of two (2-65536; 32-32768 with dynamic allocation).
-    #: ``None``: Google's default (64, or 32 with dynamic allocation).
     min_ports_per_vm: int | None = None
-    #: Let busy VMs take more ports, up to ``max_ports_per_vm`` (Google's default 65536).
+    """
+    Ports each VM gets at least: a power of two (2-65536; 32-32768 with dynamic allocation). ``None``: Google's
+    default (64, or 32 with dynamic allocation).
+    """
     dynamic_port_allocation: bool = False
+    """Let busy VMs take more ports, up to ``max_ports_per_vm`` (Google's default 65536)."""
     max_ports_per_vm: int | None = None
-    #: Reserve this many external addresses for NAT (MANUAL_ONLY): stable egress IPs to
-    #: allowlist at the VCS. Each gives 64512 ports.
     address_count: int = 0
-    #: Or use these existing addresses (``projects/<p>/regions/<r>/addresses/<n>`` or self links).
+    """
+    Reserve this many external addresses for NAT (MANUAL_ONLY): stable egress IPs to allowlist at the VCS. Each
+    gives 64512 ports.
+    """
     addresses: tuple[str, ...] = ()
+    """Or use these existing addresses (``projects/<p>/regions/<r>/addresses/<n>`` or self links)."""
 
     def __post_init__(self) -> None:
         where = "CloudNat"
