@@ -35,18 +35,21 @@ class StackInputs:
     network of ours: the audit reads those facts from the stack's resources."""
 
     existing_network: str | None = None
-    """An existing VPC's ID and primary CIDR (its resolver is base + 2), or an existing GCP network."""
+    """An existing VPC's ID, or an existing GCP network."""
     vpc_cidr: str | None = None
+    """That existing VPC's primary CIDR (its resolver is base + 2)."""
     dns_resolver_cidrs: tuple[str, ...] | None = None
     """Security groups only: ``SecurityGroupProps.dns_resolver_cidrs``."""
     load_balancer_subnet_cidrs: tuple[str, ...] = ()
-    """Security groups only, transparent load balancers: where the load balancers sit..."""
+    """Security groups only, transparent load balancers: the subnets the load balancers sit in."""
     node_ports: Mapping[tuple[Role, int], int] = field(default_factory=dict)
-    """...and the NodePort each (load balancer, listener port) delivers to."""
+    """
+    Security groups only, transparent load balancers: the NodePort each (load balancer, listener port) delivers to.
+    """
     role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     """
-    Where roles live when the stack holds no subnets of theirs (``role_subnet_cidrs``; GCP firewall alone: its
-    addressing, load balancers by their /32).
+    Where roles live when the stack holds no subnets of theirs (``role_subnet_cidrs``;
+    GCP firewall alone: its addressing, load balancers by their /32).
     """
 
     def to_json(self) -> dict[str, Any]:
@@ -85,8 +88,8 @@ class NetworkIntent:
     options: HardeningOptions
     topology: Topology | None = None
     """
-    The installation shape; ``None`` when the stack holds no subnets or load balancers (security groups or firewall
-    alone): the audit then skips the checks that need it.
+    The installation shape; ``None`` when the stack holds no subnets or load balancers
+    (security groups or firewall alone): the audit then skips the checks that need it.
     """
     inputs: StackInputs = field(default_factory=StackInputs)
     server_version: ServerVersion = field(default_factory=ServerVersion)

@@ -22,10 +22,26 @@ class ExtraEgressRule:
     Nomad clients and external VMs). The audit counts it as allowed."""
 
     name: str
+    """
+    2-24 lowercase letters, digits and '-', starting with a letter
+    and not ending with '-'; part of resource IDs, so keep it stable.
+    """
     role: Role
+    """
+    ``Role.NOMAD_CLIENTS`` or ``Role.EXTERNAL_VMS`` (the enum or its
+    value string): the guide allows extra egress for job roles only.
+    """
     port: Port
+    """
+    A TCP or UDP ``Port`` (``Port.tcp(8081)``, ``Port.tcp_range(...)``, ``Port.udp(...)``); all-traffic is refused.
+    """
     cidrs: tuple[str, ...]
+    """
+    Destination CIDRs, at least one, no duplicates; may lie inside
+    the network, not in the subnets (AWS) or ranges (GCP) we create.
+    """
     purpose: str
+    """Why the workload needs it (not empty); it becomes the rule's description."""
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -84,16 +100,16 @@ class HardeningOptions:
     """DNS servers; ``None`` means the cloud's resolver inside the network."""
     transparent_load_balancers: bool = False
     """
-    Load balancers that are not a layer of their own: their ingress rules move to the Kubernetes nodes (always so on
-    GCP, whose passthrough load balancers are transparent).
+    Load balancers that are not a layer of their own: their ingress rules move to the
+    Kubernetes nodes (always so on GCP, whose passthrough load balancers are transparent).
     """
     extra_egress: tuple[ExtraEgressRule, ...] = field(default=())
     """Egress beyond the minimum, for Nomad clients and external VMs."""
     internal_proxy_cidrs: tuple[str, ...] = ()
     """
-    An egress proxy inside your network: the 80/443 (and, without ``vcs_cidrs``, VCS SSH) destinations, in place of
-    ``external_cidrs``. Unlike the outside peers' CIDRs, these may lie inside the VPC or subnet; empty (the default)
-    means no internal proxy.
+    An egress proxy inside your network: the 80/443 (and, without ``vcs_cidrs``, VCS
+    SSH) destinations, in place of ``external_cidrs``. Unlike the outside peers' CIDRs,
+    these may lie inside the VPC or subnet; empty (the default) means no internal proxy.
     """
 
     def __post_init__(self) -> None:

@@ -82,9 +82,9 @@ class PlatformOptions:
     """A private cluster's control-plane range (GKE's ``master_ipv4_cidr_block``, a /28)."""
     webhook_ports: tuple[int, ...] = ()
     """
-    Admission webhook ports the control plane calls on the nodes, beyond 443 and 10250. Default none: GKE's managed
-    add-ons use 443/10250, CircleCI Server's chart declares no webhook, and the AWS Load Balancer Controller (9443)
-    does not run on GKE.
+    Admission webhook ports the control plane calls on the nodes, beyond 443 and 10250.
+    Default none: GKE's managed add-ons use 443/10250, CircleCI Server's chart declares
+    no webhook, and the AWS Load Balancer Controller (9443) does not run on GKE.
     """
     external_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
     """Where the L4 health checks probe: ``Cluster`` (Kubernetes' default) needs TCP 10256."""

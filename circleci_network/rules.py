@@ -106,8 +106,8 @@ class TrafficRule:
     purpose: str
     section: str
     """
-    The guide's heading / part; with ``purpose`` and the peer it makes the description, so a row that several
-    versions share keeps one description (no cloud-side update).
+    The guide's heading / part; with ``purpose`` and the peer it makes the description,
+    so a row that several versions share keeps one description (no cloud-side update).
     """
     from_table: bool  # a table row of the guide (True) or a prose rule (False)
     sources: tuple[RuleSource, ...] = ()

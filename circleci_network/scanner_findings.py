@@ -47,13 +47,13 @@ class ResourceSelector:
     tiers: tuple[str, ...] = ()  # AWS ``circleci/tier`` (SubnetTier values)
     where: tuple[tuple[str, object], ...] = ()
     """
-    Only while the resource has these values (a list attribute: contains them), so that an option that removes the
-    finding also removes its baseline entry.
+    Only while the resource has these values (a list attribute: contains them),
+    so that an option that removes the finding also removes its baseline entry.
     """
     acl_tier_from_itself: str | None = None
     """
-    Network ACL entries (which take no tags): the tier of the ACL they belong to, and whose ``cidr_block`` lies
-    inside that same tier's subnets.
+    Network ACL entries (which take no tags): the tier of the ACL they belong
+    to, and whose ``cidr_block`` lies inside that same tier's subnets.
     """
 
     def matches(self, resource_type: str, body: Mapping[str, Any], stack: Mapping[str, Any] | None = None) -> bool:

@@ -65,8 +65,8 @@ class ConfigFile(StrEnum):
 
     LEGACY_VALUES = "legacy helm values fragment"
     """
-    Today's fragment (``vm_service.*`` plus ``circleci_network.*``), kept byte for byte for existing stacks; neither
-    v3 (KOTS) nor v4 reads it as a whole.
+    Today's fragment (``vm_service.*`` plus ``circleci_network.*``), kept byte
+    for byte for existing stacks; neither v3 (KOTS) nor v4 reads it as a whole.
     """
     KOTS_SHEET = "KOTS settings sheet"
     """A Markdown sheet of KOTS admin-console fields and the value to enter (v3)."""
@@ -370,6 +370,10 @@ class ServerVersion:
     """The CircleCI Server version the network is for, and the options only some versions have."""
 
     id: ServerVersionId = ServerVersionId.V3_SEED
+    """
+    Whose rule table and application config apply: ``v3-seed`` (default: the guide in spec/,
+    today's stacks unchanged), ``v3``, ``v4.0`` or ``v4.3``; the enum or its value string.
+    """
     proxy_job_ports: bool = False
     """v4.3: also open 3000 and 8585 from Nomad clients on circleci-proxy (listed, probably stale)."""
     external_nomad_server_cidrs: tuple[str, ...] = ()

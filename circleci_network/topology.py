@@ -26,8 +26,8 @@ class JobPlacement(StrEnum):
     PRIVATE = "private"
     PUBLIC = "public"
     """
-    Nomad clients and external VMs get public IPs so users can SSH into jobs (the guide's recommendation with a
-    public frontend); rerun-with-SSH stays scoped to its CIDRs.
+    Nomad clients and external VMs get public IPs so users can SSH into jobs (the guide's
+    recommendation with a public frontend); rerun-with-SSH stays scoped to its CIDRs.
     """
 
 
@@ -38,7 +38,15 @@ class TopologyWarning(UserWarning):
 @dataclass(frozen=True)
 class Topology:
     user_access: UserAccess = UserAccess.INTERNET
+    """
+    ``UserAccess.INTERNET`` (default: internet-facing frontend and traefik) or ``UserAccess.VPN`` (every
+    load balancer internal; ``client_cidrs`` must not cover 0.0.0.0/0); the enum or its value string.
+    """
     job_placement: JobPlacement = JobPlacement.PRIVATE
+    """
+    ``JobPlacement.PRIVATE`` (default) or ``JobPlacement.PUBLIC`` (jobs get public
+    IPs for SSH; refused with ``UserAccess.VPN``); the enum or its value string.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)

@@ -35,10 +35,13 @@ from circleci_network.validation import validate_against_spec
 @dataclass(frozen=True)
 class AwsNetworkProps:
     vpc: VpcProps
+    """Zones, CIDR, name prefix (checked here against every name it reaches), NAT, or an existing VPC."""
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    """Who counts as "External" for each rule of the guide; outside peers' CIDRs must not overlap the VPC."""
     node_ports: NodePortAssignment | None = None
     """``None``: ``default_node_ports(server_version)`` (none on v4)."""
     load_balancer_deletion_protection: bool = True
+    """NLB deletion protection: ``terraform destroy`` fails until it is turned off."""
     topology: Topology = field(default_factory=Topology)
     """VPN or internet access for users; private or public job subnets (the guide's shapes)."""
     validate_against_spec: bool = True

@@ -69,6 +69,7 @@ class ExistingVpc:
     """A VPC made elsewhere: only our subnets, routes, NAT and flow logs are added to it."""
 
     vpc_id: str
+    """The VPC's ID (``vpc-…``) or a reference to it."""
     cidr_block: str
     """The VPC's primary CIDR (its DNS resolver is base + 2); our subnets are carved from it."""
     internet_gateway_id: str
@@ -77,9 +78,9 @@ class ExistingVpc:
     """Removes every rule of the VPC's default security group: check nothing else uses it."""
     taken_cidrs: tuple[str, ...] | None = None
     """
-    The ranges already in use in the VPC (its subnets, reserved blocks): our derived subnets are carved around them
-    and an explicit one overlapping them is refused. Required (``()`` if the VPC is empty) unless every tier's
-    ``VpcProps.subnet_cidrs`` is given.
+    The ranges already in use in the VPC (its subnets, reserved blocks): our derived subnets
+    are carved around them and an explicit one overlapping them is refused. Required (``()``
+    if the VPC is empty) unless every tier's ``VpcProps.subnet_cidrs`` is given.
     """
 
     def __post_init__(self) -> None:
@@ -117,23 +118,32 @@ class VpcProps:
     name: str = "circleci"
     """Prefix for Name tags and IAM names."""
     nat_gateways: NatGateways = NatGateways.ONE_PER_AZ
+    """
+    ``ONE_PER_AZ`` (default: a zone failure leaves the others their egress) or ``ONE``
+    (cheaper; private subnets lose egress if its zone fails); the enum or its value string.
+    """
     subnet_cidrs: Mapping[SubnetTier, Sequence[str]] = field(default_factory=dict)
     """Explicit subnet CIDRs per tier, one per zone in zone order; others are derived."""
     subnet_prefix_lengths: Mapping[SubnetTier, int] = field(default_factory=dict)
     """Derived subnet sizes as prefix lengths, per tier (default: VPC prefix +4, public +8)."""
     flow_log_retention_days: int = 365
+    """
+    CloudWatch retention of the VPC flow logs, in days: one of
+    CloudWatch's values (1, 3, 5, 7, 14, 30, ..., 365, ..., 3653).
+    """
     public_job_subnets: bool = False
     """
-    Nomad client and external VM subnets route through the internet gateway and give instances public IPs (set by
-    ``Topology(job_placement=JobPlacement.PUBLIC)``).
+    Nomad client and external VM subnets route through the internet gateway and give
+    instances public IPs (set by ``Topology(job_placement=JobPlacement.PUBLIC)``).
     """
     eks_cluster_name: str | None = None
     """Adds the ``kubernetes.io/cluster/<name>`` tag that EKS load balancer discovery uses."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every resource the VPC construct creates."""
     nat_eip_allocation_ids: Sequence[str] = ()
     """
-    Existing Elastic IPs for the NAT gateways (``eipalloc-…``), one per gateway in zone order, so allowlisted egress
-    addresses survive a rebuild; empty allocates new ones.
+    Existing Elastic IPs for the NAT gateways (``eipalloc-…``), one per gateway in zone
+    order, so allowlisted egress addresses survive a rebuild; empty allocates new ones.
     """
 
     def __post_init__(self) -> None:

@@ -44,11 +44,17 @@ from circleci_network.gcp.settings import (
 @dataclass(frozen=True)
 class GcpVpcProps:
     project: str
+    """GCP project ID: 6-30 lowercase letters, digits and '-', starting with a letter."""
     region: str
+    """GCP region of the subnet, router and NAT, such as ``us-central1`` (not a zone)."""
     internet_route_tags: Sequence[str]
     """Instances that may use the internet route (and so Cloud NAT): the role tags."""
     name: str = "circleci"
+    """
+    Prefix of the network, subnet (``<name>-<region>``), route, router and NAT names; each must fit GCP's 63 characters.
+    """
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
+    """The subnet and GKE's secondary ranges to create."""
     flow_log_sampling: float = 1.0
     """Share of flows sampled into subnet flow logs (CIS GCP 3.8: 1.0, every flow)."""
     flow_log_interval: FlowLogInterval = FlowLogInterval.INTERVAL_5_SEC
@@ -64,8 +70,8 @@ class GcpVpcProps:
     """
     existing_network_taken_cidrs: tuple[str, ...] | None = None
     """
-    With ``existing_network``: the ranges already used in it (its subnets' primary and secondary ranges, peerings);
-    required, ``()`` if none. Ours must not overlap them.
+    With ``existing_network``: the ranges already used in it (its subnets' primary and
+    secondary ranges, peerings); required, ``()`` if none. Ours must not overlap them.
     """
 
     def __post_init__(self) -> None:
