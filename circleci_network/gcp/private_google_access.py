@@ -32,7 +32,7 @@ class PrivateGoogleAccessProps:
     network_id: str
     """The network the route and DNS zones attach to: its ID or self link."""
     name: str
-    """Prefix of the route name (``<name>-<access>-googleapis``)."""
+    """Prefix of the route (``<name>-<access>-googleapis``) and DNS zone (``<name>-<domain, dots as '-'>``) names."""
     platform: PlatformOptions
     """
     Its ``google_api_access`` (not ``NONE``: only then is this
