@@ -34,18 +34,23 @@ class StackInputs:
     """What the user gave for parts of the network the stack does not hold. Empty for a whole
     network of ours: the audit reads those facts from the stack's resources."""
 
-    #: An existing VPC's ID and primary CIDR (its resolver is base + 2), or an existing GCP network.
     existing_network: str | None = None
+    """An existing VPC's ID, or an existing GCP network."""
     vpc_cidr: str | None = None
-    #: Security groups only: ``SecurityGroupProps.dns_resolver_cidrs``.
+    """That existing VPC's primary CIDR (its resolver is base + 2)."""
     dns_resolver_cidrs: tuple[str, ...] | None = None
-    #: Security groups only, transparent load balancers: where the load balancers sit...
+    """Security groups only: ``SecurityGroupProps.dns_resolver_cidrs``."""
     load_balancer_subnet_cidrs: tuple[str, ...] = ()
-    #: ...and the NodePort each (load balancer, listener port) delivers to.
+    """Security groups only, transparent load balancers: the subnets the load balancers sit in."""
     node_ports: Mapping[tuple[Role, int], int] = field(default_factory=dict)
-    #: Where roles live when the stack holds no subnets of theirs (``role_subnet_cidrs``; GCP
-    #: firewall alone: its addressing, load balancers by their /32).
+    """
+    Security groups only, transparent load balancers: the NodePort each (load balancer, listener port) delivers to.
+    """
     role_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+    """
+    Where roles live when the stack holds no subnets of theirs (``role_subnet_cidrs``;
+    GCP firewall alone: its addressing, load balancers by their /32).
+    """
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -81,14 +86,16 @@ class NetworkIntent:
     cloud: str  # "aws" or "gcp"
     name: str
     options: HardeningOptions
-    #: The installation shape; ``None`` when the stack holds no subnets or load balancers
-    #: (security groups or firewall alone): the audit then skips the checks that need it.
     topology: Topology | None = None
+    """
+    The installation shape; ``None`` when the stack holds no subnets or load balancers
+    (security groups or firewall alone): the audit then skips the checks that need it.
+    """
     inputs: StackInputs = field(default_factory=StackInputs)
-    #: The server version whose rule table applies (recorded only when not the default).
     server_version: ServerVersion = field(default_factory=ServerVersion)
-    #: The managed Kubernetes platform and its options (recorded only when a platform is set).
+    """The server version whose rule table applies (recorded only when not the default)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """The managed Kubernetes platform and its options (recorded only when a platform is set)."""
 
     @property
     def transparent_load_balancers(self) -> bool:

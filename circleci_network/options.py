@@ -22,10 +22,26 @@ class ExtraEgressRule:
     Nomad clients and external VMs). The audit counts it as allowed."""
 
     name: str
+    """
+    2-24 lowercase letters, digits and '-', starting with a letter
+    and not ending with '-'; part of resource IDs, so keep it stable.
+    """
     role: Role
+    """
+    ``Role.NOMAD_CLIENTS`` or ``Role.EXTERNAL_VMS`` (the enum or its
+    value string): the guide allows extra egress for job roles only.
+    """
     port: Port
+    """
+    A TCP or UDP ``Port`` (``Port.tcp(8081)``, ``Port.tcp_range(...)``, ``Port.udp(...)``); all-traffic is refused.
+    """
     cidrs: tuple[str, ...]
+    """
+    Destination CIDRs, at least one, no duplicates; may lie inside
+    the network, not in the subnets (AWS) or ranges (GCP) we create.
+    """
     purpose: str
+    """Why the workload needs it (not empty); it becomes the rule's description."""
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -68,29 +84,33 @@ class HardeningOptions:
     without saying so (``allow_ssh_administration_from_anywhere``).
     """
 
-    #: Sources allowed to reach the frontend and traefik load balancers on 80/443.
     client_cidrs: tuple[str, ...] = (ALL_IPV4,)
-    #: Destinations of the 80/443 egress rules: all IPv4, or your egress proxy.
+    """Sources allowed to reach the frontend and traefik load balancers on 80/443."""
     external_cidrs: tuple[str, ...] = (ALL_IPV4,)
-    #: Destinations of SSH (22) to the VCS; ``None`` means the 80/443 destinations.
+    """Destinations of the 80/443 egress rules: all IPv4, or your egress proxy."""
     vcs_cidrs: tuple[str, ...] | None = None
-    #: Sources allowed to use rerun-with-SSH (64535-65535); empty turns the rule off.
+    """Destinations of SSH (22) to the VCS; ``None`` means the 80/443 destinations."""
     rerun_ssh_cidrs: tuple[str, ...] = (ALL_IPV4,)
-    #: Sources allowed to SSH (22) to the instances; empty (the default) opens nothing.
+    """Sources allowed to use rerun-with-SSH (64535-65535); empty turns the rule off."""
     ssh_administrator_cidrs: tuple[str, ...] = ()
-    #: Must be set to accept 0.0.0.0/0 in ``ssh_administrator_cidrs``.
+    """Sources allowed to SSH (22) to the instances; empty (the default) opens nothing."""
     allow_ssh_administration_from_anywhere: bool = False
-    #: DNS servers; ``None`` means the cloud's resolver inside the network.
+    """Must be set to accept 0.0.0.0/0 in ``ssh_administrator_cidrs``."""
     dns_server_cidrs: tuple[str, ...] | None = None
-    #: Load balancers that are not a layer of their own: their ingress rules move to the
-    #: Kubernetes nodes (always so on GCP, whose passthrough load balancers are transparent).
+    """DNS servers; ``None`` means the cloud's resolver inside the network."""
     transparent_load_balancers: bool = False
-    #: Egress beyond the minimum, for Nomad clients and external VMs.
+    """
+    Load balancers that are not a layer of their own: their ingress rules move to the
+    Kubernetes nodes (always so on GCP, whose passthrough load balancers are transparent).
+    """
     extra_egress: tuple[ExtraEgressRule, ...] = field(default=())
-    #: An egress proxy inside your network: the 80/443 (and, without ``vcs_cidrs``, VCS SSH)
-    #: destinations, in place of ``external_cidrs``. Unlike the outside peers' CIDRs, these
-    #: may lie inside the VPC or subnet; empty (the default) means no internal proxy.
+    """Egress beyond the minimum, for Nomad clients and external VMs."""
     internal_proxy_cidrs: tuple[str, ...] = ()
+    """
+    An egress proxy inside your network: the 80/443 (and, without ``vcs_cidrs``, VCS
+    SSH) destinations, in place of ``external_cidrs``. Unlike the outside peers' CIDRs,
+    these may lie inside the VPC or subnet; empty (the default) means no internal proxy.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)

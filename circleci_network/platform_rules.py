@@ -76,20 +76,22 @@ class PlatformOptions:
     Defaults add nothing: ``platform=None`` keeps the guide's rules only.
     """
 
-    #: ``Platform.GKE`` adds GKE's platform rules and makes our rules win over GKE's own.
     platform: Platform | None = None
-    #: A private cluster's control-plane range (GKE's ``master_ipv4_cidr_block``, a /28).
+    """``Platform.GKE`` adds GKE's platform rules and makes our rules win over GKE's own."""
     control_plane_cidr: str | None = None
-    #: Admission webhook ports the control plane calls on the nodes, beyond 443 and 10250.
-    #: Default none: GKE's managed add-ons use 443/10250, CircleCI Server's chart declares no
-    #: webhook, and the AWS Load Balancer Controller (9443) does not run on GKE.
+    """A private cluster's control-plane range (GKE's ``master_ipv4_cidr_block``, a /28)."""
     webhook_ports: tuple[int, ...] = ()
-    #: Where the L4 health checks probe: ``Cluster`` (Kubernetes' default) needs TCP 10256.
+    """
+    Admission webhook ports the control plane calls on the nodes, beyond 443 and 10250.
+    Default none: GKE's managed add-ons use 443/10250, CircleCI Server's chart declares
+    no webhook, and the AWS Load Balancer Controller (9443) does not run on GKE.
+    """
     external_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
-    #: Google APIs through a fixed range (route, firewall egress 443, DNS): for proxy egress.
+    """Where the L4 health checks probe: ``Cluster`` (Kubernetes' default) needs TCP 10256."""
     google_api_access: GoogleApiAccess = GoogleApiAccess.NONE
-    #: Roles given egress 443 to the Google API range.
+    """Google APIs through a fixed range (route, firewall egress 443, DNS): for proxy egress."""
     google_api_roles: tuple[Role, ...] = (Role.KUBERNETES_NODES,)
+    """Roles given egress 443 to the Google API range."""
 
     def __post_init__(self) -> None:
         where = "PlatformOptions"

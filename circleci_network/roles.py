@@ -16,8 +16,8 @@ class Role(StrEnum):
     VM_SERVICE_LB = "vm-service"
     NOMAD_LB = "nomad"
     OUTPUT_PROCESSOR_LB = "output-processor"
-    #: Server v4's one load balancer (the chart's nginx Service) in place of the four above.
     PROXY_LB = "circleci-proxy"
+    """Server v4's one load balancer (the chart's nginx Service) in place of the four above."""
 
     @property
     def is_load_balancer(self) -> bool:

@@ -104,12 +104,14 @@ class TrafficRule:
     ports: tuple[Port, ...]
     peer: Peer
     purpose: str
-    #: The guide's heading / part; with ``purpose`` and the peer it makes the description,
-    #: so a row that several versions share keeps one description (no cloud-side update).
     section: str
+    """
+    The guide's heading / part; with ``purpose`` and the peer it makes the description,
+    so a row that several versions share keeps one description (no cloud-side update).
+    """
     from_table: bool  # a table row of the guide (True) or a prose rule (False)
-    #: Every document row this rule stands for, first the one it is rendered from.
     sources: tuple[RuleSource, ...] = ()
+    """Every document row this rule stands for, first the one it is rendered from."""
 
     @property
     def description(self) -> str:

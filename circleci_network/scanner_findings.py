@@ -45,12 +45,16 @@ class ResourceSelector:
     rule_ids: tuple[str, ...] = ()
     roles: tuple[Role, ...] = ()
     tiers: tuple[str, ...] = ()  # AWS ``circleci/tier`` (SubnetTier values)
-    #: Only while the resource has these values (a list attribute: contains them), so that an
-    #: option that removes the finding also removes its baseline entry.
     where: tuple[tuple[str, object], ...] = ()
-    #: Network ACL entries (which take no tags): the tier of the ACL they belong to, and whose
-    #: ``cidr_block`` lies inside that same tier's subnets.
+    """
+    Only while the resource has these values (a list attribute: contains them),
+    so that an option that removes the finding also removes its baseline entry.
+    """
     acl_tier_from_itself: str | None = None
+    """
+    Network ACL entries (which take no tags): the tier of the ACL they belong
+    to, and whose ``cidr_block`` lies inside that same tier's subnets.
+    """
 
     def matches(self, resource_type: str, body: Mapping[str, Any], stack: Mapping[str, Any] | None = None) -> bool:
         if resource_type != self.resource_type or not all(_has(body, k, v) for k, v in self.where):

@@ -63,13 +63,15 @@ class ServerVersionId(StrEnum):
 class ConfigFile(StrEnum):
     """What the network writes for the application side."""
 
-    #: Today's fragment (``vm_service.*`` plus ``circleci_network.*``), kept byte for byte for
-    #: existing stacks; neither v3 (KOTS) nor v4 reads it as a whole.
     LEGACY_VALUES = "legacy helm values fragment"
-    #: A Markdown sheet of KOTS admin-console fields and the value to enter (v3).
+    """
+    Today's fragment (``vm_service.*`` plus ``circleci_network.*``), kept byte
+    for byte for existing stacks; neither v3 (KOTS) nor v4 reads it as a whole.
+    """
     KOTS_SHEET = "KOTS settings sheet"
-    #: A Helm values fragment with the chart's documented keys only (v4).
+    """A Markdown sheet of KOTS admin-console fields and the value to enter (v3)."""
     HELM_VALUES = "helm values"
+    """A Helm values fragment with the chart's documented keys only (v4)."""
 
 
 # Sources (server-v4-hardening.md, "Sources").
@@ -286,16 +288,16 @@ class Profile:
     releases: str
     document: str
     rules: tuple[TrafficRule, ...]
-    #: Opt-in rows (``ServerVersion.proxy_job_ports``); empty where the option does not exist.
     proxy_job_port_rules: tuple[TrafficRule, ...] = ()
-    #: Nomad servers outside Kubernetes are documented (Server 4.8+).
+    """Opt-in rows (``ServerVersion.proxy_job_ports``); empty where the option does not exist."""
     external_nomad_servers: bool = False
+    """Nomad servers outside Kubernetes are documented (Server 4.8+)."""
     vm_rerun_ssh_port: Port = RERUN_WITH_SSH
     config_file: ConfigFile = ConfigFile.KOTS_SHEET
-    #: The Helm key of the VM provider (``vm_service`` before 4.3, then ``machine_provisioner``).
     vm_provider_key: str = "vm_service"
-    #: Whether ``nginx.loadBalancerSourceRanges`` exists (4.3+).
+    """The Helm key of the VM provider (``vm_service`` before 4.3, then ``machine_provisioner``)."""
     load_balancer_source_ranges: bool = False
+    """Whether ``nginx.loadBalancerSourceRanges`` exists (4.3+)."""
 
     @property
     def load_balancers(self) -> tuple[Role, ...]:
@@ -368,14 +370,18 @@ class ServerVersion:
     """The CircleCI Server version the network is for, and the options only some versions have."""
 
     id: ServerVersionId = ServerVersionId.V3_SEED
-    #: v4.3: also open 3000 and 8585 from Nomad clients on circleci-proxy (listed, probably stale).
+    """
+    Whose rule table and application config apply: ``v3-seed`` (default: the guide in spec/,
+    today's stacks unchanged), ``v3``, ``v4.0`` or ``v4.3``; the enum or its value string.
+    """
     proxy_job_ports: bool = False
-    #: v4.3 (Server 4.8+): the CIDRs of Nomad servers run outside Kubernetes (4646-4648).
+    """v4.3: also open 3000 and 8585 from Nomad clients on circleci-proxy (listed, probably stale)."""
     external_nomad_server_cidrs: tuple[str, ...] = ()
-    #: ``None``: the profile's. v4 has only ``circleci-proxy``; v3 has none.
+    """v4.3 (Server 4.8+): the CIDRs of Nomad servers run outside Kubernetes (4646-4648)."""
     proxy_load_balancer: bool | None = None
-    #: ``None``: the profile's (64535-65535 on v3-seed, 54782 since the final v3 page).
+    """``None``: the profile's. v4 has only ``circleci-proxy``; v3 has none."""
     vm_rerun_ssh_ports: Port | None = None
+    """``None``: the profile's (64535-65535 on v3-seed, 54782 since the final v3 page)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", profile_id(self.id, "ServerVersion.id"))

@@ -16,17 +16,19 @@ from circleci_network.options import HardeningOptions
 
 
 class UserAccess(StrEnum):
-    #: Frontend and traefik load balancers are internet-facing, in public subnets.
     INTERNET = "internet"
-    #: Users come over a VPN: no public IP anywhere but the NAT gateway's; every load balancer is internal.
+    """Frontend and traefik load balancers are internet-facing, in public subnets."""
     VPN = "vpn"
+    """Users come over a VPN: no public IP anywhere but the NAT gateway's; every load balancer is internal."""
 
 
 class JobPlacement(StrEnum):
     PRIVATE = "private"
-    #: Nomad clients and external VMs get public IPs so users can SSH into jobs (the guide's
-    #: recommendation with a public frontend); rerun-with-SSH stays scoped to its CIDRs.
     PUBLIC = "public"
+    """
+    Nomad clients and external VMs get public IPs so users can SSH into jobs (the guide's
+    recommendation with a public frontend); rerun-with-SSH stays scoped to its CIDRs.
+    """
 
 
 class TopologyWarning(UserWarning):
@@ -36,7 +38,15 @@ class TopologyWarning(UserWarning):
 @dataclass(frozen=True)
 class Topology:
     user_access: UserAccess = UserAccess.INTERNET
+    """
+    ``UserAccess.INTERNET`` (default: internet-facing frontend and traefik) or ``UserAccess.VPN`` (every
+    load balancer internal; ``client_cidrs`` must not cover 0.0.0.0/0); the enum or its value string.
+    """
     job_placement: JobPlacement = JobPlacement.PRIVATE
+    """
+    ``JobPlacement.PRIVATE`` (default) or ``JobPlacement.PUBLIC`` (jobs get public
+    IPs for SSH; refused with ``UserAccess.VPN``); the enum or its value string.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)

@@ -42,16 +42,16 @@ class StackAudit:
     flows: Flows
     expected: Flows
     differences: list[Difference]
-    #: Grants the audit cannot place: each one fails the audit.
     unmodelled: list[str]
-    #: What the cloud's rendering opens beyond the pure model (informational).
+    """Grants the audit cannot place: each one fails the audit."""
     inherent: list[Difference]
-    #: Structural checks and policy options that failed (``structure``, ``policy``).
+    """What the cloud's rendering opens beyond the pure model (informational)."""
     findings: list[Finding] = field(default_factory=list)
-    #: What could not be checked, and why (informational).
+    """Structural checks and policy options that failed (``structure``, ``policy``)."""
     notes: list[str] = field(default_factory=list)
-    #: Options beyond the guide's minimum, listed for review when no policy is given.
+    """What could not be checked, and why (informational)."""
     widenings: list[Widening] = field(default_factory=list)
+    """Options beyond the guide's minimum, listed for review when no policy is given."""
 
     @property
     def ok(self) -> bool:

@@ -181,8 +181,8 @@ class Difference:
     destination: str
     ports: tuple[str, ...]
     outside: str | None
-    #: For extra flows: the Terraform resources that open it; for missing: the model's rules.
     because: tuple[str, ...]
+    """For extra flows: the Terraform resources that open it; for missing: the model's rules."""
 
     def __str__(self) -> str:
         where = f" ({self.outside})" if self.outside else ""

@@ -28,12 +28,12 @@ class MissingFact(ValueError):
 @dataclass(frozen=True)
 class StackFacts:
     transparent_load_balancers: bool
-    #: CIDRs the cloud decides for peers the options may leave open (DNS resolver, health checks).
     cloud_peer_cidrs: dict[OutsidePeer, tuple[str, ...]] = field(default_factory=dict)
-    #: Roles egress rules must name by address (GCP always; AWS load balancers without a group).
+    """CIDRs the cloud decides for peers the options may leave open (DNS resolver, health checks)."""
     egress_role_cidrs: dict[Role, tuple[str, ...]] = field(default_factory=dict)
-    #: Transparent load balancers: (role, listener port) -> the NodePort it delivers to.
+    """Roles egress rules must name by address (GCP always; AWS load balancers without a group)."""
     delivered_ports: dict[tuple[Role, int], int] = field(default_factory=dict)
+    """Transparent load balancers: (role, listener port) -> the NodePort it delivers to."""
 
     def peer_cidrs(self, options: HardeningOptions, peer: OutsidePeer) -> tuple[str, ...]:
         return options.peer_cidrs(peer, self.cloud_peer_cidrs)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Finding:
-    #: The check that failed, e.g. "load-balancer-scheme", or "policy" for an option.
     check: str
-    #: The Terraform resource address (``aws_lb.x``), or ``option:<name>`` for policy findings.
+    """The check that failed, e.g. "load-balancer-scheme", or "policy" for an option."""
     resource: str
+    """The Terraform resource address (``aws_lb.x``), or ``option:<name>`` for policy findings."""
     problem: str
 
     def __str__(self) -> str:

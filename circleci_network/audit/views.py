@@ -22,8 +22,8 @@ class Endpoint:
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    #: The Terraform resources (or model rules) that decided it.
     because: tuple[str, ...] = ()
+    """The Terraform resources (or model rules) that decided it."""
 
 
 DENIED = Verdict(False)
@@ -34,12 +34,12 @@ class AddressBook:
     """Where each role's instances live, read from the synthesized subnets and addresses."""
 
     ranges: dict[Role, list[IPv4Network]] = field(default_factory=dict)
-    #: Roles without a filter of their own (transparent load balancers): the nodes behind them decide.
     transparent: set[Role] = field(default_factory=set)
-    #: Outside addresses the cloud always lets through (GCP's metadata server).
+    """Roles without a filter of their own (transparent load balancers): the nodes behind them decide."""
     always_reachable: list[IPv4Network] = field(default_factory=list)
-    #: Addresses inside role ranges that belong to no role (the AWS VPC resolver).
+    """Outside addresses the cloud always lets through (GCP's metadata server)."""
     carve_out: list[IPv4Network] = field(default_factory=list)
+    """Addresses inside role ranges that belong to no role (the AWS VPC resolver)."""
 
 
 class NetworkView(Protocol):

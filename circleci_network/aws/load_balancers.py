@@ -55,19 +55,31 @@ def _listeners(version: ServerVersion) -> set[tuple[Role, int]]:
 @dataclass(frozen=True)
 class LoadBalancerProps:
     vpc_id: str
+    """The VPC of the target groups: ``vpc-…`` or a reference (``CircleciVpc.vpc_id``)."""
     public_subnet_ids: Sequence[str]
+    """Subnets of the internet-facing load balancers (frontend, traefik): the public tier's, one per zone."""
     internal_subnet_ids: Sequence[str]
-    #: Per load balancer role; empty with transparent load balancers (no security groups).
+    """
+    Subnets of the internal load balancers (every one with
+    ``internet_facing=False``): ``AwsNetwork`` gives the Kubernetes node tier's.
+    """
     security_group_ids: Mapping[Role, str]
+    """Per load balancer role; empty with transparent load balancers (no security groups)."""
     name: str = "circleci"
-    #: ``False`` makes frontend and traefik internal too (VPN mode).
+    """
+    Prefix of load balancer and target group names (``<name>-<short>-<port>``): lowercase
+    letters, digits and '-', starting with a letter; each must fit AWS's 32 characters.
+    """
     internet_facing: bool = True
-    #: ``None``: ``default_node_ports(server_version)``.
+    """``False`` makes frontend and traefik internal too (VPN mode)."""
     node_ports: NodePortAssignment | None = None
+    """``None``: ``default_node_ports(server_version)``."""
     deletion_protection: bool = True
+    """NLB deletion protection: ``terraform destroy`` fails until it is turned off."""
     tags: Mapping[str, str] = field(default_factory=dict)
-    #: v3 profiles build their load balancers here; on v4 the cluster builds circleci-proxy.
+    """Tags on every load balancer, target group and listener."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    """v3 profiles build their load balancers here; on v4 the cluster builds circleci-proxy."""
 
     def __post_init__(self) -> None:
         require_fields(self)

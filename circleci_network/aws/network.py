@@ -35,20 +35,23 @@ from circleci_network.validation import validate_against_spec
 @dataclass(frozen=True)
 class AwsNetworkProps:
     vpc: VpcProps
+    """Zones, CIDR, name prefix (checked here against every name it reaches), NAT, or an existing VPC."""
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
-    #: ``None``: ``default_node_ports(server_version)`` (none on v4).
+    """Who counts as "External" for each rule of the guide; outside peers' CIDRs must not overlap the VPC."""
     node_ports: NodePortAssignment | None = None
+    """``None``: ``default_node_ports(server_version)`` (none on v4)."""
     load_balancer_deletion_protection: bool = True
-    #: VPN or internet access for users; private or public job subnets (the guide's shapes).
+    """NLB deletion protection: ``terraform destroy`` fails until it is turned off."""
     topology: Topology = field(default_factory=Topology)
-    #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
+    """VPN or internet access for users; private or public job subnets (the guide's shapes)."""
     validate_against_spec: bool = True
-    #: Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``).
+    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
     network_acls: bool = False
-    #: AWS's "rules per network ACL" quota per direction (default 20, at most 40).
+    """Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``)."""
     network_acl_rules_quota: int = RULES_PER_ACL_QUOTA
-    #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
+    """AWS's "rules per network ACL" quota per direction (default 20, at most 40)."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    """The CircleCI Server version whose rule table applies (default: the guide in spec/)."""
 
     def __post_init__(self) -> None:
         require_fields(self)

@@ -88,29 +88,45 @@ class AclEntry:
 @dataclass(frozen=True)
 class NetworkAclProps:
     vpc_id: str
-    #: ``Vpc.default_network_acl_id``: adopted and left without rules. ``None`` leaves it alone
-    #: (an existing VPC's default ACL may serve other subnets).
+    """The VPC of the ACLs: ``vpc-…`` or a reference (``CircleciVpc.vpc_id``)."""
     default_network_acl_id: str | None
-    #: Subnet IDs per tier (``CircleciVpc.subnet_ids``).
+    """
+    ``Vpc.default_network_acl_id``: adopted and left without rules. ``None``
+    leaves it alone (an existing VPC's default ACL may serve other subnets).
+    """
     subnet_ids: Mapping[SubnetTier, Sequence[str]]
-    #: Subnet CIDRs per tier (``VpcProps.subnet_plan()``).
+    """Subnet IDs per tier (``CircleciVpc.subnet_ids``)."""
     subnet_cidrs: Mapping[SubnetTier, Sequence[str]]
+    """Subnet CIDRs per tier (``VpcProps.subnet_plan()``)."""
     vpc_cidr: str
-    #: The Amazon-provided DNS server as /32 (``VpcProps.dns_resolver_address``).
+    """
+    The VPC's primary CIDR: egress beyond it passes the NAT gateway, so the
+    public tier's ACL allows it too; outside peers' CIDRs must not overlap it.
+    """
     dns_resolver_cidrs: tuple[str, ...]
+    """The Amazon-provided DNS server as /32 (``VpcProps.dns_resolver_address``)."""
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
-    #: Frontend and traefik load balancers sit in the public tier; the others in the node tier.
+    """The same options as the security groups': the ACLs mirror their rules."""
     internet_facing_load_balancers: bool = True
-    #: The subnets load balancers may sit in, as the security groups name them when the load
-    #: balancers are transparent (``SecurityGroupProps.load_balancer_subnet_cidrs``).
+    """Frontend and traefik load balancers sit in the public tier; the others in the node tier."""
     load_balancer_subnet_cidrs: tuple[str, ...] = ()
-    #: Tiers whose default route is a NAT gateway in the public tier.
+    """
+    The subnets load balancers may sit in, as the security groups name them when the
+    load balancers are transparent (``SecurityGroupProps.load_balancer_subnet_cidrs``).
+    """
     nat_routed_tiers: frozenset[SubnetTier] = PRIVATE_TIERS
+    """Tiers whose default route is a NAT gateway in the public tier."""
     node_ports: NodePortAssignment = field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
+    """
+    The NodePort each (load balancer, listener port) delivers to: with
+    transparent load balancers the node tier admits clients on these.
+    """
     name: str = "circleci"
-    #: Raise (up to 40) after raising the AWS quota "Rules per network ACL".
+    """Prefix of the ACLs' Name tags (``<name>-<tier>``)."""
     rules_per_acl_quota: int = RULES_PER_ACL_QUOTA
+    """Raise (up to 40) after raising the AWS quota "Rules per network ACL"."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every network ACL."""
 
     def __post_init__(self) -> None:
         require_fields(self)

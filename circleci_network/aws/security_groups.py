@@ -30,24 +30,34 @@ RULES_PER_GROUP_QUOTA = 60
 @dataclass(frozen=True)
 class SecurityGroupProps:
     vpc_id: str
-    #: The Amazon-provided DNS server as /32 (``CircleciVpc.props.dns_resolver_address``).
+    """The VPC the groups belong to: ``vpc-…`` or a reference (``CircleciVpc.vpc_id``); never empty."""
     dns_resolver_cidrs: tuple[str, ...]
+    """The Amazon-provided DNS server as /32 (``CircleciVpc.props.dns_resolver_address``)."""
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
-    #: With transparent load balancers: the subnets their addresses and probes come from.
+    """
+    Who counts as "External" for each rule of the guide; outside peers' CIDRs
+    must not overlap ``role_subnet_cidrs`` or ``load_balancer_subnet_cidrs``.
+    """
     load_balancer_subnet_cidrs: tuple[str, ...] = ()
-    #: With transparent load balancers: the NodePort each listener port arrives on at the nodes
-    #: (the NLB keeps the client's address, so the nodes admit clients on these ports).
-    #: ``None``: ``default_node_ports(server_version)``.
+    """With transparent load balancers: the subnets their addresses and probes come from."""
     node_ports: Mapping[tuple[Role, int], int] | None = None
-    #: Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere;
-    #: on v4, those of circleci-proxy (the chart builds it: no ``aws_lb`` tells the audit where).
+    """
+    With transparent load balancers: the NodePort each listener port arrives on at the nodes (the NLB keeps the
+    client's address, so the nodes admit clients on these ports). ``None``: ``default_node_ports(server_version)``.
+    """
     role_subnet_cidrs: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
+    """
+    Subnet CIDRs of each compute role, for the audit when the subnets are managed elsewhere;
+    on v4, those of circleci-proxy (the chart builds it: no ``aws_lb`` tells the audit where).
+    """
     name: str = "circleci"
-    #: Raise if you have a higher "rules per security group" quota.
+    """Prefix of the security group names: lowercase letters, digits and '-', starting with a letter."""
     rules_per_group_quota: int = RULES_PER_GROUP_QUOTA
+    """Raise if you have a higher "rules per security group" quota."""
     tags: Mapping[str, str] = field(default_factory=dict)
-    #: Whose rule table to render (default: the guide in spec/).
+    """Tags on every security group."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    """Whose rule table to render (default: the guide in spec/)."""
 
     def __post_init__(self) -> None:
         require_fields(self)

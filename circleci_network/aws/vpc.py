@@ -69,16 +69,19 @@ class ExistingVpc:
     """A VPC made elsewhere: only our subnets, routes, NAT and flow logs are added to it."""
 
     vpc_id: str
-    #: The VPC's primary CIDR (its DNS resolver is base + 2); our subnets are carved from it.
+    """The VPC's ID (``vpc-…``) or a reference to it."""
     cidr_block: str
-    #: The VPC's internet gateway (public subnets and NAT need one; a VPC holds only one).
+    """The VPC's primary CIDR (its DNS resolver is base + 2); our subnets are carved from it."""
     internet_gateway_id: str
-    #: Removes every rule of the VPC's default security group: check nothing else uses it.
+    """The VPC's internet gateway (public subnets and NAT need one; a VPC holds only one)."""
     manage_default_security_group: bool = False
-    #: The ranges already in use in the VPC (its subnets, reserved blocks): our derived subnets
-    #: are carved around them and an explicit one overlapping them is refused. Required (``()``
-    #: if the VPC is empty) unless every tier's ``VpcProps.subnet_cidrs`` is given.
+    """Removes every rule of the VPC's default security group: check nothing else uses it."""
     taken_cidrs: tuple[str, ...] | None = None
+    """
+    The ranges already in use in the VPC (its subnets, reserved blocks): our derived subnets
+    are carved around them and an explicit one overlapping them is refused. Required (``()``
+    if the VPC is empty) unless every tier's ``VpcProps.subnet_cidrs`` is given.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -106,29 +109,42 @@ def _check_vpc_size(vpc: IPv4Network, field_name: str) -> None:
 
 @dataclass(frozen=True)
 class VpcProps:
-    #: At least two zones of one region; subnet IDs are keyed by zone name, so reordering renames nothing.
     availability_zones: tuple[str, ...]
-    #: The new VPC's CIDR, /16 to /24; ``None`` means 10.0.0.0/16, or the existing VPC's.
+    """At least two zones of one region; subnet IDs are keyed by zone name, so reordering renames nothing."""
     cidr_block: str | None = None
-    #: Add our subnets to this VPC instead of creating one.
+    """The new VPC's CIDR, /16 to /24; ``None`` means 10.0.0.0/16, or the existing VPC's."""
     existing_vpc: ExistingVpc | None = None
-    #: Prefix for Name tags and IAM names.
+    """Add our subnets to this VPC instead of creating one."""
     name: str = "circleci"
+    """Prefix for Name tags and IAM names."""
     nat_gateways: NatGateways = NatGateways.ONE_PER_AZ
-    #: Explicit subnet CIDRs per tier, one per zone in zone order; others are derived.
+    """
+    ``ONE_PER_AZ`` (default: a zone failure leaves the others their egress) or ``ONE``
+    (cheaper; private subnets lose egress if its zone fails); the enum or its value string.
+    """
     subnet_cidrs: Mapping[SubnetTier, Sequence[str]] = field(default_factory=dict)
-    #: Derived subnet sizes as prefix lengths, per tier (default: VPC prefix +4, public +8).
+    """Explicit subnet CIDRs per tier, one per zone in zone order; others are derived."""
     subnet_prefix_lengths: Mapping[SubnetTier, int] = field(default_factory=dict)
+    """Derived subnet sizes as prefix lengths, per tier (default: VPC prefix +4, public +8)."""
     flow_log_retention_days: int = 365
-    #: Nomad client and external VM subnets route through the internet gateway and give
-    #: instances public IPs (set by ``Topology(job_placement=JobPlacement.PUBLIC)``).
+    """
+    CloudWatch retention of the VPC flow logs, in days: one of
+    CloudWatch's values (1, 3, 5, 7, 14, 30, ..., 365, ..., 3653).
+    """
     public_job_subnets: bool = False
-    #: Adds the ``kubernetes.io/cluster/<name>`` tag that EKS load balancer discovery uses.
+    """
+    Nomad client and external VM subnets route through the internet gateway and give
+    instances public IPs (set by ``Topology(job_placement=JobPlacement.PUBLIC)``).
+    """
     eks_cluster_name: str | None = None
+    """Adds the ``kubernetes.io/cluster/<name>`` tag that EKS load balancer discovery uses."""
     tags: Mapping[str, str] = field(default_factory=dict)
-    #: Existing Elastic IPs for the NAT gateways (``eipalloc-…``), one per gateway in zone
-    #: order, so allowlisted egress addresses survive a rebuild; empty allocates new ones.
+    """Tags on every resource the VPC construct creates."""
     nat_eip_allocation_ids: Sequence[str] = ()
+    """
+    Existing Elastic IPs for the NAT gateways (``eipalloc-…``), one per gateway in zone
+    order, so allowlisted egress addresses survive a rebuild; empty allocates new ones.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)

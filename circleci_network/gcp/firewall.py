@@ -53,20 +53,50 @@ def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
 @dataclass(frozen=True)
 class FirewallProps:
     project: str
+    """GCP project ID: 6-30 lowercase letters, digits and '-', starting with a letter."""
     network_id: str
+    """The network the rules belong to: its ID or self link (``CircleciGcpVpc.network_id``)."""
     service_account_emails: Mapping[Role, str]
+    """
+    Each compute role's service account email (``RoleIdentities.service_account_email``):
+    targets and sources with ``FirewallTargets.SERVICE_ACCOUNTS``.
+    """
     tags: Mapping[Role, str]
+    """
+    Each compute role's network tag (``RoleIdentities.tags``):
+    targets and sources with ``FirewallTargets.NETWORK_TAGS``.
+    """
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
+    """
+    The subnet, pod and service ranges and internal load balancer addresses:
+    egress rules name peers by these; outside peers' CIDRs must not overlap them.
+    """
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    """Who counts as "External" for each rule of the guide, and what is opened on request."""
     name: str = "circleci"
+    """
+    Prefix of every rule name (``<name>-<rule id>``): lowercase letters, digits and
+    '-', starting with a letter; the longest rule name must fit GCP's 63 characters.
+    """
     targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
+    """
+    How rules pick instances: ``SERVICE_ACCOUNTS`` (default; only IAM can change them) or
+    ``NETWORK_TAGS`` (anyone with ``compute.instances.setTags`` can); the enum or its value string.
+    """
     allow_priority: int = ALLOW_PRIORITY
+    """
+    Priority of the allow rules, 0-65534 (lower wins): below ``baseline_priority``;
+    with ``Platform.GKE`` at most 998 (GKE's own rules are at 1000).
+    """
     baseline_priority: int = BASELINE_PRIORITY
-    #: Whose rule table to render (default: the guide in spec/).
+    """Priority of the deny baseline, 0-65534 (lower wins): above ``allow_priority``."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
-    #: The managed Kubernetes platform: GKE adds its platform rules and a deny from the job
-    #: identities to the nodes at ``allow_priority + 1``, before GKE's own rules at 1000.
+    """Whose rule table to render (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """
+    The managed Kubernetes platform: GKE adds its platform rules and a deny from the job
+    identities to the nodes at ``allow_priority + 1``, before GKE's own rules at 1000.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)

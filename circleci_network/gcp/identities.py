@@ -18,7 +18,11 @@ __all__ = ["ACCOUNT_ID_LIMIT", "RoleIdentities", "RoleIdentityProps", "role_tag"
 @dataclass(frozen=True)
 class RoleIdentityProps:
     project: str
+    """
+    GCP project the service accounts are created in: 6-30 lowercase letters, digits and '-', starting with a letter.
+    """
     name: str = "circleci"
+    """Prefix of the service account IDs and network tags (``<name>-<role>``); each ID must fit GCP's 30 characters."""
 
     def __post_init__(self) -> None:
         require_fields(self)

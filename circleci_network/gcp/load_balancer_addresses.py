@@ -27,15 +27,29 @@ def fixed_addresses(addressing: GcpAddressing, version: ServerVersion) -> dict[R
 @dataclass(frozen=True)
 class LoadBalancerAddressProps:
     project: str
+    """GCP project ID: 6-30 lowercase letters, digits and '-', starting with a letter."""
     region: str
+    """GCP region of the addresses, such as ``us-central1`` (not a zone)."""
     subnetwork_id: str
+    """The subnet the internal addresses are reserved in: its ID or self link."""
     addressing: GcpAddressing
+    """
+    Where the fixed internal addresses come from (``internal_load_balancer_addresses``; v4: the subnet's base + 10).
+    """
     name: str = "circleci"
-    #: ``False`` (VPN mode) reserves internal addresses for frontend and traefik too.
+    """
+    Prefix of the address names (``<name>-<role>``): lowercase letters, digits
+    and '-', starting with a letter; each must fit GCP's 63 characters.
+    """
     internet_facing: bool = True
+    """``False`` (VPN mode) reserves internal addresses for frontend and traefik too."""
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: v4: one address, circleci-proxy's (``nginx.loadBalancerIp``).
+    """
+    Labels on every address: GCP's rules (at most 64; keys start with
+    a lowercase letter; lowercase letters, digits, '_' and '-').
+    """
     server_version: ServerVersion = field(default_factory=ServerVersion)
+    """v4: one address, circleci-proxy's (``nginx.loadBalancerIp``)."""
 
     def __post_init__(self) -> None:
         require_fields(self)

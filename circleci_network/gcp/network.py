@@ -42,39 +42,65 @@ from circleci_network.validation import validate_against_spec
 @dataclass(frozen=True)
 class GcpNetworkProps:
     project: str
+    """GCP project ID: 6-30 lowercase letters, digits and '-', starting with a letter."""
     region: str
+    """GCP region, such as ``us-central1`` (not a zone); it must start with one of Google's geographies."""
     name: str = "circleci"
+    """
+    Prefix of every resource name: lowercase letters, digits and '-', starting with a letter;
+    refused when a name it makes would pass GCP's limit (service account IDs 30, others 63).
+    """
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
+    """
+    The subnet, GKE's pod and service ranges and the internal load
+    balancer addresses (default 10.0.0.0/20, 10.16.0.0/14, 10.20.0.0/20).
+    """
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
+    """
+    Who counts as "External" for each rule of the guide; outside peers' CIDRs must not overlap ``addressing``'s ranges.
+    """
     firewall_targets: FirewallTargets = FirewallTargets.SERVICE_ACCOUNTS
-    #: Default 1000, or 900 with ``Platform.GKE`` (before GKE's own rules at 1000).
+    """
+    How rules pick instances: ``SERVICE_ACCOUNTS`` (default; only IAM can change them) or
+    ``NETWORK_TAGS`` (anyone with ``compute.instances.setTags`` can); the enum or its value string.
+    """
     allow_priority: int | None = None
+    """Default 1000, or 900 with ``Platform.GKE`` (before GKE's own rules at 1000)."""
     baseline_priority: int = BASELINE_PRIORITY
-    #: VPN mode reserves internal addresses for frontend and traefik. Public job placement
-    #: changes no network resource on GCP (one shared subnet): give the instance templates
-    #: external IPs; the firewall already scopes rerun-with-SSH.
+    """Priority of the deny baseline, 0-65534 (lower wins): above the allow priority."""
     topology: Topology = field(default_factory=Topology)
-    #: Bring your own network: add our subnet, firewall rules, route and NAT to it (see GcpVpcProps).
+    """
+    VPN mode reserves internal addresses for frontend and traefik. Public job placement changes no network resource
+    on GCP (one shared subnet): give the instance templates external IPs; the firewall already scopes rerun-with-SSH.
+    """
     existing_network: str | None = None
-    #: With ``existing_network``: the ranges already used in it (every subnet's primary and
-    #: secondary ranges, peered ranges); required, ``()`` if none. Our subnet, pod and
-    #: service ranges must not overlap them.
+    """Bring your own network: add our subnet, firewall rules, route and NAT to it (see GcpVpcProps)."""
     existing_network_taken_cidrs: tuple[str, ...] | None = None
-    #: Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``).
+    """
+    With ``existing_network``: the ranges already used in it (every subnet's primary and secondary ranges,
+    peered ranges); required, ``()`` if none. Our subnet, pod and service ranges must not overlap them.
+    """
     validate_against_spec: bool = True
-    #: Labels on every resource we create that takes labels (addresses; GCP firewall rules,
-    #: networks, subnets, routes, routers and service accounts take none).
+    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: Share of flows sampled into subnet flow logs: 1.0 (CIS GCP 3.8) logs every flow.
+    """
+    Labels on every resource we create that takes labels (addresses; GCP firewall
+    rules, networks, subnets, routes, routers and service accounts take none).
+    """
     flow_log_sampling: float = 1.0
+    """Share of flows sampled into subnet flow logs: 1.0 (CIS GCP 3.8) logs every flow."""
     flow_log_interval: FlowLogInterval = FlowLogInterval.INTERVAL_5_SEC
-    #: Cloud NAT ports per VM, dynamic port allocation, static addresses to allowlist at the VCS.
+    """
+    How long flows aggregate into one log entry (``INTERVAL_5_SEC`` to
+    ``INTERVAL_15_MIN``; the enum or its value string); longer means fewer entries.
+    """
     nat: CloudNat = field(default_factory=CloudNat)
+    """Cloud NAT ports per VM, dynamic port allocation, static addresses to allowlist at the VCS."""
 
-    #: The CircleCI Server version whose rule table applies (default: the guide in spec/).
     server_version: ServerVersion = field(default_factory=ServerVersion)
-    #: The managed Kubernetes platform (``Platform.GKE``) and its platform rules.
+    """The CircleCI Server version whose rule table applies (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """The managed Kubernetes platform (``Platform.GKE``) and its platform rules."""
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.

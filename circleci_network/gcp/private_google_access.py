@@ -28,9 +28,16 @@ ZONES = ("googleapis.com", "gcr.io", "pkg.dev")
 @dataclass(frozen=True)
 class PrivateGoogleAccessProps:
     project: str
+    """GCP project of the route and the private DNS zones."""
     network_id: str
+    """The network the route and DNS zones attach to: its ID or self link."""
     name: str
+    """Prefix of the route (``<name>-<access>-googleapis``) and DNS zone (``<name>-<domain, dots as '-'>``) names."""
     platform: PlatformOptions
+    """
+    Its ``google_api_access`` (not ``NONE``: only then is this
+    built) chooses the range the route and DNS records point at.
+    """
 
 
 class PrivateGoogleAccess(Construct):

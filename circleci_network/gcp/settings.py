@@ -117,10 +117,16 @@ class GcpAddressing:
     load balancer addresses (needed as literal egress destinations)."""
 
     subnet_cidr: str = "10.0.0.0/20"
+    """The one regional subnet every role shares: a /24 or larger, not overlapping the pod or service range."""
     pods_cidr: str = "10.16.0.0/14"
+    """GKE's secondary range for pods; must not overlap the subnet or the service range."""
     services_cidr: str = "10.20.0.0/20"
-    #: Default: the subnet's base address + 10, 11, 12.
+    """GKE's secondary range for Services; must not overlap the subnet or the pod range."""
     internal_load_balancer_addresses: Mapping[Role, str] = field(default_factory=dict)
+    """
+    Fixed IPs of the vm-service, nomad and output-processor load balancers, each a usable subnet
+    address (not the first or last two), none shared; default: the subnet's base + 10, 11, 12.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -251,17 +257,28 @@ def _power_of_two(value: object, low: int, high: int) -> bool:
 class CloudNat:
     """Cloud NAT sizing and addresses. Default: Google's (64 ports per VM, automatic addresses)."""
 
-    #: Ports each VM gets at least: a power of two (2-65536; 32-32768 with dynamic allocation).
-    #: ``None``: Google's default (64, or 32 with dynamic allocation).
     min_ports_per_vm: int | None = None
-    #: Let busy VMs take more ports, up to ``max_ports_per_vm`` (Google's default 65536).
+    """
+    Ports each VM gets at least: a power of two (2-65536; 32-32768 with dynamic
+    allocation). ``None``: Google's default (64, or 32 with dynamic allocation).
+    """
     dynamic_port_allocation: bool = False
+    """Let busy VMs take more ports, up to ``max_ports_per_vm`` (Google's default 65536)."""
     max_ports_per_vm: int | None = None
-    #: Reserve this many external addresses for NAT (MANUAL_ONLY): stable egress IPs to
-    #: allowlist at the VCS. Each gives 64512 ports.
+    """
+    With ``dynamic_port_allocation`` only: a power of two from 64 to
+    65536, above ``min_ports_per_vm``; ``None``: Google's default (65536).
+    """
     address_count: int = 0
-    #: Or use these existing addresses (``projects/<p>/regions/<r>/addresses/<n>`` or self links).
+    """
+    Reserve this many external addresses for NAT (MANUAL_ONLY): stable
+    egress IPs to allowlist at the VCS. Each gives 64512 ports.
+    """
     addresses: tuple[str, ...] = ()
+    """
+    Existing NAT addresses instead of ``address_count`` (not both):
+    ``projects/<p>/regions/<r>/addresses/<n>``, self links or references.
+    """
 
     def __post_init__(self) -> None:
         where = "CloudNat"

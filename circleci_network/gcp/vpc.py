@@ -44,26 +44,35 @@ from circleci_network.gcp.settings import (
 @dataclass(frozen=True)
 class GcpVpcProps:
     project: str
+    """GCP project ID: 6-30 lowercase letters, digits and '-', starting with a letter."""
     region: str
-    #: Instances that may use the internet route (and so Cloud NAT): the role tags.
+    """GCP region of the subnet, router and NAT, such as ``us-central1`` (not a zone)."""
     internet_route_tags: Sequence[str]
+    """Instances that may use the internet route (and so Cloud NAT): the role tags."""
     name: str = "circleci"
+    """
+    Prefix of the network, subnet (``<name>-<region>``), route, router and NAT names; each must fit GCP's 63 characters.
+    """
     addressing: GcpAddressing = field(default_factory=GcpAddressing)
-    #: Share of flows sampled into subnet flow logs (CIS GCP 3.8: 1.0, every flow).
+    """The subnet and GKE's secondary ranges to create."""
     flow_log_sampling: float = 1.0
-    #: How long flows aggregate into one log entry; longer means fewer entries.
+    """Share of flows sampled into subnet flow logs (CIS GCP 3.8: 1.0, every flow)."""
     flow_log_interval: FlowLogInterval = FlowLogInterval.INTERVAL_5_SEC
-    #: Cloud NAT sizing and static addresses.
+    """How long flows aggregate into one log entry; longer means fewer entries."""
     nat: CloudNat = field(default_factory=CloudNat)
-    #: Labels on every resource we create that takes labels (the addresses).
+    """Cloud NAT sizing and static addresses."""
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: Add our subnet, route and NAT to this network (its self link or
-    #: ``projects/<p>/global/networks/<n>``) instead of creating one. Routes the network
-    #: already has (such as a default internet route) stay as they are: check them.
+    """Labels on every resource we create that takes labels (the addresses)."""
     existing_network: str | None = None
-    #: With ``existing_network``: the ranges already used in it (its subnets' primary and
-    #: secondary ranges, peerings); required, ``()`` if none. Ours must not overlap them.
+    """
+    Add our subnet, route and NAT to this network (its self link or ``projects/<p>/global/networks/<n>``) instead of
+    creating one. Routes the network already has (such as a default internet route) stay as they are: check them.
+    """
     existing_network_taken_cidrs: tuple[str, ...] | None = None
+    """
+    With ``existing_network``: the ranges already used in it (its subnets' primary and
+    secondary ranges, peerings); required, ``()`` if none. Ours must not overlap them.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
