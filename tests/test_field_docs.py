@@ -13,12 +13,7 @@ import circleci_network
 
 PACKAGE = Path(circleci_network.__file__).parent
 
-# The reference stacks are being moved into the package; the lead converts their field docs
-# after the move and then removes this exclusion.
-EXCLUDED = (PACKAGE / "stacks",)
-
-# Public config dataclasses whose names do not end in Props or Options. Environment, SharedState,
-# S3StateBackend and GcsStateBackend are the reference stacks' (checked once they are in the package).
+# Public config dataclasses whose names do not end in Props or Options.
 CONFIG_CLASSES = frozenset(
     {
         "ExistingVpc",
@@ -37,7 +32,7 @@ CONFIG_CLASSES = frozenset(
 
 
 def _sources() -> list[Path]:
-    return sorted(path for path in PACKAGE.rglob("*.py") if not any(path.is_relative_to(folder) for folder in EXCLUDED))
+    return sorted(PACKAGE.rglob("*.py"))
 
 
 def _is_dataclass(node: ast.ClassDef) -> bool:

@@ -25,11 +25,17 @@ class S3StateBackend:
     """Remote state for teams: S3 with native lock files (Terraform >= 1.10)."""
 
     bucket: str
+    """S3 bucket holding the state (it must exist; versioning on is recommended)."""
     key: str
+    """Object key of this stack's state, e.g. ``circleci-network/prod/aws.tfstate``; unique per stack."""
     region: str
+    """The bucket's AWS region, e.g. ``us-east-1`` (checked like every region)."""
     encrypt: bool = True
+    """Server-side encryption of the state object."""
     use_lockfile: bool = True
-    dynamodb_table: str | None = None  # older Terraform: lock in DynamoDB instead
+    """Lock with S3 native lock files (Terraform >= 1.10); ignored when ``dynamodb_table`` is set."""
+    dynamodb_table: str | None = None
+    """Terraform < 1.10: lock in this DynamoDB table instead of S3 lock files."""
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -42,15 +48,23 @@ _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 @dataclass(frozen=True)
 class AwsStackProps:
     region: str
-    #: Its ``vpc.name`` becomes the environment's prefix of account-global names (IAM role,
-    #: log group, NLBs, target groups): ``circleci`` in environment ``dev`` -> ``circleci-dev``.
+    """The AWS provider's region, e.g. ``us-east-1``; the VPC's availability zones must belong to it."""
     network: AwsNetworkProps
+    """
+    Its ``vpc.name`` becomes the environment's prefix of account-global names (IAM role, log group, NLBs, target
+    groups): ``circleci`` in environment ``dev`` -> ``circleci-dev``.
+    """
     environment: str = DEFAULT_ENVIRONMENT
+    """Environment name: the ``circleci/environment`` tag, and part of account-global names unless ``"reference"``."""
     backend: S3StateBackend | None = None
+    """Remote state; ``None`` keeps local state (fine for a trial, not for a team)."""
     tags: dict[str, str] = field(default_factory=dict)
-    #: The account this stack deploys to: the provider refuses any other (``allowed_account_ids``),
-    #: and environments in different accounts may share a name prefix.
+    """Default tags on every resource of the stack (the provider's ``default_tags``)."""
     account_id: str | None = None
+    """
+    The account this stack deploys to: the provider refuses any other (``allowed_account_ids``), and environments in
+    different accounts may share a name prefix.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)

@@ -37,16 +37,23 @@ class SharedState:
     ``<key_prefix>/<environment>/<cloud>``. A stack's own ``backend`` wins."""
 
     s3_bucket: str | None = None
+    """S3 bucket for every AWS environment's state; ``None``: AWS stacks keep their own ``backend``."""
     s3_region: str | None = None
+    """The S3 bucket's region; ``None``: each AWS stack's own region."""
     gcs_bucket: str | None = None
+    """GCS bucket for every GCP environment's state; ``None``: GCP stacks keep their own ``backend``."""
     key_prefix: str = "circleci-network"
+    """First part of each state key: ``<key_prefix>/<environment>/<cloud>``."""
 
 
 @dataclass(frozen=True)
 class Environment:
     name: str
+    """1-15 lowercase letters, digits and '-', starting with a letter: in stack IDs (``circleci-aws-<name>``) and state keys."""
     aws: AwsStackProps | None = None
+    """This environment's AWS stack, or ``None`` for none."""
     gcp: GcpStackProps | None = None
+    """This environment's GCP stack, or ``None`` for none."""
 
 
 def stack_id(cloud: str, environment: str) -> str:

@@ -22,7 +22,9 @@ class GcsStateBackend:
     """Remote state for teams: GCS locks state natively."""
 
     bucket: str
+    """GCS bucket holding the state (it must exist; object versioning is recommended)."""
     prefix: str
+    """Folder of this stack's state in the bucket, e.g. ``circleci-network/prod/gcp``; unique per stack."""
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -31,8 +33,11 @@ class GcsStateBackend:
 @dataclass(frozen=True)
 class GcpStackProps:
     network: GcpNetworkProps
+    """The network this stack holds (project and region come from it)."""
     environment: str = "reference"
+    """Environment name: the provider's ``circleci-environment`` default label on every labelled resource."""
     backend: GcsStateBackend | None = None
+    """Remote state; ``None`` keeps local state (fine for a trial, not for a team)."""
 
     def __post_init__(self) -> None:
         require_fields(self)
