@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from ipaddress import IPv4Network, collapse_addresses
 
 from circleci_network.audit.engine import Cells, Difference
@@ -46,6 +47,7 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
     return PortSpec("other")
 
 
+@cache
 def _required_replies(protocol: str) -> list[tuple[int, int]]:
     """Reply ports every ACL on the way must pass: the ephemeral range, less the ports never
     opened to the world (narrower peers may get them too; nothing needs them)."""
@@ -55,6 +57,7 @@ def _required_replies(protocol: str) -> list[tuple[int, int]]:
     return [(p.from_port, p.to_port) for p in ports]
 
 
+@cache
 def _reply_spec(protocol: str) -> PortSpec:
     """Everything a reply may use (for the breadth check)."""
     if protocol == "other":
@@ -110,8 +113,21 @@ class NetworkAcls:
             self.vpc = list(self.subnets.values())
         self.nat_routes = self._read_routes(stack)
         self.listeners = self._read_listeners(stack)
-        self._decided: dict[tuple[str, bool, AddressCell, str, int, int], str | None] = {}
+        self._decided: dict[tuple[str, bool, tuple[object, ...], str, int, int], str | None] = {}
         self._subnet_of: dict[AddressCell, str | None] = {}
+        # The pair-by-pair pass asks the same question for many addresses ACLs cannot tell
+        # apart: answer it once per class of addresses (see _class_of).
+        self._telling: list[IPv4Network] = list(
+            dict.fromkeys(
+                [r.network for a in self.acls.values() for r in a.rules]
+                + self.vpc
+                + [n for routes in self.nat_routes.values() for n, _ in routes]
+            )
+        )
+        self._telling_ends = [(int(n.network_address), int(n.broadcast_address)) for n in self._telling]
+        self._class: dict[AddressCell, tuple[object, ...]] = {}
+        self._blocked: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._blocked_cells: Cells | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -256,7 +272,7 @@ class NetworkAcls:
     def decide(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
         """``None`` when ``acl`` passes every port ``low``-``high`` of ``protocol`` to/from ``cell``;
         else what stops it: a deny rule, or the ACL itself (its implicit deny)."""
-        key = (acl.resource, egress, cell, protocol, low, high)
+        key = (acl.resource, egress, self._class_of(cell), protocol, low, high)
         if key not in self._decided:
             self._decided[key] = self._first_match(acl, egress, cell, protocol, low, high)
         return self._decided[key]
@@ -332,9 +348,39 @@ class NetworkAcls:
         route = next((r for r in self.nat_routes.get(subnet, []) if destination.within(r[0])), None)
         return route[1] if route else None
 
+    def _class_of(self, cell: AddressCell) -> tuple[object, ...]:
+        """What the ACL pass can see of an address: its subnet, how it is named, and whether it
+        lies within or touches each network an ACL rule, the VPC or a route names. Two cells of
+        one class get the same answers from every ACL, route and message."""
+        found = self._class.get(cell)
+        if found is None:
+            found = self._class[cell] = (
+                self.subnet_of(cell),
+                self._who(cell),
+                tuple(low <= cell.low and cell.high <= high for low, high in self._telling_ends),
+                tuple(cell.low <= high and low <= cell.high for low, high in self._telling_ends),
+            )
+        return found
+
     def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
+        """``_blockers``, once per class of source and destination address."""
         if not self.present:
             return ()
+        if cells is not self._blocked_cells:  # the load balancers' targets come from ``cells``
+            self._blocked, self._blocked_cells = {}, cells
+        key = (
+            source.role is None,
+            self._class_of(source.cell),
+            destination.role,
+            self._class_of(destination.cell),
+            port,
+        )
+        found = self._blocked.get(key)
+        if found is None:
+            found = self._blocked[key] = self._blockers(source, destination, port, cells)
+        return found
+
+    def _blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
         src = self.subnet_of(source.cell) if source.role is not None else None
         dst = self.subnet_of(destination.cell) if destination.role is not None else None
         found: list[str] = []
@@ -363,26 +409,18 @@ class NetworkAcls:
         needs = _Needs(self, expected, cells)
         every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
         grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
+        # Cells of one class with the same needs get the same answer: work it out once.
+        passed: dict[tuple[str, bool, tuple[object, ...], tuple[PortSpec, ...]], list[tuple[PortCell, tuple[str, ...]]]]
+        passed = {}
         for acl in self.acls.values():
             for egress in (False, True):
                 for cell in every:
-                    needed = needs.of(acl, egress, cell)
-                    for port in cells.ports:
-                        if any(spec.matches(port) for spec in needed):
-                            continue
-                        ranges = [(0, 0)] if port.protocol == "other" else [(port.low, port.high)]
-                        if self.decide(acl, egress, cell, port.protocol, *ranges[0]) is None:
-                            because = tuple(
-                                dict.fromkeys(
-                                    r.resource
-                                    for r in acl.rules
-                                    if r.egress is egress
-                                    and r.allow
-                                    and r.spec.matches(port)
-                                    and cell.within(r.network)
-                                )
-                            )
-                            grouped[(acl.label, egress, self._who(cell), because)].append((cell, port))
+                    key = (acl.resource, egress, self._class_of(cell), tuple(needs.of(acl, egress, cell)))
+                    if (passing := passed.get(key)) is None:
+                        passing = passed[key] = self._unneeded(acl, egress, cell, key[3], cells.ports)
+                    who = self._who(cell)
+                    for port, because in passing:
+                        grouped[(acl.label, egress, who, because)].append((cell, port))
         differences = []
         for (label, egress, who, because), found in sorted(grouped.items()):
             ports = merge_port_cells({port for _, port in found})
@@ -394,6 +432,27 @@ class NetworkAcls:
             source, destination = (side, who) if egress else (who, side)
             differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
         return differences
+
+    def _unneeded(
+        self, acl: Acl, egress: bool, cell: AddressCell, needed: tuple[PortSpec, ...], ports: list[PortCell]
+    ) -> list[tuple[PortCell, tuple[str, ...]]]:
+        """The ports ``acl`` passes to/from ``cell`` that nothing ``needed`` covers, each with
+        the rules that allow it. Depends on ``cell`` only through its class (``_class_of``)."""
+        found = []
+        for port in ports:
+            if any(spec.matches(port) for spec in needed):
+                continue
+            low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
+            if self.decide(acl, egress, cell, port.protocol, low, high) is None:
+                because = tuple(
+                    dict.fromkeys(
+                        r.resource
+                        for r in acl.rules
+                        if r.egress is egress and r.allow and r.spec.matches(port) and cell.within(r.network)
+                    )
+                )
+                found.append((port, because))
+        return found
 
 
 class _Needs:
