@@ -113,7 +113,7 @@ class NetworkAcls:
             self.vpc = list(self.subnets.values())
         self.nat_routes = self._read_routes(stack)
         self.listeners = self._read_listeners(stack)
-        self._decided: dict[tuple[str, bool, tuple[object, ...], str, int, int], str | None] = {}
+        self._decided: dict[tuple[str, bool, int, int, str, int, int], str | None] = {}
         self._subnet_of: dict[AddressCell, str | None] = {}
         # The pair-by-pair pass asks the same question for many addresses ACLs cannot tell
         # apart: answer it once per class of addresses (see _class_of).
@@ -272,7 +272,7 @@ class NetworkAcls:
     def decide(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
         """``None`` when ``acl`` passes every port ``low``-``high`` of ``protocol`` to/from ``cell``;
         else what stops it: a deny rule, or the ACL itself (its implicit deny)."""
-        key = (acl.resource, egress, self._class_of(cell), protocol, low, high)
+        key = (acl.resource, egress, cell.low, cell.high, protocol, low, high)
         if key not in self._decided:
             self._decided[key] = self._first_match(acl, egress, cell, protocol, low, high)
         return self._decided[key]
@@ -412,12 +412,19 @@ class NetworkAcls:
         # Cells of one class with the same needs get the same answer: work it out once.
         passed: dict[tuple[str, bool, tuple[object, ...], tuple[PortSpec, ...]], list[tuple[PortCell, tuple[str, ...]]]]
         passed = {}
+        # Most cells need one of a few port lists: which ports each list leaves open, once.
+        open_ports: dict[tuple[PortSpec, ...], list[PortCell]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
                 for cell in every:
-                    key = (acl.resource, egress, self._class_of(cell), tuple(needs.of(acl, egress, cell)))
+                    needed = tuple(needs.of(acl, egress, cell))
+                    if (unneeded := open_ports.get(needed)) is None:
+                        unneeded = open_ports[needed] = [
+                            p for p in cells.ports if not any(spec.matches(p) for spec in needed)
+                        ]
+                    key = (acl.resource, egress, self._class_of(cell), needed)
                     if (passing := passed.get(key)) is None:
-                        passing = passed[key] = self._unneeded(acl, egress, cell, key[3], cells.ports)
+                        passing = passed[key] = self._passing(acl, egress, cell, unneeded)
                     who = self._who(cell)
                     for port, because in passing:
                         grouped[(acl.label, egress, who, because)].append((cell, port))
@@ -433,15 +440,13 @@ class NetworkAcls:
             differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
         return differences
 
-    def _unneeded(
-        self, acl: Acl, egress: bool, cell: AddressCell, needed: tuple[PortSpec, ...], ports: list[PortCell]
+    def _passing(
+        self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]
     ) -> list[tuple[PortCell, tuple[str, ...]]]:
-        """The ports ``acl`` passes to/from ``cell`` that nothing ``needed`` covers, each with
-        the rules that allow it. Depends on ``cell`` only through its class (``_class_of``)."""
+        """Which of ``ports`` ``acl`` passes to/from ``cell``, each with the rules that allow it.
+        Depends on ``cell`` only through its class (``_class_of``)."""
         found = []
         for port in ports:
-            if any(spec.matches(port) for spec in needed):
-                continue
             low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
             if self.decide(acl, egress, cell, port.protocol, low, high) is None:
                 because = tuple(
@@ -484,6 +489,10 @@ class _Needs:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
                 self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
         self._of: dict[tuple[str, bool, AddressCell], list[PortSpec]] = {}
+        # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
+        self._matched: dict[tuple[Role, Direction, AddressCell], list[TrafficRule]] = {}
+        self._beyond_of: dict[Role, list[TrafficRule]] = {}
+        self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
 
     def _side(self, role: Role, direction: Direction) -> list[tuple[TrafficRule, list[IPv4Network]]]:
         if direction is Direction.INGRESS and role in self.expected.book.transparent:
@@ -492,6 +501,13 @@ class _Needs:
         return self.rules[(role, direction)]
 
     def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:
+        key = (role, direction, cell)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._matched[key] = self._match(role, direction, cell)
+        return found
+
+    def _match(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:
         found = []
         for rule, networks in self._side(role, direction):
             if isinstance(rule.peer, Role) and not networks:
@@ -507,7 +523,18 @@ class _Needs:
             return False
         return any(not any(n.subnet_of(v) for v in self.acls.vpc) for n in self.expected.rule_networks(rule))
 
+    def _leaving(self, role: Role) -> list[TrafficRule]:
+        """``role``'s egress rules that may reach past the VPC."""
+        if role not in self._beyond_of:
+            self._beyond_of[role] = [r for r, _ in self._side(role, Direction.EGRESS) if self._beyond(r)]
+        return self._beyond_of[role]
+
     def _occupants(self, acl: Acl) -> dict[Role, list[AddressCell]]:
+        if acl.resource not in self._occupied:
+            self._occupied[acl.resource] = self._occupy(acl)
+        return self._occupied[acl.resource]
+
+    def _occupy(self, acl: Acl) -> dict[Role, list[AddressCell]]:
         found: dict[Role, list[AddressCell]] = {}
         for role, cs in self.cells.parties.items():
             mine = [c for c in cs if (s := self.acls.subnet_of(c)) is not None and self.acls.subnet_acl.get(s) is acl]
@@ -537,7 +564,7 @@ class _Needs:
                 continue
             client = self.acls.subnet_of(cell) == subnet
             for role in self.living[subnet]:
-                beyond = [r for r, _ in self._side(role, Direction.EGRESS) if self._beyond(r)]
+                beyond = self._leaving(role)
                 if egress:
                     specs += [
                         port_spec(p)
