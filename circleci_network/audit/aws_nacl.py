@@ -47,6 +47,10 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
     return PortSpec("other")
 
 
+def _port_range(spec: PortSpec) -> tuple[int, int]:
+    return (0, 65535) if spec.protocol in ("all", "other") else (spec.low, spec.high)
+
+
 @cache
 def _required_replies(protocol: str) -> list[tuple[int, int]]:
     """Reply ports every ACL on the way must pass: the ephemeral range, less the ports never
@@ -114,6 +118,7 @@ class NetworkAcls:
         self.nat_routes = self._read_routes(stack)
         self.listeners = self._read_listeners(stack)
         self._decided: dict[tuple[str, bool, int, int, str, int, int], str | None] = {}
+        self._applies: dict[tuple[str, bool, int, int, str], list[tuple[bool, int, int, str]]] = {}
         self._subnet_of: dict[AddressCell, str | None] = {}
         # The pair-by-pair pass asks the same question for many addresses ACLs cannot tell
         # apart: answer it once per class of addresses (see _class_of).
@@ -125,7 +130,8 @@ class NetworkAcls:
             )
         )
         self._telling_ends = [(int(n.network_address), int(n.broadcast_address)) for n in self._telling]
-        self._class: dict[AddressCell, tuple[object, ...]] = {}
+        self._class: dict[tuple[int, int], int] = {}
+        self._classes: dict[tuple[object, ...], int] = {}
         self._blocked: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._blocked_cells: Cells | None = None
 
@@ -274,27 +280,40 @@ class NetworkAcls:
         else what stops it: a deny rule, or the ACL itself (its implicit deny)."""
         key = (acl.resource, egress, cell.low, cell.high, protocol, low, high)
         if key not in self._decided:
-            self._decided[key] = self._first_match(acl, egress, cell, protocol, low, high)
+            rules = self._applying(acl, egress, cell, protocol)
+            self._decided[key] = self._first_match(rules, low, high, acl.resource)
         return self._decided[key]
 
+    def _applying(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str) -> list[tuple[bool, int, int, str]]:
+        """The rules of ``acl`` that apply to ``protocol`` to/from ``cell``, lowest number first,
+        as (allow, low port, high port, resource): worked out once per cell, not per port."""
+        key = (acl.resource, egress, cell.low, cell.high, protocol)
+        found = self._applies.get(key)
+        if found is None:
+            found = self._applies[key] = [
+                (rule.allow, *_port_range(rule.spec), rule.resource)
+                for rule in acl.rules
+                if rule.egress is egress
+                and rule.spec.protocol in ("all", protocol)
+                # Cells are cut at every rule's network; a deny that touches one counts, to be safe.
+                and (cell.within(rule.network) or (not rule.allow and cell.overlaps(rule.network)))
+            ]
+        return found
+
     @staticmethod
-    def _first_match(acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
+    def _first_match(rules: list[tuple[bool, int, int, str]], low: int, high: int, implicit: str) -> str | None:
+        """``None`` when ``rules`` allow all of ``low``-``high``; else the deny rule that decides
+        first, or ``implicit`` (the ACL's implicit deny)."""
         remaining = [(low, high)]
-        for rule in acl.rules:  # lowest number first
-            if rule.egress is not egress or rule.spec.protocol not in ("all", protocol):
-                continue
-            # Cells are cut at every rule's network; a deny that touches one counts, to be safe.
-            if not (cell.within(rule.network) or (not rule.allow and cell.overlaps(rule.network))):
-                continue
-            lo, hi = (0, 65535) if rule.spec.protocol in ("all", "other") else (rule.spec.low, rule.spec.high)
+        for allow, lo, hi, resource in rules:
             if not any(a <= hi and lo <= b for a, b in remaining):
                 continue
-            if not rule.allow:
-                return rule.resource
+            if not allow:
+                return resource
             remaining = [p for a, b in remaining for p in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if p[0] <= p[1]]
             if not remaining:
                 return None
-        return acl.resource
+        return implicit
 
     def _check(
         self,
@@ -348,18 +367,21 @@ class NetworkAcls:
         route = next((r for r in self.nat_routes.get(subnet, []) if destination.within(r[0])), None)
         return route[1] if route else None
 
-    def _class_of(self, cell: AddressCell) -> tuple[object, ...]:
+    def _class_of(self, cell: AddressCell) -> int:
         """What the ACL pass can see of an address: its subnet, how it is named, and whether it
         lies within or touches each network an ACL rule, the VPC or a route names. Two cells of
-        one class get the same answers from every ACL, route and message."""
-        found = self._class.get(cell)
+        one class get the same answers from every ACL, route and message. Numbered, to keep
+        the keys that hold it cheap to hash."""
+        ends = (cell.low, cell.high)
+        found = self._class.get(ends)
         if found is None:
-            found = self._class[cell] = (
+            seen = (
                 self.subnet_of(cell),
                 self._who(cell),
                 tuple(low <= cell.low and cell.high <= high for low, high in self._telling_ends),
                 tuple(cell.low <= high and low <= cell.high for low, high in self._telling_ends),
             )
+            found = self._class[ends] = self._classes.setdefault(seen, len(self._classes))
         return found
 
     def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
@@ -373,7 +395,9 @@ class NetworkAcls:
             self._class_of(source.cell),
             destination.role,
             self._class_of(destination.cell),
-            port,
+            port.protocol,
+            port.low,
+            port.high,
         )
         found = self._blocked.get(key)
         if found is None:
@@ -410,7 +434,7 @@ class NetworkAcls:
         every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
         grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
         # Cells of one class with the same needs get the same answer: work it out once.
-        passed: dict[tuple[str, bool, tuple[object, ...], tuple[PortSpec, ...]], list[tuple[PortCell, tuple[str, ...]]]]
+        passed: dict[tuple[str, bool, int, tuple[PortSpec, ...]], list[tuple[PortCell, tuple[str, ...]]]]
         passed = {}
         # Most cells need one of a few port lists: which ports each list leaves open, once.
         open_ports: dict[tuple[PortSpec, ...], list[PortCell]] = {}
