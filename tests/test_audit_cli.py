@@ -193,12 +193,19 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 #: CPU seconds per stack for the synth-time pass; the target is 0.05 s. Measured on the shared
-#: 2-core machine (best of 7): AWS ~34 ms (main: ~49 ms), GCP ~47 ms (main: ~65 ms), network
-#: ACLs ~205 ms (main: ~230 ms). The ACL engine is the known gap over the target: its budget
-#: catches a regression, it does not claim the target is met there. GCP: the two further L4
-#: health-check ranges (209.85.152.0/22, 209.85.204.0/22; issue 12) are two more outside cells,
-#: ~48 -> ~58 ms; over the target, like the ACL engine.
-BUDGET = {"circleci-aws": 0.05, "circleci-gcp": 0.065, "circleci-aws-nacl": 0.25}
+#: 2-core machine (best of 7): AWS ~34 ms (main: ~49 ms), GCP ~47 ms (main: ~65 ms). GCP: the two
+#: further L4 health-check ranges (209.85.152.0/22, 209.85.204.0/22; issue 12) are two more outside
+#: cells, ~48 -> ~58 ms; over the target. Network ACLs: ~205-225 ms -> ~135-145 ms once the ACL pass
+#: was indexed and memoised (aws_nacl.py); still over the target, as the rest of the audit alone
+#: takes ~75-110 ms there: the ACLs' port bounds and reply ranges cut 42-44 port cells, not 24,
+#: and the security groups' flow search runs per port cell.
+BUDGET = {
+    "circleci-aws": 0.05,
+    "circleci-gcp": 0.065,
+    "circleci-aws-nacl": 0.2,
+    "circleci-aws-nacl-vpn": 0.2,
+    "circleci-aws-nacl-public-jobs": 0.2,
+}
 
 
 @pytest.mark.parametrize("name", list(BUDGET))

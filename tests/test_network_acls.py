@@ -17,7 +17,14 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network import ConfigurationError, ExtraEgressRule, HardeningOptions, Port, Protocol, Role
 from circleci_network.audit import StackAudit, assert_matches_spec, audit_stack
-from circleci_network.audit.engine import matrix
+from circleci_network.audit.audit import intents
+from circleci_network.audit.aws_nacl import Acl
+from circleci_network.audit.aws_view import AwsView
+from circleci_network.audit.engine import Cells, cut, matrix
+from circleci_network.audit.expected import ExpectedView
+from circleci_network.audit.facts import stack_facts
+from circleci_network.audit.space import AddressCell
+from circleci_network.audit.views import Endpoint
 
 aws = pytest.importorskip("circleci_network.aws")
 from circleci_network.aws.network_acls import (  # noqa: E402
@@ -267,6 +274,86 @@ def test_an_explicit_deny_is_named(nacl: Synth) -> None:
     (missing,) = _only(audit_stack(stack), "missing")
     assert missing.startswith("MISSING: nomad-clients -> external-vms tcp/2376")
     assert "aws_network_acl_rule.no_docker" in missing
+
+
+def _view_and_cells(stack: Synth) -> tuple[AwsView, Cells]:
+    """The audit's own view of ``stack`` and its cells, built as ``audit_stack`` builds them."""
+    (intent,) = intents(stack)
+    facts = stack_facts(stack, intent)
+    view = AwsView(stack, intent, facts)
+    rendered = ExpectedView(intent, facts, view.book)
+    pure = ExpectedView(intent, facts, view.book, as_rendered=False)
+    return view, cut([view, rendered, pure], view.book)
+
+
+def _tampered(stack: Synth) -> Synth:
+    """A reply rule gone and a deny inserted: the pass must also answer "blocked" per class."""
+    stack = copy.deepcopy(stack)
+    rules = _resources(stack, "aws_network_acl_rule")
+    ref = f"${{aws_network_acl.{_acl(stack, 'nomad-clients')}.id}}"
+    replies = [
+        n for n, r in rules.items() if r["network_acl_id"] == ref and not r["egress"] and r.get("from_port") == 1024
+    ]
+    del rules[replies[0]]
+    rules["deny_https"] = {
+        "network_acl_id": f"${{aws_network_acl.{_acl(stack, 'k8s-nodes')}.id}}",
+        "rule_number": 1,
+        "egress": True,
+        "protocol": "tcp",
+        "rule_action": "deny",
+        "cidr_block": "10.0.0.0/8",
+        "from_port": 443,
+        "to_port": 443,
+    }
+    return stack
+
+
+def _first_match_reference(acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
+    """The ACL pass's decision as it was before it was indexed: every rule, every time."""
+    remaining = [(low, high)]
+    for rule in acl.rules:  # lowest number first
+        if rule.egress is not egress or rule.spec.protocol not in ("all", protocol):
+            continue
+        if not (cell.within(rule.network) or (not rule.allow and cell.overlaps(rule.network))):
+            continue
+        lo, hi = (0, 65535) if rule.spec.protocol in ("all", "other") else (rule.spec.low, rule.spec.high)
+        if not any(a <= hi and lo <= b for a, b in remaining):
+            continue
+        if not rule.allow:
+            return rule.resource
+        remaining = [p for a, b in remaining for p in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if p[0] <= p[1]]
+        if not remaining:
+            return None
+    return acl.resource
+
+
+@pytest.mark.parametrize("tamper", [False, True], ids=["as-built", "tampered"])
+@pytest.mark.parametrize("stack", NACL_STACKS)
+def test_the_memoised_acl_pass_answers_as_the_uncached_one(
+    reference_stacks: dict[str, Synth], stack: str, tamper: bool
+) -> None:
+    """The pass answers once per class of addresses and indexes each ACL's rules per cell: for
+    every pair of ends and every port, the memoised answer is the one worked out afresh, and
+    every indexed decision is the plain first-match one."""
+    synth = _tampered(reference_stacks[stack]) if tamper else reference_stacks[stack]
+    view, cells = _view_and_cells(synth)
+    acls = view.acls
+    ends = [Endpoint(role, c) for role, cs in cells.parties.items() for c in cs]
+    ends += [Endpoint(None, c) for c in cells.outside]
+    blocked = 0
+    for source, destination in itertools.product(ends, ends):
+        if source.role is None and destination.role is None:
+            continue
+        for port in cells.ports:
+            memoised = acls.blockers(source, destination, port, cells)
+            assert memoised == acls._blockers(source, destination, port, cells), (source, destination, port)
+            blocked += bool(memoised)
+    assert blocked  # the check saw refusals too, not only passes
+    for acl in acls.acls.values():
+        for egress, cell, port in itertools.product((False, True), [e.cell for e in ends], cells.ports):
+            low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
+            expected = _first_match_reference(acl, egress, cell, port.protocol, low, high)
+            assert acls.decide(acl, egress, cell, port.protocol, low, high) == expected
 
 
 # -- the plan, in pure Python ----------------------------------------------------------------

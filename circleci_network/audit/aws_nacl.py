@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from ipaddress import IPv4Network, collapse_addresses
 
 from circleci_network.audit.engine import Cells, Difference
@@ -46,6 +47,11 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
     return PortSpec("other")
 
 
+def _port_range(spec: PortSpec) -> tuple[int, int]:
+    return (0, 65535) if spec.protocol in ("all", "other") else (spec.low, spec.high)
+
+
+@cache
 def _required_replies(protocol: str) -> list[tuple[int, int]]:
     """Reply ports every ACL on the way must pass: the ephemeral range, less the ports never
     opened to the world (narrower peers may get them too; nothing needs them)."""
@@ -55,6 +61,7 @@ def _required_replies(protocol: str) -> list[tuple[int, int]]:
     return [(p.from_port, p.to_port) for p in ports]
 
 
+@cache
 def _reply_spec(protocol: str) -> PortSpec:
     """Everything a reply may use (for the breadth check)."""
     if protocol == "other":
@@ -110,8 +117,23 @@ class NetworkAcls:
             self.vpc = list(self.subnets.values())
         self.nat_routes = self._read_routes(stack)
         self.listeners = self._read_listeners(stack)
-        self._decided: dict[tuple[str, bool, AddressCell, str, int, int], str | None] = {}
+        self._decided: dict[tuple[str, bool, int, int, str, int, int], str | None] = {}
+        self._applies: dict[tuple[str, bool, int, int, str], list[tuple[bool, int, int, str]]] = {}
         self._subnet_of: dict[AddressCell, str | None] = {}
+        # The pair-by-pair pass asks the same question for many addresses ACLs cannot tell
+        # apart: answer it once per class of addresses (see _class_of).
+        self._telling: list[IPv4Network] = list(
+            dict.fromkeys(
+                [r.network for a in self.acls.values() for r in a.rules]
+                + self.vpc
+                + [n for routes in self.nat_routes.values() for n, _ in routes]
+            )
+        )
+        self._telling_ends = [(int(n.network_address), int(n.broadcast_address)) for n in self._telling]
+        self._class: dict[tuple[int, int], int] = {}
+        self._classes: dict[tuple[object, ...], int] = {}
+        self._blocked: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._blocked_cells: Cells | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -256,29 +278,42 @@ class NetworkAcls:
     def decide(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
         """``None`` when ``acl`` passes every port ``low``-``high`` of ``protocol`` to/from ``cell``;
         else what stops it: a deny rule, or the ACL itself (its implicit deny)."""
-        key = (acl.resource, egress, cell, protocol, low, high)
+        key = (acl.resource, egress, cell.low, cell.high, protocol, low, high)
         if key not in self._decided:
-            self._decided[key] = self._first_match(acl, egress, cell, protocol, low, high)
+            rules = self._applying(acl, egress, cell, protocol)
+            self._decided[key] = self._first_match(rules, low, high, acl.resource)
         return self._decided[key]
 
+    def _applying(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str) -> list[tuple[bool, int, int, str]]:
+        """The rules of ``acl`` that apply to ``protocol`` to/from ``cell``, lowest number first,
+        as (allow, low port, high port, resource): worked out once per cell, not per port."""
+        key = (acl.resource, egress, cell.low, cell.high, protocol)
+        found = self._applies.get(key)
+        if found is None:
+            found = self._applies[key] = [
+                (rule.allow, *_port_range(rule.spec), rule.resource)
+                for rule in acl.rules
+                if rule.egress is egress
+                and rule.spec.protocol in ("all", protocol)
+                # Cells are cut at every rule's network; a deny that touches one counts, to be safe.
+                and (cell.within(rule.network) or (not rule.allow and cell.overlaps(rule.network)))
+            ]
+        return found
+
     @staticmethod
-    def _first_match(acl: Acl, egress: bool, cell: AddressCell, protocol: str, low: int, high: int) -> str | None:
+    def _first_match(rules: list[tuple[bool, int, int, str]], low: int, high: int, implicit: str) -> str | None:
+        """``None`` when ``rules`` allow all of ``low``-``high``; else the deny rule that decides
+        first, or ``implicit`` (the ACL's implicit deny)."""
         remaining = [(low, high)]
-        for rule in acl.rules:  # lowest number first
-            if rule.egress is not egress or rule.spec.protocol not in ("all", protocol):
-                continue
-            # Cells are cut at every rule's network; a deny that touches one counts, to be safe.
-            if not (cell.within(rule.network) or (not rule.allow and cell.overlaps(rule.network))):
-                continue
-            lo, hi = (0, 65535) if rule.spec.protocol in ("all", "other") else (rule.spec.low, rule.spec.high)
+        for allow, lo, hi, resource in rules:
             if not any(a <= hi and lo <= b for a, b in remaining):
                 continue
-            if not rule.allow:
-                return rule.resource
+            if not allow:
+                return resource
             remaining = [p for a, b in remaining for p in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if p[0] <= p[1]]
             if not remaining:
                 return None
-        return acl.resource
+        return implicit
 
     def _check(
         self,
@@ -332,9 +367,44 @@ class NetworkAcls:
         route = next((r for r in self.nat_routes.get(subnet, []) if destination.within(r[0])), None)
         return route[1] if route else None
 
+    def _class_of(self, cell: AddressCell) -> int:
+        """What the ACL pass can see of an address: its subnet, how it is named, and whether it
+        lies within or touches each network an ACL rule, the VPC or a route names. Two cells of
+        one class get the same answers from every ACL, route and message. Numbered, to keep
+        the keys that hold it cheap to hash."""
+        ends = (cell.low, cell.high)
+        found = self._class.get(ends)
+        if found is None:
+            seen = (
+                self.subnet_of(cell),
+                self._who(cell),
+                tuple(low <= cell.low and cell.high <= high for low, high in self._telling_ends),
+                tuple(cell.low <= high and low <= cell.high for low, high in self._telling_ends),
+            )
+            found = self._class[ends] = self._classes.setdefault(seen, len(self._classes))
+        return found
+
     def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
+        """``_blockers``, once per class of source and destination address."""
         if not self.present:
             return ()
+        if cells is not self._blocked_cells:  # the load balancers' targets come from ``cells``
+            self._blocked, self._blocked_cells = {}, cells
+        key = (
+            source.role is None,
+            self._class_of(source.cell),
+            destination.role,
+            self._class_of(destination.cell),
+            port.protocol,
+            port.low,
+            port.high,
+        )
+        found = self._blocked.get(key)
+        if found is None:
+            found = self._blocked[key] = self._blockers(source, destination, port, cells)
+        return found
+
+    def _blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
         src = self.subnet_of(source.cell) if source.role is not None else None
         dst = self.subnet_of(destination.cell) if destination.role is not None else None
         found: list[str] = []
@@ -363,26 +433,25 @@ class NetworkAcls:
         needs = _Needs(self, expected, cells)
         every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
         grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
+        # Cells of one class with the same needs get the same answer: work it out once.
+        passed: dict[tuple[str, bool, int, tuple[PortSpec, ...]], list[tuple[PortCell, tuple[str, ...]]]]
+        passed = {}
+        # Most cells need one of a few port lists: which ports each list leaves open, once.
+        open_ports: dict[tuple[PortSpec, ...], list[PortCell]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
                 for cell in every:
-                    needed = needs.of(acl, egress, cell)
-                    for port in cells.ports:
-                        if any(spec.matches(port) for spec in needed):
-                            continue
-                        ranges = [(0, 0)] if port.protocol == "other" else [(port.low, port.high)]
-                        if self.decide(acl, egress, cell, port.protocol, *ranges[0]) is None:
-                            because = tuple(
-                                dict.fromkeys(
-                                    r.resource
-                                    for r in acl.rules
-                                    if r.egress is egress
-                                    and r.allow
-                                    and r.spec.matches(port)
-                                    and cell.within(r.network)
-                                )
-                            )
-                            grouped[(acl.label, egress, self._who(cell), because)].append((cell, port))
+                    needed = tuple(needs.of(acl, egress, cell))
+                    if (unneeded := open_ports.get(needed)) is None:
+                        unneeded = open_ports[needed] = [
+                            p for p in cells.ports if not any(spec.matches(p) for spec in needed)
+                        ]
+                    key = (acl.resource, egress, self._class_of(cell), needed)
+                    if (passing := passed.get(key)) is None:
+                        passing = passed[key] = self._passing(acl, egress, cell, unneeded)
+                    who = self._who(cell)
+                    for port, because in passing:
+                        grouped[(acl.label, egress, who, because)].append((cell, port))
         differences = []
         for (label, egress, who, because), found in sorted(grouped.items()):
             ports = merge_port_cells({port for _, port in found})
@@ -394,6 +463,25 @@ class NetworkAcls:
             source, destination = (side, who) if egress else (who, side)
             differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
         return differences
+
+    def _passing(
+        self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]
+    ) -> list[tuple[PortCell, tuple[str, ...]]]:
+        """Which of ``ports`` ``acl`` passes to/from ``cell``, each with the rules that allow it.
+        Depends on ``cell`` only through its class (``_class_of``)."""
+        found = []
+        for port in ports:
+            low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
+            if self.decide(acl, egress, cell, port.protocol, low, high) is None:
+                because = tuple(
+                    dict.fromkeys(
+                        r.resource
+                        for r in acl.rules
+                        if r.egress is egress and r.allow and r.spec.matches(port) and cell.within(r.network)
+                    )
+                )
+                found.append((port, because))
+        return found
 
 
 class _Needs:
@@ -425,6 +513,10 @@ class _Needs:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
                 self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
         self._of: dict[tuple[str, bool, AddressCell], list[PortSpec]] = {}
+        # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
+        self._matched: dict[tuple[Role, Direction, AddressCell], list[TrafficRule]] = {}
+        self._beyond_of: dict[Role, list[TrafficRule]] = {}
+        self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
 
     def _side(self, role: Role, direction: Direction) -> list[tuple[TrafficRule, list[IPv4Network]]]:
         if direction is Direction.INGRESS and role in self.expected.book.transparent:
@@ -433,6 +525,13 @@ class _Needs:
         return self.rules[(role, direction)]
 
     def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:
+        key = (role, direction, cell)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._matched[key] = self._match(role, direction, cell)
+        return found
+
+    def _match(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:
         found = []
         for rule, networks in self._side(role, direction):
             if isinstance(rule.peer, Role) and not networks:
@@ -448,7 +547,18 @@ class _Needs:
             return False
         return any(not any(n.subnet_of(v) for v in self.acls.vpc) for n in self.expected.rule_networks(rule))
 
+    def _leaving(self, role: Role) -> list[TrafficRule]:
+        """``role``'s egress rules that may reach past the VPC."""
+        if role not in self._beyond_of:
+            self._beyond_of[role] = [r for r, _ in self._side(role, Direction.EGRESS) if self._beyond(r)]
+        return self._beyond_of[role]
+
     def _occupants(self, acl: Acl) -> dict[Role, list[AddressCell]]:
+        if acl.resource not in self._occupied:
+            self._occupied[acl.resource] = self._occupy(acl)
+        return self._occupied[acl.resource]
+
+    def _occupy(self, acl: Acl) -> dict[Role, list[AddressCell]]:
         found: dict[Role, list[AddressCell]] = {}
         for role, cs in self.cells.parties.items():
             mine = [c for c in cs if (s := self.acls.subnet_of(c)) is not None and self.acls.subnet_acl.get(s) is acl]
@@ -478,7 +588,7 @@ class _Needs:
                 continue
             client = self.acls.subnet_of(cell) == subnet
             for role in self.living[subnet]:
-                beyond = [r for r, _ in self._side(role, Direction.EGRESS) if self._beyond(r)]
+                beyond = self._leaving(role)
                 if egress:
                     specs += [
                         port_spec(p)
