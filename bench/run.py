@@ -35,6 +35,7 @@ TARGETS = {
     "seconds_per_added_stack": 0.2,  # below
     "peak_bytes_at_50": 1.5e9,  # below
     "pytest_seconds": 90.0,  # below
+    "audit_cpu_seconds": 0.05,  # below, per stack (issue 11)
 }
 
 
@@ -289,7 +290,20 @@ def fit_line(points: list[tuple[float, float]]) -> tuple[float, float]:
     return slope, my - slope * mx
 
 
-def derive(results: dict[str, dict[str, Any]], pytest: dict[str, Any] | None) -> dict[str, Any]:
+def run_audit_timing(env: dict[str, str], timeout: float) -> dict[str, float]:
+    """The audit's CPU seconds per stack (bench/apps/audit_timing.py: best of 7, in one process)."""
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.apps.audit_timing"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(MARKER):
+            return dict(json.loads(line[len(MARKER) :])["audit_cpu_seconds"])
+    raise RuntimeError(f"audit timing: exit {done.returncode}: {done.stderr.strip()[-600:]}")
+
+
+def derive(
+    results: dict[str, dict[str, Any]], pytest: dict[str, Any] | None, audit: dict[str, float] | None = None
+) -> dict[str, Any]:
     def median(key: str) -> float | None:
         row = results.get(key)
         return row["median_wall_seconds"] if row else None
@@ -357,6 +371,9 @@ def derive(results: dict[str, dict[str, Any]], pytest: dict[str, Any] | None) ->
             "target": f"< {goal}",
             "met": value < goal and pytest["returncode"] == 0,
         }
+    for stack, value in (audit or {}).items():
+        goal = TARGETS["audit_cpu_seconds"]
+        targets[f"audit_cpu_seconds:{stack}"] = {"value": value, "target": f"< {goal}", "met": value < goal}
     derived["targets"] = targets
     return derived
 
@@ -451,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         print("  pytest -m 'not tools' ...", flush=True)
         pytest = run_pytest(env, args.interval, args.pytest_timeout)
         print(f"  pytest {pytest['wall_seconds']:.1f} s: {pytest['summary'] or pytest['returncode']}", flush=True)
+    print("  audit per stack ...", flush=True)
+    audit = run_audit_timing(env, args.timeout)
+    print(f"  audit CPU seconds per stack: {audit}", flush=True)
     info["load_average_end"] = os.getloadavg()
     info["bench_seconds"] = round(time.perf_counter() - started, 1)
     document = {
@@ -462,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "scenarios": results,
         "pytest": pytest,
-        "derived": derive(results, pytest),
+        "audit_cpu_seconds": audit,
+        "derived": derive(results, pytest, audit),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(document, indent=2) + "\n")

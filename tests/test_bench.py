@@ -109,3 +109,24 @@ def test_the_readme_order_rows_get_their_ratios_to_the_library_first_order() -> 
     table = readme_order_table({"scenarios": scenarios, "derived": derived})
     assert "| AWS | 2.20 s, 300 MiB | 2.00 s, 300 MiB | 20.00 s, 300 MiB | 1.10x | 10.00x |" in table
     assert "GCP" not in table
+
+
+def test_the_audit_time_per_stack_is_a_target_of_the_bench_not_an_assert() -> None:
+    """Timings belong to ``make bench``: each stack's audit CPU time is a row, met or missed."""
+    from bench.report import targets_table
+
+    derived = derive({}, None, {"circleci-aws": 0.04, "circleci-aws-nacl": 0.136})
+    assert derived["targets"]["audit_cpu_seconds:circleci-aws"]["met"] is True
+    assert derived["targets"]["audit_cpu_seconds:circleci-aws-nacl"]["met"] is False
+    table = targets_table({"derived": derived})
+    assert "| audit CPU per stack, `circleci-aws-nacl` (s, best of 7) | 0.136 | < 0.05 | **missed** |" in table
+
+
+def test_the_audit_timing_app_measures_every_stack() -> None:
+    """One real run of the app the bench calls (one jsii start, ~5 s)."""
+
+    from bench.run import base_environment, run_audit_timing
+
+    seconds = run_audit_timing(base_environment(), 300)
+    assert set(seconds) == {"circleci-aws", "circleci-gcp", "circleci-aws-nacl"}
+    assert all(0 < value < 5 for value in seconds.values())
