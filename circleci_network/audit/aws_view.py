@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 from circleci_network.audit.aws_nacl import NetworkAcls
+from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
@@ -52,6 +53,8 @@ class AwsView:
             self.groups[name] = Role(tag) if tag in {r.value for r in Role} else None
         self.book = self._address_book(stack)
         self._read_rules(stack)
+        # EKS's own group on the nodes, when declared (it is made by EKS, after our apply).
+        self.grants += implicit_grants(intent, {r for r in self.groups.values() if r is not None})
         self.acls = NetworkAcls(stack, self.book)
 
     def _address_book(self, stack: Json) -> AddressBook:
@@ -76,6 +79,9 @@ class AwsView:
             chart_role = self.groups.get(group)
             if chart_role is not None and chart_role.is_load_balancer and chart_role not in book.ranges:
                 book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names if n in subnets]
+        if Role.EKS_CONTROL_PLANE in self.groups.values() and Role.KUBERNETES_NODES in book.ranges:
+            # EKS puts the control plane's ENIs in the cluster subnets [EKS-NET]: ours are the node subnets.
+            book.ranges[Role.EKS_CONTROL_PLANE] = list(book.ranges[Role.KUBERNETES_NODES])
         book.carve_out = [
             IPv4Network(c)
             for c in self.facts.peer_cidrs(self.intent.options, OutsidePeer.DNS_RESOLVER)
