@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
+from circleci_network.__main__ import main
 from circleci_network.audit.audit import audit_stack
 from circleci_network.aws import AwsNetworkProps, VpcProps
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp import GcpNetworkProps
-from circleci_network.intent import INTENT_LOCAL
+from circleci_network.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.platform_rules import (
     EKS_DEFAULT_WEBHOOK_PORTS,
     GoogleApiAccess,
@@ -24,6 +27,7 @@ from circleci_network.platform_rules import (
 )
 from circleci_network.roles import Role
 from circleci_network.rules import SourceKind
+from stacks.eks_example import eks_example_props
 from tests.snapshot_diff import structural_diff
 
 Synth = dict[str, Any]
@@ -219,3 +223,37 @@ def test_the_cluster_group_on_the_nodes_is_reported_as_widening(eks_example: Syn
     assert ("eks-control-plane", "k8s-nodes", "tcp/1-442") in extra  # every port, not 443/10250/9443 only
     assert any(src == "k8s-nodes" and dst != "k8s-nodes" and dst != "eks-control-plane" for src, dst, _ in extra)
     assert any("EKS's cluster security group" in by for d in result.differences for by in d.because)
+
+
+def test_audit_command_platform_eks(tmp_path: Path, aws_reference: Synth, eks_example: Synth) -> None:
+    reference, eks = tmp_path / "reference.tf.json", tmp_path / "eks.tf.json"
+    reference.write_text(json.dumps(aws_reference))
+    eks.write_text(json.dumps(eks_example))
+    assert main(["audit", str(reference), "--no-report"]) == 0
+    as_eks = audit_stack(aws_reference, "reference", platform=Platform.EKS)
+    missing = {(d.source, d.destination, p) for d in as_eks.differences if d.kind == "missing" for p in d.ports}
+    # Built without the platform: no control-plane group, so its rows are missing.
+    assert ("eks-control-plane", "k8s-nodes", "tcp/10250") in missing
+    assert main(["audit", str(reference), "--no-report", "--platform", "eks"]) == 1
+    assert main(["audit", str(eks), "--no-report", "--platform", "eks"]) == 0
+    assert main(["audit", str(eks), "--no-report"]) == 0  # the recorded platform
+    assert main(["audit", str(eks), "--no-report", "--platform", "gke"]) == 2  # an AWS stack
+
+
+def test_recorded_platform_round_trips(eks_example: Synth, aws_reference: Synth) -> None:
+    (intent,) = (v for k, v in eks_example["locals"].items() if "intent" in k)
+    assert NetworkIntent.from_json(intent).platform == EKS
+    (reference,) = (v for k, v in aws_reference["locals"].items() if "intent" in k)
+    assert "platform" not in reference  # default stacks keep their record
+
+
+def test_declaring_the_cluster_group_fails_the_synth_time_check() -> None:
+    """validate_against_spec audits with the recorded platform: the cluster group's widening stops synth."""
+    import cdktf
+
+    from circleci_network.stacks.aws import CircleciAwsStack
+
+    declared = PlatformOptions(platform=Platform.EKS, eks_cluster_security_group_on_nodes=True)
+    stack = CircleciAwsStack(cdktf.App(), "declared", props=eks_example_props(declared))
+    with pytest.raises(Exception, match=r"EKS's cluster security group"):
+        cdktf.Testing.synth(stack, True)

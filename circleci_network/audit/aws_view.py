@@ -79,8 +79,9 @@ class AwsView:
             chart_role = self.groups.get(group)
             if chart_role is not None and chart_role.is_load_balancer and chart_role not in book.ranges:
                 book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names if n in subnets]
-        if Role.EKS_CONTROL_PLANE in self.groups.values() and Role.KUBERNETES_NODES in book.ranges:
-            # EKS puts the control plane's ENIs in the cluster subnets [EKS-NET]: ours are the node subnets.
+        if self.intent.platform.is_eks and Role.KUBERNETES_NODES in book.ranges:
+            # EKS puts the control plane's ENIs in the cluster subnets [EKS-NET]: ours are the node subnets
+            # (placed even when our group is missing, so its rows then show as missing).
             book.ranges[Role.EKS_CONTROL_PLANE] = list(book.ranges[Role.KUBERNETES_NODES])
         book.carve_out = [
             IPv4Network(c)
