@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
@@ -18,6 +20,7 @@ from circleci_network.aws import AwsNetworkProps, VpcProps
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp import GcpNetworkProps
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.options import HardeningOptions
 from circleci_network.platform_rules import (
     EKS_DEFAULT_WEBHOOK_PORTS,
     GoogleApiAccess,
@@ -27,8 +30,11 @@ from circleci_network.platform_rules import (
 )
 from circleci_network.roles import Role
 from circleci_network.rules import SourceKind
+from circleci_network.server_versions import ServerVersion, ServerVersionId
+from circleci_network.topology import Topology
 from stacks.eks_example import eks_example_props
 from tests.snapshot_diff import structural_diff
+from tests.test_option_combinations import _fits, hardening_options, synth_settings, topologies
 
 Synth = dict[str, Any]
 EKS = PlatformOptions(platform=Platform.EKS)
@@ -257,3 +263,59 @@ def test_declaring_the_cluster_group_fails_the_synth_time_check() -> None:
     stack = CircleciAwsStack(cdktf.App(), "declared", props=eks_example_props(declared))
     with pytest.raises(Exception, match=r"EKS's cluster security group"):
         cdktf.Testing.synth(stack, True)
+
+
+# --- property: option combinations with Platform.EKS audit clean; the cluster group never does ---
+
+eks_platforms = st.builds(
+    PlatformOptions,
+    platform=st.just(Platform.EKS),
+    webhook_ports=st.one_of(
+        st.none(), st.lists(st.sampled_from([443, 4443, 8443, 9443, 10250, 15017]), max_size=3).map(tuple)
+    ),
+)
+
+
+@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@synth_settings
+@given(
+    platform=eks_platforms,
+    hardening=hardening_options,
+    topology=topologies,
+    version=st.sampled_from([ServerVersionId.V3_SEED, ServerVersionId.V4_3]),
+    vpc_cidr=st.sampled_from(["10.0.0.0/16", "10.42.0.0/18"]),
+)
+def test_every_eks_combination_audits_clean(
+    platform: PlatformOptions,
+    hardening: HardeningOptions,
+    topology: Topology,
+    version: ServerVersionId,
+    vpc_cidr: str,
+) -> None:
+    assume(_fits(hardening, topology))
+    import cdktf
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from circleci_network.aws import CircleciAwsNetwork
+
+    stack = cdktf.TerraformStack(cdktf.App(), "combination")
+    AwsProvider(stack, "aws", region="eu-west-1")
+    try:
+        props = AwsNetworkProps(
+            vpc=VpcProps(availability_zones=("eu-west-1a", "eu-west-1b"), cidr_block=vpc_cidr),
+            hardening=hardening,
+            topology=topology,
+            server_version=ServerVersion(version),
+            platform=platform,
+        )
+    except ConfigurationError:
+        assume(False)  # a version/topology pairing refused on its own (tests/test_server_versions.py)
+        raise
+    CircleciAwsNetwork(stack, "network", props=props)
+    synth = json.loads(cdktf.Testing.synth(stack))
+    result = audit_stack(synth, "combination")
+    assert result.ok, result.summary()
+    ports = {str(p) for r in rules_for_platform(platform) for p in r.ports}
+    assert {"tcp/443", "tcp/10250"} <= ports
+    declared = audit_stack(_with_recorded(synth, eks_cluster_security_group_on_nodes=True), "combination")
+    assert not declared.ok
