@@ -8,6 +8,7 @@ it as such. Core module: no cloud imports; the GCP renderer and the audit both r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -73,6 +74,7 @@ EKS_LT = "[EKS-LT] awsdocs/amazon-eks-user-guide@4d52b4d latest/ug/nodes/launch-
 LBC = "[LBC] kubernetes-sigs/aws-load-balancer-controller@225f445 docs/deploy/installation.md"
 METRICS_SERVER = "awsdocs/amazon-eks-user-guide@4d52b4d latest/ug/clusters/management/metrics-server.adoc"
 EKS_SECTION = "EKS, cloud documentation"
+SECURITY_GROUP_ID = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 #: The AWS Load Balancer Controller's webhook [LBC] and metrics-server (10250, the kubelet's port).
 LOAD_BALANCER_CONTROLLER_WEBHOOK = 9443
 METRICS_SERVER_PORT = 10250
@@ -109,6 +111,12 @@ class PlatformOptions:
     template names no security groups). The audit then adds that group's rules (all from itself,
     all egress to 0.0.0.0/0) to the nodes and reports the widening. Default: our launch template
     names only our node group, so EKS does not attach it [EKS-LT].
+    """
+    eks_cluster_security_group_id: str | None = None
+    """
+    EKS only: an existing group for the control plane (``sg-…``, e.g. the cluster's own group)
+    instead of the one the library makes. Our control-plane rules are written on it and the node
+    rules reference it; the audit counts that ID as the EKS control plane.
     """
 
     def __post_init__(self) -> None:
@@ -163,6 +171,7 @@ class PlatformOptions:
                     ("webhook_ports", declared_webhooks),
                     ("google_api_access", self.google_api_access is not GoogleApiAccess.NONE),
                     ("eks_cluster_security_group_on_nodes", self.eks_cluster_security_group_on_nodes),
+                    ("eks_cluster_security_group_id", self.eks_cluster_security_group_id is not None),
                 )
                 if value
             ]
@@ -178,6 +187,19 @@ class PlatformOptions:
                 f"{where}.eks_cluster_security_group_on_nodes",
                 f"{self.eks_cluster_security_group_on_nodes!r} is not a bool",
                 "give True or False",
+            )
+        group_id = self.eks_cluster_security_group_id
+        if group_id is not None and (not isinstance(group_id, str) or not SECURITY_GROUP_ID.fullmatch(group_id)):
+            raise ConfigurationError(
+                f"{where}.eks_cluster_security_group_id",
+                f"{group_id!r} is not a security group ID",
+                "give the group's ID, sg- and 8 or 17 hex digits (aws_eks_cluster's vpc_config[0].cluster_security_group_id)",
+            )
+        if self.platform is Platform.GKE and group_id is not None:
+            raise ConfigurationError(
+                f"{where}.eks_cluster_security_group_id",
+                "is an EKS option, but the platform is GKE",
+                "leave it None with Platform.GKE",
             )
         if self.platform is Platform.GKE and self.eks_cluster_security_group_on_nodes:
             raise ConfigurationError(
@@ -241,12 +263,18 @@ class PlatformOptions:
             "google_api_roles": [r.value for r in self.google_api_roles],
             # Recorded only when set, so stacks without it keep their record.
             **({"eks_cluster_security_group_on_nodes": True} if self.eks_cluster_security_group_on_nodes else {}),
+            **(
+                {"eks_cluster_security_group_id": self.eks_cluster_security_group_id}
+                if self.eks_cluster_security_group_id is not None
+                else {}
+            ),
         }
 
     @staticmethod
     def from_json(data: dict[str, object]) -> PlatformOptions:
         platform = data.get("platform")
         cidr = data.get("control_plane_cidr")
+        group = data.get("eks_cluster_security_group_id")
         ports = data.get("webhook_ports", [])
         roles = data.get("google_api_roles", [Role.KUBERNETES_NODES.value])
         assert isinstance(ports, list) and isinstance(roles, list)
@@ -258,6 +286,7 @@ class PlatformOptions:
             google_api_access=GoogleApiAccess(str(data.get("google_api_access", "none"))),
             google_api_roles=tuple(Role(str(r)) for r in roles),
             eks_cluster_security_group_on_nodes=data.get("eks_cluster_security_group_on_nodes") is True,
+            eks_cluster_security_group_id=None if group is None else str(group),
         )
 
 

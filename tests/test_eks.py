@@ -38,6 +38,7 @@ from tests.test_option_combinations import _fits, hardening_options, synth_setti
 
 Synth = dict[str, Any]
 EKS = PlatformOptions(platform=Platform.EKS)
+EXISTING = "sg-0123456789abcdef0"
 
 
 def _resources(stack: Synth, kind: str) -> dict[str, Any]:
@@ -110,6 +111,15 @@ def test_eks_rules_are_platform_rules_citing_the_eks_documentation() -> None:
             "PlatformOptions.eks_cluster_security_group_on_nodes",
         ),
         ({"platform": Platform.EKS, "control_plane_cidr": "172.16.0.32/28"}, "PlatformOptions.control_plane_cidr"),
+        (
+            {"platform": Platform.EKS, "eks_cluster_security_group_id": "sg-xyz"},
+            "PlatformOptions.eks_cluster_security_group_id",
+        ),
+        ({"eks_cluster_security_group_id": EXISTING}, "PlatformOptions.eks_cluster_security_group_id"),
+        (
+            {"platform": Platform.GKE, "eks_cluster_security_group_id": EXISTING},
+            "PlatformOptions.eks_cluster_security_group_id",
+        ),
         (
             {"platform": Platform.EKS, "google_api_access": GoogleApiAccess.PRIVATE},
             "PlatformOptions.google_api_access",
@@ -319,3 +329,35 @@ def test_every_eks_combination_audits_clean(
     assert {"tcp/443", "tcp/10250"} <= ports
     declared = audit_stack(_with_recorded(synth, eks_cluster_security_group_on_nodes=True), "combination")
     assert not declared.ok
+
+
+def test_an_existing_control_plane_group_takes_our_rules_and_audits_clean() -> None:
+    """The user's cluster group by ID: no group made, our rules on it and referencing it; the
+    audit counts the recorded ID as the control plane (any other ID is no circleci role)."""
+    import cdktf
+
+    from circleci_network.stacks.aws import CircleciAwsStack
+
+    platform = PlatformOptions(platform=Platform.EKS, eks_cluster_security_group_id=EXISTING)
+    stack = json.loads(
+        cdktf.Testing.synth(CircleciAwsStack(cdktf.App(), "existing-plane", props=eks_example_props(platform)), True)
+    )
+    roles = {g["tags"]["circleci/role"] for g in _resources(stack, "aws_security_group").values()}
+    assert "eks-control-plane" not in roles
+    on_plane = [
+        r
+        for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+        for r in _resources(stack, kind).values()
+        if r["security_group_id"] == EXISTING
+    ]
+    assert len(on_plane) == 4  # 443 in; 443, 10250, 9443 out to the nodes
+    to_plane = [
+        r for r in _resources(stack, "aws_vpc_security_group_ingress_rule").values()
+        if r.get("referenced_security_group_id") == EXISTING
+    ]  # fmt: skip
+    assert sorted(r["from_port"] for r in to_plane) == [443, 9443, 10250]
+    assert stack["output"]["cluster_security_group_id"]["value"] == EXISTING
+    result = audit_stack(stack, "existing-plane")
+    assert result.ok, result.summary()
+    other = audit_stack(_with_recorded(stack, eks_cluster_security_group_id="sg-0fedcba9876543210"), "other")
+    assert not other.ok and other.unmodelled

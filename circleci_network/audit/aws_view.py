@@ -54,7 +54,10 @@ class AwsView:
         self.book = self._address_book(stack)
         self._read_rules(stack)
         # EKS's own group on the nodes, when declared (it is made by EKS, after our apply).
-        self.grants += implicit_grants(intent, {r for r in self.groups.values() if r is not None})
+        present = {r for r in self.groups.values() if r is not None}
+        if intent.platform.eks_cluster_security_group_id is not None:
+            present.add(Role.EKS_CONTROL_PLANE)
+        self.grants += implicit_grants(intent, present)
         self.acls = NetworkAcls(stack, self.book)
 
     def _address_book(self, stack: Json) -> AddressBook:
@@ -93,6 +96,8 @@ class AwsView:
 
     def _group_role(self, value: object, resource: str) -> Role | None:
         name = referenced(value, "aws_security_group", "id")
+        if name is None and value is not None and value == self.intent.platform.eks_cluster_security_group_id:
+            return Role.EKS_CONTROL_PLANE  # the user's existing control-plane group, recorded by ID
         return self.groups.get(name) if name else None
 
     def _add(

@@ -150,7 +150,10 @@ class CircleciSecurityGroups(Construct):
             platform_rules=aws_platform_rules(props.platform),
         )
         self.groups: dict[Role, SecurityGroup] = {}
+        existing_plane = props.platform.eks_cluster_security_group_id
         for role in roles_in(self.rules):
+            if role is Role.EKS_CONTROL_PLANE and existing_plane is not None:
+                continue  # the user's group: our rules go on it, below
             self.groups[role] = SecurityGroup(
                 self,
                 role.value,
@@ -162,6 +165,8 @@ class CircleciSecurityGroups(Construct):
             )
         # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
         self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
+        if existing_plane is not None and Role.EKS_CONTROL_PLANE in roles_in(self.rules):
+            self.group_ids[Role.EKS_CONTROL_PLANE] = existing_plane
         self.cloud_peer_cidrs = {
             OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
             OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
@@ -203,7 +208,7 @@ class CircleciSecurityGroups(Construct):
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
             per_port = (
-                1 if isinstance(rule.peer, Role) and rule.peer in self.groups else len(self._peer_cidrs(rule.peer))
+                1 if isinstance(rule.peer, Role) and rule.peer in self.group_ids else len(self._peer_cidrs(rule.peer))
             )
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
@@ -251,6 +256,6 @@ class CircleciSecurityGroups(Construct):
                 )
 
     def security_group_id(self, role: Role) -> str:
-        if role not in self.groups:
+        if role not in self.group_ids:
             raise KeyError(f"no security group for {role.value}: it holds no rules with these options")
         return self.group_ids[role]
