@@ -8,6 +8,7 @@ it as such. Core module: no cloud imports; the GCP renderer and the audit both r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -68,6 +69,17 @@ GKE_PRIVATE = "https://cloud.google.com/kubernetes-engine/docs/concepts/private-
 GOOGLE_PGA = "https://cloud.google.com/vpc/docs/configure-private-google-access (private and restricted domains)"
 SECTION = "GKE, cloud documentation"
 
+EKS_SG = "[EKS-SG] awsdocs/amazon-eks-user-guide@4d52b4d latest/ug/networking/sec-group-reqs.adoc"
+EKS_LT = "[EKS-LT] awsdocs/amazon-eks-user-guide@4d52b4d latest/ug/nodes/launch-templates.adoc"
+LBC = "[LBC] kubernetes-sigs/aws-load-balancer-controller@225f445 docs/deploy/installation.md"
+METRICS_SERVER = "awsdocs/amazon-eks-user-guide@4d52b4d latest/ug/clusters/management/metrics-server.adoc"
+EKS_SECTION = "EKS, cloud documentation"
+SECURITY_GROUP_ID = re.compile(r"sg-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+#: The AWS Load Balancer Controller's webhook [LBC] and metrics-server (10250, the kubelet's port).
+LOAD_BALANCER_CONTROLLER_WEBHOOK = 9443
+METRICS_SERVER_PORT = 10250
+EKS_DEFAULT_WEBHOOK_PORTS: tuple[int, ...] = (LOAD_BALANCER_CONTROLLER_WEBHOOK, METRICS_SERVER_PORT)
+
 
 @dataclass(frozen=True)
 class PlatformOptions:
@@ -80,11 +92,12 @@ class PlatformOptions:
     """``Platform.GKE`` adds GKE's platform rules and makes our rules win over GKE's own."""
     control_plane_cidr: str | None = None
     """A private cluster's control-plane range (GKE's ``master_ipv4_cidr_block``, a /28)."""
-    webhook_ports: tuple[int, ...] = ()
+    webhook_ports: tuple[int, ...] | None = None
     """
     Admission webhook ports the control plane calls on the nodes, beyond 443 and 10250.
-    Default none: GKE's managed add-ons use 443/10250, CircleCI Server's chart declares
-    no webhook, and the AWS Load Balancer Controller (9443) does not run on GKE.
+    ``None``: the platform's default. GKE none (its managed add-ons use 443/10250, CircleCI
+    Server's chart declares no webhook, and the AWS Load Balancer Controller does not run on
+    GKE); EKS ``(9443, 10250)``, the AWS Load Balancer Controller and metrics-server.
     """
     external_traffic_policy: TrafficPolicy = TrafficPolicy.CLUSTER
     """Where the L4 health checks probe: ``Cluster`` (Kubernetes' default) needs TCP 10256."""
@@ -92,6 +105,19 @@ class PlatformOptions:
     """Google APIs through a fixed range (route, firewall egress 443, DNS): for proxy egress."""
     google_api_roles: tuple[Role, ...] = (Role.KUBERNETES_NODES,)
     """Roles given egress 443 to the Google API range."""
+    eks_cluster_security_group_on_nodes: bool = False
+    """
+    EKS only: the nodes also carry EKS's cluster security group (a managed node group whose launch
+    template names no security groups). The audit then adds that group's rules (all from itself,
+    all egress to 0.0.0.0/0) to the nodes and reports the widening. Default: our launch template
+    names only our node group, so EKS does not attach it [EKS-LT].
+    """
+    eks_cluster_security_group_id: str | None = None
+    """
+    EKS only: an existing group for the control plane (``sg-…``, e.g. the cluster's own group)
+    instead of the one the library makes. Our control-plane rules are written on it and the node
+    rules reference it; the audit counts that ID as the EKS control plane.
+    """
 
     def __post_init__(self) -> None:
         where = "PlatformOptions"
@@ -111,8 +137,12 @@ class PlatformOptions:
                 f"{self.google_api_access!r} is not a GoogleApiAccess",
                 "use GoogleApiAccess.NONE, PRIVATE or RESTRICTED",
             )
-        object.__setattr__(self, "webhook_ports", tuple(self.webhook_ports))
-        for port in self.webhook_ports:
+        declared_webhooks = self.webhook_ports is not None and bool(tuple(self.webhook_ports))
+        if self.webhook_ports is None:
+            defaults = EKS_DEFAULT_WEBHOOK_PORTS if self.platform is Platform.EKS else ()
+            object.__setattr__(self, "webhook_ports", defaults)
+        object.__setattr__(self, "webhook_ports", tuple(self.webhook_ports or ()))
+        for port in self.ports_for_webhooks:
             if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
                 raise ConfigurationError(
                     f"{where}.webhook_ports", f"{port!r} is not a port from 1 to 65535", "give TCP port numbers"
@@ -138,8 +168,10 @@ class PlatformOptions:
                 name
                 for name, value in (
                     ("control_plane_cidr", self.control_plane_cidr is not None),
-                    ("webhook_ports", bool(self.webhook_ports)),
+                    ("webhook_ports", declared_webhooks),
                     ("google_api_access", self.google_api_access is not GoogleApiAccess.NONE),
+                    ("eks_cluster_security_group_on_nodes", self.eks_cluster_security_group_on_nodes),
+                    ("eks_cluster_security_group_id", self.eks_cluster_security_group_id is not None),
                 )
                 if value
             ]
@@ -149,6 +181,56 @@ class PlatformOptions:
                     "asks for platform rules but no platform is set",
                     "set PlatformOptions(platform=Platform.GKE, ...) or leave the platform options at their defaults",
                 )
+
+        if not isinstance(self.eks_cluster_security_group_on_nodes, bool):
+            raise ConfigurationError(
+                f"{where}.eks_cluster_security_group_on_nodes",
+                f"{self.eks_cluster_security_group_on_nodes!r} is not a bool",
+                "give True or False",
+            )
+        group_id = self.eks_cluster_security_group_id
+        if group_id is not None and (not isinstance(group_id, str) or not SECURITY_GROUP_ID.fullmatch(group_id)):
+            raise ConfigurationError(
+                f"{where}.eks_cluster_security_group_id",
+                f"{group_id!r} is not a security group ID",
+                "give the group's ID, sg- and 8 or 17 hex digits (aws_eks_cluster's vpc_config[0].cluster_security_group_id)",
+            )
+        if self.platform is Platform.GKE and group_id is not None:
+            raise ConfigurationError(
+                f"{where}.eks_cluster_security_group_id",
+                "is an EKS option, but the platform is GKE",
+                "leave it None with Platform.GKE",
+            )
+        if self.platform is Platform.GKE and self.eks_cluster_security_group_on_nodes:
+            raise ConfigurationError(
+                f"{where}.eks_cluster_security_group_on_nodes",
+                "is an EKS option, but the platform is GKE",
+                "leave it False with Platform.GKE",
+            )
+        if self.platform is Platform.EKS:
+            gke_only = [
+                name
+                for name, value in (
+                    ("control_plane_cidr", self.control_plane_cidr is not None),
+                    ("google_api_access", self.google_api_access is not GoogleApiAccess.NONE),
+                )
+                if value
+            ]
+            if gke_only:
+                raise ConfigurationError(
+                    f"{where}.{gke_only[0]}",
+                    "is a GKE option, but the platform is EKS (its control plane is a security group, not a range)",
+                    "leave it at its default with Platform.EKS",
+                )
+
+    @property
+    def ports_for_webhooks(self) -> tuple[int, ...]:
+        """The webhook ports, the platform's default resolved (``__post_init__`` sets a tuple)."""
+        return tuple(self.webhook_ports or ())
+
+    @property
+    def is_eks(self) -> bool:
+        return self.platform is Platform.EKS
 
     @property
     def is_gke(self) -> bool:
@@ -175,16 +257,24 @@ class PlatformOptions:
         return {
             "platform": None if self.platform is None else self.platform.value,
             "control_plane_cidr": self.control_plane_cidr,
-            "webhook_ports": list(self.webhook_ports),
+            "webhook_ports": list(self.ports_for_webhooks),
             "external_traffic_policy": self.external_traffic_policy.value,
             "google_api_access": self.google_api_access.value,
             "google_api_roles": [r.value for r in self.google_api_roles],
+            # Recorded only when set, so stacks without it keep their record.
+            **({"eks_cluster_security_group_on_nodes": True} if self.eks_cluster_security_group_on_nodes else {}),
+            **(
+                {"eks_cluster_security_group_id": self.eks_cluster_security_group_id}
+                if self.eks_cluster_security_group_id is not None
+                else {}
+            ),
         }
 
     @staticmethod
     def from_json(data: dict[str, object]) -> PlatformOptions:
         platform = data.get("platform")
         cidr = data.get("control_plane_cidr")
+        group = data.get("eks_cluster_security_group_id")
         ports = data.get("webhook_ports", [])
         roles = data.get("google_api_roles", [Role.KUBERNETES_NODES.value])
         assert isinstance(ports, list) and isinstance(roles, list)
@@ -195,23 +285,27 @@ class PlatformOptions:
             external_traffic_policy=TrafficPolicy(str(data.get("external_traffic_policy", "Cluster"))),
             google_api_access=GoogleApiAccess(str(data.get("google_api_access", "none"))),
             google_api_roles=tuple(Role(str(r)) for r in roles),
+            eks_cluster_security_group_on_nodes=data.get("eks_cluster_security_group_on_nodes") is True,
+            eks_cluster_security_group_id=None if group is None else str(group),
         )
 
 
-def _source(document: str, reference: str) -> tuple[RuleSource, ...]:
-    return (RuleSource(SourceKind.PLATFORM, document, "GKE", reference),)
+def _source(document: str, reference: str, platform: str = "GKE") -> tuple[RuleSource, ...]:
+    return (RuleSource(SourceKind.PLATFORM, document, platform, reference),)
 
 
 def rules_for_platform(
     options: PlatformOptions, *, service_rules_probe_kube_proxy: bool = False
 ) -> tuple[TrafficRule, ...]:
-    """The platform's rows for these options (none without a platform; EKS: not built here)."""
+    """The platform's rows for these options (none without a platform)."""
+    if options.is_eks:
+        return eks_rules(options)
     if not options.is_gke:
         return ()
     k8s = Role.KUBERNETES_NODES
     rules: list[TrafficRule] = []
     if options.control_plane_cidr is not None:
-        ports = (HTTPS, KUBELET, *(Port.tcp(p) for p in sorted(set(options.webhook_ports)) if p not in (443, 10250)))
+        ports = (HTTPS, KUBELET, *_webhooks(options))
         rules.append(
             TrafficRule(
                 "gke-k8s-nodes-in-control-plane",
@@ -260,6 +354,11 @@ def rules_for_platform(
     return tuple(rules)
 
 
+def aws_platform_rules(options: PlatformOptions | None) -> tuple[TrafficRule, ...]:
+    """EKS's rows, for the AWS renderer and the audit alike (none without ``Platform.EKS``)."""
+    return eks_rules(options) if options is not None and options.is_eks else ()
+
+
 def gcp_platform_rules(version: ServerVersion | None, options: PlatformOptions | None) -> tuple[TrafficRule, ...]:
     """Everything GKE needs or adds beyond the guide, for the GCP renderer and the audit alike:
     the chart's Service rules (v4, ``controller_rules``) and the platform's rows. The Service
@@ -271,3 +370,35 @@ def gcp_platform_rules(version: ServerVersion | None, options: PlatformOptions |
     probes = any(r.role is Role.KUBERNETES_NODES and SERVICE_HEALTH in r.ports for r in service)
     own = rules_for_platform(options, service_rules_probe_kube_proxy=probes) if options is not None else ()
     return service + own
+
+
+def _webhooks(options: PlatformOptions) -> tuple[Port, ...]:
+    return tuple(Port.tcp(p) for p in sorted(set(options.ports_for_webhooks)) if p not in (443, 10250))
+
+
+def eks_rules(options: PlatformOptions) -> tuple[TrafficRule, ...]:
+    """EKS's minimum rules between the control plane's group and ours [EKS-SG]: with a launch
+    template naming our node group, EKS adds its cluster group nowhere on the nodes [EKS-LT]."""
+    k8s, plane = Role.KUBERNETES_NODES, Role.EKS_CONTROL_PLANE
+    to_nodes = (HTTPS, KUBELET, *_webhooks(options))
+    why_in = "Platform rule (EKS, not a guide row): control plane to kubelet, metrics-server, webhooks"
+    why_out = "Platform rule (EKS, not a guide row): nodes to the Kubernetes API server"
+    sources_in = (
+        _source(EKS_SG, "minimum rules: TCP 443 and 10250 between control plane and nodes", "EKS")
+        + _source(LBC, "AWS Load Balancer Controller webhook TCP 9443 from the control plane", "EKS")
+        + _source(METRICS_SERVER, "metrics-server on the kubelet port 10250", "EKS")
+    )
+    sources_out = _source(EKS_SG, "minimum rules: nodes to the cluster group TCP 443", "EKS") + _source(
+        EKS_LT, "a launch template with security groups must allow node to control-plane traffic", "EKS"
+    )
+
+    def rule(rule_id: str, role: Role, direction: Direction, ports: tuple[Port, ...], peer: Role, why: str,
+             sources: tuple[RuleSource, ...]) -> TrafficRule:  # fmt: skip
+        return TrafficRule(rule_id, role, direction, ports, peer, why, EKS_SECTION, False, sources)
+
+    return (
+        rule("eks-k8s-nodes-in-control-plane", k8s, Direction.INGRESS, to_nodes, plane, why_in, sources_in),
+        rule("eks-control-plane-out-k8s-nodes", plane, Direction.EGRESS, to_nodes, k8s, why_in, sources_in),
+        rule("eks-k8s-nodes-out-control-plane", k8s, Direction.EGRESS, (HTTPS,), plane, why_out, sources_out),
+        rule("eks-control-plane-in-k8s-nodes", plane, Direction.INGRESS, (HTTPS,), k8s, why_out, sources_out),
+    )

@@ -18,6 +18,8 @@ class Role(StrEnum):
     OUTPUT_PROCESSOR_LB = "output-processor"
     PROXY_LB = "circleci-proxy"
     """Server v4's one load balancer (the chart's nginx Service) in place of the four above."""
+    EKS_CONTROL_PLANE = "eks-control-plane"
+    """With ``Platform.EKS``: the group on the EKS control plane's ENIs (in the node subnets)."""
 
     @property
     def is_load_balancer(self) -> bool:
@@ -55,6 +57,7 @@ _TITLES = {
     Role.NOMAD_LB: "nomad load balancer",
     Role.OUTPUT_PROCESSOR_LB: "output-processor load balancer",
     Role.PROXY_LB: "circleci-proxy load balancer",
+    Role.EKS_CONTROL_PLANE: "EKS control plane",
 }
 
 

@@ -115,3 +115,13 @@ def gke_stacks() -> dict[str, Synth]:
         warnings.simplefilter("ignore", TopologyWarning)  # VPN-only rerun-with-SSH, said on purpose
         stacks = build_gke_stacks(App())
     return {name: json.loads(Testing.synth(stack)) for name, stack in stacks.items()}
+
+
+@pytest.fixture(scope="session")
+def eks_example() -> Synth:
+    """stacks/eks_example.py: the reference network with Platform.EKS, a cluster and a node group."""
+    from cdktf import App, Testing
+
+    from stacks.eks_example import EksExampleStack
+
+    return dict(json.loads(Testing.synth(EksExampleStack(App(), "aws-eks-example"))))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 from circleci_network.audit.aws_nacl import NetworkAcls
+from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
@@ -52,6 +53,11 @@ class AwsView:
             self.groups[name] = Role(tag) if tag in {r.value for r in Role} else None
         self.book = self._address_book(stack)
         self._read_rules(stack)
+        # EKS's own group on the nodes, when declared (it is made by EKS, after our apply).
+        present = {r for r in self.groups.values() if r is not None}
+        if intent.platform.eks_cluster_security_group_id is not None:
+            present.add(Role.EKS_CONTROL_PLANE)
+        self.grants += implicit_grants(intent, present)
         self.acls = NetworkAcls(stack, self.book)
 
     def _address_book(self, stack: Json) -> AddressBook:
@@ -76,6 +82,10 @@ class AwsView:
             chart_role = self.groups.get(group)
             if chart_role is not None and chart_role.is_load_balancer and chart_role not in book.ranges:
                 book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names if n in subnets]
+        if self.intent.platform.is_eks and Role.KUBERNETES_NODES in book.ranges:
+            # EKS puts the control plane's ENIs in the cluster subnets [EKS-NET]: ours are the node subnets
+            # (placed even when our group is missing, so its rows then show as missing).
+            book.ranges[Role.EKS_CONTROL_PLANE] = list(book.ranges[Role.KUBERNETES_NODES])
         book.carve_out = [
             IPv4Network(c)
             for c in self.facts.peer_cidrs(self.intent.options, OutsidePeer.DNS_RESOLVER)
@@ -86,6 +96,8 @@ class AwsView:
 
     def _group_role(self, value: object, resource: str) -> Role | None:
         name = referenced(value, "aws_security_group", "id")
+        if name is None and value is not None and value == self.intent.platform.eks_cluster_security_group_id:
+            return Role.EKS_CONTROL_PLANE  # the user's existing control-plane group, recorded by ID
         return self.groups.get(name) if name else None
 
     def _add(

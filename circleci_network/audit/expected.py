@@ -9,7 +9,7 @@ from circleci_network.audit.facts import StackFacts
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
-from circleci_network.platform_rules import gcp_platform_rules
+from circleci_network.platform_rules import aws_platform_rules, gcp_platform_rules
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import (
@@ -45,7 +45,9 @@ class ExpectedView:
             delivered_ports=facts.delivered_ports or None,
             server_version=intent.server_version,
             # What GKE adds by itself (the chart's Service; with a platform, its platform rules).
-            platform_rules=gcp_platform_rules(intent.server_version, intent.platform) if intent.cloud == "gcp" else (),
+            platform_rules=gcp_platform_rules(intent.server_version, intent.platform)
+            if intent.cloud == "gcp"
+            else aws_platform_rules(intent.platform),
         )
         # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
         self._nodes_denied = (

@@ -18,7 +18,7 @@ from circleci_network.aws.load_balancers import (
 )
 from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
-from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps
+from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps, check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
@@ -26,6 +26,7 @@ from circleci_network.intent import NetworkIntent, StackInputs
 from circleci_network.kots_settings import KotsField
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
+from circleci_network.platform_rules import PlatformOptions
 from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
@@ -52,9 +53,21 @@ class AwsNetworkProps:
     """AWS's "rules per network ACL" quota per direction (default 20, at most 40)."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
     """The CircleCI Server version whose rule table applies (default: the guide in spec/)."""
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """
+    ``Platform.EKS``: a control-plane security group for the cluster's ``vpc_config`` (its ENIs
+    in the Kubernetes node subnets) and EKS's platform rules between it and the nodes.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
+        check_aws_platform(self.platform, "AwsNetworkProps.platform")
+        if self.platform.is_eks and self.network_acls:
+            raise ConfigurationError(
+                "AwsNetworkProps.network_acls",
+                "network ACLs do not yet mirror the EKS platform rules",
+                "leave network_acls False with Platform.EKS",
+            )
         # Every name VpcProps.name reaches, checked here once: the sub-props built inside never report.
         check_name_prefix(self.vpc.name, "VpcProps.name", kinds={"vpc", "security-groups", "load-balancers"})
         vpc = self.vpc.vpc_network
@@ -135,6 +148,7 @@ class CircleciAwsNetwork(Construct):
                 tags=vpc_props.tags,
                 role_subnet_cidrs={Role.PROXY_LB: proxy_cidrs} if version.profile.proxy_load_balancer else {},
                 server_version=version,
+                platform=props.platform,
             ),
         )
         existing = vpc_props.existing_vpc
@@ -149,6 +163,7 @@ class CircleciAwsNetwork(Construct):
                     vpc_cidr=existing.cidr_block if existing else None,
                 ),
                 server_version=props.server_version,
+                platform=props.platform,
             )
         )
         self.load_balancers = CircleciLoadBalancers(
@@ -347,6 +362,15 @@ class CircleciAwsNetwork(Construct):
         if Role.PROXY_LB in groups:  # v4: the chart's NLB takes it through the nginx annotations
             out["circleci_proxy_load_balancer_security_group_id"] = Output(
                 groups[Role.PROXY_LB], "Security group of the circleci-proxy load balancer (built by the chart)"
+            )
+        if Role.EKS_CONTROL_PLANE in groups:  # names as terraform-aws-eks's inputs
+            out["cluster_security_group_id"] = Output(
+                groups[Role.EKS_CONTROL_PLANE],
+                "EKS control-plane group: the cluster's vpc_config.security_group_ids (ENIs in the k8s node subnets)",
+            )
+            out["node_security_group_id"] = Output(
+                groups[Role.KUBERNETES_NODES],
+                "The only group in the node groups' launch template: EKS then attaches no cluster group to nodes",
             )
         for (role, port), arn in lbs.target_group_arns.items():
             out[f"{snake(role)}_target_group_arn_{port}"] = Output(

@@ -18,6 +18,7 @@ from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
@@ -58,9 +59,12 @@ class SecurityGroupProps:
     """Tags on every security group."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
     """Whose rule table to render (default: the guide in spec/)."""
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """``Platform.EKS`` adds the EKS control-plane group and its platform rules (see README "EKS")."""
 
     def __post_init__(self) -> None:
         require_fields(self)
+        check_aws_platform(self.platform, "SecurityGroupProps.platform")
         check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
         if self.node_ports is None:
             object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
@@ -114,8 +118,21 @@ def _aws_protocol(port: Port) -> str:
     return "-1" if port.protocol is Protocol.ALL else port.protocol.value
 
 
+def _group_description(role: Role) -> str:
+    if role is Role.EKS_CONTROL_PLANE:  # EKS puts it on the control plane's ENIs (vpc_config)
+        return "CircleCI Server EKS control plane (platform rules from the EKS documentation)"
+    return f"CircleCI Server {role.display_name} (rules from the CircleCI Server v3 hardening guide)"
+
+
 def _cidr_slug(cidr: str) -> str:
     return cidr.replace(".", "-").replace("/", "-")
+
+
+def check_aws_platform(platform: PlatformOptions, field_name: str) -> None:
+    if not isinstance(platform, PlatformOptions):
+        raise ConfigurationError(field_name, f"{platform!r} is not PlatformOptions", "use PlatformOptions(...)")
+    if platform.platform is Platform.GKE:
+        raise ConfigurationError(field_name, "Platform.GKE is a GCP platform", "use Platform.EKS (or None) on AWS")
 
 
 class CircleciSecurityGroups(Construct):
@@ -126,20 +143,30 @@ class CircleciSecurityGroups(Construct):
         super().__init__(scope, id)
         self.props = props
         delivered = dict(props.listener_node_ports) if props.hardening.transparent_load_balancers else None
-        self.rules = active_rules(props.hardening, delivered_ports=delivered, server_version=props.server_version)
+        self.rules = active_rules(
+            props.hardening,
+            delivered_ports=delivered,
+            server_version=props.server_version,
+            platform_rules=aws_platform_rules(props.platform),
+        )
         self.groups: dict[Role, SecurityGroup] = {}
+        existing_plane = props.platform.eks_cluster_security_group_id
         for role in roles_in(self.rules):
+            if role is Role.EKS_CONTROL_PLANE and existing_plane is not None:
+                continue  # the user's group: our rules go on it, below
             self.groups[role] = SecurityGroup(
                 self,
                 role.value,
                 name=f"{props.name}-{role.value}",
                 vpc_id=props.vpc_id,
-                description=f"CircleCI Server {role.display_name} (rules from the CircleCI Server v3 hardening guide)",
+                description=_group_description(role),
                 revoke_rules_on_delete=True,
                 tags={**props.tags, "Name": f"{props.name}-{role.value}", "circleci/role": role.value},
             )
         # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
         self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
+        if existing_plane is not None and Role.EKS_CONTROL_PLANE in roles_in(self.rules):
+            self.group_ids[Role.EKS_CONTROL_PLANE] = existing_plane
         self.cloud_peer_cidrs = {
             OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
             OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
@@ -158,6 +185,7 @@ class CircleciSecurityGroups(Construct):
                 role_cidrs=dict(props.role_subnet_cidrs),
             ),
             server_version=props.server_version,
+            platform=props.platform,
         )
         self._check_quota()
         for rule in self.rules:
@@ -180,7 +208,7 @@ class CircleciSecurityGroups(Construct):
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
             per_port = (
-                1 if isinstance(rule.peer, Role) and rule.peer in self.groups else len(self._peer_cidrs(rule.peer))
+                1 if isinstance(rule.peer, Role) and rule.peer in self.group_ids else len(self._peer_cidrs(rule.peer))
             )
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
@@ -228,6 +256,6 @@ class CircleciSecurityGroups(Construct):
                 )
 
     def security_group_id(self, role: Role) -> str:
-        if role not in self.groups:
+        if role not in self.group_ids:
             raise KeyError(f"no security group for {role.value}: it holds no rules with these options")
         return self.group_ids[role]
