@@ -32,7 +32,7 @@ from circleci_network.roles import Role
 from circleci_network.rules import SourceKind
 from circleci_network.topology import JobPlacement, Topology
 from tests.gke_stacks import CONTROL_PLANE, PRIVATE, PUBLIC_LOCAL, gke_props, with_gke_rules
-from tests.test_option_combinations import _fits, hardening_options, synth_settings
+from tests.test_option_combinations import _fits, gcp_combination, hardening_options, synth_settings
 
 Synth = dict[str, Any]
 SHAPES = ("gcp-gke-private", "gcp-gke-public-tags", "gcp-gke-v4.3-vpn")
@@ -283,26 +283,13 @@ def test_every_gke_combination_audits_clean(
 ) -> None:
     topology = Topology(job_placement=JobPlacement.PUBLIC) if public_jobs else Topology()
     assume(_fits(hardening, topology))
-    from cdktf_cdktf_provider_google.provider import GoogleProvider
-
-    from circleci_network.gcp import CircleciGcpNetwork
-
-    stack = cdktf.TerraformStack(cdktf.App(), "combination")
-    GoogleProvider(stack, "google", project="acme-combinations", region="europe-west1")
-    CircleciGcpNetwork(
-        stack,
-        "network",
-        props=GcpNetworkProps(
-            project="acme-combinations",
-            region="europe-west1",
-            addressing=GcpAddressing(subnet_cidr=subnet),
-            hardening=hardening,
-            firewall_targets=FirewallTargets.NETWORK_TAGS if use_tags else FirewallTargets.SERVICE_ACCOUNTS,
-            topology=topology,
-            platform=platform,
-        ),
+    synth = gcp_combination(
+        addressing=GcpAddressing(subnet_cidr=subnet),
+        hardening=hardening,
+        firewall_targets=FirewallTargets.NETWORK_TAGS if use_tags else FirewallTargets.SERVICE_ACCOUNTS,
+        topology=topology,
+        platform=platform,
     )
-    synth = json.loads(cdktf.Testing.synth(stack))
     result = audit_stack(synth, "combination")
     assert result.ok, result.summary()
     injected = audit_stack(with_gke_rules(synth, platform.control_plane_cidr), "combination")

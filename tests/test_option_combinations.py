@@ -83,6 +83,21 @@ def _synth(stack: cdktf.TerraformStack) -> dict[str, Any]:
     return json.loads(cdktf.Testing.synth(stack))  # type: ignore[no-any-return]
 
 
+def gcp_combination(**props: Any) -> dict[str, Any]:
+    """A GCP network in a stack of its own with these ``GcpNetworkProps``, synthesized (the property
+    tests of options, server versions and platforms share it)."""
+    from cdktf_cdktf_provider_google.provider import GoogleProvider
+
+    from circleci_network.gcp import CircleciGcpNetwork, GcpNetworkProps
+
+    stack = cdktf.TerraformStack(cdktf.App(), "combination")
+    GoogleProvider(stack, "google", project="acme-combinations", region="europe-west1")
+    CircleciGcpNetwork(
+        stack, "network", props=GcpNetworkProps(project="acme-combinations", region="europe-west1", **props)
+    )
+    return _synth(stack)
+
+
 @pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
 @synth_settings
 @given(
@@ -175,25 +190,15 @@ def test_every_gcp_combination_audits_clean(
     labels: dict[str, str],
 ) -> None:
     assume(_fits(hardening, topology))
-    from cdktf_cdktf_provider_google.provider import GoogleProvider
+    from circleci_network.gcp import CloudNat, FirewallTargets, GcpAddressing
 
-    from circleci_network.gcp import CircleciGcpNetwork, CloudNat, FirewallTargets, GcpAddressing, GcpNetworkProps
-
-    stack = cdktf.TerraformStack(cdktf.App(), "combination")
-    GoogleProvider(stack, "google", project="acme-combinations", region="europe-west1")
-    CircleciGcpNetwork(
-        stack,
-        "network",
-        props=GcpNetworkProps(
-            project="acme-combinations",
-            region="europe-west1",
-            addressing=GcpAddressing(subnet_cidr=subnet),
-            hardening=hardening,
-            firewall_targets=FirewallTargets.NETWORK_TAGS if use_tags else FirewallTargets.SERVICE_ACCOUNTS,
-            topology=topology,
-            nat=CloudNat(**nat),
-            labels=labels,
-        ),
+    synthesized = gcp_combination(
+        addressing=GcpAddressing(subnet_cidr=subnet),
+        hardening=hardening,
+        firewall_targets=FirewallTargets.NETWORK_TAGS if use_tags else FirewallTargets.SERVICE_ACCOUNTS,
+        topology=topology,
+        nat=CloudNat(**nat),
+        labels=labels,
     )
-    result = assert_matches_spec(_synth(stack), "combination")
+    result = assert_matches_spec(synthesized, "combination")
     assert result.flows

@@ -12,7 +12,7 @@ from circleci_network.audit import assert_matches_spec
 from circleci_network.options import HardeningOptions
 from circleci_network.server_versions import ServerVersion, ServerVersionId
 from circleci_network.topology import Topology, UserAccess
-from tests.test_option_combinations import _fits, _synth, hardening_options, synth_settings, topologies
+from tests.test_option_combinations import _fits, _synth, gcp_combination, hardening_options, synth_settings, topologies
 
 #: Fewer examples than tests/test_option_combinations.py: the version is one more dimension of
 #: the same options, which that file already covers for the default version.
@@ -69,22 +69,10 @@ def test_every_gcp_version_and_combination_audits_clean(
     assume(version.id is not ServerVersionId.V4_0)  # refused on GCP
     if version.profile.proxy_load_balancer:
         assume(topology.user_access is UserAccess.VPN)  # refused on GCP for now
-    from cdktf_cdktf_provider_google.provider import GoogleProvider
-
-    from circleci_network.gcp import CircleciGcpNetwork, GcpNetworkProps
-
-    stack = cdktf.TerraformStack(cdktf.App(), "combination")
-    GoogleProvider(stack, "google", project="acme-combinations", region="europe-west1")
-    CircleciGcpNetwork(
-        stack,
-        "network",
-        props=GcpNetworkProps(
-            project="acme-combinations",
-            region="europe-west1",
-            hardening=hardening,
-            topology=topology,
-            server_version=version,
-        ),
+    synthesized = gcp_combination(
+        hardening=hardening,
+        topology=topology,
+        server_version=version,
     )
-    result = assert_matches_spec(_synth(stack), "combination")
+    result = assert_matches_spec(synthesized, "combination")
     assert result.intent.server_version == version
