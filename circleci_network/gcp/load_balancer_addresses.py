@@ -67,51 +67,33 @@ class LoadBalancerAddresses(Construct):
         self.addresses: dict[Role, ComputeAddress] = {}
         fixed = fixed_addresses(props.addressing, props.server_version)
         if props.server_version.profile.proxy_load_balancer:
-            self._proxy(props, fixed[Role.PROXY_LB])
+            # v4: internal at its fixed address in VPN mode (Nomad clients' egress names it).
+            self._user_facing(Role.PROXY_LB, "(nginx.loadBalancerIp)", fixed[Role.PROXY_LB])
             return
         for role in INTERNAL_LOAD_BALANCERS:
-            self.addresses[role] = ComputeAddress(
-                self,
-                role.value,
-                name=f"{props.name}-{role.value}",
-                project=props.project,
-                region=props.region,
-                address_type="INTERNAL",
-                subnetwork=props.subnetwork_id,
-                address=fixed[role],
-                labels=dict(props.labels) or None,
-                description=f"CircleCI Server {role.display_name} (internal)",
-            )
+            self._address(role, "(internal)", internal=True, address=fixed[role])
         for role in INTERNET_FACING_LOAD_BALANCERS:
             if role not in props.server_version.load_balancers:
                 continue  # frontend-external: gone from the final v3 page
-            external = props.internet_facing
-            self.addresses[role] = ComputeAddress(
-                self,
-                role.value,
-                name=f"{props.name}-{role.value}",
-                project=props.project,
-                region=props.region,
-                address_type="EXTERNAL" if external else "INTERNAL",
-                network_tier="PREMIUM" if external else None,
-                subnetwork=None if external else props.subnetwork_id,
-                labels=dict(props.labels) or None,
-                description=f"CircleCI Server {role.display_name}",
-            )
+            self._user_facing(role, "", None)
 
-    def _proxy(self, props: LoadBalancerAddressProps, internal_address: str) -> None:
-        external = props.internet_facing
-        role = Role.PROXY_LB
+    def _user_facing(self, role: Role, note: str, internal_address: str | None) -> None:
+        """External in internet mode, internal (at ``internal_address`` if given) in VPN mode."""
+        internal = not self.props.internet_facing
+        self._address(role, note, internal=internal, address=internal_address if internal else None)
+
+    def _address(self, role: Role, note: str, *, internal: bool, address: str | None) -> None:
+        props = self.props
         self.addresses[role] = ComputeAddress(
             self,
             role.value,
             name=f"{props.name}-{role.value}",
             project=props.project,
             region=props.region,
-            address_type="EXTERNAL" if external else "INTERNAL",
-            network_tier="PREMIUM" if external else None,
-            subnetwork=None if external else props.subnetwork_id,
-            address=None if external else internal_address,
+            address_type="INTERNAL" if internal else "EXTERNAL",
+            network_tier=None if internal else "PREMIUM",
+            subnetwork=props.subnetwork_id if internal else None,
+            address=address,
             labels=dict(props.labels) or None,
-            description=f"CircleCI Server {role.display_name} (nginx.loadBalancerIp)",
+            description=" ".join(part for part in (f"CircleCI Server {role.display_name}", note) if part),
         )
