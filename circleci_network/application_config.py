@@ -36,6 +36,14 @@ def application_config(
     return KotsSettings(scope, "kots-settings", fields=kots_fields(), facts=network_facts())
 
 
+def chart_nomad_values(version: ServerVersion) -> dict[str, Any]:
+    """The chart's ``nomad`` keys the version's options decide (both clouds): Nomad servers outside
+    Kubernetes (4.8+) need ``nomad.server.internal: false``; ``serverHostname`` is the user's."""
+    if version.external_nomad_server_cidrs:
+        return {"nomad": {"server": {"internal": False}}}
+    return {}
+
+
 def application_config_outputs(config: ApplicationConfig) -> dict[str, Output]:
     """The config and the network facts no chart reads, as outputs."""
     out: dict[str, Output] = {}

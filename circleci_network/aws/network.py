@@ -8,7 +8,12 @@ from typing import Any
 from cdktf import Fn, TerraformOutput, TerraformStack
 from constructs import Construct
 
-from circleci_network.application_config import ApplicationConfig, application_config, application_config_outputs
+from circleci_network.application_config import (
+    ApplicationConfig,
+    application_config,
+    application_config_outputs,
+    chart_nomad_values,
+)
 from circleci_network.aws.load_balancers import (
     CircleciLoadBalancers,
     LoadBalancerProps,
@@ -243,8 +248,7 @@ class CircleciAwsNetwork(Construct):
                 }
             },
         }
-        if version.external_nomad_server_cidrs:
-            values["nomad"] = {"server": {"internal": False}}  # add nomad.server.serverHostname yourself
+        values.update(chart_nomad_values(version))
         return values
 
     def _network_facts(self) -> dict[str, Any]:

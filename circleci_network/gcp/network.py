@@ -9,7 +9,12 @@ from typing import Any
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
-from circleci_network.application_config import ApplicationConfig, application_config, application_config_outputs
+from circleci_network.application_config import (
+    ApplicationConfig,
+    application_config,
+    application_config_outputs,
+    chart_nomad_values,
+)
 from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
@@ -286,8 +291,7 @@ class CircleciGcpNetwork(Construct):
                 }
             },
         }
-        if version.external_nomad_server_cidrs:
-            values["nomad"] = {"server": {"internal": False}}  # add nomad.server.serverHostname yourself
+        values.update(chart_nomad_values(version))
         return values
 
     def _network_facts(self) -> dict[str, Any]:
