@@ -3,7 +3,7 @@ its network ACLs, when it has any, filter on top (``aws_nacl``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from circleci_network.audit.aws_nacl import NetworkAcls
@@ -11,7 +11,7 @@ from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
-from circleci_network.audit.space import PortCell, PortSpec
+from circleci_network.audit.space import PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.intent import NetworkIntent
@@ -26,6 +26,10 @@ class Grant:
     peer_role: Role | None
     peer_network: IPv4Network | None
     resource: str
+    peer_span: tuple[int, int] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peer_span", spans([self.peer_network])[0] if self.peer_network else None)
 
 
 def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
@@ -222,13 +226,14 @@ class AwsView:
         return found
 
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
+        low, high = other.cell.low, other.cell.high
         because = tuple(
             dict.fromkeys(
                 g.resource
                 for g in self._grants(role, direction, port)
                 if (
                     (g.peer_role is not None and g.peer_role is other.role)
-                    or (g.peer_network is not None and other.cell.within(g.peer_network))
+                    or (g.peer_span is not None and g.peer_span[0] <= low and high <= g.peer_span[1])
                 )
             )
         )
@@ -236,6 +241,11 @@ class AwsView:
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         return self._decide(source, "egress", destination, port)
+
+    def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return tuple(map(id, self._grants(role, direction, port)))
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:

@@ -107,6 +107,12 @@ class ExpectedView:
         )
         return Verdict(True, because) if because else DENIED
 
+    def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
+        return tuple(id(rule) for rule, _ in self._on_port(role, side, port))
+
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
