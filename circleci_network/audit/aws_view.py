@@ -209,6 +209,9 @@ class AwsView:
     ) -> tuple[str, ...]:
         return self.acls.blockers(source, destination, port, cells)
 
+    def stateless_passes(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> bool:
+        return self.acls.passes(source, destination, port, cells)
+
     def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]:
         """ACLs broader than the model needs; the expected side stays the model."""
         if not isinstance(expected, ExpectedView):

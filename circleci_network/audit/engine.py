@@ -72,6 +72,10 @@ class StatelessFilters(Protocol):
         self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells
     ) -> tuple[str, ...]: ...
 
+    def stateless_passes(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> bool:
+        """``not stateless_blockers(...)``, without working out the reasons."""
+        ...
+
     def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]: ...
 
 
@@ -174,11 +178,9 @@ class Verdicts:
         return found
 
 
-def stateless_blame(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
-    """What stops a flow the stateful rules allow, for one pair of addresses it covers."""
-    filters, cells = verdicts.filters, verdicts.cells
-    if filters is None:
-        return ()
+def _stateless_pairs(verdicts: Verdicts, key: FlowKey) -> list[tuple[Endpoint, Endpoint]]:
+    """The pairs of addresses a flow the stateful rules allow covers, for the stateless filters."""
+    cells = verdicts.cells
     parties = {role.value: role for role in cells.parties}
     src, dst = parties.get(key.source), parties.get(key.destination)
     if src is not None and dst is not None:
@@ -195,12 +197,27 @@ def stateless_blame(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
         senders = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
         receivers = [Endpoint(dst, c) for c in cells.parties[dst]]
     else:
+        return []
+    return [(sender, receiver) for sender in senders for receiver in receivers]
+
+
+def stateless_blame(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
+    """What stops a flow the stateful rules allow, for one pair of addresses it covers."""
+    if verdicts.filters is None:
         return ()
-    for sender in senders:
-        for receiver in receivers:
-            if found := filters.stateless_blockers(sender, receiver, key.port, cells):
-                return found
+    for sender, receiver in _stateless_pairs(verdicts, key):
+        if found := verdicts.filters.stateless_blockers(sender, receiver, key.port, verdicts.cells):
+            return found
     return ()
+
+
+def stateless_passes(verdicts: Verdicts, key: FlowKey) -> bool:
+    """``not stateless_blame(...)``, without working out the reasons."""
+    filters = verdicts.filters
+    return filters is None or all(
+        filters.stateless_passes(sender, receiver, key.port, verdicts.cells)
+        for sender, receiver in _stateless_pairs(verdicts, key)
+    )
 
 
 #: A flow without its port: source, destination, outside address, the rules that open it.
@@ -221,7 +238,7 @@ def _per_port(verdicts: Verdicts, opened: Callable[[PortCell], list[Opening]], *
             found = known[signature] = opened(port)
         for source, destination, outside, because in found:
             key = FlowKey(source, destination, port, outside)
-            if not (stateless and stateless_blame(verdicts, key)):
+            if not stateless or stateless_passes(verdicts, key):
                 flows[key] = because
     return flows
 
