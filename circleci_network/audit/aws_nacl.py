@@ -464,10 +464,12 @@ class NetworkAcls:
         return found
 
     def passes(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> bool:
-        """``not blockers(...)``, worked out once per class of source and destination address
-        and protocol for every port at once (the ports that pass, as ranges), not port by port."""
-        if not self.present:
-            return True
+        """``not blockers(...)``."""
+        return self.passable(source, destination, port.protocol, cells).admits(port)
+
+    def passable(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> _Passable:
+        """The ports of ``protocol`` that get past every ACL between the two ends, worked out once
+        per class of source and destination address for all ports at once, as ranges."""
         if cells is not self._blocked_cells:  # as in ``blockers``
             self._blocked, self._passable, self._delivered, self._blocked_cells = {}, {}, {}, cells
         key = (
@@ -475,15 +477,17 @@ class NetworkAcls:
             self._class_of(source.cell),
             destination.role,
             self._class_of(destination.cell),
-            port.protocol,
+            protocol,
         )
         found = self._passable.get(key)
         if found is None:
-            found = self._passable[key] = self._passing_ports(source, destination, port.protocol, cells)
-        return found.admits(port)
+            found = self._passable[key] = self._passing_ports(source, destination, protocol, cells)
+        return found
 
     def _passing_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> _Passable:
         """What ``_blockers`` lets through for every port of ``protocol`` between the two ends."""
+        if not self.present:
+            return _Passable(protocol, [(0, 65535)], ())
         src = self.subnet_of(source.cell) if source.role is not None else None
         dst = self.subnet_of(destination.cell) if destination.role is not None else None
         nat = self.nat_subnet(src, destination.cell) if src is not None and destination.role is None else None

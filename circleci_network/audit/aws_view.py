@@ -8,10 +8,10 @@ from ipaddress import IPv4Network
 
 from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.eks import implicit_grants
-from circleci_network.audit.engine import Cells, Difference
+from circleci_network.audit.engine import Cells, Difference, PortFilter
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
-from circleci_network.audit.space import PortCell, PortSpec, spans
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.intent import NetworkIntent
@@ -209,8 +209,8 @@ class AwsView:
     ) -> tuple[str, ...]:
         return self.acls.blockers(source, destination, port, cells)
 
-    def stateless_passes(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> bool:
-        return self.acls.passes(source, destination, port, cells)
+    def stateless_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> PortFilter:
+        return self.acls.passable(source, destination, protocol, cells)
 
     def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]:
         """ACLs broader than the model needs; the expected side stays the model."""
@@ -249,6 +249,19 @@ class AwsView:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
         return tuple(map(id, self._grants(role, direction, port)))
+
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return tuple(
+            i
+            for i, g in enumerate(self.grants)
+            if g.role is role
+            and g.direction == direction
+            and g.peer_span is not None
+            and g.peer_span[0] <= cell.low
+            and cell.high <= g.peer_span[1]
+        )
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:

@@ -61,6 +61,10 @@ def cut(views: list[NetworkView], book: AddressBook) -> Cells:
     return Cells(port_cells(specs), parties, [c for c in cells if c not in inside])
 
 
+class PortFilter(Protocol):
+    def admits(self, port: PortCell) -> bool: ...
+
+
 @runtime_checkable
 class StatelessFilters(Protocol):
     """Filters that judge a packet by both its ends and let its reply back only by a rule of
@@ -72,8 +76,8 @@ class StatelessFilters(Protocol):
         self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells
     ) -> tuple[str, ...]: ...
 
-    def stateless_passes(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> bool:
-        """``not stateless_blockers(...)``, without working out the reasons."""
+    def stateless_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> PortFilter:
+        """Which ports of ``protocol`` have no ``stateless_blockers`` between the two ends."""
         ...
 
     def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]: ...
@@ -98,6 +102,9 @@ class Verdicts:
         self._first: dict[tuple[object, ...], Verdict | None] = {}
         self._closed: dict[tuple[Role, str, int], bool] = {}
         self._outside: dict[tuple[Role, str, int], list[tuple[AddressCell, Verdict]]] = {}
+        self._roles = {role.value: role for role in cells.parties}
+        self._addresses: dict[tuple[Role, str], tuple[list[int], list[AddressCell]]] = {}
+        self._stateless: dict[tuple[object, ...], list[PortFilter]] = {}
 
     def classes(self, role: Role, direction: str) -> list[int]:
         """Per port of the cut (in order), a number per class of ports on which ``role``'s
@@ -166,15 +173,53 @@ class Verdicts:
             )
         return self._first[key]
 
+    def stateless_ports(self, key: FlowKey) -> list[PortFilter]:
+        """The stateless filters' verdicts for every pair of addresses ``key`` covers, each for all
+        ports of its protocol: asked once per flow and class of ports, not per port."""
+        port = key.port
+        ask = (
+            key.source,
+            key.destination,
+            key.outside,
+            port.protocol,
+            self._class(port_role, "egress", port) if (port_role := self._roles.get(key.source)) else None,
+            self._class(port_role, "ingress", port) if (port_role := self._roles.get(key.destination)) else None,
+        )
+        found = self._stateless.get(ask)
+        if found is None:
+            filters, cells = self.filters, self.cells
+            assert filters is not None
+            each = [filters.stateless_ports(s, r, port.protocol, cells) for s, r in _stateless_pairs(self, key)]
+            found = self._stateless[ask] = list({id(f): f for f in each}.values())
+        return found
+
     def outside(self, role: Role, direction: str, port: PortCell) -> list[tuple[AddressCell, Verdict]]:
         """The outside addresses ``role`` may send ``port`` to (``"egress"``) or receive it from, in order."""
         key = (role, direction, self._class(role, direction, port))
         found = self._outside.get(key)
         if found is None:
-            ask = self.egress if direction == "egress" else self.ingress
+            ask = self.view.egress if direction == "egress" else self.view.ingress
+            classes, first = self._address_classes(role, direction)
+            verdicts = [ask(role, Endpoint(None, c), port) for c in first]
             found = self._outside[key] = [
-                (c, v) for c in self.cells.outside if (v := ask(role, Endpoint(None, c), port)).allowed
+                (c, v) for c, n in zip(self.cells.outside, classes, strict=True) if (v := verdicts[n]).allowed
             ]
+        return found
+
+    def _address_classes(self, role: Role, direction: str) -> tuple[list[int], list[AddressCell]]:
+        """Per outside address (in order), a number per class of addresses ``role``'s
+        ``direction`` rules answer alike; and the first address of each class."""
+        found = self._addresses.get((role, direction))
+        if found is None:
+            numbers: dict[Hashable, int] = {}
+            classes: list[int] = []
+            first: list[AddressCell] = []
+            for c in self.cells.outside:
+                n = numbers.setdefault(self.view.address_class(role, direction, c), len(numbers))
+                classes.append(n)
+                if n == len(first):
+                    first.append(c)
+            found = self._addresses[(role, direction)] = (classes, first)
         return found
 
 
@@ -213,11 +258,7 @@ def stateless_blame(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
 
 def stateless_passes(verdicts: Verdicts, key: FlowKey) -> bool:
     """``not stateless_blame(...)``, without working out the reasons."""
-    filters = verdicts.filters
-    return filters is None or all(
-        filters.stateless_passes(sender, receiver, key.port, verdicts.cells)
-        for sender, receiver in _stateless_pairs(verdicts, key)
-    )
+    return all(f.admits(key.port) for f in verdicts.stateless_ports(key))
 
 
 #: A flow without its port: source, destination, outside address, the rules that open it.

@@ -9,7 +9,7 @@ from ipaddress import IPv4Network
 
 from circleci_network.audit.facts import StackFacts, gcp_load_balancer_addresses
 from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
-from circleci_network.audit.space import PortCell, PortSpec, spans
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
@@ -180,6 +180,25 @@ class GcpView:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
         return tuple(map(id, self._targeting(role, direction.upper(), port)))
+
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[object, ...]:
+        way = direction.upper()
+        if way == "INGRESS" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        always = way == "EGRESS" and any(cell.within(n) for n in self.book.always_reachable)
+        return (
+            always,
+            *(
+                i
+                for i, rule in enumerate(self.rules)
+                if rule.direction == way
+                and (rule.targets is None or role in rule.targets)
+                and any(
+                    low <= cell.low and cell.high <= high
+                    for low, high in (rule.destination_spans if way == "EGRESS" else rule.source_spans)
+                )
+            ),
+        )
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress":

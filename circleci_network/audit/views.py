@@ -60,6 +60,12 @@ class NetworkView(Protocol):
         the port. The flow search asks once per class, not per port."""
         ...
 
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> Hashable:
+        """Equal for two outside addresses that ``role``'s ``direction`` rules, on any port, give
+        the same verdict: the rules whose ranges hold the address. The flow search asks once
+        per class of outside addresses, not per address."""
+        ...
+
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         """True when ``role`` can neither send to any role's address (``"egress"``) nor receive
         from any address (``"ingress"``) on ``port``: lets the flow search skip every cell."""
