@@ -173,7 +173,7 @@ class NetworkAcls:
         self._hops: dict[tuple[object, ...], list[tuple[int, int]]] = {}
         self._delivered: dict[tuple[object, ...], bool] = {}
         self._blocked_cells: Cells | None = None
-        self._allows: dict[tuple[str, bool, int, int, str], list[tuple[int, int]]] = {}
+        self._allows: dict[tuple[str, bool, int, str], list[tuple[int, int]]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -329,12 +329,15 @@ class NetworkAcls:
 
     def _allowed(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str) -> list[tuple[int, int]]:
         """The ports of ``protocol`` whose first matching rule in ``acl`` to/from ``cell`` allows
-        them, as sorted disjoint ranges: a range passes when it lies within them."""
-        key = (acl.resource, egress, cell.low, cell.high, protocol)
+        them, as sorted disjoint ranges: a range passes when it lies within them. Depends on
+        ``cell`` only through its class (``_class_of``)."""
+        key = (acl.resource, egress, self._class_of(cell), protocol)
         found = self._allows.get(key)
         if found is None:
             remaining, allowed = [(0, 65535)], []
             for allow, lo, hi, _ in self._applying(acl, egress, cell, protocol):
+                if not any(a <= hi and lo <= b for a, b in remaining):
+                    continue
                 if allow:
                     allowed += [(max(a, lo), min(b, hi)) for a, b in remaining if a <= hi and lo <= b]
                 remaining = [

@@ -104,6 +104,7 @@ class Verdicts:
         self._outside: dict[tuple[Role, str, int], list[tuple[AddressCell, Verdict]]] = {}
         self._roles = {role.value: role for role in cells.parties}
         self._addresses: dict[tuple[Role, str], tuple[list[int], list[AddressCell]]] = {}
+        self._signatures: list[tuple[int, ...]] | None = None
         self._stateless: dict[tuple[object, ...], list[PortFilter]] = {}
 
     def classes(self, role: Role, direction: str) -> list[int]:
@@ -117,9 +118,12 @@ class Verdicts:
             ]
         return found
 
-    def signature(self, index: int) -> tuple[int, ...]:
-        """Equal for two ports (by position) that every role's rules, both ways, answer alike."""
-        return tuple(self.classes(role, d)[index] for role in self.cells.parties for d in ("egress", "ingress"))
+    def signatures(self) -> list[tuple[int, ...]]:
+        """Per port of the cut (in order): equal for two ports every role's rules, both ways, answer alike."""
+        if self._signatures is None:
+            every = [self.classes(role, d) for role in self.cells.parties for d in ("egress", "ingress")]
+            self._signatures = list(zip(*every, strict=True)) if every else [()] * len(self.cells.ports)
+        return self._signatures
 
     def _class(self, role: Role, direction: str, port: PortCell) -> int:
         return self.classes(role, direction)[self._index[port]]
@@ -267,13 +271,12 @@ Opening = tuple[str, str, AddressCell | None, tuple[str, ...]]
 
 def _per_port(verdicts: Verdicts, opened: Callable[[PortCell], list[Opening]], *, stateless: bool) -> Flows:
     """``opened(port)`` for every port, asked once per class of ports every role's rules answer
-    alike (``Verdicts.signature``) and repeated for the other ports of the class. With
+    alike (``Verdicts.signatures``) and repeated for the other ports of the class. With
     ``stateless``, each flow must also pass the view's stateless filters, port by port."""
     flows: Flows = {}
     stateless = stateless and verdicts.filters is not None
     known: dict[tuple[int, ...], list[Opening]] = {}
-    for i, port in enumerate(verdicts.cells.ports):
-        signature = verdicts.signature(i)
+    for port, signature in zip(verdicts.cells.ports, verdicts.signatures(), strict=True):
         found = known.get(signature)
         if found is None:
             found = known[signature] = opened(port)
