@@ -50,6 +50,7 @@ class AwsView:
         self.facts = facts
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
+        self._by_side: dict[tuple[Role, str], list[Grant]] = {}
         self._unmodelled: list[str] = []
         self.groups: dict[str, Role | None] = {}
         for name, group in resources(stack, "aws_security_group").items():
@@ -223,9 +224,12 @@ class AwsView:
         key = (role, direction, port)
         found = self._by_port.get(key)
         if found is None:
-            found = self._by_port[key] = [
-                g for g in self.grants if g.role is role and g.direction == direction and g.spec.matches(port)
-            ]
+            side = self._by_side.get((role, direction))
+            if side is None:
+                side = self._by_side[(role, direction)] = [
+                    g for g in self.grants if g.role is role and g.direction == direction
+                ]
+            found = self._by_port[key] = [g for g in side if g.spec.matches(port)]
         return found
 
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:

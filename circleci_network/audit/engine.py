@@ -125,25 +125,25 @@ class Verdicts:
             self._signatures = list(zip(*every, strict=True)) if every else [()] * len(self.cells.ports)
         return self._signatures
 
-    def _class(self, role: Role, direction: str, port: PortCell) -> int:
+    def port_class(self, role: Role, direction: str, port: PortCell) -> int:
         return self.classes(role, direction)[self._index[port]]
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
-        key = (role, direction, self._class(role, direction, port))
+        key = (role, direction, self.port_class(role, direction, port))
         found = self._closed.get(key)
         if found is None:
             found = self._closed[key] = self.view.closed(role, direction, port)
         return found
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
-        key = ("egress", source, self._class(source, "egress", port), destination.role, destination.cell.low)
+        key = ("egress", source, self.port_class(source, "egress", port), destination.role, destination.cell.low)
         found = self._answers.get(key)
         if found is None:
             found = self._answers[key] = self.view.egress(source, destination, port)
         return found
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
-        key = ("ingress", destination, self._class(destination, "ingress", port), source.role, source.cell.low)
+        key = ("ingress", destination, self.port_class(destination, "ingress", port), source.role, source.cell.low)
         found = self._answers.get(key)
         if found is None:
             found = self._answers[key] = self.view.ingress(destination, source, port)
@@ -151,7 +151,7 @@ class Verdicts:
 
     def reaches(self, source: Role, destination: Role, port: PortCell) -> Verdict | None:
         """The first of ``source``'s egress verdicts to an address of ``destination`` that allows ``port``."""
-        key = ("egress", source, self._class(source, "egress", port), destination)
+        key = ("egress", source, self.port_class(source, "egress", port), destination)
         if key not in self._first:
             self._first[key] = next(
                 (
@@ -165,7 +165,7 @@ class Verdicts:
 
     def admits(self, destination: Role, source: Role, port: PortCell) -> Verdict | None:
         """The first of ``destination``'s ingress verdicts from an address of ``source`` that allows ``port``."""
-        key = ("ingress", destination, self._class(destination, "ingress", port), source)
+        key = ("ingress", destination, self.port_class(destination, "ingress", port), source)
         if key not in self._first:
             self._first[key] = next(
                 (
@@ -186,8 +186,8 @@ class Verdicts:
             key.destination,
             key.outside,
             port.protocol,
-            self._class(port_role, "egress", port) if (port_role := self._roles.get(key.source)) else None,
-            self._class(port_role, "ingress", port) if (port_role := self._roles.get(key.destination)) else None,
+            self.port_class(port_role, "egress", port) if (port_role := self._roles.get(key.source)) else None,
+            self.port_class(port_role, "ingress", port) if (port_role := self._roles.get(key.destination)) else None,
         )
         found = self._stateless.get(ask)
         if found is None:
@@ -199,7 +199,7 @@ class Verdicts:
 
     def outside(self, role: Role, direction: str, port: PortCell) -> list[tuple[AddressCell, Verdict]]:
         """The outside addresses ``role`` may send ``port`` to (``"egress"``) or receive it from, in order."""
-        key = (role, direction, self._class(role, direction, port))
+        key = (role, direction, self.port_class(role, direction, port))
         found = self._outside.get(key)
         if found is None:
             ask = self.view.egress if direction == "egress" else self.view.ingress
@@ -315,12 +315,14 @@ def half_flows(verdicts: Verdicts) -> Flows:
     that opens no flow today is still a difference (the other half may come later). Stateless
     filters are left out: they are compared with the model by themselves."""
     cells = verdicts.cells
+    # A role's part depends on its own classes of ports only: worked out once per pair of them.
+    known: dict[tuple[Role, int, int], list[Opening]] = {}
 
-    def opened(port: PortCell) -> list[Opening]:
-        found: list[Opening] = []
-        for role in cells.parties:
-            if role in verdicts.view.book.transparent:
-                continue
+    def own(role: Role, port: PortCell) -> list[Opening]:
+        key = (role, verdicts.port_class(role, "egress", port), verdicts.port_class(role, "ingress", port))
+        found = known.get(key)
+        if found is None:
+            found = known[key] = []
             sends = not verdicts.closed(role, "egress", port)
             receives = not verdicts.closed(role, "ingress", port)
             for other in cells.parties:
@@ -329,6 +331,9 @@ def half_flows(verdicts: Verdicts) -> Flows:
                 if receives and (into := verdicts.admits(role, other, port)) is not None:
                     found.append((other.value, f"{role.value} (ingress rule)", None, into.because))
         return found
+
+    def opened(port: PortCell) -> list[Opening]:
+        return [o for role in cells.parties if role not in verdicts.view.book.transparent for o in own(role, port)]
 
     return _per_port(verdicts, opened, stateless=False)
 
