@@ -94,6 +94,9 @@ class Listener:
     preserves_client: bool
 
 
+_EVERY_PORT = [(0, 65535)]
+
+
 def _covered(ranges: list[tuple[int, int]], low: int, high: int) -> bool:
     """Whether ``low``-``high`` lies within one of ``ranges`` (sorted, disjoint, not adjacent)."""
     return any(a <= low and high <= b for a, b in ranges)
@@ -111,6 +114,8 @@ def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _intersection(one: list[tuple[int, int]], other: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    if one == _EVERY_PORT or other == _EVERY_PORT:  # the usual case: one side filters nothing
+        return other if one == _EVERY_PORT else one
     return _merged([(max(a, c), min(b, d)) for a, b in one for c, d in other if max(a, c) <= min(b, d)])
 
 
