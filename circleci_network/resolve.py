@@ -179,9 +179,7 @@ class ResolvedPolicy:
         return self.node_ports.get((load_balancer, listener_port))
 
 
-def _platform_rules(
-    cloud: Cloud, version: ServerVersion, platform: PlatformOptions | None
-) -> tuple[TrafficRule, ...]:
+def _platform_rules(cloud: Cloud, version: ServerVersion, platform: PlatformOptions | None) -> tuple[TrafficRule, ...]:
     if cloud is Cloud.GCP:  # what GKE adds (the chart's Service on v4) and the platform's rows
         return gcp_platform_rules(version, platform)
     return aws_platform_rules(platform)

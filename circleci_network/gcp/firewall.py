@@ -139,7 +139,6 @@ class FirewallProps:
                 f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters",
             )
 
-
     @cached_property
     def policy(self) -> ResolvedPolicy:
         """The rules these props render, resolved once. Egress rules can name peers by range only:
