@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import fields
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, reject, settings
@@ -199,10 +200,11 @@ _common = {
 
 @st.composite
 def hardening_options(draw: st.DrawFn) -> HardeningOptions:
+    drawn: dict[str, Any] = {k: draw(v) for k, v in _common.items()}
     try:
         if draw(st.booleans()):
-            return HardeningOptions(internal_proxy_cidrs=("10.0.0.10/32",), **{k: draw(v) for k, v in _common.items()})
-        return HardeningOptions(external_cidrs=draw(open_or_narrow), **{k: draw(v) for k, v in _common.items()})
+            return HardeningOptions(internal_proxy_cidrs=("10.0.0.10/32",), **drawn)
+        return HardeningOptions(external_cidrs=draw(open_or_narrow), **drawn)
     except ConfigurationError:  # e.g. administrator CIDRs covering the internet
         reject()
 
