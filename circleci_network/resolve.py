@@ -42,7 +42,7 @@ class Cloud(StrEnum):
 
 def load_balancers_transparent(cloud: Cloud | str, options: HardeningOptions) -> bool:
     """GCP's passthrough load balancers always are; on AWS it is an option."""
-    return Cloud(cloud) is Cloud.GCP or options.transparent_load_balancers
+    return str(cloud) == Cloud.GCP.value or options.transparent_load_balancers
 
 
 def _outside(peer: OutsidePeer) -> Any:

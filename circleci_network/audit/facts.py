@@ -145,4 +145,6 @@ def gcp_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
 
 def stack_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
     """The policy the stack should render, resolved from its recorded options and its own resources."""
-    return aws_policy(stack, intent) if intent.cloud == "aws" else gcp_policy(stack, intent)
+    if intent.cloud not in {cloud.value for cloud in Cloud}:
+        raise MissingFact(f"the record names cloud {intent.cloud!r}; this audit reads aws and gcp stacks")
+    return aws_policy(stack, intent) if intent.cloud == Cloud.AWS else gcp_policy(stack, intent)
