@@ -15,7 +15,7 @@ from circleci_network.audit.audit import intents
 from circleci_network.audit.aws_view import AwsView
 from circleci_network.audit.engine import OUTSIDE, Cells, FlowKey, Flows, Verdicts, cut, effective_flows, half_flows
 from circleci_network.audit.expected import ExpectedView
-from circleci_network.audit.facts import stack_facts
+from circleci_network.audit.facts import stack_policy
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.views import Endpoint, NetworkView
 from circleci_network.roles import COMPUTE_ROLES
@@ -27,13 +27,13 @@ Synth = dict[str, Any]
 def _views(stack: Synth) -> tuple[NetworkView, ExpectedView, ExpectedView, Cells]:
     """The views and cells of ``stack``, built as ``audit_stack`` builds them."""
     (intent,) = intents(stack)
-    facts = stack_facts(stack, intent)
-    actual: NetworkView = AwsView(stack, intent, facts) if intent.cloud == "aws" else GcpView(stack, intent, facts)
+    policy = stack_policy(stack, intent)
+    actual: NetworkView = AwsView(stack, intent, policy) if intent.cloud == "aws" else GcpView(stack, intent, policy)
     for role, cidrs in intent.inputs.role_cidrs.items():
         if role in COMPUTE_ROLES and not actual.book.ranges.get(role):
             actual.book.ranges[role] = [IPv4Network(c) for c in cidrs]
-    rendered = ExpectedView(intent, facts, actual.book)
-    pure = ExpectedView(intent, facts, actual.book, as_rendered=False)
+    rendered = ExpectedView(intent, policy, actual.book)
+    pure = ExpectedView(intent, policy, actual.book, as_rendered=False)
     return actual, rendered, pure, cut([actual, rendered, pure], actual.book)
 
 
