@@ -19,17 +19,25 @@ from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate, LaunchTemplateMetadataOptions
 
+from circleci_network.options import HardeningOptions
 from circleci_network.platform_rules import Platform, PlatformOptions
 from circleci_network.roles import Role
 from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
 from stacks.reference import reference_aws_props
 
 CLUSTER_NAME = "circleci"
+#: With network ACLs: egress through one proxy address (documentation range).
+EKS_NACL_HARDENING = HardeningOptions(external_cidrs=("198.51.100.7/32",))
 
 
-def eks_example_props(platform: PlatformOptions | None = None) -> AwsStackProps:
+def eks_example_props(platform: PlatformOptions | None = None, *, network_acls: bool = False) -> AwsStackProps:
+    """The reference network with ``Platform.EKS``; ``network_acls`` adds the per-tier ACLs and,
+    as a platform team locking the nodes down would, sends egress through a proxy (so the ACLs'
+    reply rules are narrow and the EKS entries are not hidden by replies from the whole internet)."""
     props = reference_aws_props()
     network = replace(props.network, platform=platform or PlatformOptions(platform=Platform.EKS))
+    if network_acls:
+        network = replace(network, network_acls=True, hardening=EKS_NACL_HARDENING)
     return replace(props, network=network)
 
 
