@@ -9,7 +9,14 @@ import json
 from dataclasses import replace
 
 from cdktf import App, Token
-from cdktf_cdktf_provider_aws.eks_cluster import EksCluster, EksClusterVpcConfig
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.eks_cluster import (
+    EksCluster,
+    EksClusterEncryptionConfig,
+    EksClusterEncryptionConfigProvider,
+    EksClusterVpcConfig,
+)
 from cdktf_cdktf_provider_aws.eks_node_group import (
     EksNodeGroup,
     EksNodeGroupLaunchTemplate,
@@ -17,6 +24,7 @@ from cdktf_cdktf_provider_aws.eks_node_group import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
+from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate, LaunchTemplateMetadataOptions
 
 from circleci_network.options import HardeningOptions
@@ -26,6 +34,8 @@ from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
 from stacks.reference import reference_aws_props
 
 CLUSTER_NAME = "circleci"
+#: Every control-plane log type EKS offers (to CloudWatch Logs /aws/eks/<cluster>/cluster).
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 #: With network ACLs: egress through one proxy address (documentation range).
 EKS_NACL_HARDENING = HardeningOptions(external_cidrs=("198.51.100.7/32",))
 
@@ -67,6 +77,12 @@ class EksExampleStack(CircleciAwsStack):
             "eks",
             name=CLUSTER_NAME,
             role_arn=cluster_role.arn,
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            # Kubernetes secrets envelope-encrypted with a key of ours (rotated), not only EBS-level.
+            encryption_config=EksClusterEncryptionConfig(
+                resources=["secrets"],
+                provider=EksClusterEncryptionConfigProvider(key_arn=self._secrets_key(cluster_role).arn),
+            ),
             # EKS puts the control plane's ENIs in these subnets with our control-plane group (and its own).
             vpc_config=EksClusterVpcConfig(
                 subnet_ids=node_subnets,
@@ -82,8 +98,10 @@ class EksExampleStack(CircleciAwsStack):
             "eks-nodes-template",
             name_prefix=f"{CLUSTER_NAME}-nodes-",
             vpc_security_group_ids=[groups[Role.KUBERNETES_NODES]],
+            # IMDSv2 with one hop: pods (not on the host network) cannot read the node role's
+            # credentials; give the AWS Load Balancer Controller its region and VPC ID (and IRSA).
             metadata_options=LaunchTemplateMetadataOptions(
-                http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=2
+                http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
             ),
         )
         EksNodeGroup(
@@ -98,4 +116,36 @@ class EksExampleStack(CircleciAwsStack):
             launch_template=EksNodeGroupLaunchTemplate(
                 id=template.id, version=Token.as_string(template.latest_version)
             ),
+        )
+
+    def _secrets_key(self, cluster_role: IamRole) -> KmsKey:
+        """A rotated key for the cluster's secrets: the account administers it, the cluster role uses it."""
+        account = DataAwsCallerIdentity(self, "eks-account")
+        partition = DataAwsPartition(self, "eks-partition")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition.partition}:iam::{account.account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "ClusterEncryptsSecrets",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": cluster_role.arn},
+                    "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ListGrants"],
+                    "Resource": "*",
+                },
+            ],
+        }
+        return KmsKey(
+            self,
+            "eks-secrets-key",
+            description=f"{CLUSTER_NAME}: encrypts the EKS cluster's Kubernetes secrets",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(policy),
         )
