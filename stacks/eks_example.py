@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 
 from cdktf import App, Token
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.eks_cluster import (
@@ -36,6 +37,8 @@ from stacks.reference import reference_aws_props
 CLUSTER_NAME = "circleci"
 #: Every control-plane log type EKS offers (to CloudWatch Logs /aws/eks/<cluster>/cluster).
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+#: The log group EKS writes them to (its fixed name for a cluster).
+CLUSTER_LOG_GROUP = f"/aws/eks/{CLUSTER_NAME}/cluster"
 #: With network ACLs: egress through one proxy address (documentation range).
 EKS_NACL_HARDENING = HardeningOptions(external_cidrs=("198.51.100.7/32",))
 
@@ -72,6 +75,15 @@ class EksExampleStack(CircleciAwsStack):
             "ec2.amazonaws.com",
             ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"),
         )
+        key = self._cluster_key(cluster_role)
+        # Made before the cluster, EKS writes into it: retained a year and encrypted (EKS's own has neither).
+        logs = CloudwatchLogGroup(
+            self,
+            "eks-logs",
+            name=CLUSTER_LOG_GROUP,
+            retention_in_days=365,
+            kms_key_id=key.arn,
+        )
         cluster = EksCluster(
             self,
             "eks",
@@ -81,7 +93,7 @@ class EksExampleStack(CircleciAwsStack):
             # Kubernetes secrets envelope-encrypted with a key of ours (rotated), not only EBS-level.
             encryption_config=EksClusterEncryptionConfig(
                 resources=["secrets"],
-                provider=EksClusterEncryptionConfigProvider(key_arn=self._secrets_key(cluster_role).arn),
+                provider=EksClusterEncryptionConfigProvider(key_arn=key.arn),
             ),
             # EKS puts the control plane's ENIs in these subnets with our control-plane group (and its own).
             vpc_config=EksClusterVpcConfig(
@@ -90,7 +102,7 @@ class EksExampleStack(CircleciAwsStack):
                 endpoint_private_access=True,
                 endpoint_public_access=False,
             ),
-            depends_on=[cluster_role],
+            depends_on=[cluster_role, logs],
         )
         # Our node group only: a launch template naming security groups keeps EKS's cluster group off the nodes.
         template = LaunchTemplate(
@@ -118,10 +130,13 @@ class EksExampleStack(CircleciAwsStack):
             ),
         )
 
-    def _secrets_key(self, cluster_role: IamRole) -> KmsKey:
-        """A rotated key for the cluster's secrets: the account administers it, the cluster role uses it."""
+    def _cluster_key(self, cluster_role: IamRole) -> KmsKey:
+        """A rotated key for the cluster's secrets and its control-plane logs: the account
+        administers it, the cluster role encrypts secrets, CloudWatch Logs the cluster's log group."""
         account = DataAwsCallerIdentity(self, "eks-account")
         partition = DataAwsPartition(self, "eks-partition")
+        region = self.network.vpc.region_name
+        log_group_arn = f"arn:{partition.partition}:logs:{region}:{account.account_id}:log-group:{CLUSTER_LOG_GROUP}"
         policy = {
             "Version": "2012-10-17",
             "Statement": [
@@ -139,12 +154,26 @@ class EksExampleStack(CircleciAwsStack):
                     "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ListGrants"],
                     "Resource": "*",
                 },
+                {
+                    "Sid": "CloudWatchLogsEncryptsClusterLogs",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
             ],
         }
         return KmsKey(
             self,
-            "eks-secrets-key",
-            description=f"{CLUSTER_NAME}: encrypts the EKS cluster's Kubernetes secrets",
+            "eks-key",
+            description=f"{CLUSTER_NAME}: encrypts the EKS cluster's Kubernetes secrets and control-plane logs",
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=json.dumps(policy),

@@ -186,14 +186,17 @@ def test_network_acls_fail_only_accepted_findings(variants_outdir: Path) -> None
 
 
 #: Hardening the EKS example carries, and checkov checks: control-plane logging, secrets
-#: encryption, IMDSv2 with one hop, no public API endpoint, the KMS key rotated.
+#: encryption, IMDSv2 with one hop, no public API endpoint, the KMS key rotated, the cluster's
+#: log group encrypted and kept a year.
 EKS_HARDENING = {
     ("resource.eks", "CKV_AWS_37"),
     ("resource.eks", "CKV_AWS_58"),
     ("resource.eks", "CKV_AWS_39"),
     ("resource.eks-nodes-template", "CKV_AWS_341"),
     ("resource.eks-nodes-template", "CKV_AWS_79"),
-    ("resource.eks-secrets-key", "CKV_AWS_7"),
+    ("resource.eks-key", "CKV_AWS_7"),
+    ("resource.eks-logs", "CKV_AWS_158"),
+    ("resource.eks-logs", "CKV_AWS_338"),
 }
 
 
