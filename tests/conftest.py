@@ -125,3 +125,14 @@ def eks_example() -> Synth:
     from stacks.eks_example import EksExampleStack
 
     return dict(json.loads(Testing.synth(EksExampleStack(App(), "aws-eks-example"))))
+
+
+@pytest.fixture(scope="session")
+def eks_nacl_example() -> Synth:
+    """The EKS example with network ACLs (and egress through a proxy): stacks/eks_example.py."""
+    from cdktf import App, Testing
+
+    from stacks.eks_example import EksExampleStack, eks_example_props
+
+    stack = EksExampleStack(App(), "aws-eks-nacl", props=eks_example_props(network_acls=True))
+    return dict(json.loads(Testing.synth(stack)))

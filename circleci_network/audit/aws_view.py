@@ -90,8 +90,16 @@ class AwsView:
                 book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names if n in subnets]
         if self.intent.platform.is_eks and Role.KUBERNETES_NODES in book.ranges:
             # EKS puts the control plane's ENIs in the cluster subnets [EKS-NET]: ours are the node subnets
-            # (placed even when our group is missing, so its rows then show as missing).
-            book.ranges[Role.EKS_CONTROL_PLANE] = list(book.ranges[Role.KUBERNETES_NODES])
+            # (placed even when our group is missing, so its rows then show as missing), unless a
+            # cluster in the stack names others (the network ACLs of those subnets then decide).
+            cluster = [
+                IPv4Network(subnets[n]["cidr_block"])
+                for eks in resources(stack, "aws_eks_cluster").values()
+                for config in as_list(eks.get("vpc_config"))
+                for s in as_list(config.get("subnet_ids"))
+                if (n := referenced(s, "aws_subnet", "id")) in subnets
+            ]
+            book.ranges[Role.EKS_CONTROL_PLANE] = cluster or list(book.ranges[Role.KUBERNETES_NODES])
         book.carve_out = [
             IPv4Network(c) for c in self.policy.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
         ]

@@ -53,7 +53,10 @@ class AwsNetworkProps:
     validate_against_spec: bool = True
     """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
     network_acls: bool = False
-    """Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``)."""
+    """
+    Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``);
+    with ``Platform.EKS`` they pass its platform rules too.
+    """
     network_acl_rules_quota: int = RULES_PER_ACL_QUOTA
     """AWS's "rules per network ACL" quota per direction (default 20, at most 40)."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
@@ -67,12 +70,6 @@ class AwsNetworkProps:
     def __post_init__(self) -> None:
         require_fields(self)
         check_aws_platform(self.platform, "AwsNetworkProps.platform")
-        if self.platform.is_eks and self.network_acls:
-            raise ConfigurationError(
-                "AwsNetworkProps.network_acls",
-                "network ACLs do not yet mirror the EKS platform rules",
-                "leave network_acls False with Platform.EKS",
-            )
         # Every name VpcProps.name reaches, checked here once: the sub-props built inside never report.
         check_name_prefix(self.vpc.name, "VpcProps.name", kinds={"vpc", "security-groups", "load-balancers"})
         vpc = self.vpc.vpc_network
@@ -203,6 +200,7 @@ class CircleciAwsNetwork(Construct):
                     load_balancer_subnet_cidrs=lb_subnet_cidrs,
                     node_ports=props.listener_node_ports,
                     rules_per_acl_quota=props.network_acl_rules_quota,
+                    platform=props.platform,
                 ),
             )
         self.helm_values: ApplicationConfig = application_config(

@@ -26,14 +26,21 @@ def test_aws_stack_validates_against_the_provider_schema(synth_outdir: Path, tmp
     assert (tf.directory / "cdk.tf.json").read_bytes() == stack_file.read_bytes()
 
 
-def test_eks_example_validates_against_the_provider_schema(eks_example: dict[str, object], tmp_path: Path) -> None:
-    """stacks/eks_example.py: cluster with our control-plane group, node group with our launch template."""
-    stack_file = tmp_path / "eks-example.tf.json"
-    stack_file.write_text(json.dumps(eks_example, indent=2))
-    tf = WorkingCopy(stack_file, tmp_path / "validate-eks", terraform_binary(), find_mirror())
-    tf("init", "-backend=false", "-input=false", step="terraform init (validate, EKS example)")
-    result = tf("validate", "-json", step="terraform validate (EKS example)", ok_codes=(0, 1))
+@pytest.mark.parametrize("fixture", ["eks_example", "eks_nacl_example"])
+def test_eks_example_validates_against_the_provider_schema(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """stacks/eks_example.py: cluster with our control-plane group, node group with our launch
+    template; and the same with network ACLs (``eks_example_props(network_acls=True)``)."""
+    stack = request.getfixturevalue(fixture)
+    stack_file = tmp_path / f"{fixture}.tf.json"
+    stack_file.write_text(json.dumps(stack, indent=2))
+    tf = WorkingCopy(stack_file, tmp_path / f"validate-{fixture}", terraform_binary(), find_mirror())
+    tf("init", "-backend=false", "-input=false", step=f"terraform init (validate, {fixture})")
+    result = tf("validate", "-json", step=f"terraform validate ({fixture})", ok_codes=(0, 1))
     report = json.loads(result.stdout)
     diagnostics = json.dumps(report.get("diagnostics"), indent=2)
     assert report["valid"] is True and report["error_count"] == 0, diagnostics
     assert report["warning_count"] == 0, diagnostics
+    if fixture == "eks_nacl_example":
+        assert stack["resource"]["aws_network_acl_rule"] and stack["resource"]["aws_eks_cluster"]
