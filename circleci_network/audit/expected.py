@@ -47,7 +47,7 @@ class ExpectedView:
             # What GKE adds by itself (the chart's Service; with a platform, its platform rules).
             platform_rules=gcp_platform_rules(intent.server_version, intent.platform)
             if intent.cloud == "gcp"
-            else aws_platform_rules(intent.platform),
+            else aws_platform_rules(intent.platform, intent.vpc_endpoints),
         )
         # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
         self._nodes_denied = (
