@@ -22,14 +22,22 @@ from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate, LaunchTempl
 from circleci_network.platform_rules import Platform, PlatformOptions
 from circleci_network.roles import Role
 from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
+from circleci_network.vpc_endpoints import VpcEndpoints
 from stacks.reference import reference_aws_props
 
 CLUSTER_NAME = "circleci"
 
 
-def eks_example_props(platform: PlatformOptions | None = None) -> AwsStackProps:
+def eks_example_props(
+    platform: PlatformOptions | None = None, vpc_endpoints: VpcEndpoints | None = None
+) -> AwsStackProps:
+    """``vpc_endpoints``: e.g. ``VpcEndpoints(enabled=True)`` for nodes without a route to AWS's APIs."""
     props = reference_aws_props()
-    network = replace(props.network, platform=platform or PlatformOptions(platform=Platform.EKS))
+    network = replace(
+        props.network,
+        platform=platform or PlatformOptions(platform=Platform.EKS),
+        vpc_endpoints=vpc_endpoints or VpcEndpoints(),
+    )
     return replace(props, network=network)
 
 

@@ -125,3 +125,31 @@ def eks_example() -> Synth:
     from stacks.eks_example import EksExampleStack
 
     return dict(json.loads(Testing.synth(EksExampleStack(App(), "aws-eks-example"))))
+
+
+@pytest.fixture(scope="session")
+def eks_endpoints_example() -> Synth:
+    """The EKS example with ``VpcEndpoints(enabled=True)``: the default list plus eks."""
+    from cdktf import App, Testing
+
+    from circleci_network.vpc_endpoints import VpcEndpoints
+    from stacks.eks_example import EksExampleStack, eks_example_props
+
+    props = eks_example_props(vpc_endpoints=VpcEndpoints(enabled=True))
+    return dict(json.loads(Testing.synth(EksExampleStack(App(), "aws-eks-endpoints", props=props))))
+
+
+@pytest.fixture(scope="session")
+def aws_endpoints() -> Synth:
+    """The AWS reference stack with ``VpcEndpoints(enabled=True)`` (no platform): the default list."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from circleci_network.vpc_endpoints import VpcEndpoints
+    from stacks.reference import reference_aws_props
+
+    props = reference_aws_props()
+    props = replace(props, network=replace(props.network, vpc_endpoints=VpcEndpoints(enabled=True)))
+    return dict(json.loads(Testing.synth(CircleciAwsStack(App(), "circleci-aws", props=props))))
