@@ -26,10 +26,14 @@ def test_aws_stack_validates_against_the_provider_schema(synth_outdir: Path, tmp
     assert (tf.directory / "cdk.tf.json").read_bytes() == stack_file.read_bytes()
 
 
-def test_eks_example_validates_against_the_provider_schema(eks_example: dict[str, object], tmp_path: Path) -> None:
-    """stacks/eks_example.py: cluster with our control-plane group, node group with our launch template."""
+@pytest.mark.parametrize("fixture", ["eks_example", "eks_endpoints_example"])
+def test_eks_example_validates_against_the_provider_schema(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """stacks/eks_example.py: cluster with our control-plane group, node group with our launch template;
+    and the same with VpcEndpoints(enabled=True)."""
     stack_file = tmp_path / "eks-example.tf.json"
-    stack_file.write_text(json.dumps(eks_example, indent=2))
+    stack_file.write_text(json.dumps(request.getfixturevalue(fixture), indent=2))
     tf = WorkingCopy(stack_file, tmp_path / "validate-eks", terraform_binary(), find_mirror())
     tf("init", "-backend=false", "-input=false", step="terraform init (validate, EKS example)")
     result = tf("validate", "-json", step="terraform validate (EKS example)", ok_codes=(0, 1))
