@@ -223,6 +223,8 @@ def test_endpoints_render_and_audit_clean(aws_endpoints: Synth) -> None:
     assert [(r["from_port"], r["to_port"]) for r in to_group + to_s3] == [(443, 443), (443, 443)]
     assert re.fullmatch(r"\$\{aws_vpc_endpoint\.[^.]+_s3_[^.]+\.prefix_list_id\}", to_s3[0]["prefix_list_id"])
     assert aws_endpoints["output"]["vpc_endpoints_security_group_id"]["value"] == _ref(group)
+    widened = {w.option for w in result.widenings}  # listed for review when no policy is given
+    assert {"vpc_endpoints.services", "vpc_endpoints.k8s-nodes-out-https-s3-gateway"} <= widened
 
 
 def test_recorded_endpoints_round_trip(eks_endpoints_example: Synth) -> None:
