@@ -314,14 +314,19 @@ def test_an_unknown_prefix_list_stays_unmodelled(aws_endpoints: Synth) -> None:
     assert any("prefix list" in u for u in audit_stack(tampered, "tampered").unmodelled)
 
 
-def test_an_interface_endpoint_without_private_dns_or_with_another_group_fails(aws_endpoints: Synth) -> None:
+def test_an_interface_endpoint_without_private_dns_in_other_subnets_or_with_another_group_fails(
+    aws_endpoints: Synth,
+) -> None:
     tampered = _tampered(aws_endpoints)
     endpoints = tampered["resource"]["aws_vpc_endpoint"]
     (sts,) = [n for n, e in endpoints.items() if e["tags"]["circleci/endpoint"] == "sts"]
     (ecr,) = [n for n, e in endpoints.items() if e["tags"]["circleci/endpoint"] == "ecr.api"]
     endpoints[sts]["private_dns_enabled"] = False
     endpoints[ecr]["security_group_ids"] = [_ref(_group(tampered, Role.KUBERNETES_NODES))]
+    vms = [f"${{aws_subnet.{n}.id}}" for n in _resources(tampered, "aws_subnet") if "external-vms" in n]
+    endpoints[sts]["subnet_ids"] = vms  # moves the endpoints' group: the flows alone would follow it
     problems = {(f.resource, f.problem) for f in audit_stack(tampered, "tampered").findings}
+    assert any(sts in r and "must sit in the k8s-nodes subnets" in p for r, p in problems)
     assert any(sts in r and "private DNS" in p for r, p in problems)
     assert any(ecr in r and "vpc-endpoints security group only" in p for r, p in problems)
 

@@ -118,6 +118,7 @@ def structure_findings(stack: Json, intent: NetworkIntent) -> list[Finding]:
         name for name, g in resources(stack, "aws_security_group").items()
         if (g.get("tags") or {}).get("circleci/role") == Role.VPC_ENDPOINTS.value
     }  # fmt: skip
+    subnets = resources(stack, "aws_subnet")
     for service in endpoints.service_list:
         name = by_service.get(service)
         if name is None:
@@ -132,6 +133,18 @@ def structure_findings(stack: Json, intent: NetworkIntent) -> list[Finding]:
                         "vpc-endpoints",
                         f"aws_vpc_endpoint.{name}",
                         f"must carry the {Role.VPC_ENDPOINTS.value} security group only",
+                    )
+                )
+            tiers = {
+                (subnets.get(referenced(s, "aws_subnet", "id") or "", {}).get("tags") or {}).get("circleci/tier")
+                for s in as_list(endpoint.get("subnet_ids"))
+            }
+            if tiers != {endpoints.roles[0].value}:
+                findings.append(
+                    Finding(
+                        "vpc-endpoints",
+                        f"aws_vpc_endpoint.{name}",
+                        f"must sit in the {endpoints.roles[0].value} subnets (the first using role's), not {sorted(map(str, tiers))}",
                     )
                 )
             if endpoint.get("private_dns_enabled") is not True:
