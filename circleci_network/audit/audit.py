@@ -20,7 +20,7 @@ from circleci_network.audit.engine import (
     stateless_filters,
 )
 from circleci_network.audit.expected import ExpectedView
-from circleci_network.audit.facts import MissingFact, stack_facts
+from circleci_network.audit.facts import MissingFact, stack_policy
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.platform import PlatformMismatch, with_platform
@@ -116,10 +116,12 @@ def audit_stack(
     except PlatformMismatch as error:
         raise AuditError(f"{name}: {error}") from error
     try:
-        facts = stack_facts(stack, intent)
+        resolved = stack_policy(stack, intent)
     except MissingFact as error:
         raise AuditError(f"{name}: {error}") from None
-    actual: NetworkView = AwsView(stack, intent, facts) if intent.cloud == "aws" else GcpView(stack, intent, facts)
+    actual: NetworkView = (
+        AwsView(stack, intent, resolved) if intent.cloud == "aws" else GcpView(stack, intent, resolved)
+    )
     for role, cidrs in intent.inputs.role_cidrs.items():
         if role in COMPUTE_ROLES and not actual.book.ranges.get(role):
             actual.book.ranges[role] = [IPv4Network(c) for c in cidrs]
@@ -129,8 +131,8 @@ def audit_stack(
             f"{name}: cannot tell where {', '.join(unplaced)} live: the stack has no subnets of theirs; "
             "give SecurityGroupProps.role_subnet_cidrs when the subnets are managed elsewhere"
         )
-    rendered = ExpectedView(intent, facts, actual.book)
-    pure = ExpectedView(intent, facts, actual.book, as_rendered=False)
+    rendered = ExpectedView(intent, resolved, actual.book)
+    pure = ExpectedView(intent, resolved, actual.book, as_rendered=False)
     cells = cut([actual, rendered, pure], actual.book)
     flows = effective_flows(actual, cells)
     expected = effective_flows(rendered, cells)
@@ -146,7 +148,9 @@ def audit_stack(
     findings, notes = check_structure(stack, intent)
     unmodelled = actual.unmodelled()
     if isinstance(actual, AwsView):  # S3's prefix list: matched by name, role and port
-        named_unmodelled, named_findings, named_notes = check_named_peers(actual.named_grants, rendered.rules)
+        named_unmodelled, named_findings, named_notes = check_named_peers(
+            actual.named_grants, tuple(r.rule for r in rendered.rules)
+        )
         unmodelled += named_unmodelled
         findings += named_findings + structure_findings(stack, intent)
         notes += named_notes

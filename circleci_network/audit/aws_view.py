@@ -10,12 +10,13 @@ from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
-from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
+from circleci_network.audit.facts import chart_load_balancer_subnets
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
 from circleci_network.intent import NetworkIntent
+from circleci_network.resolve import ResolvedPolicy
 from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
 
 
@@ -42,9 +43,9 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
 
 
 class AwsView:
-    def __init__(self, stack: Json, intent: NetworkIntent, facts: StackFacts) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy) -> None:
         self.intent = intent
-        self.facts = facts
+        self.policy = policy
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
         self._unmodelled: list[str] = []
@@ -93,9 +94,7 @@ class AwsView:
             # The interface endpoints' ENIs carry the group: it lives where they sit.
             book.ranges[Role.VPC_ENDPOINTS] = interface_endpoint_ranges(stack)
         book.carve_out = [
-            IPv4Network(c)
-            for c in self.facts.peer_cidrs(self.intent.options, OutsidePeer.DNS_RESOLVER)
-            if IPv4Network(c).prefixlen == 32
+            IPv4Network(c) for c in self.policy.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
         ]
         book.ranges = {r: n for r, n in book.ranges.items() if n}
         return book

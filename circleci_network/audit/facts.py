@@ -1,6 +1,8 @@
 """The facts the expected side needs beyond the options, worked out from the stack's own
 resources (never from the record, which holds inputs only): the resolver's address, where
 the load balancers sit, the NodePort each listener delivers to, the ranges standing for roles.
+They go into the same ``resolve_policy`` the renderers use, so the expected side is the policy
+resolved from what the JSON holds.
 
 Only what a stack does not hold (subnets managed elsewhere) comes from the recorded inputs.
 """
@@ -8,14 +10,13 @@ Only what a stack does not hold (subnets managed elsewhere) comes from the recor
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
 from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR, aws_dns_resolver_address
 from circleci_network.intent import NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
+from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, Role
 
 #: AWS subnet tiers (``circleci/tier`` tag) that may hold load balancers.
 LOAD_BALANCER_TIERS = ("public", Role.KUBERNETES_NODES.value)
@@ -25,18 +26,16 @@ class MissingFact(ValueError):
     """The stack holds no resource to derive a fact from, and the record gives no input for it."""
 
 
-@dataclass(frozen=True)
-class StackFacts:
-    transparent_load_balancers: bool
-    cloud_peer_cidrs: dict[OutsidePeer, tuple[str, ...]] = field(default_factory=dict)
-    """CIDRs the cloud decides for peers the options may leave open (DNS resolver, health checks)."""
-    egress_role_cidrs: dict[Role, tuple[str, ...]] = field(default_factory=dict)
-    """Roles egress rules must name by address (GCP always; AWS load balancers without a group)."""
-    delivered_ports: dict[tuple[Role, int], int] = field(default_factory=dict)
-    """Transparent load balancers: (role, listener port) -> the NodePort it delivers to."""
-
-    def peer_cidrs(self, options: HardeningOptions, peer: OutsidePeer) -> tuple[str, ...]:
-        return options.peer_cidrs(peer, self.cloud_peer_cidrs)
+def _policy(intent: NetworkIntent, addresses: PeerAddresses, node_ports: dict[tuple[Role, int], int]) -> ResolvedPolicy:
+    return resolve_policy(
+        intent.options,
+        cloud=Cloud(intent.cloud),
+        server_version=intent.server_version,
+        platform=intent.platform,
+        vpc_endpoints=intent.vpc_endpoints,
+        node_ports=node_ports,
+        addresses=addresses,
+    )
 
 
 def tier_cidrs(stack: Json, tiers: tuple[str, ...]) -> tuple[str, ...]:
@@ -96,7 +95,7 @@ def delivered_ports(stack: Json) -> dict[tuple[Role, int], int]:
     return found
 
 
-def aws_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
+def aws_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
     inputs = intent.inputs
     if inputs.dns_resolver_cidrs is not None:
         resolver = inputs.dns_resolver_cidrs
@@ -108,12 +107,10 @@ def aws_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
     transparent = intent.transparent_load_balancers
     lb_subnets = tier_cidrs(stack, LOAD_BALANCER_TIERS) or inputs.load_balancer_subnet_cidrs
     ports = (delivered_ports(stack) or dict(inputs.node_ports)) if transparent else {}
-    return StackFacts(
-        transparent_load_balancers=transparent,
-        cloud_peer_cidrs={OutsidePeer.DNS_RESOLVER: resolver, OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: lb_subnets},
-        egress_role_cidrs={role: lb_subnets for role in LOAD_BALANCERS} if transparent else {},
-        delivered_ports=ports,
-    )
+    # Load balancers without a security group are named by the subnets they may sit in.
+    roles = {role: lb_subnets for role in LOAD_BALANCERS} if transparent else {}
+    addresses = PeerAddresses(dns_resolver=resolver, load_balancer_health_checks=lb_subnets, roles=roles)
+    return _policy(intent, addresses, ports)
 
 
 def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
@@ -126,7 +123,7 @@ def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
     return found
 
 
-def gcp_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
+def gcp_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
     subnets = list(resources(stack, "google_compute_subnetwork").values())
     ranges: dict[Role, tuple[str, ...]] = {}
     if subnets:
@@ -141,15 +138,14 @@ def gcp_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
         ranges |= {role: (cidr,) for role, cidr in gcp_load_balancer_addresses(stack, intent.name).items()}
     else:
         ranges = dict(intent.inputs.role_cidrs)
-    return StackFacts(
-        transparent_load_balancers=True,
-        cloud_peer_cidrs={
-            OutsidePeer.DNS_RESOLVER: (METADATA_SERVER_CIDR,),
-            OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: GOOGLE_HEALTH_CHECK_RANGES,
-        },
-        egress_role_cidrs=ranges,
+    addresses = PeerAddresses(
+        dns_resolver=(METADATA_SERVER_CIDR,), load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES, roles=ranges
     )
+    return _policy(intent, addresses, {})
 
 
-def stack_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
-    return aws_facts(stack, intent) if intent.cloud == "aws" else gcp_facts(stack, intent)
+def stack_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
+    """The policy the stack should render, resolved from its recorded options and its own resources."""
+    if intent.cloud not in {cloud.value for cloud in Cloud}:
+        raise MissingFact(f"the record names cloud {intent.cloud!r}; this audit reads aws and gcp stacks")
+    return aws_policy(stack, intent) if intent.cloud == Cloud.AWS else gcp_policy(stack, intent)

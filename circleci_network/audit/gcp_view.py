@@ -7,13 +7,14 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
-from circleci_network.audit.facts import StackFacts, gcp_load_balancer_addresses
+from circleci_network.audit.facts import gcp_load_balancer_addresses
 from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.resolve import ResolvedPolicy
+from circleci_network.roles import COMPUTE_ROLES, Role
 
 IMPLIED_EGRESS = "implied allow-all egress (priority 65535)"
 IMPLIED_INGRESS = "implied deny-all ingress (priority 65535)"
@@ -54,9 +55,9 @@ def _specs(blocks: list[Json]) -> tuple[PortSpec, ...]:
 
 
 class GcpView:
-    def __init__(self, stack: Json, intent: NetworkIntent, facts: StackFacts) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy) -> None:
         self.intent = intent
-        self.facts = facts
+        self.policy = policy
         self._by_target: dict[tuple[Role, str, PortCell], list[FirewallRule]] = {}
         prefix = intent.name
         by_id = {f"{prefix}-{role.value}": role for role in Role}
@@ -77,9 +78,7 @@ class GcpView:
             self.rules += implicit_rules(intent, self._subnet_ranges, self._pod_ranges)
 
     def _address_book(self, stack: Json) -> AddressBook:
-        book = AddressBook(
-            always_reachable=[IPv4Network(c) for c in self.facts.cloud_peer_cidrs.get(OutsidePeer.DNS_RESOLVER, ())]
-        )
+        book = AddressBook(always_reachable=[IPv4Network(c) for c in self.policy.addresses.dns_resolver])
         vips = {role: IPv4Network(c) for role, c in gcp_load_balancer_addresses(stack, self.intent.name).items()}
         subnet_ranges: list[IPv4Network] = []
         pods: list[IPv4Network] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cdktf import TerraformLocal
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
@@ -18,10 +19,11 @@ from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
+from circleci_network.platform_rules import Platform, PlatformOptions
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
+from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.roles import ALL_LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.rules import Direction
 from circleci_network.server_versions import ServerVersion
 from circleci_network.vpc_endpoints import VpcEndpoints
 
@@ -130,6 +132,28 @@ class SecurityGroupProps:
         assert self.node_ports is not None  # set in __post_init__
         return self.node_ports
 
+    @cached_property
+    def policy(self) -> ResolvedPolicy:
+        """The rules these props render, resolved once. Roles with a group are named by it; load
+        balancers without one (transparent) by the subnets they sit in."""
+        transparent = self.hardening.transparent_load_balancers
+        roles = dict(self.role_subnet_cidrs)
+        if transparent:
+            roles |= {lb: self.load_balancer_subnet_cidrs for lb in ALL_LOAD_BALANCERS}
+        return resolve_policy(
+            self.hardening,
+            cloud=Cloud.AWS,
+            server_version=self.server_version,
+            platform=self.platform,
+            vpc_endpoints=self.vpc_endpoints,
+            node_ports=self.listener_node_ports,
+            addresses=PeerAddresses(
+                dns_resolver=self.dns_resolver_cidrs,
+                load_balancer_health_checks=self.load_balancer_subnet_cidrs,
+                roles=roles,
+            ),
+        )
+
 
 def _aws_protocol(port: Port) -> str:
     return "-1" if port.protocol is Protocol.ALL else port.protocol.value
@@ -155,22 +179,18 @@ def check_aws_platform(platform: PlatformOptions, field_name: str) -> None:
 
 
 class CircleciSecurityGroups(Construct):
-    """Security groups rendered from ``active_rules``: SG references between roles, literal
+    """Security groups rendered from the resolved policy: SG references between roles, literal
     CIDRs for outside peers, a description naming the guide's section on every rule."""
 
     def __init__(self, scope: Construct, id: str, *, props: SecurityGroupProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        delivered = dict(props.listener_node_ports) if props.hardening.transparent_load_balancers else None
-        self.rules = active_rules(
-            props.hardening,
-            delivered_ports=delivered,
-            server_version=props.server_version,
-            platform_rules=aws_platform_rules(props.platform, props.vpc_endpoints),
-        )
+        self.policy = props.policy
+        self.rules = self.policy.rules
+        transparent = self.policy.transparent_load_balancers
         self.groups: dict[Role, SecurityGroup] = {}
         existing_plane = props.platform.eks_cluster_security_group_id
-        for role in roles_in(self.rules):
+        for role in self.policy.roles:
             if role is Role.EKS_CONTROL_PLANE and existing_plane is not None:
                 continue  # the user's group: our rules go on it, below
             self.groups[role] = SecurityGroup(
@@ -184,14 +204,10 @@ class CircleciSecurityGroups(Construct):
             )
         # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
         self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
-        if existing_plane is not None and Role.EKS_CONTROL_PLANE in roles_in(self.rules):
+        if existing_plane is not None and Role.EKS_CONTROL_PLANE in self.policy.roles:
             self.group_ids[Role.EKS_CONTROL_PLANE] = existing_plane
         #: Peers named by a prefix list, not CIDRs (S3 through its gateway endpoint).
         self.prefix_lists = {OutsidePeer.S3_PREFIX_LIST: props.s3_prefix_list_id} if props.s3_prefix_list_id else {}
-        self.cloud_peer_cidrs = {
-            OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
-            OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
-        }
         # Alone, the stack holds none of the facts these props give: they are the user's inputs.
         # CircleciAwsNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
@@ -201,8 +217,8 @@ class CircleciSecurityGroups(Construct):
             inputs=StackInputs(
                 existing_network=props.vpc_id,
                 dns_resolver_cidrs=props.dns_resolver_cidrs,
-                load_balancer_subnet_cidrs=props.load_balancer_subnet_cidrs if delivered else (),
-                node_ports=delivered or {},
+                load_balancer_subnet_cidrs=props.load_balancer_subnet_cidrs if transparent else (),
+                node_ports=dict(props.listener_node_ports) if transparent else {},
                 role_cidrs=dict(props.role_subnet_cidrs),
             ),
             server_version=props.server_version,
@@ -219,20 +235,11 @@ class CircleciSecurityGroups(Construct):
         self.intent = intent
         self._record.expression = intent.to_json()
 
-    def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
-        if isinstance(peer, CustomPeer):
-            return peer.cidrs
-        if isinstance(peer, Role):
-            return self.props.load_balancer_subnet_cidrs  # only reached for a role with no group
-        return self.props.hardening.peer_cidrs(peer, self.cloud_peer_cidrs)
-
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
-            by_reference = (
-                isinstance(rule.peer, Role) and rule.peer in self.group_ids
-            ) or rule.peer in self.prefix_lists
-            per_port = 1 if by_reference else len(self._peer_cidrs(rule.peer))
+            by_reference = rule.peer_role in self.group_ids or rule.peer in self.prefix_lists
+            per_port = 1 if by_reference else len(rule.peer_cidrs)
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
         for (role, direction), count in counts.items():
@@ -244,7 +251,7 @@ class CircleciSecurityGroups(Construct):
                     "list fewer, wider CIDRs, or raise SecurityGroupProps.rules_per_group_quota after raising the AWS quota",
                 )
 
-    def _render(self, rule: TrafficRule) -> None:
+    def _render(self, rule: ResolvedRule) -> None:
         group_id = self.group_ids[rule.role]
         resource = VpcSecurityGroupIngressRule if rule.direction is Direction.INGRESS else VpcSecurityGroupEgressRule
         tags = {**self.props.tags, "circleci/rule": rule.rule_id}
@@ -252,13 +259,13 @@ class CircleciSecurityGroups(Construct):
             every = port.protocol is Protocol.ALL  # AWS: protocol -1 takes no ports
             from_port, to_port = (None, None) if every else (port.from_port, port.to_port)
             base_id = f"{rule.rule_id}-{port.id_fragment}"
-            if isinstance(rule.peer, Role) and rule.peer in self.group_ids:
+            if rule.peer_role is not None and rule.peer_role in self.group_ids:
                 resource(
                     self,
                     base_id,
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
-                    referenced_security_group_id=self.group_ids[rule.peer],
+                    referenced_security_group_id=self.group_ids[rule.peer_role],
                     description=rule.description,
                     tags=tags,
                     from_port=from_port,
@@ -278,7 +285,7 @@ class CircleciSecurityGroups(Construct):
                     to_port=to_port,
                 )
                 continue
-            for cidr in self._peer_cidrs(rule.peer):
+            for cidr in rule.peer_cidrs:
                 resource(
                     self,
                     f"{base_id}-{_cidr_slug(cidr)}",

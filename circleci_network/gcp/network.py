@@ -38,7 +38,7 @@ from circleci_network.kots_settings import KotsField
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
-from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
@@ -274,7 +274,8 @@ class CircleciGcpNetwork(Construct):
             return self._legacy_values()
         nginx: dict[str, Any] = {"loadBalancerIp": self.load_balancer_addresses.addresses[Role.PROXY_LB].address}
         if version.profile.load_balancer_source_ranges:  # 4.3+
-            nginx["loadBalancerSourceRanges"] = list(props.hardening.client_cidrs)
+            # The clients as the firewall names them (GKE's k8s-fw rule admits these: controller_rules).
+            nginx["loadBalancerSourceRanges"] = list(self.firewall.policy.peer_cidrs(OutsidePeer.CLIENTS))
         if not props.topology.internet_facing_load_balancers:
             nginx["annotations"] = {"networking.gke.io/load-balancer-type": "Internal"}
         values: dict[str, Any] = {
