@@ -379,3 +379,20 @@ def test_every_combination_with_endpoints_audits_clean(
     assert result.ok, result.summary()
     services = {e["tags"]["circleci/endpoint"] for e in synth["resource"]["aws_vpc_endpoint"].values()}
     assert services == set(props.vpc_endpoints.service_list)
+
+
+def test_the_audits_fast_paths_answer_as_the_plain_search_with_endpoints(
+    aws_endpoints: Synth, eks_endpoints_example: Synth
+) -> None:
+    """The endpoints' group shares the node subnets' addresses: the classed search must still agree."""
+    from circleci_network.audit.engine import Verdicts, effective_flows, half_flows
+    from tests.test_audit_fast_paths import _plain_effective_flows, _plain_half_flows, _views
+
+    for stack in (aws_endpoints, eks_endpoints_example):
+        actual, rendered, pure, cells = _views(stack)
+        for view in (actual, rendered, pure):
+            assert list(effective_flows(Verdicts(view, cells)).items()) == list(
+                _plain_effective_flows(view, cells).items()
+            )
+        for view in (actual, rendered):
+            assert list(half_flows(Verdicts(view, cells)).items()) == list(_plain_half_flows(view, cells).items())

@@ -12,6 +12,7 @@ from circleci_network.audit.aws_view import AwsView
 from circleci_network.audit.engine import (
     Difference,
     Flows,
+    Verdicts,
     blocked_by,
     compare,
     cut,
@@ -134,11 +135,13 @@ def audit_stack(
     rendered = ExpectedView(intent, resolved, actual.book)
     pure = ExpectedView(intent, resolved, actual.book, as_rendered=False)
     cells = cut([actual, rendered, pure], actual.book)
-    flows = effective_flows(actual, cells)
-    expected = effective_flows(rendered, cells)
-    differences = compare(flows, expected, lambda key: blocked_by(actual, cells, key))
+    # Each view's verdicts are kept for the passes below: they ask the same questions.
+    asked, model = Verdicts(actual, cells), Verdicts(rendered, cells)
+    flows = effective_flows(asked)
+    expected = effective_flows(model)
+    differences = compare(flows, expected, lambda key: blocked_by(asked, key))
     flagged = {(d.source, d.destination) for d in differences}
-    for d in compare(half_flows(actual, cells), half_flows(rendered, cells)):
+    for d in compare(half_flows(asked), half_flows(model)):
         # A one-sided difference matters only where no flow difference already names the pair.
         end = d.destination.split(" (")[0]
         if (d.source, end) not in flagged and (end, d.source) not in flagged:
@@ -163,7 +166,7 @@ def audit_stack(
         expected=expected,
         differences=differences,
         unmodelled=unmodelled,
-        inherent=[d for d in compare(expected, effective_flows(pure, cells)) if d.kind == "extra"]
+        inherent=[d for d in compare(expected, effective_flows(Verdicts(pure, cells))) if d.kind == "extra"]
         if with_notes
         else [],
         findings=findings,

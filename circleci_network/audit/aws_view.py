@@ -3,15 +3,15 @@ its network ACLs, when it has any, filter on top (``aws_nacl``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.eks import implicit_grants
-from circleci_network.audit.engine import Cells, Difference
+from circleci_network.audit.engine import Cells, Difference, PortFilter
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import chart_load_balancer_subnets
-from circleci_network.audit.space import PortCell, PortSpec
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
@@ -28,6 +28,10 @@ class Grant:
     peer_role: Role | None
     peer_network: IPv4Network | None
     resource: str
+    peer_span: tuple[int, int] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peer_span", spans([self.peer_network])[0] if self.peer_network else None)
 
 
 def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
@@ -48,6 +52,7 @@ class AwsView:
         self.policy = policy
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
+        self._by_side: dict[tuple[Role, str], list[Grant]] = {}
         self._unmodelled: list[str] = []
         #: Rules to peers known by name only (S3's prefix list): checked apart (``vpc_endpoints``).
         self.named_grants: list[NamedGrant] = []
@@ -214,6 +219,9 @@ class AwsView:
     ) -> tuple[str, ...]:
         return self.acls.blockers(source, destination, port, cells)
 
+    def stateless_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> PortFilter:
+        return self.acls.passable(source, destination, protocol, cells)
+
     def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]:
         """ACLs broader than the model needs; the expected side stays the model."""
         if not isinstance(expected, ExpectedView):
@@ -225,19 +233,23 @@ class AwsView:
         key = (role, direction, port)
         found = self._by_port.get(key)
         if found is None:
-            found = self._by_port[key] = [
-                g for g in self.grants if g.role is role and g.direction == direction and g.spec.matches(port)
-            ]
+            side = self._by_side.get((role, direction))
+            if side is None:
+                side = self._by_side[(role, direction)] = [
+                    g for g in self.grants if g.role is role and g.direction == direction
+                ]
+            found = self._by_port[key] = [g for g in side if g.spec.matches(port)]
         return found
 
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
+        low, high = other.cell.low, other.cell.high
         because = tuple(
             dict.fromkeys(
                 g.resource
                 for g in self._grants(role, direction, port)
                 if (
                     (g.peer_role is not None and g.peer_role is other.role)
-                    or (g.peer_network is not None and other.cell.within(g.peer_network))
+                    or (g.peer_span is not None and g.peer_span[0] <= low and high <= g.peer_span[1])
                 )
             )
         )
@@ -245,6 +257,24 @@ class AwsView:
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         return self._decide(source, "egress", destination, port)
+
+    def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return tuple(map(id, self._grants(role, direction, port)))
+
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return tuple(
+            i
+            for i, g in enumerate(self.grants)
+            if g.role is role
+            and g.direction == direction
+            and g.peer_span is not None
+            and g.peer_span[0] <= cell.low
+            and cell.high <= g.peer_span[1]
+        )
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:
