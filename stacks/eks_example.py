@@ -32,6 +32,7 @@ from circleci_network.options import HardeningOptions
 from circleci_network.platform_rules import Platform, PlatformOptions
 from circleci_network.roles import Role
 from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
+from circleci_network.vpc_endpoints import VpcEndpoints
 from stacks.reference import reference_aws_props
 
 CLUSTER_NAME = "circleci"
@@ -43,12 +44,22 @@ CLUSTER_LOG_GROUP = f"/aws/eks/{CLUSTER_NAME}/cluster"
 EKS_NACL_HARDENING = HardeningOptions(external_cidrs=("198.51.100.7/32",))
 
 
-def eks_example_props(platform: PlatformOptions | None = None, *, network_acls: bool = False) -> AwsStackProps:
-    """The reference network with ``Platform.EKS``; ``network_acls`` adds the per-tier ACLs and,
-    as a platform team locking the nodes down would, sends egress through a proxy (so the ACLs'
-    reply rules are narrow and the EKS entries are not hidden by replies from the whole internet)."""
+def eks_example_props(
+    platform: PlatformOptions | None = None,
+    vpc_endpoints: VpcEndpoints | None = None,
+    *,
+    network_acls: bool = False,
+) -> AwsStackProps:
+    """The reference network with ``Platform.EKS``. ``vpc_endpoints``: e.g. ``VpcEndpoints(enabled=True)``
+    for nodes without a route to AWS's APIs. ``network_acls`` adds the per-tier ACLs and, as a platform
+    team locking the nodes down would, sends egress through a proxy (so the ACLs' reply rules are narrow
+    and the EKS entries are not hidden by replies from the whole internet)."""
     props = reference_aws_props()
-    network = replace(props.network, platform=platform or PlatformOptions(platform=Platform.EKS))
+    network = replace(
+        props.network,
+        platform=platform or PlatformOptions(platform=Platform.EKS),
+        vpc_endpoints=vpc_endpoints or VpcEndpoints(),
+    )
     if network_acls:
         network = replace(network, network_acls=True, hardening=EKS_NACL_HARDENING)
     return replace(props, network=network)

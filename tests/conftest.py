@@ -136,3 +136,31 @@ def eks_nacl_example() -> Synth:
 
     stack = EksExampleStack(App(), "aws-eks-nacl", props=eks_example_props(network_acls=True))
     return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def eks_endpoints_example() -> Synth:
+    """The EKS example with ``VpcEndpoints(enabled=True)``: the default list plus eks."""
+    from cdktf import App, Testing
+
+    from circleci_network.vpc_endpoints import VpcEndpoints
+    from stacks.eks_example import EksExampleStack, eks_example_props
+
+    props = eks_example_props(vpc_endpoints=VpcEndpoints(enabled=True))
+    return dict(json.loads(Testing.synth(EksExampleStack(App(), "aws-eks-endpoints", props=props))))
+
+
+@pytest.fixture(scope="session")
+def aws_endpoints() -> Synth:
+    """The AWS reference stack with ``VpcEndpoints(enabled=True)`` (no platform): the default list."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from circleci_network.vpc_endpoints import VpcEndpoints
+    from stacks.reference import reference_aws_props
+
+    props = reference_aws_props()
+    props = replace(props, network=replace(props.network, vpc_endpoints=VpcEndpoints(enabled=True)))
+    return dict(json.loads(Testing.synth(CircleciAwsStack(App(), "circleci-aws", props=props))))

@@ -29,6 +29,7 @@ from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
+from circleci_network.audit.vpc_endpoints import check_named_peers, structure_findings
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
 from circleci_network.platform_rules import Platform
@@ -148,6 +149,14 @@ def audit_stack(
     if (filters := stateless_filters(actual)) is not None:
         differences += filters.stateless_differences(rendered, cells)
     findings, notes = check_structure(stack, intent)
+    unmodelled = actual.unmodelled()
+    if isinstance(actual, AwsView):  # S3's prefix list: matched by name, role and port
+        named_unmodelled, named_findings, named_notes = check_named_peers(
+            actual.named_grants, tuple(r.rule for r in rendered.rules)
+        )
+        unmodelled += named_unmodelled
+        findings += named_findings + structure_findings(stack, intent)
+        notes += named_notes
     if policy is not None:
         findings += policy_findings(intent, policy)
     return StackAudit(
@@ -156,7 +165,7 @@ def audit_stack(
         flows=flows,
         expected=expected,
         differences=differences,
-        unmodelled=actual.unmodelled(),
+        unmodelled=unmodelled,
         inherent=[d for d in compare(expected, effective_flows(Verdicts(pure, cells))) if d.kind == "extra"]
         if with_notes
         else [],

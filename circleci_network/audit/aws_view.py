@@ -14,6 +14,7 @@ from circleci_network.audit.facts import chart_load_balancer_subnets
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
+from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
 from circleci_network.intent import NetworkIntent
 from circleci_network.resolve import ResolvedPolicy
 from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
@@ -53,6 +54,8 @@ class AwsView:
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
         self._by_side: dict[tuple[Role, str], list[Grant]] = {}
         self._unmodelled: list[str] = []
+        #: Rules to peers known by name only (S3's prefix list): checked apart (``vpc_endpoints``).
+        self.named_grants: list[NamedGrant] = []
         self.groups: dict[str, Role | None] = {}
         for name, group in resources(stack, "aws_security_group").items():
             tag = (group.get("tags") or {}).get("circleci/role")
@@ -100,6 +103,9 @@ class AwsView:
                 if (n := referenced(s, "aws_subnet", "id")) in subnets
             ]
             book.ranges[Role.EKS_CONTROL_PLANE] = cluster or list(book.ranges[Role.KUBERNETES_NODES])
+        if Role.VPC_ENDPOINTS in self.groups.values():
+            # The interface endpoints' ENIs carry the group: it lives where they sit.
+            book.ranges[Role.VPC_ENDPOINTS] = interface_endpoint_ranges(stack)
         book.carve_out = [
             IPv4Network(c) for c in self.policy.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
         ]
@@ -145,6 +151,10 @@ class AwsView:
                 if role is None:
                     continue
                 spec = _spec(rule.get("ip_protocol"), rule.get("from_port"), rule.get("to_port"))
+                named = prefix_list_peer(stack, rule.get("prefix_list_id"))
+                if named is not None:
+                    self.named_grants.append(NamedGrant(role, direction, spec, named, address(kind, name)))
+                    continue
                 other = (
                     "to an IPv6 range"
                     if rule.get("cidr_ipv6")

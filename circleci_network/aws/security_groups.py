@@ -22,9 +22,10 @@ from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.platform_rules import Platform, PlatformOptions
 from circleci_network.ports import Port, Protocol
 from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
-from circleci_network.roles import ALL_LOAD_BALANCERS, Role
+from circleci_network.roles import ALL_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import Direction
 from circleci_network.server_versions import ServerVersion
+from circleci_network.vpc_endpoints import VpcEndpoints
 
 #: AWS's default quota of rules per security group and direction.
 RULES_PER_GROUP_QUOTA = 60
@@ -63,11 +64,27 @@ class SecurityGroupProps:
     """Whose rule table to render (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
     """``Platform.EKS`` adds the EKS control-plane group and its platform rules (see README "EKS")."""
+    vpc_endpoints: VpcEndpoints = field(default_factory=VpcEndpoints)
+    """Turned on: the endpoints' group and the using roles' 443 to it and to S3 (README "VPC endpoints")."""
+    s3_prefix_list_id: str | None = None
+    """S3's prefix list (the gateway endpoint's ``prefix_list_id``): required when the endpoints include s3."""
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_aws_platform(self.platform, "SecurityGroupProps.platform")
         check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
+        if not isinstance(self.vpc_endpoints, VpcEndpoints):
+            raise ConfigurationError(
+                "SecurityGroupProps.vpc_endpoints",
+                f"{self.vpc_endpoints!r} is not VpcEndpoints",
+                "use VpcEndpoints(...)",
+            )
+        if self.vpc_endpoints.gateway_services and not self.s3_prefix_list_id:
+            raise ConfigurationError(
+                "SecurityGroupProps.s3_prefix_list_id",
+                "is not given, but the VPC endpoints include s3 (the nodes' egress to S3 names its prefix list)",
+                "give the S3 gateway endpoint's prefix_list_id (CircleciVpcEndpoints.s3_prefix_list_id)",
+            )
         if self.node_ports is None:
             object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
         object.__setattr__(
@@ -128,6 +145,7 @@ class SecurityGroupProps:
             cloud=Cloud.AWS,
             server_version=self.server_version,
             platform=self.platform,
+            vpc_endpoints=self.vpc_endpoints,
             node_ports=self.listener_node_ports,
             addresses=PeerAddresses(
                 dns_resolver=self.dns_resolver_cidrs,
@@ -144,6 +162,8 @@ def _aws_protocol(port: Port) -> str:
 def _group_description(role: Role) -> str:
     if role is Role.EKS_CONTROL_PLANE:  # EKS puts it on the control plane's ENIs (vpc_config)
         return "CircleCI Server EKS control plane (platform rules from the EKS documentation)"
+    if role is Role.VPC_ENDPOINTS:  # on the interface endpoints' ENIs
+        return "CircleCI Server VPC interface endpoints (platform rules from the AWS documentation)"
     return f"CircleCI Server {role.display_name} (rules from the CircleCI Server v3 hardening guide)"
 
 
@@ -186,6 +206,8 @@ class CircleciSecurityGroups(Construct):
         self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
         if existing_plane is not None and Role.EKS_CONTROL_PLANE in self.policy.roles:
             self.group_ids[Role.EKS_CONTROL_PLANE] = existing_plane
+        #: Peers named by a prefix list, not CIDRs (S3 through its gateway endpoint).
+        self.prefix_lists = {OutsidePeer.S3_PREFIX_LIST: props.s3_prefix_list_id} if props.s3_prefix_list_id else {}
         # Alone, the stack holds none of the facts these props give: they are the user's inputs.
         # CircleciAwsNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
@@ -201,6 +223,7 @@ class CircleciSecurityGroups(Construct):
             ),
             server_version=props.server_version,
             platform=props.platform,
+            vpc_endpoints=props.vpc_endpoints,
         )
         self._check_quota()
         for rule in self.rules:
@@ -215,7 +238,8 @@ class CircleciSecurityGroups(Construct):
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
-            per_port = 1 if rule.peer_role in self.group_ids else len(rule.peer_cidrs)
+            by_reference = rule.peer_role in self.group_ids or rule.peer in self.prefix_lists
+            per_port = 1 if by_reference else len(rule.peer_cidrs)
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
         for (role, direction), count in counts.items():
@@ -242,6 +266,19 @@ class CircleciSecurityGroups(Construct):
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
                     referenced_security_group_id=self.group_ids[rule.peer_role],
+                    description=rule.description,
+                    tags=tags,
+                    from_port=from_port,
+                    to_port=to_port,
+                )
+                continue
+            if isinstance(rule.peer, OutsidePeer) and rule.peer in self.prefix_lists:
+                resource(
+                    self,
+                    base_id,
+                    security_group_id=group_id,
+                    ip_protocol=_aws_protocol(port),
+                    prefix_list_id=self.prefix_lists[rule.peer],
                     description=rule.description,
                     tags=tags,
                     from_port=from_port,

@@ -26,12 +26,12 @@ def test_aws_stack_validates_against_the_provider_schema(synth_outdir: Path, tmp
     assert (tf.directory / "cdk.tf.json").read_bytes() == stack_file.read_bytes()
 
 
-@pytest.mark.parametrize("fixture", ["eks_example", "eks_nacl_example"])
+@pytest.mark.parametrize("fixture", ["eks_example", "eks_nacl_example", "eks_endpoints_example"])
 def test_eks_example_validates_against_the_provider_schema(
     fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """stacks/eks_example.py: cluster with our control-plane group, node group with our launch
-    template; and the same with network ACLs (``eks_example_props(network_acls=True)``)."""
+    template; with network ACLs (``eks_example_props(network_acls=True)``); with ``VpcEndpoints(enabled=True)``."""
     stack = request.getfixturevalue(fixture)
     stack_file = tmp_path / f"{fixture}.tf.json"
     stack_file.write_text(json.dumps(stack, indent=2))
