@@ -581,26 +581,26 @@ class NetworkAcls:
             return []
         needs = _Needs(self, expected, cells)
         every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
+        # Cells the needs and the ACLs cannot tell apart get the same answers: one question per
+        # group, its answer shared by every cell of it.
+        groups: dict[tuple[int, int], list[AddressCell]] = defaultdict(list)
+        for cell in every:
+            groups[(needs.class_of(cell), self._class_of(cell))].append(cell)
         grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
-        # Cells of one class with the same needs get the same answer: work it out once.
-        passed: dict[tuple[str, bool, int, frozenset[PortSpec]], list[tuple[PortCell, tuple[str, ...]]]]
-        passed = {}
-        # Most cells need one of a few sets of ports: which ports each set leaves open, once.
+        # Most groups need one of a few sets of ports: which ports each set leaves open, once.
         open_ports: dict[frozenset[PortSpec], list[PortCell]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
-                for cell in every:
+                for members in groups.values():
+                    cell = members[0]
                     needed = frozenset(needs.of(acl, egress, cell))
                     if (unneeded := open_ports.get(needed)) is None:
                         unneeded = open_ports[needed] = [
                             p for p in cells.ports if not any(spec.matches(p) for spec in needed)
                         ]
-                    key = (acl.resource, egress, self._class_of(cell), needed)
-                    if (passing := passed.get(key)) is None:
-                        passing = passed[key] = self._passing(acl, egress, cell, unneeded)
                     who = self._who(cell)
-                    for port, because in passing:
-                        grouped[(acl.label, egress, who, because)].append((cell, port))
+                    for port, because in self._passing(acl, egress, cell, unneeded):
+                        grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
         differences = []
         for (label, egress, who, because), found in sorted(grouped.items()):
             ports = merge_port_cells({port for _, port in found})
@@ -656,9 +656,26 @@ class _Needs:
         for rule in expected.policy.load_balancer_rules:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
                 self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
-        self._of: dict[tuple[str, bool, AddressCell], list[PortSpec]] = {}
+        self._of: dict[tuple[str, bool, int], list[PortSpec]] = {}
         # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
-        self._matched: dict[tuple[Role, Direction, AddressCell], list[ResolvedRule]] = {}
+        self._matched: dict[tuple[Role, Direction, int], list[ResolvedRule]] = {}
+        # All _compute reads of a cell: its subnet, the roles owning it, and which of the
+        # rules' networks hold it. Cells alike in these need the same ports (see class_of).
+        self._telling = list(
+            dict.fromkeys(
+                (int(n.network_address), int(n.broadcast_address))
+                for side in (*self.rules.values(), *self.transparent.values())
+                for _, networks in side
+                for n in networks
+            )
+        )
+        self._class: dict[AddressCell, int] = {}
+        self._classes: dict[tuple[object, ...], int] = {}
+        # Per rule (by id: rules compare field by field) its request and reply ports, once.
+        self._request_specs: dict[int, list[PortSpec]] = {}
+        self._reply_specs: dict[int, list[PortSpec]] = {}
+        self._nat_of: dict[str, list[tuple[str, list[tuple[Role, list[ResolvedRule], set[int]]]]]] = {}
+        self._clients_of: dict[tuple[Role, int], set[int]] = {}
         self._beyond_of: dict[Role, list[ResolvedRule]] = {}
         self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
 
@@ -668,8 +685,20 @@ class _Needs:
             return self.transparent[role] + self.rules[(Role.KUBERNETES_NODES, direction)]
         return self.rules[(role, direction)]
 
+    def class_of(self, cell: AddressCell) -> int:
+        """A number per class of cells ``of`` answers alike for (every ACL, both directions)."""
+        found = self._class.get(cell)
+        if found is None:
+            seen = (
+                self.acls.subnet_of(cell),
+                frozenset(self.owners.get(cell, ())),
+                tuple(low <= cell.low and cell.high <= high for low, high in self._telling),
+            )
+            found = self._class[cell] = self._classes.setdefault(seen, len(self._classes))
+        return found
+
     def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
-        key = (role, direction, cell)
+        key = (role, direction, self.class_of(cell))
         found = self._matched.get(key)
         if found is None:
             found = self._matched[key] = self._match(role, direction, cell)
@@ -711,10 +740,47 @@ class _Needs:
         return found
 
     def of(self, acl: Acl, egress: bool, cell: AddressCell) -> list[PortSpec]:
-        key = (acl.resource, egress, cell)
+        """The ports ``acl`` must pass to/from ``cell``; once per class of cells (``class_of``)."""
+        key = (acl.resource, egress, self.class_of(cell))
         if key not in self._of:
             self._of[key] = self._compute(acl, egress, cell)
         return self._of[key]
+
+    def _requests(self, rule: ResolvedRule) -> list[PortSpec]:
+        found = self._request_specs.get(id(rule))
+        if found is None:
+            found = self._request_specs[id(rule)] = [port_spec(p) for p in rule.ports]
+        return found
+
+    def _replies(self, rule: ResolvedRule) -> list[PortSpec]:
+        found = self._reply_specs.get(id(rule))
+        if found is None:
+            found = self._reply_specs[id(rule)] = [_reply_any(p) for p in rule.ports]
+        return found
+
+    def _nat_clients(self, acl: Acl) -> list[tuple[str, list[tuple[Role, list[ResolvedRule], set[int]]]]]:
+        """The subnets routed through a NAT gateway in ``acl``'s subnets, each with its roles
+        and their rules that may reach past the VPC (and those rules' ids)."""
+        found = self._nat_of.get(acl.resource)
+        if found is None:
+            nat_subnets = {s for s, a in self.acls.subnet_acl.items() if a is acl}
+            found = self._nat_of[acl.resource] = [
+                (subnet, [(role, (b := self._leaving(role)), {id(r) for r in b}) for role in self.living[subnet]])
+                for subnet, routes in self.acls.nat_routes.items()
+                if any(nat in nat_subnets for _, nat in routes)
+            ]
+        return found
+
+    def _clients(self, lb: Role, listener: Listener) -> set[int]:
+        """The ids of ``lb``'s ingress rules that open ``listener``'s port."""
+        key = (lb, listener.port)
+        found = self._clients_of.get(key)
+        if found is None:
+            at = PortCell("tcp", listener.port, listener.port)
+            found = self._clients_of[key] = {
+                id(r) for r, _ in self._side(lb, Direction.INGRESS) if any(s.matches(at) for s in self._requests(r))
+            }
+        return found
 
     def _compute(self, acl: Acl, egress: bool, cell: AddressCell) -> list[PortSpec]:
         way, back = (Direction.EGRESS, Direction.INGRESS) if egress else (Direction.INGRESS, Direction.EGRESS)
@@ -722,35 +788,22 @@ class _Needs:
         occupants = self._occupants(acl)
         for role in occupants:
             for rule in self._matching(role, way, cell):  # the requests
-                specs += [port_spec(p) for p in rule.ports]
+                specs += self._requests(rule)
             for rule in self._matching(role, back, cell):  # the replies
-                specs += [_reply_any(p) for p in rule.ports]
+                specs += self._replies(rule)
         # The NAT gateways in this ACL's subnets carry their clients' traffic to the outside.
-        nat_subnets = {s for s, a in self.acls.subnet_acl.items() if a is acl}
-        for subnet, routes in self.acls.nat_routes.items():
-            if not any(nat in nat_subnets for _, nat in routes):
-                continue
+        for subnet, roles in self._nat_clients(acl):
             client = self.acls.subnet_of(cell) == subnet
-            for role in self.living[subnet]:
-                beyond = self._leaving(role)
+            for role, beyond, beyond_ids in roles:
+                leaving = [r for r in self._matching(role, Direction.EGRESS, cell) if id(r) in beyond_ids]
                 if egress:
-                    specs += [
-                        port_spec(p)
-                        for r in self._matching(role, Direction.EGRESS, cell)
-                        if r in beyond
-                        for p in r.ports
-                    ]
+                    specs += [s for r in leaving for s in self._requests(r)]
                     if client:
-                        specs += [_reply_any(p) for r in beyond for p in r.ports]
+                        specs += [s for r in beyond for s in self._replies(r)]
                 else:
                     if client:
-                        specs += [port_spec(p) for r in beyond for p in r.ports]
-                    specs += [
-                        _reply_any(p)
-                        for r in self._matching(role, Direction.EGRESS, cell)
-                        if r in beyond
-                        for p in r.ports
-                    ]
+                        specs += [s for r in beyond for s in self._requests(r)]
+                    specs += [s for r in leaving for s in self._replies(r)]
         # Load balancers forward to their targets' NodePorts (with the client's address, or their own).
         owners = self.owners.get(cell, set())
         for lb, listeners in self.acls.listeners.items():
@@ -758,12 +811,8 @@ class _Needs:
                 node_port = PortSpec("tcp", listener.target_port, listener.target_port)
                 if TARGETS in occupants:
                     if listener.preserves_client:
-                        clients = [
-                            r
-                            for r in self._matching(lb, Direction.INGRESS, cell)
-                            if any(port_spec(p).matches(PortCell("tcp", listener.port, listener.port)) for p in r.ports)
-                        ]
-                        sender = bool(clients)
+                        opening = self._clients(lb, listener)
+                        sender = any(id(r) in opening for r in self._matching(lb, Direction.INGRESS, cell))
                     else:
                         sender = lb in owners
                     if sender:
