@@ -180,6 +180,10 @@ class NetworkAcls:
         self._delivered: dict[tuple[object, ...], bool] = {}
         self._blocked_cells: Cells | None = None
         self._allows: dict[tuple[str, bool, int, str], list[tuple[int, int]]] = {}
+        self._acl_class_of: dict[tuple[str, int, int], int] = {}
+        self._acl_classes: dict[tuple[object, ...], int] = {}
+        self._ends_of: dict[str, list[tuple[int, int, bool]]] = {}
+        self._acls_class_of: dict[AddressCell, tuple[int, ...]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -336,8 +340,8 @@ class NetworkAcls:
     def _allowed(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str) -> list[tuple[int, int]]:
         """The ports of ``protocol`` whose first matching rule in ``acl`` to/from ``cell`` allows
         them, as sorted disjoint ranges: a range passes when it lies within them. Depends on
-        ``cell`` only through its class (``_class_of``)."""
-        key = (acl.resource, egress, self._class_of(cell), protocol)
+        ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
+        key = (acl.resource, egress, self._acl_class(acl, cell), protocol)
         found = self._allows.get(key)
         if found is None:
             remaining, allowed = [(0, 65535)], []
@@ -452,6 +456,38 @@ class NetworkAcls:
             found = self._class[ends] = self._classes.setdefault(seen, len(self._classes))
         return found
 
+    def _acl_class(self, acl: Acl, cell: AddressCell) -> int:
+        """A number per set of ``acl``'s rules that apply to ``cell`` (as ``_applying`` picks them,
+        either direction, any protocol): coarser than ``_class_of``, and all ``acl`` sees of it."""
+        key = (acl.resource, cell.low, cell.high)
+        found = self._acl_class_of.get(key)
+        if found is None:
+            seen = (
+                acl.resource,
+                tuple(
+                    i
+                    for i, (low, high, allow) in enumerate(self._rule_ends(acl))
+                    if (low <= cell.low and cell.high <= high) or (not allow and cell.low <= high and low <= cell.high)
+                ),
+            )
+            found = self._acl_class_of[key] = self._acl_classes.setdefault(seen, len(self._acl_classes))
+        return found
+
+    def _rule_ends(self, acl: Acl) -> list[tuple[int, int, bool]]:
+        found = self._ends_of.get(acl.resource)
+        if found is None:
+            found = self._ends_of[acl.resource] = [
+                (int(r.network.network_address), int(r.network.broadcast_address), r.allow) for r in acl.rules
+            ]
+        return found
+
+    def _acls_class(self, cell: AddressCell) -> tuple[int, ...]:
+        """What every ACL sees of ``cell`` (``_acl_class`` of each)."""
+        found = self._acls_class_of.get(cell)
+        if found is None:
+            found = self._acls_class_of[cell] = tuple(self._acl_class(a, cell) for a in self.acls.values())
+        return found
+
     def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
         """``_blockers``, once per class of source and destination address."""
         if not self.present:
@@ -513,7 +549,7 @@ class NetworkAcls:
 
     def _delivers(self, subnet: str | None, seen_as: AddressCell, node_port: int, cells: Cells) -> bool:
         """Whether a load balancer in ``subnet`` reaches every target on ``node_port`` as ``seen_as``."""
-        key = (subnet, self._class_of(seen_as), node_port)
+        key = (subnet, self._acls_class(seen_as), node_port)
         found = self._delivered.get(key)
         if found is None:
             found = self._delivered[key] = all(
@@ -527,7 +563,18 @@ class NetworkAcls:
     ) -> list[tuple[int, int]]:
         """The request ports ``_crossing`` passes from ``sender``'s subnet to ``receiver``'s: none
         when a reply cannot come back (the reply ports do not depend on the request's)."""
-        key = (sender, receiver, self._class_of(seen_as), self._class_of(target), protocol)
+        # Only the two subnets' ACLs judge the hop (and whether it is one subnet): the ends count
+        # by the rules of those ACLs that apply to them.
+        sending = self.subnet_acl.get(sender) if sender else None
+        receiving = self.subnet_acl.get(receiver) if receiver else None
+        key = (
+            sender is not None and sender == receiver,
+            sending.resource if sending else None,
+            receiving.resource if receiving else None,
+            self._acl_class(receiving, seen_as) if receiving else None,
+            self._acl_class(sending, target) if sending else None,
+            protocol,
+        )
         found = self._hops.get(key)
         if found is None:
             found = self._hops[key] = self._crossing_ports(sender, receiver, seen_as, target, protocol)
