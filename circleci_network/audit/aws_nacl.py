@@ -634,20 +634,33 @@ class NetworkAcls:
         for cell in every:
             groups[(needs.class_of(cell), self._class_of(cell))].append(cell)
         grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
-        # Most groups need one of a few sets of ports: which ports each set leaves open, once.
-        open_ports: dict[frozenset[PortSpec], list[PortCell]] = {}
+        # What an ACL passes depends on the few sets of its rules that apply (_acl_class): once
+        # per set, for every port. Most groups need one of a few sets of ports: which ports each
+        # set leaves open, once; and only where the ACL passes something.
+        passed: dict[tuple[str, bool, int], list[tuple[PortCell, tuple[str, ...]]]] = {}
+        open_ports: dict[frozenset[PortSpec], set[PortCell]] = {}
+        matched: dict[PortSpec, set[PortCell]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
                 for members in groups.values():
                     cell = members[0]
-                    needed = frozenset(needs.of(acl, egress, cell))
+                    key = (acl.resource, egress, self._acl_class(acl, cell))
+                    if (passing := passed.get(key)) is None:
+                        passing = passed[key] = self._passing(acl, egress, cell, cells.ports)
+                    if not passing:
+                        continue
+                    needed = needs.needed(acl, egress, cell)
                     if (unneeded := open_ports.get(needed)) is None:
-                        unneeded = open_ports[needed] = [
-                            p for p in cells.ports if not any(spec.matches(p) for spec in needed)
-                        ]
+                        unneeded = set(cells.ports)
+                        for spec in needed:
+                            if (ports := matched.get(spec)) is None:
+                                ports = matched[spec] = {p for p in cells.ports if spec.matches(p)}
+                            unneeded -= ports
+                        open_ports[needed] = unneeded
                     who = self._who(cell)
-                    for port, because in self._passing(acl, egress, cell, unneeded):
-                        grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
+                    for port, because in passing:
+                        if port in unneeded:
+                            grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
         differences = []
         for (label, egress, who, because), found in sorted(grouped.items()):
             ports = merge_port_cells({port for _, port in found})
@@ -664,7 +677,7 @@ class NetworkAcls:
         self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]
     ) -> list[tuple[PortCell, tuple[str, ...]]]:
         """Which of ``ports`` ``acl`` passes to/from ``cell``, each with the rules that allow it.
-        Depends on ``cell`` only through its class (``_class_of``)."""
+        Depends on ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
         found = []
         allowing = [r for r in acl.rules if r.egress is egress and r.allow and cell.within(r.network)]
         allowed = {protocol: self._allowed(acl, egress, cell, protocol) for protocol in PROTOCOLS}
@@ -704,6 +717,7 @@ class _Needs:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
                 self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
         self._of: dict[tuple[str, bool, int], list[PortSpec]] = {}
+        self._needed: dict[tuple[str, bool, int], frozenset[PortSpec]] = {}
         # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
         self._matched: dict[tuple[Role, Direction, int], list[ResolvedRule]] = {}
         # All _compute reads of a cell: its subnet, the roles owning it, and which of the
@@ -786,6 +800,14 @@ class _Needs:
                 found[role] = mine
         return found
 
+    def needed(self, acl: Acl, egress: bool, cell: AddressCell) -> frozenset[PortSpec]:
+        """``of``, as a set."""
+        key = (acl.resource, egress, self.class_of(cell))
+        found = self._needed.get(key)
+        if found is None:
+            found = self._needed[key] = frozenset(self.of(acl, egress, cell))
+        return found
+
     def of(self, acl: Acl, egress: bool, cell: AddressCell) -> list[PortSpec]:
         """The ports ``acl`` must pass to/from ``cell``; once per class of cells (``class_of``)."""
         key = (acl.resource, egress, self.class_of(cell))
@@ -805,17 +827,22 @@ class _Needs:
             found = self._reply_specs[id(rule)] = [_reply_any(p) for p in rule.ports]
         return found
 
-    def _nat_clients(self, acl: Acl) -> list[tuple[str, list[tuple[Role, list[ResolvedRule], set[int]]]]]:
-        """The subnets routed through a NAT gateway in ``acl``'s subnets, each with its roles
-        and their rules that may reach past the VPC (and those rules' ids)."""
+    def _nat_clients(self, acl: Acl) -> tuple[set[str], list[tuple[Role, list[ResolvedRule], set[int]]]]:
+        """The subnets routed through a NAT gateway in ``acl``'s subnets, and the roles living in
+        any of them with their rules that may reach past the VPC (and those rules' ids)."""
         found = self._nat_of.get(acl.resource)
         if found is None:
             nat_subnets = {s for s, a in self.acls.subnet_acl.items() if a is acl}
-            found = self._nat_of[acl.resource] = [
-                (subnet, [(role, (b := self._leaving(role)), {id(r) for r in b}) for role in self.living[subnet]])
+            clients = {
+                subnet
                 for subnet, routes in self.acls.nat_routes.items()
                 if any(nat in nat_subnets for _, nat in routes)
-            ]
+            }
+            roles = list(dict.fromkeys(role for subnet in clients for role in self.living[subnet]))
+            found = self._nat_of[acl.resource] = (
+                clients,
+                [(role, (b := self._leaving(role)), {id(r) for r in b}) for role in roles],
+            )
         return found
 
     def _clients(self, lb: Role, listener: Listener) -> set[int]:
@@ -839,18 +866,15 @@ class _Needs:
             for rule in self._matching(role, back, cell):  # the replies
                 specs += self._replies(rule)
         # The NAT gateways in this ACL's subnets carry their clients' traffic to the outside.
-        for subnet, roles in self._nat_clients(acl):
-            client = self.acls.subnet_of(cell) == subnet
-            for role, beyond, beyond_ids in roles:
-                leaving = [r for r in self._matching(role, Direction.EGRESS, cell) if id(r) in beyond_ids]
-                if egress:
-                    specs += [s for r in leaving for s in self._requests(r)]
-                    if client:
-                        specs += [s for r in beyond for s in self._replies(r)]
-                else:
-                    if client:
-                        specs += [s for r in beyond for s in self._requests(r)]
-                    specs += [s for r in leaving for s in self._replies(r)]
+        # (A set: what each client subnet adds once is as good as once per subnet.)
+        clients, roles = self._nat_clients(acl)
+        home = self.acls.subnet_of(cell)
+        for role, beyond, beyond_ids in roles:
+            leaving = [r for r in self._matching(role, Direction.EGRESS, cell) if id(r) in beyond_ids]
+            specs += [s for r in leaving for s in (self._requests(r) if egress else self._replies(r))]
+        if home in clients:
+            for role in self.living[home]:
+                specs += [s for r in self._leaving(role) for s in (self._replies(r) if egress else self._requests(r))]
         # Load balancers forward to their targets' NodePorts (with the client's address, or their own).
         owners = self.owners.get(cell, set())
         for lb, listeners in self.acls.listeners.items():
