@@ -653,9 +653,9 @@ class NetworkAcls:
                     if (unneeded := open_ports.get(needed)) is None:
                         unneeded = set(cells.ports)
                         for spec in needed:
-                            if (ports := matched.get(spec)) is None:
-                                ports = matched[spec] = {p for p in cells.ports if spec.matches(p)}
-                            unneeded -= ports
+                            if (hit := matched.get(spec)) is None:
+                                hit = matched[spec] = {p for p in cells.ports if spec.matches(p)}
+                            unneeded -= hit
                         open_ports[needed] = unneeded
                     who = self._who(cell)
                     for port, because in passing:
@@ -735,7 +735,7 @@ class _Needs:
         # Per rule (by id: rules compare field by field) its request and reply ports, once.
         self._request_specs: dict[int, list[PortSpec]] = {}
         self._reply_specs: dict[int, list[PortSpec]] = {}
-        self._nat_of: dict[str, list[tuple[str, list[tuple[Role, list[ResolvedRule], set[int]]]]]] = {}
+        self._nat_of: dict[str, tuple[set[str], list[tuple[Role, set[int]]]]] = {}
         self._clients_of: dict[tuple[Role, int], set[int]] = {}
         self._beyond_of: dict[Role, list[ResolvedRule]] = {}
         self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
@@ -827,9 +827,9 @@ class _Needs:
             found = self._reply_specs[id(rule)] = [_reply_any(p) for p in rule.ports]
         return found
 
-    def _nat_clients(self, acl: Acl) -> tuple[set[str], list[tuple[Role, list[ResolvedRule], set[int]]]]:
+    def _nat_clients(self, acl: Acl) -> tuple[set[str], list[tuple[Role, set[int]]]]:
         """The subnets routed through a NAT gateway in ``acl``'s subnets, and the roles living in
-        any of them with their rules that may reach past the VPC (and those rules' ids)."""
+        any of them with the ids of their rules that may reach past the VPC."""
         found = self._nat_of.get(acl.resource)
         if found is None:
             nat_subnets = {s for s, a in self.acls.subnet_acl.items() if a is acl}
@@ -841,7 +841,7 @@ class _Needs:
             roles = list(dict.fromkeys(role for subnet in clients for role in self.living[subnet]))
             found = self._nat_of[acl.resource] = (
                 clients,
-                [(role, (b := self._leaving(role)), {id(r) for r in b}) for role in roles],
+                [(role, {id(r) for r in self._leaving(role)}) for role in roles],
             )
         return found
 
@@ -869,7 +869,7 @@ class _Needs:
         # (A set: what each client subnet adds once is as good as once per subnet.)
         clients, roles = self._nat_clients(acl)
         home = self.acls.subnet_of(cell)
-        for role, beyond, beyond_ids in roles:
+        for role, beyond_ids in roles:
             leaving = [r for r in self._matching(role, Direction.EGRESS, cell) if id(r) in beyond_ids]
             specs += [s for r in leaving for s in (self._requests(r) if egress else self._replies(r))]
         if home in clients:
