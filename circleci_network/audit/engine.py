@@ -97,6 +97,9 @@ class Verdicts:
         self.cells = cells
         self.filters = stateless_filters(view)
         self._index = {port: i for i, port in enumerate(cells.ports)}
+        # By identity first: the passes ask with the cut's own port objects, and hashing a
+        # PortCell (a frozen dataclass) costs more than the rest of the lookup.
+        self._index_of = {id(port): i for i, port in enumerate(cells.ports)}
         self._classes: dict[tuple[Role, str], list[int]] = {}
         self._answers: dict[tuple[object, ...], Verdict] = {}
         self._first: dict[tuple[object, ...], Verdict | None] = {}
@@ -106,6 +109,7 @@ class Verdicts:
         self._addresses: dict[tuple[Role, str], tuple[list[int], list[AddressCell]]] = {}
         self._signatures: list[tuple[int, ...]] | None = None
         self._stateless: dict[tuple[object, ...], list[PortFilter]] = {}
+        self._pair_filters: dict[tuple[object, ...], PortFilter] = {}
 
     def classes(self, role: Role, direction: str) -> list[int]:
         """Per port of the cut (in order), a number per class of ports on which ``role``'s
@@ -126,7 +130,11 @@ class Verdicts:
         return self._signatures
 
     def port_class(self, role: Role, direction: str, port: PortCell) -> int:
-        return self.classes(role, direction)[self._index[port]]
+        i = self._index_of.get(id(port))
+        if i is None or self.cells.ports[i] is not port:
+            i = self._index[port]
+        found = self._classes.get((role, direction))
+        return (found if found is not None else self.classes(role, direction))[i]
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         key = (role, direction, self.port_class(role, direction, port))
@@ -181,19 +189,30 @@ class Verdicts:
         """The stateless filters' verdicts for every pair of addresses ``key`` covers, each for all
         ports of its protocol: asked once per flow and class of ports, not per port."""
         port = key.port
+        src, dst = self._roles.get(key.source), self._roles.get(key.destination)
+        # Only a flow between two roles picks its pairs by the stateful verdicts (port by port);
+        # with an outside end, every address of the role pairs with it, whatever the port.
+        both = src is not None and dst is not None
         ask = (
             key.source,
             key.destination,
             key.outside,
             port.protocol,
-            self.port_class(port_role, "egress", port) if (port_role := self._roles.get(key.source)) else None,
-            self.port_class(port_role, "ingress", port) if (port_role := self._roles.get(key.destination)) else None,
+            self.port_class(src, "egress", port) if both else None,  # type: ignore[arg-type]
+            self.port_class(dst, "ingress", port) if both else None,  # type: ignore[arg-type]
         )
         found = self._stateless.get(ask)
         if found is None:
-            filters, cells = self.filters, self.cells
+            filters, cells, known = self.filters, self.cells, self._pair_filters
             assert filters is not None
-            each = [filters.stateless_ports(s, r, port.protocol, cells) for s, r in _stateless_pairs(self, key)]
+            each = []
+            for s, r in _stateless_pairs(self, key):
+                # The same pair of addresses comes up in many flows: its filter is asked once.
+                pair = (s.role, s.cell.low, s.cell.high, r.role, r.cell.low, r.cell.high, port.protocol)
+                f = known.get(pair)
+                if f is None:
+                    f = known[pair] = filters.stateless_ports(s, r, port.protocol, cells)
+                each.append(f)
             found = self._stateless[ask] = list({id(f): f for f in each}.values())
         return found
 
@@ -230,8 +249,7 @@ class Verdicts:
 def _stateless_pairs(verdicts: Verdicts, key: FlowKey) -> list[tuple[Endpoint, Endpoint]]:
     """The pairs of addresses a flow the stateful rules allow covers, for the stateless filters."""
     cells = verdicts.cells
-    parties = {role.value: role for role in cells.parties}
-    src, dst = parties.get(key.source), parties.get(key.destination)
+    src, dst = verdicts._roles.get(key.source), verdicts._roles.get(key.destination)
     if src is not None and dst is not None:
         senders = [
             Endpoint(src, c) for c in cells.parties[src] if verdicts.ingress(dst, Endpoint(src, c), key.port).allowed
