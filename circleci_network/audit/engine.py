@@ -101,9 +101,10 @@ class Verdicts:
         # PortCell (a frozen dataclass) costs more than the rest of the lookup.
         self._index_of = {id(port): i for i, port in enumerate(cells.ports)}
         self._classes: dict[tuple[Role, str], list[int]] = {}
+        self._classes_by_id: dict[tuple[int, str], list[int]] = {}
         self._answers: dict[tuple[object, ...], Verdict] = {}
         self._first: dict[tuple[object, ...], Verdict | None] = {}
-        self._closed: dict[tuple[Role, str, int], bool] = {}
+        self._closed: dict[tuple[int, str, int], bool] = {}
         self._outside: dict[tuple[Role, str, int], list[tuple[AddressCell, Verdict]]] = {}
         self._roles = {role.value: role for role in cells.parties}
         self._addresses: dict[tuple[Role, str], tuple[list[int], list[AddressCell]]] = {}
@@ -133,25 +134,36 @@ class Verdicts:
         i = self._index_of.get(id(port))
         if i is None or self.cells.ports[i] is not port:
             i = self._index[port]
-        found = self._classes.get((role, direction))
-        return (found if found is not None else self.classes(role, direction))[i]
+        # Keyed by the role's identity (enum members are singletons): an Enum hashes in Python.
+        found = self._classes_by_id.get((id(role), direction))
+        if found is None:
+            found = self._classes_by_id[(id(role), direction)] = self.classes(role, direction)
+        return found[i]
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
-        key = (role, direction, self.port_class(role, direction, port))
+        key = (id(role), direction, self.port_class(role, direction, port))
         found = self._closed.get(key)
         if found is None:
             found = self._closed[key] = self.view.closed(role, direction, port)
         return found
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
-        key = ("egress", source, self.port_class(source, "egress", port), destination.role, destination.cell.low)
+        return self._egress(source, self.port_class(source, "egress", port), destination, port)
+
+    def _egress(self, source: Role, number: int, destination: Endpoint, port: PortCell) -> Verdict:
+        """``egress``, with ``port``'s class of ``source``'s egress rules already known."""
+        key = (True, id(source), number, id(destination.role), destination.cell.low)
         found = self._answers.get(key)
         if found is None:
             found = self._answers[key] = self.view.egress(source, destination, port)
         return found
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
-        key = ("ingress", destination, self.port_class(destination, "ingress", port), source.role, source.cell.low)
+        return self._ingress(destination, self.port_class(destination, "ingress", port), source, port)
+
+    def _ingress(self, destination: Role, number: int, source: Endpoint, port: PortCell) -> Verdict:
+        """``ingress``, with ``port``'s class of ``destination``'s ingress rules already known."""
+        key = (False, id(destination), number, id(source.role), source.cell.low)
         found = self._answers.get(key)
         if found is None:
             found = self._answers[key] = self.view.ingress(destination, source, port)
@@ -159,13 +171,14 @@ class Verdicts:
 
     def reaches(self, source: Role, destination: Role, port: PortCell) -> Verdict | None:
         """The first of ``source``'s egress verdicts to an address of ``destination`` that allows ``port``."""
-        key = ("egress", source, self.port_class(source, "egress", port), destination)
+        number = self.port_class(source, "egress", port)
+        key = (True, id(source), number, id(destination))
         if key not in self._first:
             self._first[key] = next(
                 (
                     v
                     for c in self.cells.parties[destination]
-                    if (v := self.egress(source, Endpoint(destination, c), port)).allowed
+                    if (v := self._egress(source, number, Endpoint(destination, c), port)).allowed
                 ),
                 None,
             )
@@ -173,13 +186,14 @@ class Verdicts:
 
     def admits(self, destination: Role, source: Role, port: PortCell) -> Verdict | None:
         """The first of ``destination``'s ingress verdicts from an address of ``source`` that allows ``port``."""
-        key = ("ingress", destination, self.port_class(destination, "ingress", port), source)
+        number = self.port_class(destination, "ingress", port)
+        key = (False, id(destination), number, id(source))
         if key not in self._first:
             self._first[key] = next(
                 (
                     v
                     for c in self.cells.parties[source]
-                    if (v := self.ingress(destination, Endpoint(source, c), port)).allowed
+                    if (v := self._ingress(destination, number, Endpoint(source, c), port)).allowed
                 ),
                 None,
             )
@@ -251,12 +265,10 @@ def _stateless_pairs(verdicts: Verdicts, key: FlowKey) -> list[tuple[Endpoint, E
     cells = verdicts.cells
     src, dst = verdicts._roles.get(key.source), verdicts._roles.get(key.destination)
     if src is not None and dst is not None:
-        senders = [
-            Endpoint(src, c) for c in cells.parties[src] if verdicts.ingress(dst, Endpoint(src, c), key.port).allowed
-        ]
-        receivers = [
-            Endpoint(dst, c) for c in cells.parties[dst] if verdicts.egress(src, Endpoint(dst, c), key.port).allowed
-        ]
+        port = key.port
+        into, out = verdicts.port_class(dst, "ingress", port), verdicts.port_class(src, "egress", port)
+        senders = [e for c in cells.parties[src] if verdicts._ingress(dst, into, e := Endpoint(src, c), port).allowed]
+        receivers = [e for c in cells.parties[dst] if verdicts._egress(src, out, e := Endpoint(dst, c), port).allowed]
     elif src is not None:
         senders = [Endpoint(src, c) for c in cells.parties[src]]
         receivers = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
