@@ -306,14 +306,22 @@ def _per_port(verdicts: Verdicts, opened: Callable[[PortCell], list[Opening]], *
     flows: Flows = {}
     stateless = stateless and verdicts.filters is not None
     known: dict[tuple[int, ...], list[Opening]] = {}
+    # A flow's stateless filters depend on its ends, its protocol and its ends' classes of
+    # ports (``Verdicts.stateless_ports``): the same for each opening of a class of ports.
+    filters: dict[tuple[tuple[int, ...], str, int], list[PortFilter]] = {}
     for port, signature in zip(verdicts.cells.ports, verdicts.signatures(), strict=True):
         found = known.get(signature)
         if found is None:
             found = known[signature] = opened(port)
-        for source, destination, outside, because in found:
+        for n, (source, destination, outside, because) in enumerate(found):
             key = FlowKey(source, destination, port, outside)
-            if not stateless or stateless_passes(verdicts, key):
-                flows[key] = because
+            if stateless:
+                each = filters.get((signature, port.protocol, n))
+                if each is None:
+                    each = filters[(signature, port.protocol, n)] = verdicts.stateless_ports(key)
+                if not all(f.admits(port) for f in each):
+                    continue
+            flows[key] = because
     return flows
 
 
