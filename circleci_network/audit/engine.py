@@ -169,9 +169,11 @@ class Verdicts:
             found = self._answers[key] = self.view.ingress(destination, source, port)
         return found
 
-    def reaches(self, source: Role, destination: Role, port: PortCell) -> Verdict | None:
-        """The first of ``source``'s egress verdicts to an address of ``destination`` that allows ``port``."""
-        number = self.port_class(source, "egress", port)
+    def reaches(self, source: Role, destination: Role, port: PortCell, number: int | None = None) -> Verdict | None:
+        """The first of ``source``'s egress verdicts to an address of ``destination`` that allows ``port``
+        (``number``: ``port``'s class of ``source``'s egress rules, when already known)."""
+        if number is None:
+            number = self.port_class(source, "egress", port)
         key = (True, id(source), number, id(destination))
         if key not in self._first:
             self._first[key] = next(
@@ -184,9 +186,11 @@ class Verdicts:
             )
         return self._first[key]
 
-    def admits(self, destination: Role, source: Role, port: PortCell) -> Verdict | None:
-        """The first of ``destination``'s ingress verdicts from an address of ``source`` that allows ``port``."""
-        number = self.port_class(destination, "ingress", port)
+    def admits(self, destination: Role, source: Role, port: PortCell, number: int | None = None) -> Verdict | None:
+        """The first of ``destination``'s ingress verdicts from an address of ``source`` that allows ``port``
+        (``number``: ``port``'s class of ``destination``'s ingress rules, when already known)."""
+        if number is None:
+            number = self.port_class(destination, "ingress", port)
         key = (False, id(destination), number, id(source))
         if key not in self._first:
             self._first[key] = next(
@@ -357,16 +361,17 @@ def half_flows(verdicts: Verdicts) -> Flows:
     known: dict[tuple[Role, int, int], list[Opening]] = {}
 
     def own(role: Role, port: PortCell) -> list[Opening]:
-        key = (role, verdicts.port_class(role, "egress", port), verdicts.port_class(role, "ingress", port))
+        out_class, in_class = verdicts.port_class(role, "egress", port), verdicts.port_class(role, "ingress", port)
+        key = (role, out_class, in_class)
         found = known.get(key)
         if found is None:
             found = known[key] = []
             sends = not verdicts.closed(role, "egress", port)
             receives = not verdicts.closed(role, "ingress", port)
             for other in cells.parties:
-                if sends and (out := verdicts.reaches(role, other, port)) is not None:
+                if sends and (out := verdicts.reaches(role, other, port, out_class)) is not None:
                     found.append((role.value, f"{other.value} (egress rule)", None, out.because))
-                if receives and (into := verdicts.admits(role, other, port)) is not None:
+                if receives and (into := verdicts.admits(role, other, port, in_class)) is not None:
                     found.append((other.value, f"{role.value} (ingress rule)", None, into.because))
         return found
 
