@@ -336,11 +336,14 @@ def effective_flows(verdicts: Verdicts) -> Flows:
     def opened(port: PortCell) -> list[Opening]:
         found: list[Opening] = []
         receiving = [b for b in cells.parties if not verdicts.closed(b, "ingress", port)]
+        # Each role's class of ``port``, once, for all its pairs.
+        into_class = [verdicts.port_class(b, "ingress", port) for b in receiving]
         for a in sources:
             if not verdicts.closed(a, "egress", port):
-                for b in receiving:
-                    if (out := verdicts.reaches(a, b, port)) is not None and (
-                        into := verdicts.admits(b, a, port)
+                out_class = verdicts.port_class(a, "egress", port)
+                for b, b_class in zip(receiving, into_class, strict=True):
+                    if (out := verdicts.reaches(a, b, port, out_class)) is not None and (
+                        into := verdicts.admits(b, a, port, b_class)
                     ) is not None:
                         found.append((a.value, b.value, None, tuple(dict.fromkeys(out.because + into.because))))
             found += [(a.value, OUTSIDE, c, v.because) for c, v in verdicts.outside(a, "egress", port)]
