@@ -21,8 +21,8 @@ version_settings = settings(synth_settings, max_examples=4)
 versions = st.builds(
     lambda version, job_ports, servers: ServerVersion(
         version,
-        proxy_job_ports=job_ports and version is ServerVersionId.V4_3,
-        external_nomad_server_cidrs=servers if version is ServerVersionId.V4_3 else (),
+        proxy_job_ports=job_ports and version in (ServerVersionId.V4_3, ServerVersionId.V4_8),
+        external_nomad_server_cidrs=servers if version is ServerVersionId.V4_8 else (),
     ),
     st.sampled_from(list(ServerVersionId)),
     st.booleans(),

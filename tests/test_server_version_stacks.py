@@ -22,7 +22,7 @@ from circleci_network.topology import Topology, TopologyWarning, UserAccess
 from tests.snapshot_diff import structural_diff
 
 Synth = dict[str, Any]
-V3, V40, V43 = ServerVersionId.V3, ServerVersionId.V4_0, ServerVersionId.V4_3
+V3, V40, V43, V48 = ServerVersionId.V3, ServerVersionId.V4_0, ServerVersionId.V4_3, ServerVersionId.V4_8
 VPN = Topology(user_access=UserAccess.VPN)
 VPN_OPTIONS = HardeningOptions(client_cidrs=("10.200.0.0/16",), rerun_ssh_cidrs=("10.200.0.0/16",))
 NOMAD_SERVERS = ("10.9.0.0/24",)
@@ -31,7 +31,7 @@ AWS_CASES: dict[str, ServerVersion] = {
     "aws-v3": ServerVersion(V3),
     "aws-v4.0": ServerVersion(V40),
     "aws-v4.3": ServerVersion(V43),
-    "aws-v4.3-options": ServerVersion(V43, proxy_job_ports=True, external_nomad_server_cidrs=NOMAD_SERVERS),
+    "aws-v4.8-options": ServerVersion(V48, proxy_job_ports=True, external_nomad_server_cidrs=NOMAD_SERVERS),
 }
 #: GCP v4 needs VPN mode (see GcpNetworkProps): compare it with the default version in VPN mode.
 GCP_CASES: dict[str, tuple[ServerVersion, bool]] = {
@@ -194,8 +194,8 @@ def test_aws_v4_the_chart_builds_circleci_proxy_in_our_subnets_with_our_group(
     assert {"network_facts", "circleci_proxy_load_balancer_security_group_id"} <= set(stack["output"])
 
 
-def test_aws_v4_3_options_open_their_rows_and_ask_for_external_nomad(stacks: dict[str, Synth]) -> None:
-    stack = stacks["aws-v4.3-options"]
+def test_aws_v4_8_options_open_their_rows_and_ask_for_external_nomad(stacks: dict[str, Synth]) -> None:
+    stack = stacks["aws-v4.8-options"]
     rules = {
         (r["tags"]["circleci/rule"], r.get("from_port"), r.get("cidr_ipv4"))
         for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")

@@ -119,7 +119,7 @@ class GcpNetworkProps:
                 "GcpNetworkProps.server_version",
                 f"server version {self.server_version.id.value} has no nginx.loadBalancerSourceRanges (4.3+), so GKE "
                 "would open circleci-proxy's Service ports (80, 443, 3000, 4647, 8585) on the nodes to 0.0.0.0/0",
-                "use ServerVersionId.V4_3 (Server 4.3 or later) on GCP",
+                "use ServerVersionId.V4_3 or V4_8 (Server 4.3 or later) on GCP",
             )
         if profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
             raise ConfigurationError(
