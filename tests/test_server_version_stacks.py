@@ -33,6 +33,12 @@ AWS_CASES: dict[str, ServerVersion] = {
     "aws-v4.3": ServerVersion(V43),
     "aws-v4.8-options": ServerVersion(V48, proxy_job_ports=True, external_nomad_server_cidrs=NOMAD_SERVERS),
 }
+#: v4 shapes beside the reference one (internet mode): VPN mode, and the NAT on existing EIPs.
+EXISTING_NAT_EIPS = tuple(f"eipalloc-0123456789abcde{i}" for i in range(3))
+AWS_SHAPES: dict[str, tuple[ServerVersion, dict[str, Any], dict[str, Any]]] = {
+    "aws-v4.3-vpn": (ServerVersion(V43), {"topology": VPN, "hardening": VPN_OPTIONS}, {}),
+    "aws-v4.0-existing-nat-eips": (ServerVersion(V40), {}, {"nat_eip_allocation_ids": EXISTING_NAT_EIPS}),
+}
 #: GCP v4 needs VPN mode (see GcpNetworkProps): compare it with the default version in VPN mode.
 GCP_CASES: dict[str, tuple[ServerVersion, bool]] = {
     "gcp-v3": (ServerVersion(V3), False),
@@ -57,6 +63,10 @@ def stacks() -> dict[str, Synth]:
         built[name] = CircleciAwsStack(app, name, props=replace(aws, network=network))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TopologyWarning)
+        for name, (version, changes, vpc_changes) in AWS_SHAPES.items():
+            vpc = replace(aws.network.vpc, **vpc_changes)
+            network = replace(aws.network, server_version=version, node_ports=None, vpc=vpc, **changes)
+            built[name] = CircleciAwsStack(app, name, props=replace(aws, network=network))
         for name, (version, vpn) in GCP_CASES.items():
             extra: dict[str, Any] = {"topology": VPN, "hardening": VPN_OPTIONS} if vpn else {}
             network = replace(gcp.network, server_version=version, **extra)
@@ -96,10 +106,11 @@ def test_aws_v4_proxy_is_placed_where_the_values_put_it_and_audited(stacks: dict
     assert any(d.destination == "circleci-proxy" and "tcp/22" in d.ports for d in result.differences)
 
 
-@pytest.mark.parametrize("name", [*AWS_CASES, *GCP_CASES])
+@pytest.mark.parametrize("name", [*AWS_CASES, *AWS_SHAPES, *GCP_CASES])
 def test_every_version_stack_matches_its_table(stacks: dict[str, Synth], name: str) -> None:
     result = assert_matches_spec(stacks[name], name)
-    assert result.intent.server_version == (AWS_CASES.get(name) or GCP_CASES[name][0])
+    expected = AWS_CASES.get(name) or (AWS_SHAPES[name][0] if name in AWS_SHAPES else GCP_CASES[name][0])
+    assert result.intent.server_version == expected
 
 
 def _table(version: ServerVersion) -> dict[str, tuple[object, ...]]:
@@ -201,7 +212,8 @@ def test_aws_v4_8_options_open_their_rows_and_ask_for_external_nomad(stacks: dic
         for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
         for r in _resources(stack, kind).values()
     }
-    assert ("circleci-proxy-in-3000", 3000, None) in rules
+    nat = "${aws_nat_gateway.network_vpc_nat-gateway-us-east-1a_C95F063B.public_ip}/32"
+    assert ("circleci-proxy-in-3000", 3000, nat) in rules  # internet mode: from the NAT addresses
     assert ("nomad-clients-out-nomad-servers", 4646, "10.9.0.0/24") in rules
     assert ("nomad-clients-in-nomad-servers", 4646, "10.9.0.0/24") in rules
     assert _values(stack)["nomad"] == {"server": {"internal": False}}
@@ -236,11 +248,11 @@ def test_gcp_v3_has_no_frontend_address(stacks: dict[str, Synth]) -> None:
     assert names == {f"circleci-{r}" for r in ("server-traefik", "vm-service", "nomad", "output-processor")}
 
 
-@pytest.mark.parametrize("name", ["aws-v4.3", "gcp-v4.3-vpn"])
+@pytest.mark.parametrize("name", ["aws-v4.0", "aws-v4.3", "gcp-v4.3-vpn"])
 def test_snapshot(
     reference_stacks: dict[str, Synth], stacks: dict[str, Synth], name: str, snapshot: SnapshotAssertion
 ) -> None:
-    """What v4.3 changes relative to the cloud's reference stack, so a reviewer reads only the change."""
+    """What a v4 version changes relative to the cloud's reference stack, so a reviewer reads only the change."""
     reference = reference_stacks["circleci-aws" if name.startswith("aws-") else "circleci-gcp"]
     assert structural_diff(reference, stacks[name]) == snapshot.use_extension(JSONSnapshotExtension)
 
@@ -278,3 +290,142 @@ def test_bad_props_per_version() -> None:
     assert set(AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V3)).listener_node_ports) == {
         key for key in DEFAULT_NODE_PORTS if key[0] is not Role.FRONTEND_LB
     }
+
+
+# --- v4 with internet-facing users: static addresses on both ends of Nomad -> circleci-proxy ---
+
+PREFIX = "service.beta.kubernetes.io/aws-load-balancer"
+
+
+def _rules_named(stack: Synth, kind: str, rule_id: str) -> list[dict[str, Any]]:
+    return [r for r in _resources(stack, kind).values() if r["tags"]["circleci/rule"] == rule_id]
+
+
+def _nat_public_ips(stack: Synth) -> set[str]:
+    return {f"${{aws_nat_gateway.{n}.public_ip}}/32" for n in _resources(stack, "aws_nat_gateway")}
+
+
+@pytest.mark.parametrize("name", ["aws-v4.0", "aws-v4.3", "aws-v4.0-existing-nat-eips"])
+def test_aws_v4_internet_proxy_gets_static_eips_and_nomad_reaches_it_through_nat(
+    stacks: dict[str, Synth], name: str
+) -> None:
+    stack = stacks[name]
+    annotations = _values(stack)["nginx"]["annotations"]
+    proxy_eips = [
+        k for k, e in _resources(stack, "aws_eip").items() if e["tags"].get("circleci/role") == "circleci-proxy"
+    ]
+    assert len(proxy_eips) == 3
+    # One EIP per subnet, in the subnets annotation's (zone) order.
+    zones = ("us-east-1a", "us-east-1b", "us-east-1c")
+    subnets = annotations[f"{PREFIX}-subnets"]
+    eips = annotations[f"{PREFIX}-eip-allocations"]
+    assert [subnets.index(f"public-{z}") for z in zones] == sorted(subnets.index(f"public-{z}") for z in zones)
+    assert [eips.index(f"circleci-proxy-address-{z}") for z in zones] == sorted(
+        eips.index(f"circleci-proxy-address-{z}") for z in zones
+    )
+    assert annotations[f"{PREFIX}-scheme"] == "internet-facing"
+    # Nomad clients' egress names the proxy's EIPs, and nothing else, on 4647.
+    egress = _rules_named(stack, "aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy")
+    assert {r["cidr_ipv4"] for r in egress} == {f"${{aws_eip.{k}.public_ip}}/32" for k in proxy_eips}
+    assert all("referenced_security_group_id" not in r for r in egress)
+    # The proxy admits 4647 from the NAT gateways' addresses (existing EIPs too), as /32s.
+    ingress = _rules_named(stack, "aws_vpc_security_group_ingress_rule", "circleci-proxy-in-4647")
+    assert {r["cidr_ipv4"] for r in ingress} == _nat_public_ips(stack)
+    assert len(ingress) == 3
+    assert "circleci_proxy_public_ips" in stack["output"]
+
+
+def test_aws_existing_nat_eips_are_read_through_the_gateways(stacks: dict[str, Synth]) -> None:
+    stack = stacks["aws-v4.0-existing-nat-eips"]
+    gateways = _resources(stack, "aws_nat_gateway").values()
+    assert sorted(g["allocation_id"] for g in gateways) == sorted(EXISTING_NAT_EIPS)
+    assert not [e for e in _resources(stack, "aws_eip").values() if e["tags"].get("circleci/role") != "circleci-proxy"]
+
+
+def test_aws_v4_vpn_has_no_public_addresses(stacks: dict[str, Synth]) -> None:
+    stack = stacks["aws-v4.3-vpn"]
+    annotations = _values(stack)["nginx"]["annotations"]
+    assert f"{PREFIX}-eip-allocations" not in annotations and annotations[f"{PREFIX}-scheme"] == "internal"
+    assert not [e for e in _resources(stack, "aws_eip").values() if e["tags"].get("circleci/role") == "circleci-proxy"]
+    (egress,) = _rules_named(stack, "aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy")
+    assert "referenced_security_group_id" in egress  # inside the VPC: by group, no NAT in between
+
+
+def _tamper_4647(stack: Synth, kind: str, rule_id: str, change: str) -> Synth:
+    import copy
+
+    stack = copy.deepcopy(stack)
+    rules = stack["resource"][kind]
+    keys = sorted(k for k, r in rules.items() if r["tags"]["circleci/rule"] == rule_id)
+    if change == "widen":
+        rules[keys[0]]["cidr_ipv4"] = "0.0.0.0/0"
+    else:
+        del rules[keys[0]]
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule_id", "change", "words"),
+    [
+        ("aws_vpc_security_group_ingress_rule", "circleci-proxy-in-4647", "widen", "EXTRA: outside -> circleci-proxy"),
+        (
+            "aws_vpc_security_group_ingress_rule",
+            "circleci-proxy-in-4647",
+            "remove",
+            "MISSING: nomad-clients -> circleci-proxy",
+        ),
+        (
+            "aws_vpc_security_group_egress_rule",
+            "nomad-clients-out-4647-circleci-proxy",
+            "widen",
+            "EXTRA: nomad-clients -> outside",
+        ),
+        (
+            "aws_vpc_security_group_egress_rule",
+            "nomad-clients-out-4647-circleci-proxy",
+            "remove",
+            "MISSING: nomad-clients -> circleci-proxy",
+        ),
+    ],
+)
+def test_aws_v4_internet_tampering_with_the_4647_path_is_found(
+    stacks: dict[str, Synth], kind: str, rule_id: str, change: str, words: str
+) -> None:
+    """The audit places the EIPs from the JSON: the proxy opened to 0.0.0.0/0 on 4647, one NAT
+    address dropped, or Nomad's egress widened each fail, on 4647."""
+    from circleci_network.audit import audit_stack
+
+    assert audit_stack(stacks["aws-v4.3"], "aws-v4.3").ok
+    result = audit_stack(_tamper_4647(stacks["aws-v4.3"], kind, rule_id, change), "aws-v4.3")
+    assert not result.ok
+    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    assert any(words in d for d in found), found
+
+
+def test_aws_v4_internet_audit_sees_nomad_traffic_leave_through_nat(stacks: dict[str, Synth]) -> None:
+    from circleci_network.audit import audit_stack
+    from circleci_network.audit.public_addresses import STAND_INS
+
+    result = audit_stack(stacks["aws-v4.3"], "aws-v4.3")
+    on_4647 = {(k.source, k.destination, k.outside) for k in result.flows if k.port.label == "tcp/4647"}
+    assert ("nomad-clients", "circleci-proxy", None) in on_4647
+    # To the proxy's EIPs (egress) and from the NAT addresses (ingress), each at its stand-in.
+    outside = [(s, d, o) for s, d, o in on_4647 if o is not None]
+    assert {s for s, d, o in outside if d == "outside"} == {"nomad-clients"}
+    assert {d for s, d, o in outside if s == "outside"} == {"circleci-proxy"}
+    assert all(n.subnet_of(STAND_INS) for *_, o in outside for n in o.networks)  # type: ignore[union-attr]
+    assert len(outside) == 6  # three EIPs, three NAT gateways
+
+
+def test_aws_v4_internet_refuses_public_nomad_clients() -> None:
+    from circleci_network.aws import AwsNetworkProps, VpcProps
+    from circleci_network.topology import JobPlacement
+
+    with pytest.raises(ConfigurationError, match="auto-assigned") as error:
+        AwsNetworkProps(
+            vpc=VpcProps(availability_zones=("us-east-1a", "us-east-1b")),
+            server_version=ServerVersion(V43),
+            topology=Topology(job_placement=JobPlacement.PUBLIC),
+        )
+    assert error.value.field == "AwsNetworkProps.topology.job_placement"
+    assert "JobPlacement.PRIVATE" in error.value.fix

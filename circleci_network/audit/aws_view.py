@@ -11,6 +11,7 @@ from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
+from circleci_network.audit.public_addresses import NatPath, every
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
@@ -92,6 +93,9 @@ class AwsView:
             if IPv4Network(c).prefixlen == 32
         ]
         book.ranges = {r: n for r, n in book.ranges.items() if n}
+        book.nat = NatPath.of(self.facts.public.translation)
+        # Stand-ins cut the address space even when no rule names them any more (a removed rule).
+        book.carve_out += book.nat.networks() if book.nat else []
         return book
 
     def _group_role(self, value: object, resource: str) -> Role | None:
@@ -123,7 +127,11 @@ class AwsView:
                 return
             self.grants.append(Grant(role, direction, spec, peer, None, resource))
         if cidr is not None:
-            self.grants.append(Grant(role, direction, spec, None, IPv4Network(str(cidr)), resource))
+            network = self.facts.public.network(cidr)
+            if network is None:
+                self._unmodelled.append(f"{resource}: {direction} with {cidr}, an address the audit cannot place")
+                return
+            self.grants.append(Grant(role, direction, spec, None, network, resource))
 
     def _read_rules(self, stack: Json) -> None:
         for direction in ("ingress", "egress"):
@@ -235,6 +243,8 @@ class AwsView:
         return Verdict(True, because) if because else DENIED
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
+        if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
+            return every(self._decide(source, "egress", d, port) for d in public)
         return self._decide(source, "egress", destination, port)
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
@@ -245,4 +255,6 @@ class AwsView:
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES
+        if self.book.nat and (nat := self.book.nat.sources(destination, source)) is not None:
+            return every(self._decide(destination, "ingress", s, port) for s in nat)
         return self._decide(destination, "ingress", source, port)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 from circleci_network.audit.facts import StackFacts
+from circleci_network.audit.public_addresses import every
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
+from circleci_network.nat_translation import rendered_peer
 from circleci_network.platform_rules import aws_platform_rules, gcp_platform_rules
 from circleci_network.ports import Port, Protocol
 from circleci_network.roles import OutsidePeer, Role
@@ -62,7 +64,9 @@ class ExpectedView:
             )
 
     def rule_networks(self, rule: TrafficRule) -> list[IPv4Network]:
-        return [IPv4Network(c) for c in self._cidrs(rule.peer, rule.direction)]
+        # v4 internet mode: the rows between roles behind NAT and the proxy name addresses.
+        peer = rendered_peer(rule, self.facts.public.translation)
+        return [IPv4Network(c) for c in self._cidrs(peer, rule.direction)]
 
     def _cidrs(self, peer: Peer, direction: Direction) -> tuple[str, ...]:
         if isinstance(peer, CustomPeer):
@@ -116,9 +120,13 @@ class ExpectedView:
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         if any(destination.cell.within(n) for n in self.book.always_reachable):
             return Verdict(True, ("platform: always reachable",))
+        if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
+            return every(self._decide(source, Direction.EGRESS, d, port) for d in public)
         return self._decide(source, Direction.EGRESS, destination, port)
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES
+        if self.book.nat and (nat := self.book.nat.sources(destination, source)) is not None:
+            return every(self._decide(destination, Direction.INGRESS, s, port) for s in nat)
         return self._decide(destination, Direction.INGRESS, source, port)

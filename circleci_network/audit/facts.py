@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
+from circleci_network.audit.public_addresses import PublicPlacement, aws_public_placement
 from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
 from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR, aws_dns_resolver_address
 from circleci_network.intent import NetworkIntent
@@ -34,6 +35,8 @@ class StackFacts:
     """Roles egress rules must name by address (GCP always; AWS load balancers without a group)."""
     delivered_ports: dict[tuple[Role, int], int] = field(default_factory=dict)
     """Transparent load balancers: (role, listener port) -> the NodePort it delivers to."""
+    public: PublicPlacement = field(default_factory=PublicPlacement)
+    """Static public addresses known after apply (v4 internet mode), at stand-ins, and the NAT path."""
 
     def peer_cidrs(self, options: HardeningOptions, peer: OutsidePeer) -> tuple[str, ...]:
         return options.peer_cidrs(peer, self.cloud_peer_cidrs)
@@ -108,11 +111,18 @@ def aws_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
     transparent = intent.transparent_load_balancers
     lb_subnets = tier_cidrs(stack, LOAD_BALANCER_TIERS) or inputs.load_balancer_subnet_cidrs
     ports = (delivered_ports(stack) or dict(inputs.node_ports)) if transparent else {}
+    public = aws_public_placement(stack)
+    translated = public.translation.peer_cidrs() if public.translation else {}
     return StackFacts(
         transparent_load_balancers=transparent,
-        cloud_peer_cidrs={OutsidePeer.DNS_RESOLVER: resolver, OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: lb_subnets},
+        cloud_peer_cidrs={
+            OutsidePeer.DNS_RESOLVER: resolver,
+            OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: lb_subnets,
+            **translated,
+        },
         egress_role_cidrs={role: lb_subnets for role in LOAD_BALANCERS} if transparent else {},
         delivered_ports=ports,
+        public=public,
     )
 
 

@@ -17,6 +17,7 @@ from circleci_network.aws.naming import check_name_prefix, check_vpc_id
 from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
+from circleci_network.nat_translation import NatTranslation, rendered_peer
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
 from circleci_network.ports import Port, Protocol
@@ -61,10 +62,21 @@ class SecurityGroupProps:
     """Whose rule table to render (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
     """``Platform.EKS`` adds the EKS control-plane group and its platform rules (see README "EKS")."""
+    nat_translation: NatTranslation | None = None
+    """
+    v4 internet mode (set by ``CircleciAwsNetwork``): Nomad clients reach circleci-proxy at its
+    EIPs through NAT, so those rows are rendered by address (``circleci_network.nat_translation``).
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_aws_platform(self.platform, "SecurityGroupProps.platform")
+        if self.nat_translation is not None and not isinstance(self.nat_translation, NatTranslation):
+            raise ConfigurationError(
+                "SecurityGroupProps.nat_translation",
+                f"{self.nat_translation!r} is not a NatTranslation",
+                "leave it None (CircleciAwsNetwork sets it)",
+            )
         check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
         if self.node_ports is None:
             object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
@@ -171,6 +183,10 @@ class CircleciSecurityGroups(Construct):
             OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
             OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
         }
+        translation = props.nat_translation
+        self._address_labels = translation.labels() if translation else {}
+        if translation is not None:
+            self.cloud_peer_cidrs.update(translation.peer_cidrs())
         # Alone, the stack holds none of the facts these props give: they are the user's inputs.
         # CircleciAwsNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
@@ -207,9 +223,8 @@ class CircleciSecurityGroups(Construct):
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
-            per_port = (
-                1 if isinstance(rule.peer, Role) and rule.peer in self.group_ids else len(self._peer_cidrs(rule.peer))
-            )
+            peer = rendered_peer(rule, self.props.nat_translation)
+            per_port = 1 if isinstance(peer, Role) and peer in self.group_ids else len(self._peer_cidrs(peer))
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
         for (role, direction), count in counts.items():
@@ -225,27 +240,29 @@ class CircleciSecurityGroups(Construct):
         group_id = self.group_ids[rule.role]
         resource = VpcSecurityGroupIngressRule if rule.direction is Direction.INGRESS else VpcSecurityGroupEgressRule
         tags = {**self.props.tags, "circleci/rule": rule.rule_id}
+        peer = rendered_peer(rule, self.props.nat_translation)
         for port in rule.ports:
             every = port.protocol is Protocol.ALL  # AWS: protocol -1 takes no ports
             from_port, to_port = (None, None) if every else (port.from_port, port.to_port)
             base_id = f"{rule.rule_id}-{port.id_fragment}"
-            if isinstance(rule.peer, Role) and rule.peer in self.group_ids:
+            if isinstance(peer, Role) and peer in self.group_ids:
                 resource(
                     self,
                     base_id,
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
-                    referenced_security_group_id=self.group_ids[rule.peer],
+                    referenced_security_group_id=self.group_ids[peer],
                     description=rule.description,
                     tags=tags,
                     from_port=from_port,
                     to_port=to_port,
                 )
                 continue
-            for cidr in self._peer_cidrs(rule.peer):
+            for cidr in self._peer_cidrs(peer):
                 resource(
                     self,
-                    f"{base_id}-{_cidr_slug(cidr)}",
+                    # A static address known after apply is named by its label (its zone), not its value.
+                    f"{base_id}-{self._address_labels.get(cidr) or _cidr_slug(cidr)}",
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
                     cidr_ipv4=cidr,

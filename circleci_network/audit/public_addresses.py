@@ -1,0 +1,159 @@
+"""Static public addresses known only after apply (v4 with internet-facing users), placed from
+the JSON: the NAT's addresses and circleci-proxy's, each at a stand-in address, and the path a
+packet from a role behind NAT to the proxy's public address takes (source translation).
+
+A rule naming ``${aws_nat_gateway.x.public_ip}/32`` cannot be placed by value before apply; the
+audit gives every such address its own /32 in 240.0.0.0/4 (reserved, never a host) and reads
+which one it is from the resources: the NAT gateways (or the EIPs they are allocated), and the
+EIPs the chart's Service annotation ``eip-allocations`` names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+
+from circleci_network.audit.space import AddressCell
+from circleci_network.audit.terraform_json import Json, referenced, resources
+from circleci_network.audit.views import Endpoint, Verdict
+from circleci_network.nat_translation import NatTranslation, PublicAddress
+from circleci_network.roles import COMPUTE_ROLES, Role
+
+#: Where the audit puts addresses known only after apply (RFC 1112 "reserved for future use").
+STAND_INS = IPv4Network("240.0.0.0/4")
+HELM_VALUES_LOCAL = "circleci-helm-values"
+_EIP_ALLOCATIONS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
+_SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
+_EIP_REFERENCE = re.compile(r"aws_eip\.([^.,\s\]}]+)\.id")
+ALL_IPV4 = "0.0.0.0/0"
+
+
+@dataclass(frozen=True)
+class PublicPlacement:
+    """Stand-ins for the stack's static public addresses, and the NAT translation they imply."""
+
+    stand_ins: dict[str, str] = field(default_factory=dict)
+    """The address as the JSON writes it (``${...public_ip}/32``) -> its stand-in /32."""
+    translation: NatTranslation | None = None
+
+    def network(self, cidr: object) -> IPv4Network | None:
+        """A rule's CIDR: a literal, or a placed stand-in; ``None`` for a reference we cannot place."""
+        text = str(cidr)
+        if text in self.stand_ins:
+            return IPv4Network(self.stand_ins[text])
+        if "${" in text:
+            return None
+        return IPv4Network(text)
+
+
+def _stand_in(index: int, block: int) -> str:
+    return str(IPv4Network(f"{STAND_INS[block * 256 + index + 1]}/32"))
+
+
+def _behind_nat(stack: Json) -> frozenset[Role]:
+    """Compute roles whose subnets' default route goes through a NAT gateway."""
+    natted = {
+        table
+        for route in resources(stack, "aws_route").values()
+        if route.get("destination_cidr_block") == ALL_IPV4
+        and route.get("nat_gateway_id")
+        and (table := referenced(route.get("route_table_id"), "aws_route_table", "id"))
+    }
+    subnets = resources(stack, "aws_subnet")
+    roles: set[Role] = set()
+    for association in resources(stack, "aws_route_table_association").values():
+        table = referenced(association.get("route_table_id"), "aws_route_table", "id")
+        subnet = subnets.get(referenced(association.get("subnet_id"), "aws_subnet", "id") or "")
+        tier = ((subnet or {}).get("tags") or {}).get("circleci/tier")
+        if table in natted and tier in {r.value for r in COMPUTE_ROLES}:
+            roles.add(Role(tier))
+    return frozenset(roles)
+
+
+def _proxy_eips(stack: Json) -> list[str]:
+    """The EIPs the chart's internet-facing Service is annotated with, in annotation order."""
+    for key, values in (stack.get("locals") or {}).items():
+        if HELM_VALUES_LOCAL not in key or not isinstance(values, dict):
+            continue
+        annotations = (values.get("nginx") or {}).get("annotations") or {}
+        if annotations.get(_SCHEME) == "internet-facing":
+            return _EIP_REFERENCE.findall(str(annotations.get(_EIP_ALLOCATIONS, "")))
+    return []
+
+
+def aws_public_placement(stack: Json) -> PublicPlacement:
+    proxy_eips = _proxy_eips(stack)
+    if not proxy_eips:
+        return PublicPlacement()
+    stand_ins: dict[str, str] = {}
+    nat: list[PublicAddress] = []
+    for index, (name, gateway) in enumerate(sorted(resources(stack, "aws_nat_gateway").items())):
+        address = _stand_in(index, 0)
+        stand_ins[f"${{aws_nat_gateway.{name}.public_ip}}/32"] = address
+        # The same address read through the EIP the gateway is allocated.
+        if eip := referenced(gateway.get("allocation_id"), "aws_eip", "id"):
+            stand_ins[f"${{aws_eip.{eip}.public_ip}}/32"] = address
+        nat.append(PublicAddress(f"aws_nat_gateway.{name}", address))
+    proxy: list[PublicAddress] = []
+    eips = resources(stack, "aws_eip")
+    for index, name in enumerate(proxy_eips):
+        if name not in eips:
+            continue  # an EIP of another stack: its address stays unplaced
+        address = _stand_in(index, 1)
+        stand_ins[f"${{aws_eip.{name}.public_ip}}/32"] = address
+        proxy.append(PublicAddress(f"aws_eip.{name}", address))
+    translation = NatTranslation(
+        public_addresses={Role.PROXY_LB: tuple(proxy)}, behind_nat=_behind_nat(stack), nat_addresses=tuple(nat)
+    )
+    return PublicPlacement(stand_ins, translation)
+
+
+def _cell(cidr: str) -> AddressCell:
+    network = IPv4Network(cidr)
+    return AddressCell(int(network.network_address), int(network.broadcast_address))
+
+
+@dataclass(frozen=True)
+class NatPath:
+    """How the audit sees a packet from a role behind NAT to a public role: it leaves for the
+    public addresses and arrives from the NAT addresses. Every address must pass (any of them may
+    be the one DNS or the route picks)."""
+
+    public: dict[Role, list[AddressCell]]
+    behind_nat: frozenset[Role]
+    nat: list[AddressCell]
+
+    @staticmethod
+    def of(translation: NatTranslation | None) -> NatPath | None:
+        if translation is None or not any(translation.public_addresses.values()):
+            return None
+        return NatPath(
+            {role: [_cell(a.cidr) for a in addresses] for role, addresses in translation.public_addresses.items()},
+            translation.behind_nat,
+            [_cell(a.cidr) for a in translation.nat_addresses],
+        )
+
+    def destinations(self, source: Role, destination: Endpoint) -> list[Endpoint] | None:
+        """Where ``source``'s packet to ``destination`` is addressed; ``None``: not translated."""
+        if destination.role in self.public and source in self.behind_nat:
+            return [Endpoint(None, c) for c in self.public[destination.role]]
+        return None
+
+    def sources(self, destination: Role, source: Endpoint) -> list[Endpoint] | None:
+        """Where a packet from ``source`` to ``destination`` seems to come from; ``None``: not translated."""
+        if destination in self.public and source.role in self.behind_nat:
+            return [Endpoint(None, c) for c in self.nat]
+        return None
+
+    def networks(self) -> list[IPv4Network]:
+        cells = [c for cs in self.public.values() for c in cs] + self.nat
+        return [n for c in cells for n in c.networks]
+
+
+def every(verdicts: Iterable[Verdict]) -> Verdict:
+    """Allowed when every translated address is allowed; the deciding resources of all."""
+    found = list(verdicts)
+    because = tuple(dict.fromkeys(b for v in found for b in v.because))
+    return Verdict(bool(found) and all(v.allowed for v in found), because)
