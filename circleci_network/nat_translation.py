@@ -39,6 +39,11 @@ class NatTranslation:
     """Roles in private subnets: their packets to a public address leave through NAT."""
     nat_addresses: tuple[PublicAddress, ...] = ()
     """The NAT's static addresses: what a public role sees as the source of those roles."""
+    receivers: frozenset[Role] = frozenset()
+    """
+    Roles whose ingress rules admit the public roles' traffic; empty: the public roles themselves
+    (AWS). GCP's passthrough proxy is transparent: its rows sit on the Kubernetes nodes.
+    """
 
     def peer_cidrs(self) -> dict[OutsidePeer, tuple[str, ...]]:
         """The outside peers' CIDRs, for ``HardeningOptions.peer_cidrs``'s cloud defaults."""
@@ -60,8 +65,9 @@ def rendered_peer(rule: TrafficRule, translation: NatTranslation | None) -> Peer
     if translation is None or not isinstance(rule.peer, Role):
         return rule.peer
     public, behind = translation.public_addresses, translation.behind_nat
+    receivers = translation.receivers or frozenset(public)
     if rule.direction is Direction.EGRESS and rule.role in behind and rule.peer in public:
         return OutsidePeer.PROXY_PUBLIC_ADDRESSES
-    if rule.direction is Direction.INGRESS and rule.role in public and rule.peer in behind:
+    if rule.direction is Direction.INGRESS and rule.role in receivers and rule.peer in behind:
         return OutsidePeer.NAT_ADDRESSES
     return rule.peer

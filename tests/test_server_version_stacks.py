@@ -47,6 +47,15 @@ GCP_CASES: dict[str, tuple[ServerVersion, bool]] = {
 }
 
 
+#: GCP v4 with internet-facing users: Cloud NAT on static addresses (reserved, or given).
+INTERNET_CLIENTS = HardeningOptions(client_cidrs=("203.0.113.0/24",))
+GIVEN_NAT = ("projects/acme-circleci/regions/us-central1/addresses/egress-1",)
+GCP_SHAPES: dict[str, tuple[ServerVersion, dict[str, Any]]] = {
+    "gcp-v4.3-internet": (ServerVersion(V43), {"nat": {"address_count": 2}, "hardening": INTERNET_CLIENTS}),
+    "gcp-v4.8-internet-given-nat": (ServerVersion(V48), {"nat": {"addresses": GIVEN_NAT}}),
+}
+
+
 @pytest.fixture(scope="module")
 def stacks() -> dict[str, Synth]:
     from cdktf import App, Testing
@@ -70,6 +79,12 @@ def stacks() -> dict[str, Synth]:
         for name, (version, vpn) in GCP_CASES.items():
             extra: dict[str, Any] = {"topology": VPN, "hardening": VPN_OPTIONS} if vpn else {}
             network = replace(gcp.network, server_version=version, **extra)
+            built[name] = CircleciGcpStack(app, name, props=replace(gcp, network=network))
+        from circleci_network.gcp.settings import CloudNat
+
+        for name, (version, changes) in GCP_SHAPES.items():
+            changes = {**changes, "nat": CloudNat(**changes["nat"])}
+            network = replace(gcp.network, server_version=version, **changes)
             built[name] = CircleciGcpStack(app, name, props=replace(gcp, network=network))
     return {name: json.loads(Testing.synth(stack)) for name, stack in built.items()}
 
@@ -106,10 +121,11 @@ def test_aws_v4_proxy_is_placed_where_the_values_put_it_and_audited(stacks: dict
     assert any(d.destination == "circleci-proxy" and "tcp/22" in d.ports for d in result.differences)
 
 
-@pytest.mark.parametrize("name", [*AWS_CASES, *AWS_SHAPES, *GCP_CASES])
+@pytest.mark.parametrize("name", [*AWS_CASES, *AWS_SHAPES, *GCP_CASES, *GCP_SHAPES])
 def test_every_version_stack_matches_its_table(stacks: dict[str, Synth], name: str) -> None:
     result = assert_matches_spec(stacks[name], name)
-    expected = AWS_CASES.get(name) or (AWS_SHAPES[name][0] if name in AWS_SHAPES else GCP_CASES[name][0])
+    shapes = {**{k: v[0] for k, v in AWS_SHAPES.items()}, **{k: v[0] for k, v in GCP_SHAPES.items()}}
+    expected = AWS_CASES.get(name) or shapes.get(name) or GCP_CASES[name][0]
     assert result.intent.server_version == expected
 
 
@@ -248,7 +264,7 @@ def test_gcp_v3_has_no_frontend_address(stacks: dict[str, Synth]) -> None:
     assert names == {f"circleci-{r}" for r in ("server-traefik", "vm-service", "nomad", "output-processor")}
 
 
-@pytest.mark.parametrize("name", ["aws-v4.0", "aws-v4.3", "gcp-v4.3-vpn"])
+@pytest.mark.parametrize("name", ["aws-v4.0", "aws-v4.3", "gcp-v4.3-vpn", "gcp-v4.3-internet"])
 def test_snapshot(
     reference_stacks: dict[str, Synth], stacks: dict[str, Synth], name: str, snapshot: SnapshotAssertion
 ) -> None:
@@ -274,9 +290,9 @@ def test_bad_props_per_version() -> None:
     with pytest.raises(ConfigurationError, match="frontend-external") as error:
         AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V3), node_ports=dict(DEFAULT_NODE_PORTS))
     assert error.value.field == "AwsNetworkProps.node_ports"
-    with pytest.raises(ConfigurationError, match=r"v4\.3") as error:
+    with pytest.raises(ConfigurationError, match=r"v4\.3 with UserAccess.INTERNET") as error:
         GcpNetworkProps(project="acme-circleci", region="us-central1", server_version=ServerVersion(V43))
-    assert error.value.field == "GcpNetworkProps.topology"
+    assert error.value.field == "GcpNetworkProps.nat" and "CloudNat(address_count=1)" in error.value.fix
     with pytest.raises(ConfigurationError, match=r"0\.0\.0\.0/0") as error:
         GcpNetworkProps(
             project="acme-circleci",
@@ -429,3 +445,89 @@ def test_aws_v4_internet_refuses_public_nomad_clients() -> None:
         )
     assert error.value.field == "AwsNetworkProps.topology.job_placement"
     assert "JobPlacement.PRIVATE" in error.value.fix
+
+
+def _firewalls(stack: Synth) -> dict[str, dict[str, Any]]:
+    return {f["name"]: f for f in _resources(stack, "google_compute_firewall").values()}
+
+
+@pytest.mark.parametrize("name", list(GCP_SHAPES))
+def test_gcp_v4_internet_nomad_reaches_the_external_proxy_through_cloud_nat(
+    stacks: dict[str, Synth], name: str
+) -> None:
+    stack = stacks[name]
+    addresses = {a["name"]: (k, a) for k, a in _resources(stack, "google_compute_address").items()}
+    key, proxy = addresses["circleci-circleci-proxy"]
+    assert proxy["address_type"] == "EXTERNAL"
+    proxy_cidr = f"${{google_compute_address.{key}.address}}/32"
+    (router,) = _resources(stack, "google_compute_router_nat").values()
+    assert router["nat_ip_allocate_option"] == "MANUAL_ONLY"
+    if "given" in name:
+        (data,) = stack["data"]["google_compute_address"]
+        nat = [f"${{data.google_compute_address.{data}.address}}/32"]
+    else:
+        nat = [f"${{google_compute_address.{k}.address}}/32" for n, (k, _) in sorted(addresses.items()) if "-nat-" in n]
+    nginx = _values(stack)["nginx"]
+    clients = list(GCP_SHAPES[name][1].get("hardening", HardeningOptions()).client_cidrs)
+    # The NAT addresses join loadBalancerSourceRanges, or GKE's k8s-fw rule drops Nomad's 4647.
+    assert nginx == {"loadBalancerIp": proxy_cidr.removesuffix("/32"), "loadBalancerSourceRanges": clients + nat}
+    firewalls = _firewalls(stack)
+    assert firewalls["circleci-nomad-clients-out-4647-circleci-proxy"]["destination_ranges"] == [proxy_cidr]
+    via = firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-4647"]
+    assert via["source_ranges"] == nat and "source_service_accounts" not in via
+    # What GKE really writes: every Service port from every range, so 80/443 from our NAT too.
+    nat_ranges = firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-gke-nat-ranges"]
+    assert (nat_ranges["source_ranges"], nat_ranges["allow"]) == (nat, [{"protocol": "tcp", "ports": ["80", "443"]}])
+
+
+def _tamper_gcp(stack: Synth, rule: str, change: str) -> Synth:
+    import copy
+
+    stack = copy.deepcopy(stack)
+    firewalls = stack["resource"]["google_compute_firewall"]
+    (key,) = [k for k, f in firewalls.items() if f["name"] == f"circleci-{rule}"]
+    if change == "remove":
+        del firewalls[key]
+    elif "source_ranges" in firewalls[key]:
+        firewalls[key]["source_ranges"] = ["0.0.0.0/0"]
+    else:
+        firewalls[key]["destination_ranges"] = ["0.0.0.0/0"]
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("rule", "change", "words"),
+    [
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "widen", "EXTRA: outside -> circleci-proxy"),
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove", "MISSING: nomad-clients -> circleci-proxy"),
+        ("nomad-clients-out-4647-circleci-proxy", "widen", "EXTRA: nomad-clients -> outside"),
+        ("nomad-clients-out-4647-circleci-proxy", "remove", "MISSING: nomad-clients -> circleci-proxy"),
+    ],
+)
+def test_gcp_v4_internet_tampering_with_the_4647_path_is_found(
+    stacks: dict[str, Synth], rule: str, change: str, words: str
+) -> None:
+    from circleci_network.audit import audit_stack
+
+    stack = stacks["gcp-v4.3-internet"]
+    assert audit_stack(stack, "gcp").ok
+    result = audit_stack(_tamper_gcp(stack, rule, change), "gcp")
+    assert not result.ok
+    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    assert any(words in d for d in found), found
+
+
+def test_gcp_v4_internet_refuses_public_nomad_clients() -> None:
+    from circleci_network.gcp import GcpNetworkProps
+    from circleci_network.gcp.settings import CloudNat
+    from circleci_network.topology import JobPlacement
+
+    with pytest.raises(ConfigurationError, match="ephemeral") as error:
+        GcpNetworkProps(
+            project="acme-circleci",
+            region="us-central1",
+            server_version=ServerVersion(V48),
+            nat=CloudNat(address_count=1),
+            topology=Topology(job_placement=JobPlacement.PUBLIC),
+        )
+    assert error.value.field == "GcpNetworkProps.topology.job_placement"

@@ -253,8 +253,9 @@ class AwsView:
         return not self._grants(role, direction, port)
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        translated = self.book.nat.sources(destination, source) if self.book.nat else None
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES
-        if self.book.nat and (nat := self.book.nat.sources(destination, source)) is not None:
-            return every(self._decide(destination, "ingress", s, port) for s in nat)
+        if translated is not None:
+            return every(self._decide(destination, "ingress", s, port) for s in translated)
         return self._decide(destination, "ingress", source, port)

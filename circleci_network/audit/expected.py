@@ -47,7 +47,9 @@ class ExpectedView:
             delivered_ports=facts.delivered_ports or None,
             server_version=intent.server_version,
             # What GKE adds by itself (the chart's Service; with a platform, its platform rules).
-            platform_rules=gcp_platform_rules(intent.server_version, intent.platform)
+            platform_rules=gcp_platform_rules(
+                intent.server_version, intent.platform, nat_source_ranges=facts.public.nat_source_ranges
+            )
             if intent.cloud == "gcp"
             else aws_platform_rules(intent.platform),
         )
@@ -125,8 +127,9 @@ class ExpectedView:
         return self._decide(source, Direction.EGRESS, destination, port)
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        translated = self.book.nat.sources(destination, source) if self.book.nat else None
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES
-        if self.book.nat and (nat := self.book.nat.sources(destination, source)) is not None:
-            return every(self._decide(destination, Direction.INGRESS, s, port) for s in nat)
+        if translated is not None:
+            return every(self._decide(destination, Direction.INGRESS, s, port) for s in translated)
         return self._decide(destination, Direction.INGRESS, source, port)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from circleci_network.audit.public_addresses import PublicPlacement, aws_public_placement
+from circleci_network.audit.public_addresses import PublicPlacement, aws_public_placement, gcp_public_placement
 from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
 from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR, aws_dns_resolver_address
 from circleci_network.intent import NetworkIntent
@@ -138,6 +138,8 @@ def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
 
 def gcp_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
     subnets = list(resources(stack, "google_compute_subnetwork").values())
+    public = gcp_public_placement(stack, intent.name)
+    translated = public.translation.peer_cidrs() if public.translation else {}
     ranges: dict[Role, tuple[str, ...]] = {}
     if subnets:
         hosts = tuple(str(s["ip_cidr_range"]) for s in subnets)
@@ -149,6 +151,8 @@ def gcp_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
         )
         ranges = {role: hosts for role in COMPUTE_ROLES} | {Role.KUBERNETES_NODES: hosts + pods}
         ranges |= {role: (cidr,) for role, cidr in gcp_load_balancer_addresses(stack, intent.name).items()}
+        if public.translation is not None:  # the external proxy, at its stand-in
+            ranges[Role.PROXY_LB] = translated[OutsidePeer.PROXY_PUBLIC_ADDRESSES]
     else:
         ranges = dict(intent.inputs.role_cidrs)
     return StackFacts(
@@ -156,8 +160,10 @@ def gcp_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
         cloud_peer_cidrs={
             OutsidePeer.DNS_RESOLVER: (METADATA_SERVER_CIDR,),
             OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: GOOGLE_HEALTH_CHECK_RANGES,
+            **translated,
         },
         egress_role_cidrs=ranges,
+        public=public,
     )
 
 

@@ -19,7 +19,7 @@ from circleci_network.audit.space import AddressCell
 from circleci_network.audit.terraform_json import Json, referenced, resources
 from circleci_network.audit.views import Endpoint, Verdict
 from circleci_network.nat_translation import NatTranslation, PublicAddress
-from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, Role
 
 #: Where the audit puts addresses known only after apply (RFC 1112 "reserved for future use").
 STAND_INS = IPv4Network("240.0.0.0/4")
@@ -37,6 +37,8 @@ class PublicPlacement:
     stand_ins: dict[str, str] = field(default_factory=dict)
     """The address as the JSON writes it (``${...public_ip}/32``) -> its stand-in /32."""
     translation: NatTranslation | None = None
+    nat_source_ranges: bool = False
+    """GCP: the Helm values put the NAT addresses in ``loadBalancerSourceRanges`` (GKE's k8s-fw admits them)."""
 
     def network(self, cidr: object) -> IPv4Network | None:
         """A rule's CIDR: a literal, or a placed stand-in; ``None`` for a reference we cannot place."""
@@ -110,6 +112,50 @@ def aws_public_placement(stack: Json) -> PublicPlacement:
     return PublicPlacement(stand_ins, translation)
 
 
+def _helm_nginx(stack: Json) -> Json:
+    for key, values in (stack.get("locals") or {}).items():
+        if HELM_VALUES_LOCAL in key and isinstance(values, dict):
+            return dict(values.get("nginx") or {})
+    return {}
+
+
+def gcp_public_placement(stack: Json, name: str) -> PublicPlacement:
+    """GCP v4 internet mode: circleci-proxy's reserved external address (``<name>-circleci-proxy``)
+    and Cloud NAT's static addresses (reserved here, or read by data sources from given ones)."""
+    proxy = [
+        key
+        for key, address in resources(stack, "google_compute_address").items()
+        if address.get("name") == f"{name}-{Role.PROXY_LB.value}" and address.get("address_type") == "EXTERNAL"
+    ]
+    if not proxy:
+        return PublicPlacement()
+    given = {
+        str(d.get("name")): key for key, d in ((stack.get("data") or {}).get("google_compute_address") or {}).items()
+    }
+    stand_ins: dict[str, str] = {}
+    nat: list[PublicAddress] = []
+    for router in resources(stack, "google_compute_router_nat").values():
+        for entry in router.get("nat_ips") or []:
+            if reserved := referenced(entry, "google_compute_address", "self_link"):
+                text = f"${{google_compute_address.{reserved}.address}}/32"
+            elif str(entry).rsplit("/", 1)[-1] in given:
+                text = f"${{data.google_compute_address.{given[str(entry).rsplit('/', 1)[-1]]}.address}}/32"
+            else:
+                continue  # an address the stack cannot read back: rules naming it stay unplaced
+            stand_ins[text] = _stand_in(len(nat), 0)
+            nat.append(PublicAddress(text, stand_ins[text]))
+    proxy_text = f"${{google_compute_address.{proxy[0]}.address}}/32"
+    stand_ins[proxy_text] = _stand_in(0, 1)
+    translation = NatTranslation(
+        public_addresses={Role.PROXY_LB: (PublicAddress(proxy_text, stand_ins[proxy_text]),)},
+        behind_nat=frozenset(JOB_ROLES),  # as the renderer: the nodes reach each other by identity
+        nat_addresses=tuple(nat),
+        receivers=frozenset({Role.KUBERNETES_NODES}),  # the passthrough proxy is transparent
+    )
+    ranges = {str(r) for r in _helm_nginx(stack).get("loadBalancerSourceRanges") or []}
+    return PublicPlacement(stand_ins, translation, bool(nat) and all(a.label in ranges for a in nat))
+
+
 def _cell(cidr: str) -> AddressCell:
     network = IPv4Network(cidr)
     return AddressCell(int(network.network_address), int(network.broadcast_address))
@@ -147,8 +193,9 @@ class NatPath:
             return [Endpoint(None, c) for c in self.nat]
         return None
 
-    def networks(self) -> list[IPv4Network]:
-        cells = [c for cs in self.public.values() for c in cs] + self.nat
+    def networks(self, *, public: bool = True) -> list[IPv4Network]:
+        """The stand-ins (``public=False``: the NAT's only, where the public ones are a role's range)."""
+        cells = [c for cs in self.public.values() for c in cs] * public + self.nat
         return [n for c in cells for n in c.networks]
 
 

@@ -34,6 +34,7 @@ from circleci_network.gcp.settings import (
     check_project,
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
+from circleci_network.nat_translation import NatTranslation, rendered_peer
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
 from circleci_network.ports import Port, Protocol
@@ -97,9 +98,21 @@ class FirewallProps:
     The managed Kubernetes platform: GKE adds its platform rules and a deny from the job
     identities to the nodes at ``allow_priority + 1``, before GKE's own rules at 1000.
     """
+    nat_translation: NatTranslation | None = None
+    """
+    v4 internet mode (set by ``CircleciGcpNetwork``): Nomad clients reach circleci-proxy's external
+    address through Cloud NAT, so those rows are rendered by address (``circleci_network.nat_translation``),
+    and GKE's Service rule admits Cloud NAT's addresses too.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
+        if self.nat_translation is not None and not isinstance(self.nat_translation, NatTranslation):
+            raise ConfigurationError(
+                "FirewallProps.nat_translation",
+                f"{self.nat_translation!r} is not a NatTranslation",
+                "leave it None (CircleciGcpNetwork sets it)",
+            )
         check_project(self.project, "FirewallProps.project")
         check_name(self.name, "FirewallProps.name")
         object.__setattr__(self, "targets", member(FirewallTargets, self.targets, "FirewallProps.targets"))
@@ -129,7 +142,10 @@ class FirewallProps:
             )
         # The version's and the platform's own rule names (check_prefix_lengths knows the default table's).
         names = [
-            f"{self.name}-{rule.rule_id}" for rule in gcp_rules(self.hardening, self.server_version, self.platform)
+            f"{self.name}-{rule.rule_id}"
+            for rule in gcp_rules(
+                self.hardening, self.server_version, self.platform, nat_source_ranges=self.nat_translation is not None
+            )
         ]
         names.append(job_deny_name(self.name))
         longest = max(names, key=len)
@@ -170,7 +186,9 @@ class CircleciFirewall(Construct):
     def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.rules = gcp_rules(props.hardening, props.server_version, props.platform)
+        self.rules = gcp_rules(
+            props.hardening, props.server_version, props.platform, nat_source_ranges=props.nat_translation is not None
+        )
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
@@ -201,7 +219,12 @@ class CircleciFirewall(Construct):
                 for key, values in self._identity_selectors(role).items():
                     jobs.setdefault(key, []).extend(values)
             # GKE's -vms rule admits the whole subnet, internal load balancer addresses included.
-            vips = [c for lb in addressed_load_balancers(props.server_version) for c in self._ranges(lb)]
+            vips = [
+                c
+                for lb in addressed_load_balancers(props.server_version)
+                if not (props.nat_translation and lb in props.nat_translation.public_addresses)  # external
+                for c in self._ranges(lb)
+            ]
             if vips:
                 jobs["source_ranges"] = vips
             self.firewalls[job_deny_name(props.name)] = self._firewall(
@@ -301,19 +324,24 @@ class CircleciFirewall(Construct):
         if isinstance(peer, Role):
             if peer is Role.KUBERNETES_NODES:
                 return [a.subnet_cidr, a.pods_cidr]
+            translation = self.props.nat_translation
+            if translation is not None and peer in translation.public_addresses:  # external, static
+                return [address.cidr for address in translation.public_addresses[peer]]
             if peer.is_internal_load_balancer or peer is Role.PROXY_LB:
                 return [f"{fixed_addresses(a, self.props.server_version)[peer]}/32"]
             return [a.subnet_cidr]
         given = self.props.hardening.cidrs_for(peer)
         if given is not None:
             return list(given)
+        if peer in (OutsidePeer.PROXY_PUBLIC_ADDRESSES, OutsidePeer.NAT_ADDRESSES):
+            return list(self.props.nat_translation.peer_cidrs()[peer]) if self.props.nat_translation else []
         if peer is OutsidePeer.DNS_RESOLVER:
             return [METADATA_SERVER_CIDR]
         return list(GOOGLE_HEALTH_CHECK_RANGES)
 
     def _selectors(self, rule: TrafficRule) -> _Selectors:
         target = self._target(rule.role)
-        peer = rule.peer
+        peer = rendered_peer(rule, self.props.nat_translation)
         if rule.direction is Direction.EGRESS:
             return _Selectors(**target, destination_ranges=self._ranges(peer))
         if not (isinstance(peer, Role) and peer in COMPUTE_ROLES):

@@ -9,7 +9,11 @@ from circleci_network.server_versions import ServerVersion
 
 
 def gcp_rules(
-    options: HardeningOptions, version: ServerVersion | None = None, platform: PlatformOptions | None = None
+    options: HardeningOptions,
+    version: ServerVersion | None = None,
+    platform: PlatformOptions | None = None,
+    *,
+    nat_source_ranges: bool = False,
 ) -> tuple[TrafficRule, ...]:
     """GCP's passthrough load balancers are transparent: their rules apply to the nodes. Under
     v4's values GKE adds its own rules for the chart's Service; we render the same ones, and
@@ -18,5 +22,5 @@ def gcp_rules(
         options,
         transparent_load_balancers=True,
         server_version=version,
-        platform_rules=gcp_platform_rules(version, platform),
+        platform_rules=gcp_platform_rules(version, platform, nat_source_ranges=nat_source_ranges),
     )
