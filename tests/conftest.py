@@ -125,3 +125,20 @@ def eks_example() -> Synth:
     from stacks.eks_example import EksExampleStack
 
     return dict(json.loads(Testing.synth(EksExampleStack(App(), "aws-eks-example"))))
+
+
+@pytest.fixture(scope="session")
+def aws_v4_internet() -> Synth:
+    """The reference AWS network on Server v4.3 with internet-facing users (static proxy EIPs)."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from stacks.reference import reference_aws_props
+
+    aws = reference_aws_props()
+    network = replace(aws.network, server_version=ServerVersion(ServerVersionId.V4_3), node_ports=None)
+    stack = CircleciAwsStack(App(), "circleci-aws-v4-internet", props=replace(aws, network=network))
+    return dict(json.loads(Testing.synth(stack)))

@@ -37,3 +37,19 @@ def test_eks_example_validates_against_the_provider_schema(eks_example: dict[str
     diagnostics = json.dumps(report.get("diagnostics"), indent=2)
     assert report["valid"] is True and report["error_count"] == 0, diagnostics
     assert report["warning_count"] == 0, diagnostics
+
+
+def test_aws_v4_internet_stack_validates_against_the_provider_schema(
+    aws_v4_internet: dict[str, object], tmp_path: Path
+) -> None:
+    """v4.3 with internet-facing users: the proxy's EIPs, the eip-allocations annotation (a join of
+    their IDs in the values local) and rules naming EIP and NAT gateway public_ip attributes."""
+    stack_file = tmp_path / "aws-v4-internet.tf.json"
+    stack_file.write_text(json.dumps(aws_v4_internet, indent=2))
+    tf = WorkingCopy(stack_file, tmp_path / "validate-v4-internet", terraform_binary(), find_mirror())
+    tf("init", "-backend=false", "-input=false", step="terraform init (validate, AWS v4 internet)")
+    result = tf("validate", "-json", step="terraform validate (AWS v4 internet)", ok_codes=(0, 1))
+    report = json.loads(result.stdout)
+    diagnostics = json.dumps(report.get("diagnostics"), indent=2)
+    assert report["valid"] is True and report["error_count"] == 0, diagnostics
+    assert report["warning_count"] == 0, diagnostics
