@@ -27,6 +27,7 @@ class PublicAddress:
     label: str
     """Stable and ID-safe (e.g. the zone): part of resource IDs, so never derived from the address."""
     cidr: str
+    """``<address>/32``: a literal, or a Terraform reference known after apply."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class PublicPlacement:
     stand_ins: dict[str, str] = field(default_factory=dict)
     """The address as the JSON writes it (``${...public_ip}/32``) -> its stand-in /32."""
     translation: NatTranslation | None = None
+    """Which roles are reached at which stand-ins, from behind which NAT stand-ins; ``None``: no public proxy."""
     nat_source_ranges: bool = False
     """GCP: the Helm values put the NAT addresses in ``loadBalancerSourceRanges`` (GKE's k8s-fw admits them)."""
 

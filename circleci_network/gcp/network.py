@@ -169,7 +169,8 @@ class GcpNetworkProps:
         self.topology.check(self.hardening, "GcpNetworkProps")
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
-        self.firewall_props("validation", {}, {})
+        # Internet mode's names too (the NAT platform row): an empty translation stands for it here.
+        self.firewall_props("validation", {}, {}, NatTranslation() if self.internet_proxy else None)
 
     @property
     def internet_proxy(self) -> bool:
