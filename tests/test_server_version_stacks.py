@@ -531,3 +531,20 @@ def test_gcp_v4_internet_refuses_public_nomad_clients() -> None:
             topology=Topology(job_placement=JobPlacement.PUBLIC),
         )
     assert error.value.field == "GcpNetworkProps.topology.job_placement"
+
+
+def test_an_address_the_audit_cannot_place_is_reported_not_a_crash(stacks: dict[str, Synth]) -> None:
+    """A rule naming an address known only after apply that is neither a NAT's nor the proxy's."""
+    import copy
+
+    from circleci_network.audit import audit_stack
+
+    stack = copy.deepcopy(stacks["aws-v4.3"])
+    rules = stack["resource"]["aws_vpc_security_group_egress_rule"]
+    key = sorted(k for k, r in rules.items() if r["tags"]["circleci/rule"] == "nomad-clients-out-4647-circleci-proxy")[
+        0
+    ]
+    rules[key]["cidr_ipv4"] = "${aws_eip.someone_elses.public_ip}/32"
+    result = audit_stack(stack, "aws-v4.3")
+    assert not result.ok
+    assert any("aws_eip.someone_elses" in u and "cannot place" in u for u in result.unmodelled)
