@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from circleci_network.errors import ConfigurationError
 from circleci_network.roles import OutsidePeer, Role
 from circleci_network.rules import Direction, Peer, TrafficRule
 
@@ -45,6 +46,18 @@ class NatTranslation:
     Roles whose ingress rules admit the public roles' traffic; empty: the public roles themselves
     (AWS). GCP's passthrough proxy is transparent: its rows sit on the Kubernetes nodes.
     """
+
+    def __post_init__(self) -> None:
+        if any(self.public_addresses.values()) and not self.nat_addresses:
+            raise ConfigurationError(
+                "NatTranslation.nat_addresses",
+                "is empty: the public roles could admit nobody behind NAT, so their rows would be dropped",
+                "give the NAT's static addresses (AWS: the NAT gateways' public_ip; GCP: Cloud NAT's addresses)",
+            )
+        object.__setattr__(self, "public_addresses", dict(self.public_addresses))
+        object.__setattr__(self, "behind_nat", frozenset(self.behind_nat))
+        object.__setattr__(self, "receivers", frozenset(self.receivers))
+        object.__setattr__(self, "nat_addresses", tuple(self.nat_addresses))
 
     def peer_cidrs(self) -> dict[OutsidePeer, tuple[str, ...]]:
         """The outside peers' CIDRs, for ``HardeningOptions.peer_cidrs``'s cloud defaults."""

@@ -78,3 +78,10 @@ def test_props_refuse_anything_but_a_nat_translation() -> None:
             nat_translation=("203.0.113.9/32",),  # type: ignore[arg-type]
         )
     assert error.value.field == "FirewallProps.nat_translation"
+
+
+def test_public_addresses_without_nat_addresses_are_refused() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        NatTranslation({Role.PROXY_LB: PROXY}, frozenset({Role.NOMAD_CLIENTS}), ())
+    assert error.value.field == "NatTranslation.nat_addresses"
+    assert NatTranslation().peer_cidrs() == {OutsidePeer.PROXY_PUBLIC_ADDRESSES: (), OutsidePeer.NAT_ADDRESSES: ()}
