@@ -15,6 +15,7 @@ from typing import Any
 
 from circleci_network.options import HardeningOptions, options_from_json, options_to_json
 from circleci_network.platform_rules import PlatformOptions
+from circleci_network.resolve import load_balancers_transparent
 from circleci_network.roles import Role
 from circleci_network.server_versions import ServerVersion
 from circleci_network.topology import JobPlacement, Topology, UserAccess
@@ -100,7 +101,7 @@ class NetworkIntent:
     @property
     def transparent_load_balancers(self) -> bool:
         """GCP's passthrough load balancers are always transparent; on AWS it is an option."""
-        return self.cloud == "gcp" or self.options.transparent_load_balancers
+        return load_balancers_transparent(self.cloud, self.options)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -4,8 +4,8 @@ Nomad clients reach an internet-facing ``circleci-proxy`` at its public address,
 leaves through NAT and arrives from a NAT address. The guide's rows still name the roles
 (``nomad-clients-out-4647-circleci-proxy``, ``circleci-proxy-in-4647``); rendered by address,
 each end names what it really sees: the sender the proxy's public addresses, the proxy the NAT
-addresses. :func:`rendered_peer` is that one decision, shared by the renderers and the audit's
-model (kept in this small module so it can move into a central peer resolution unchanged).
+addresses. :func:`rendered_peer` is that one decision; ``resolve.resolve_policy`` alone applies
+it (``PeerAddresses.nat_translation``), so the renderers and the audit read translated rules.
 
 Data only: no cloud is imported here. The addresses are Terraform references (known after
 apply) or literals, each with a stable label for resource IDs.
@@ -45,6 +45,11 @@ class NatTranslation:
     """
     Roles whose ingress rules admit the public roles' traffic; empty: the public roles themselves
     (AWS). GCP's passthrough proxy is transparent: its rows sit on the Kubernetes nodes.
+    """
+    load_balancer_source_ranges: bool = False
+    """
+    GCP: the chart's Service lists the NAT addresses in ``loadBalancerSourceRanges``, so GKE's
+    ``k8s-fw`` rule admits them on every Service port (``controller_rules``).
     """
 
     def __post_init__(self) -> None:

@@ -20,8 +20,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, JOB_ROLES, LOAD_BALANCERS, Role
-from circleci_network.rules import SpecSection
+from circleci_network.options import HardeningOptions
+from circleci_network.ports import HTTP, SSH
+from circleci_network.resolve import Cloud, resolve_policy
+from circleci_network.roles import (
+    COMPUTE_ROLES,
+    INTERNET_FACING_LOAD_BALANCERS,
+    JOB_ROLES,
+    LOAD_BALANCERS,
+    OutsidePeer,
+    Role,
+)
+from circleci_network.rules import Direction, SpecSection
 from circleci_network.stack_files import STACK_FILE, synthesized_stacks
 
 #: checkov's own name for a baseline file (``checkov --create-baseline`` writes it).
@@ -92,13 +102,34 @@ class AcceptedFinding:
         return f"{resource_type}.{logical_id}" if self.is_graph_check else f"resource.{logical_id}"
 
 
-_HTTP_FROM_CLIENTS = (
-    "frontend-external-in-http",
-    "server-traefik-in-http",
-    # transparent load balancers: the same rows apply to the nodes (guide, Kubernetes Load Balancers)
-    "k8s-nodes-in-via-frontend-external-in-http",
-    "k8s-nodes-in-via-server-traefik-in-http",
-)
+def _http_from_clients() -> tuple[str, ...]:
+    """Rules opening port 80 to the clients: the load balancers' rows, and the same rows on the
+    nodes when the load balancers are transparent (GCP, where the port is kept; AWS renames them
+    alike but delivers to the NodePorts), as the resolved policy names them."""
+    plain = resolve_policy(HardeningOptions(), cloud=Cloud.AWS)
+    transparent = resolve_policy(HardeningOptions(), cloud=Cloud.GCP)
+    return tuple(
+        dict.fromkeys(
+            rule.rule_id
+            for policy in (plain, transparent)
+            for rule in policy.rules
+            if rule.peer is OutsidePeer.CLIENTS and HTTP in rule.ports
+        )
+    )
+
+
+def _ssh_from_roles() -> tuple[str, ...]:
+    """Ingress on 22 whose source is one of our roles: rendered as a security group reference."""
+    policy = resolve_policy(HardeningOptions(), cloud=Cloud.AWS)
+    return tuple(
+        rule.rule_id
+        for rule in policy.rules
+        if rule.direction is Direction.INGRESS and rule.peer_role is not None and SSH in rule.ports
+    )
+
+
+_HTTP_FROM_CLIENTS = _http_from_clients()
+_SSH_FROM_ROLES = _ssh_from_roles()
 
 _FROM_ANYWHERE_AWS: tuple[tuple[str, object], ...] = (("cidr_ipv4", "0.0.0.0/0"),)
 _FROM_ANYWHERE_GCP: tuple[tuple[str, object], ...] = (("source_ranges", "0.0.0.0/0"),)
@@ -133,7 +164,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "CKV_AWS_24",
         ResourceSelector(
             "aws_vpc_security_group_ingress_rule",
-            rule_ids=("external-vms-in-ssh-k8s-nodes", "external-vms-in-ssh-nomad-clients"),
+            rule_ids=_SSH_FROM_ROLES,
         ),
         Basis.FALSE_POSITIVE,
         SpecSection.VM_INGRESS.value,

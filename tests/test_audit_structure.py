@@ -234,6 +234,14 @@ def test_a_malformed_record_is_an_audit_error(aws_reference: Synth) -> None:
         audit_stack(stack, "broken")
 
 
+def test_a_record_of_an_unknown_cloud_is_an_audit_error(aws_reference: Synth) -> None:
+    # Before resolve_policy, anything but "aws" was audited as GCP.
+    stack = copy.deepcopy(aws_reference)
+    _record(stack)["cloud"] = "azure"
+    with pytest.raises(AuditError, match="names cloud 'azure'"):
+        audit_stack(stack, "azure")
+
+
 def test_security_groups_only_records_what_the_user_gave(shape_stacks: dict[str, Synth]) -> None:
     stack = shape_stacks["aws-security-groups-only"]
     record = _record(stack)

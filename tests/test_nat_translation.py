@@ -9,6 +9,7 @@ from circleci_network import HardeningOptions, active_rules
 from circleci_network.errors import ConfigurationError
 from circleci_network.nat_translation import NatTranslation, PublicAddress, rendered_peer
 from circleci_network.roles import OutsidePeer, Role
+from circleci_network.rules import TrafficRule
 from circleci_network.server_versions import ServerVersion, ServerVersionId
 
 PROXY = (PublicAddress("proxy-a", "198.51.100.7/32"),)
@@ -19,7 +20,7 @@ GCP = NatTranslation(
 )
 
 
-def _rules(transparent: bool) -> dict[str, object]:
+def _rules(transparent: bool) -> dict[str, TrafficRule]:
     rules = active_rules(
         HardeningOptions(),
         transparent_load_balancers=transparent,
@@ -30,7 +31,7 @@ def _rules(transparent: bool) -> dict[str, object]:
 
 def test_only_the_rows_between_nat_and_the_public_proxy_change_their_peer() -> None:
     rules = _rules(transparent=False)
-    changed = {rule_id: rendered_peer(r, AWS) for rule_id, r in rules.items() if rendered_peer(r, AWS) != r.peer}  # type: ignore[arg-type]
+    changed = {rule_id: rendered_peer(r, AWS) for rule_id, r in rules.items() if rendered_peer(r, AWS) != r.peer}
     assert changed == {
         "nomad-clients-out-4647-circleci-proxy": OutsidePeer.PROXY_PUBLIC_ADDRESSES,
         "nomad-clients-out-3000-circleci-proxy": OutsidePeer.PROXY_PUBLIC_ADDRESSES,
@@ -40,15 +41,15 @@ def test_only_the_rows_between_nat_and_the_public_proxy_change_their_peer() -> N
         "circleci-proxy-in-8585": OutsidePeer.NAT_ADDRESSES,
     }
     # The proxy's own traffic to the nodes stays inside: by identity.
-    assert rendered_peer(rules["circleci-proxy-out-node-ports"], AWS) is Role.KUBERNETES_NODES  # type: ignore[arg-type]
-    assert all(rendered_peer(r, None) == r.peer for r in rules.values())  # type: ignore[attr-defined]
+    assert rendered_peer(rules["circleci-proxy-out-node-ports"], AWS) is Role.KUBERNETES_NODES
+    assert all(rendered_peer(r, None) == r.peer for r in rules.values())
 
 
 def test_a_transparent_proxys_rows_on_the_nodes_admit_the_nat_addresses() -> None:
     rules = _rules(transparent=True)
     via = rules["k8s-nodes-in-via-circleci-proxy-in-4647"]
-    assert rendered_peer(via, GCP) is OutsidePeer.NAT_ADDRESSES  # type: ignore[arg-type]
-    assert rendered_peer(rules["k8s-nodes-in-all-from-k8s-nodes"], GCP) is Role.KUBERNETES_NODES  # type: ignore[arg-type]
+    assert rendered_peer(via, GCP) is OutsidePeer.NAT_ADDRESSES
+    assert rendered_peer(rules["k8s-nodes-in-all-from-k8s-nodes"], GCP) is Role.KUBERNETES_NODES
     assert GCP.peer_cidrs() == {
         OutsidePeer.PROXY_PUBLIC_ADDRESSES: ("198.51.100.7/32",),
         OutsidePeer.NAT_ADDRESSES: ("203.0.113.9/32",),

@@ -548,3 +548,16 @@ def test_an_address_the_audit_cannot_place_is_reported_not_a_crash(stacks: dict[
     result = audit_stack(stack, "aws-v4.3")
     assert not result.ok
     assert any("aws_eip.someone_elses" in u and "cannot place" in u for u in result.unmodelled)
+
+
+def test_a_public_proxy_without_nat_addresses_is_an_audit_error_not_a_crash(stacks: dict[str, Synth]) -> None:
+    """NAT gateways managed elsewhere (or removed): the NAT path cannot be modelled, and the audit
+    says which fact is missing instead of raising NatTranslation's ConfigurationError."""
+    import copy
+
+    from circleci_network.audit import AuditError, audit_stack
+
+    stack = copy.deepcopy(stacks["aws-v4.3"])
+    del stack["resource"]["aws_nat_gateway"]
+    with pytest.raises(AuditError, match="no aws_nat_gateway"):
+        audit_stack(stack, "aws-v4.3")

@@ -20,11 +20,12 @@ from circleci_network.audit.engine import (
     stateless_filters,
 )
 from circleci_network.audit.expected import ExpectedView
-from circleci_network.audit.facts import MissingFact, stack_facts
+from circleci_network.audit.facts import MissingFact, stack_policy
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
+from circleci_network.audit.public_addresses import public_placement
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
@@ -115,10 +116,13 @@ def audit_stack(
     except PlatformMismatch as error:
         raise AuditError(f"{name}: {error}") from error
     try:
-        facts = stack_facts(stack, intent)
+        public = public_placement(stack, intent)
+        resolved = stack_policy(stack, intent, public)
     except MissingFact as error:
         raise AuditError(f"{name}: {error}") from None
-    actual: NetworkView = AwsView(stack, intent, facts) if intent.cloud == "aws" else GcpView(stack, intent, facts)
+    actual: NetworkView = (
+        AwsView(stack, intent, resolved, public) if intent.cloud == "aws" else GcpView(stack, intent, resolved, public)
+    )
     for role, cidrs in intent.inputs.role_cidrs.items():
         if role in COMPUTE_ROLES and not actual.book.ranges.get(role):
             actual.book.ranges[role] = [IPv4Network(c) for c in cidrs]
@@ -128,8 +132,8 @@ def audit_stack(
             f"{name}: cannot tell where {', '.join(unplaced)} live: the stack has no subnets of theirs; "
             "give SecurityGroupProps.role_subnet_cidrs when the subnets are managed elsewhere"
         )
-    rendered = ExpectedView(intent, facts, actual.book)
-    pure = ExpectedView(intent, facts, actual.book, as_rendered=False)
+    rendered = ExpectedView(intent, resolved, actual.book)
+    pure = ExpectedView(intent, resolved, actual.book, as_rendered=False)
     cells = cut([actual, rendered, pure], actual.book)
     flows = effective_flows(actual, cells)
     expected = effective_flows(rendered, cells)

@@ -28,8 +28,9 @@ from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint
 from circleci_network.ports import Port, Protocol, reply_ports
+from circleci_network.resolve import ResolvedRule
 from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, TrafficRule, active_rules
+from circleci_network.rules import CustomPeer, Direction
 
 #: The targets of every load balancer (the model's node-port hop).
 TARGETS = Role.KUBERNETES_NODES
@@ -502,36 +503,35 @@ class _Needs:
         for c in cells.outside:
             if (subnet := acls.subnet_of(c)) is not None:
                 self.owners[c] |= self.living[subnet]
-        self.rules: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[IPv4Network]]]] = defaultdict(list)
-        self.transparent: dict[Role, list[tuple[TrafficRule, list[IPv4Network]]]] = defaultdict(list)
+        self.rules: dict[tuple[Role, Direction], list[tuple[ResolvedRule, list[IPv4Network]]]] = defaultdict(list)
+        self.transparent: dict[Role, list[tuple[ResolvedRule, list[IPv4Network]]]] = defaultdict(list)
         for rule in expected.rules:
             self.rules[(rule.role, rule.direction)].append((rule, expected.rule_networks(rule)))
         # Transparent load balancers hold no rules but still pass, in their subnets, what the
-        # guide's load balancer section says (their listener ports): take it from the plain model.
-        intent = expected.intent
-        for rule in active_rules(intent.options, transparent_load_balancers=False):
+        # guide's load balancer section says (their listener ports): the policy keeps those rows.
+        for rule in expected.policy.load_balancer_rules:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
                 self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
         self._of: dict[tuple[str, bool, AddressCell], list[PortSpec]] = {}
         # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
-        self._matched: dict[tuple[Role, Direction, AddressCell], list[TrafficRule]] = {}
-        self._beyond_of: dict[Role, list[TrafficRule]] = {}
+        self._matched: dict[tuple[Role, Direction, AddressCell], list[ResolvedRule]] = {}
+        self._beyond_of: dict[Role, list[ResolvedRule]] = {}
         self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
 
-    def _side(self, role: Role, direction: Direction) -> list[tuple[TrafficRule, list[IPv4Network]]]:
+    def _side(self, role: Role, direction: Direction) -> list[tuple[ResolvedRule, list[IPv4Network]]]:
         if direction is Direction.INGRESS and role in self.expected.book.transparent:
             # ...and, as the nodes behind them decide, what the nodes accept.
             return self.transparent[role] + self.rules[(Role.KUBERNETES_NODES, direction)]
         return self.rules[(role, direction)]
 
-    def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:
+    def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
         key = (role, direction, cell)
         found = self._matched.get(key)
         if found is None:
             found = self._matched[key] = self._match(role, direction, cell)
         return found
 
-    def _match(self, role: Role, direction: Direction, cell: AddressCell) -> list[TrafficRule]:
+    def _match(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
         found = []
         for rule, networks in self._side(role, direction):
             if isinstance(rule.peer, Role) and not networks:
@@ -541,13 +541,13 @@ class _Needs:
                 found.append(rule)
         return found
 
-    def _beyond(self, rule: TrafficRule) -> bool:
+    def _beyond(self, rule: ResolvedRule) -> bool:
         """An egress rule that may reach past the VPC (through a NAT gateway)."""
         if not isinstance(rule.peer, OutsidePeer | CustomPeer):
             return False
         return any(not any(n.subnet_of(v) for v in self.acls.vpc) for n in self.expected.rule_networks(rule))
 
-    def _leaving(self, role: Role) -> list[TrafficRule]:
+    def _leaving(self, role: Role) -> list[ResolvedRule]:
         """``role``'s egress rules that may reach past the VPC."""
         if role not in self._beyond_of:
             self._beyond_of[role] = [r for r, _ in self._side(role, Direction.EGRESS) if self._beyond(r)]

@@ -10,12 +10,13 @@ from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView
-from circleci_network.audit.facts import StackFacts, chart_load_balancer_subnets
-from circleci_network.audit.public_addresses import NatPath, every
+from circleci_network.audit.facts import chart_load_balancer_subnets
+from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.intent import NetworkIntent
+from circleci_network.resolve import ResolvedPolicy
 from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
 
 
@@ -42,9 +43,11 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
 
 
 class AwsView:
-    def __init__(self, stack: Json, intent: NetworkIntent, facts: StackFacts) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy, public: PublicPlacement) -> None:
+        """``public``: the stack's static public addresses at the stand-ins ``policy`` was resolved with."""
         self.intent = intent
-        self.facts = facts
+        self.policy = policy
+        self.public = public
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
         self._unmodelled: list[str] = []
@@ -88,12 +91,10 @@ class AwsView:
             # (placed even when our group is missing, so its rows then show as missing).
             book.ranges[Role.EKS_CONTROL_PLANE] = list(book.ranges[Role.KUBERNETES_NODES])
         book.carve_out = [
-            IPv4Network(c)
-            for c in self.facts.peer_cidrs(self.intent.options, OutsidePeer.DNS_RESOLVER)
-            if IPv4Network(c).prefixlen == 32
+            IPv4Network(c) for c in self.policy.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
         ]
         book.ranges = {r: n for r, n in book.ranges.items() if n}
-        book.nat = NatPath.of(self.facts.public.translation)
+        book.nat = NatPath.of(self.policy.addresses.nat_translation)
         # Stand-ins cut the address space even when no rule names them any more (a removed rule).
         book.carve_out += book.nat.networks() if book.nat else []
         return book
@@ -127,7 +128,7 @@ class AwsView:
                 return
             self.grants.append(Grant(role, direction, spec, peer, None, resource))
         if cidr is not None:
-            network = self.facts.public.network(cidr)
+            network = self.public.network(cidr)
             if network is None:
                 self._unmodelled.append(f"{resource}: {direction} with {cidr}, an address the audit cannot place")
                 return

@@ -1,28 +1,19 @@
-"""The model's answer to the audit's questions: the rules in force for the recorded options,
-named the way the cloud must name them (identities where it can, addresses where it cannot)."""
+"""The model's answer to the audit's questions: the policy resolved from the recorded options and
+the stack's own facts (``facts.stack_policy``), named the way the cloud must name it (identities
+where it can, addresses where it cannot)."""
 
 from __future__ import annotations
 
 from ipaddress import IPv4Network
 
-from circleci_network.audit.facts import StackFacts
 from circleci_network.audit.public_addresses import every
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
-from circleci_network.nat_translation import rendered_peer
-from circleci_network.platform_rules import aws_platform_rules, gcp_platform_rules
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import (
-    CustomPeer,
-    Direction,
-    Peer,
-    SourceKind,
-    TrafficRule,
-    active_rules,
-    rerun_ingress_rules,
-)
+from circleci_network.resolve import ResolvedPolicy, ResolvedRule
+from circleci_network.roles import Role
+from circleci_network.rules import Direction, SourceKind
 
 
 def port_spec(port: Port) -> PortSpec:
@@ -33,51 +24,31 @@ def port_spec(port: Port) -> PortSpec:
 
 class ExpectedView:
     def __init__(
-        self, intent: NetworkIntent, facts: StackFacts, book: AddressBook, *, as_rendered: bool = True
+        self, intent: NetworkIntent, policy: ResolvedPolicy, book: AddressBook, *, as_rendered: bool = True
     ) -> None:
         """``as_rendered=False`` names every role by identity: the pure model, used to report
         what a cloud's rendering cannot avoid opening (notes, not failures)."""
         self.intent = intent
-        self.facts = facts
+        self.policy = policy
         self.book = book
         self.as_rendered = as_rendered
-        self.rules = active_rules(
-            intent.options,
-            transparent_load_balancers=facts.transparent_load_balancers,
-            delivered_ports=facts.delivered_ports or None,
-            server_version=intent.server_version,
-            # What GKE adds by itself (the chart's Service; with a platform, its platform rules).
-            platform_rules=gcp_platform_rules(
-                intent.server_version, intent.platform, nat_source_ranges=facts.public.nat_source_ranges
-            )
-            if intent.cloud == "gcp"
-            else aws_platform_rules(intent.platform),
-        )
+        self.rules = policy.rules
         # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
-        self._nodes_denied = (
-            {r.rule_id for r in rerun_ingress_rules(self.rules)} if intent.cloud == "gcp" else set[str]()
-        )
+        self._nodes_denied = {r.rule_id for r in policy.rerun_ingress_rules} if intent.cloud == "gcp" else set[str]()
         # Asked tens of thousands of times per audit: index each rule's ports and peers once.
-        self._by_side: dict[tuple[Role, Direction], list[tuple[TrafficRule, list[PortSpec], list[IPv4Network]]]] = {}
-        self._by_port: dict[tuple[Role, Direction, PortCell], list[tuple[TrafficRule, list[IPv4Network]]]] = {}
+        self._by_side: dict[tuple[Role, Direction], list[tuple[ResolvedRule, list[PortSpec], list[IPv4Network]]]] = {}
+        self._by_port: dict[tuple[Role, Direction, PortCell], list[tuple[ResolvedRule, list[IPv4Network]]]] = {}
         for rule in self.rules:
             self._by_side.setdefault((rule.role, rule.direction), []).append(
                 (rule, [port_spec(p) for p in rule.ports], self.rule_networks(rule))
             )
 
-    def rule_networks(self, rule: TrafficRule) -> list[IPv4Network]:
-        # v4 internet mode: the rows between roles behind NAT and the proxy name addresses.
-        peer = rendered_peer(rule, self.facts.public.translation)
-        return [IPv4Network(c) for c in self._cidrs(peer, rule.direction)]
-
-    def _cidrs(self, peer: Peer, direction: Direction) -> tuple[str, ...]:
-        if isinstance(peer, CustomPeer):
-            return peer.cidrs
-        if isinstance(peer, OutsidePeer):
-            return self.facts.peer_cidrs(self.intent.options, peer)
-        if direction is Direction.EGRESS and self.as_rendered:
-            return tuple(self.facts.egress_role_cidrs.get(peer, ()))
-        return ()
+    def rule_networks(self, rule: ResolvedRule) -> list[IPv4Network]:
+        """The ranges standing for the rule's peer. A role is matched by identity, except as an
+        egress destination where the cloud names it by address (GCP; AWS without a group)."""
+        if rule.peer_role is not None and (rule.direction is Direction.INGRESS or not self.as_rendered):
+            return []
+        return [IPv4Network(c) for c in rule.peer_cidrs]
 
     def port_specs(self) -> list[PortSpec]:
         return [port_spec(port) for rule in self.rules for port in rule.ports]
@@ -88,14 +59,16 @@ class ExpectedView:
     def unmodelled(self) -> list[str]:
         return []
 
-    def _matches(self, rule: TrafficRule, networks: list[IPv4Network], other: Endpoint) -> bool:
+    def _matches(self, rule: ResolvedRule, networks: list[IPv4Network], other: Endpoint) -> bool:
         if other.role is Role.KUBERNETES_NODES and rule.rule_id in self._nodes_denied:
             return False
         if isinstance(rule.peer, Role) and not networks:
             return other.role is rule.peer
         return any(other.cell.within(n) for n in networks)
 
-    def _on_port(self, role: Role, direction: Direction, port: PortCell) -> list[tuple[TrafficRule, list[IPv4Network]]]:
+    def _on_port(
+        self, role: Role, direction: Direction, port: PortCell
+    ) -> list[tuple[ResolvedRule, list[IPv4Network]]]:
         key = (role, direction, port)
         if key not in self._by_port:
             self._by_port[key] = [
@@ -107,7 +80,7 @@ class ExpectedView:
 
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
         because = tuple(
-            f"{'platform rule' if rule.sources and rule.sources[0].kind is SourceKind.PLATFORM else 'rule'} {rule.rule_id}"
+            f"{'platform rule' if rule.source_kind is SourceKind.PLATFORM else 'rule'} {rule.rule_id}"
             for rule, networks in self._on_port(role, direction, port)
             if self._matches(rule, networks, other)
         )

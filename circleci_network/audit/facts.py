@@ -1,6 +1,9 @@
 """The facts the expected side needs beyond the options, worked out from the stack's own
 resources (never from the record, which holds inputs only): the resolver's address, where
-the load balancers sit, the NodePort each listener delivers to, the ranges standing for roles.
+the load balancers sit, the NodePort each listener delivers to, the ranges standing for roles,
+and (v4 internet mode) the NAT translation between the stand-ins ``public_addresses`` places.
+They go into the same ``resolve_policy`` the renderers use, so the expected side is the policy
+resolved from what the JSON holds.
 
 Only what a stack does not hold (subnets managed elsewhere) comes from the recorded inputs.
 """
@@ -8,15 +11,17 @@ Only what a stack does not hold (subnets managed elsewhere) comes from the recor
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from ipaddress import IPv4Network
+from typing import TYPE_CHECKING
 
-from circleci_network.audit.public_addresses import PublicPlacement, aws_public_placement, gcp_public_placement
 from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
 from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR, aws_dns_resolver_address
 from circleci_network.intent import NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
+from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, Role
+
+if TYPE_CHECKING:  # public_addresses reads this module's HELM_VALUES_LOCAL
+    from circleci_network.audit.public_addresses import PublicPlacement
 
 #: AWS subnet tiers (``circleci/tier`` tag) that may hold load balancers.
 LOAD_BALANCER_TIERS = ("public", Role.KUBERNETES_NODES.value)
@@ -26,20 +31,15 @@ class MissingFact(ValueError):
     """The stack holds no resource to derive a fact from, and the record gives no input for it."""
 
 
-@dataclass(frozen=True)
-class StackFacts:
-    transparent_load_balancers: bool
-    cloud_peer_cidrs: dict[OutsidePeer, tuple[str, ...]] = field(default_factory=dict)
-    """CIDRs the cloud decides for peers the options may leave open (DNS resolver, health checks)."""
-    egress_role_cidrs: dict[Role, tuple[str, ...]] = field(default_factory=dict)
-    """Roles egress rules must name by address (GCP always; AWS load balancers without a group)."""
-    delivered_ports: dict[tuple[Role, int], int] = field(default_factory=dict)
-    """Transparent load balancers: (role, listener port) -> the NodePort it delivers to."""
-    public: PublicPlacement = field(default_factory=PublicPlacement)
-    """Static public addresses known after apply (v4 internet mode), at stand-ins, and the NAT path."""
-
-    def peer_cidrs(self, options: HardeningOptions, peer: OutsidePeer) -> tuple[str, ...]:
-        return options.peer_cidrs(peer, self.cloud_peer_cidrs)
+def _policy(intent: NetworkIntent, addresses: PeerAddresses, node_ports: dict[tuple[Role, int], int]) -> ResolvedPolicy:
+    return resolve_policy(
+        intent.options,
+        cloud=Cloud(intent.cloud),
+        server_version=intent.server_version,
+        platform=intent.platform,
+        node_ports=node_ports,
+        addresses=addresses,
+    )
 
 
 def tier_cidrs(stack: Json, tiers: tuple[str, ...]) -> tuple[str, ...]:
@@ -99,7 +99,7 @@ def delivered_ports(stack: Json) -> dict[tuple[Role, int], int]:
     return found
 
 
-def aws_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
+def aws_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
     inputs = intent.inputs
     if inputs.dns_resolver_cidrs is not None:
         resolver = inputs.dns_resolver_cidrs
@@ -111,19 +111,12 @@ def aws_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
     transparent = intent.transparent_load_balancers
     lb_subnets = tier_cidrs(stack, LOAD_BALANCER_TIERS) or inputs.load_balancer_subnet_cidrs
     ports = (delivered_ports(stack) or dict(inputs.node_ports)) if transparent else {}
-    public = aws_public_placement(stack)
-    translated = public.translation.peer_cidrs() if public.translation else {}
-    return StackFacts(
-        transparent_load_balancers=transparent,
-        cloud_peer_cidrs={
-            OutsidePeer.DNS_RESOLVER: resolver,
-            OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: lb_subnets,
-            **translated,
-        },
-        egress_role_cidrs={role: lb_subnets for role in LOAD_BALANCERS} if transparent else {},
-        delivered_ports=ports,
-        public=public,
+    # Load balancers without a security group are named by the subnets they may sit in.
+    roles = {role: lb_subnets for role in LOAD_BALANCERS} if transparent else {}
+    addresses = PeerAddresses(
+        dns_resolver=resolver, load_balancer_health_checks=lb_subnets, roles=roles, nat_translation=public.translation
     )
+    return _policy(intent, addresses, ports)
 
 
 def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
@@ -136,10 +129,9 @@ def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
     return found
 
 
-def gcp_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
+def gcp_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
     subnets = list(resources(stack, "google_compute_subnetwork").values())
-    public = gcp_public_placement(stack, intent.name)
-    translated = public.translation.peer_cidrs() if public.translation else {}
+    translation = public.translation
     ranges: dict[Role, tuple[str, ...]] = {}
     if subnets:
         hosts = tuple(str(s["ip_cidr_range"]) for s in subnets)
@@ -151,21 +143,22 @@ def gcp_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
         )
         ranges = {role: hosts for role in COMPUTE_ROLES} | {Role.KUBERNETES_NODES: hosts + pods}
         ranges |= {role: (cidr,) for role, cidr in gcp_load_balancer_addresses(stack, intent.name).items()}
-        if public.translation is not None:  # the external proxy, at its stand-in
-            ranges[Role.PROXY_LB] = translated[OutsidePeer.PROXY_PUBLIC_ADDRESSES]
+        if translation is not None:  # the external proxy, at its stand-in
+            ranges |= {lb: tuple(a.cidr for a in addresses) for lb, addresses in translation.public_addresses.items()}
     else:
         ranges = dict(intent.inputs.role_cidrs)
-    return StackFacts(
-        transparent_load_balancers=True,
-        cloud_peer_cidrs={
-            OutsidePeer.DNS_RESOLVER: (METADATA_SERVER_CIDR,),
-            OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: GOOGLE_HEALTH_CHECK_RANGES,
-            **translated,
-        },
-        egress_role_cidrs=ranges,
-        public=public,
+    addresses = PeerAddresses(
+        dns_resolver=(METADATA_SERVER_CIDR,),
+        load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES,
+        roles=ranges,
+        nat_translation=translation,
     )
+    return _policy(intent, addresses, {})
 
 
-def stack_facts(stack: Json, intent: NetworkIntent) -> StackFacts:
-    return aws_facts(stack, intent) if intent.cloud == "aws" else gcp_facts(stack, intent)
+def stack_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
+    """The policy the stack should render, resolved from its recorded options and its own resources;
+    ``public`` (``public_addresses.public_placement``): its static public addresses at their stand-ins."""
+    if intent.cloud not in {cloud.value for cloud in Cloud}:
+        raise MissingFact(f"the record names cloud {intent.cloud!r}; this audit reads aws and gcp stacks")
+    return aws_policy(stack, intent, public) if intent.cloud == Cloud.AWS else gcp_policy(stack, intent, public)

@@ -7,14 +7,15 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 
-from circleci_network.audit.facts import StackFacts, gcp_load_balancer_addresses
+from circleci_network.audit.facts import gcp_load_balancer_addresses
 from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
-from circleci_network.audit.public_addresses import NatPath, every
+from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
 from circleci_network.audit.space import PortCell, PortSpec
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.resolve import ResolvedPolicy
+from circleci_network.roles import COMPUTE_ROLES, Role
 
 IMPLIED_EGRESS = "implied allow-all egress (priority 65535)"
 IMPLIED_INGRESS = "implied deny-all ingress (priority 65535)"
@@ -55,9 +56,11 @@ def _specs(blocks: list[Json]) -> tuple[PortSpec, ...]:
 
 
 class GcpView:
-    def __init__(self, stack: Json, intent: NetworkIntent, facts: StackFacts) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy, public: PublicPlacement) -> None:
+        """``public``: the stack's static public addresses at the stand-ins ``policy`` was resolved with."""
         self.intent = intent
-        self.facts = facts
+        self.policy = policy
+        self.public = public
         self._by_target: dict[tuple[Role, str, PortCell], list[FirewallRule]] = {}
         prefix = intent.name
         by_id = {f"{prefix}-{role.value}": role for role in Role}
@@ -78,9 +81,7 @@ class GcpView:
             self.rules += implicit_rules(intent, self._subnet_ranges, self._pod_ranges)
 
     def _address_book(self, stack: Json) -> AddressBook:
-        book = AddressBook(
-            always_reachable=[IPv4Network(c) for c in self.facts.cloud_peer_cidrs.get(OutsidePeer.DNS_RESOLVER, ())]
-        )
+        book = AddressBook(always_reachable=[IPv4Network(c) for c in self.policy.addresses.dns_resolver])
         vips = {role: IPv4Network(c) for role, c in gcp_load_balancer_addresses(stack, self.intent.name).items()}
         subnet_ranges: list[IPv4Network] = []
         pods: list[IPv4Network] = []
@@ -98,7 +99,7 @@ class GcpView:
         for role, vip in vips.items():
             book.ranges[role] = [vip]
             book.transparent.add(role)
-        translation = self.facts.public.translation
+        translation = self.policy.addresses.nat_translation
         if translation is not None:  # v4 internet mode: the external proxy at its stand-in
             for role, addresses in translation.public_addresses.items():
                 book.ranges[role] = [IPv4Network(a.cidr) for a in addresses]
@@ -148,7 +149,7 @@ class GcpView:
         """Literal ranges, and static addresses known after apply at their stand-ins."""
         found = []
         for cidr in cidrs:
-            network = self.facts.public.network(cidr)
+            network = self.public.network(cidr)
             if network is None:
                 self._unmodelled.append(f"google_compute_firewall.{name}: {cidr}, an address the audit cannot place")
             else:

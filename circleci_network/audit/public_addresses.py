@@ -15,15 +15,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
+from circleci_network.audit.facts import HELM_VALUES_LOCAL, MissingFact
 from circleci_network.audit.space import AddressCell
 from circleci_network.audit.terraform_json import Json, referenced, resources
 from circleci_network.audit.views import Endpoint, Verdict
+from circleci_network.intent import NetworkIntent
 from circleci_network.nat_translation import NatTranslation, PublicAddress
 from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, Role
 
 #: Where the audit puts addresses known only after apply (RFC 1112 "reserved for future use").
 STAND_INS = IPv4Network("240.0.0.0/4")
-HELM_VALUES_LOCAL = "circleci-helm-values"
 _EIP_ALLOCATIONS = "service.beta.kubernetes.io/aws-load-balancer-eip-allocations"
 _SCHEME = "service.beta.kubernetes.io/aws-load-balancer-scheme"
 _EIP_REFERENCE = re.compile(r"aws_eip\.([^.,\s\]}]+)\.id")
@@ -37,9 +38,11 @@ class PublicPlacement:
     stand_ins: dict[str, str] = field(default_factory=dict)
     """The address as the JSON writes it (``${...public_ip}/32``) -> its stand-in /32."""
     translation: NatTranslation | None = None
-    """Which roles are reached at which stand-ins, from behind which NAT stand-ins; ``None``: no public proxy."""
-    nat_source_ranges: bool = False
-    """GCP: the Helm values put the NAT addresses in ``loadBalancerSourceRanges`` (GKE's k8s-fw admits them)."""
+    """
+    Which roles are reached at which stand-ins, from behind which NAT stand-ins (and, on GCP,
+    whether the Helm values put the NAT addresses in ``loadBalancerSourceRanges``); ``None``: no
+    public proxy. It goes into the policy (``facts.stack_policy``), which resolves the rows across NAT.
+    """
 
     def network(self, cidr: object) -> IPv4Network | None:
         """A rule's CIDR: a literal, or a placed stand-in; ``None`` for a reference we cannot place."""
@@ -86,6 +89,16 @@ def _proxy_eips(stack: Json) -> list[str]:
     return []
 
 
+def _require_nat(nat: list[PublicAddress], holds: str) -> None:
+    """A public proxy with no NAT address to place: the NAT path cannot be modelled (and
+    ``NatTranslation`` refuses it), so the audit says so instead of crashing."""
+    if not nat:
+        raise MissingFact(
+            f"circleci-proxy has static public addresses, but the stack holds {holds}: "
+            "cannot tell where Nomad clients' packets to it come from"
+        )
+
+
 def aws_public_placement(stack: Json) -> PublicPlacement:
     proxy_eips = _proxy_eips(stack)
     if not proxy_eips:
@@ -107,6 +120,7 @@ def aws_public_placement(stack: Json) -> PublicPlacement:
         address = _stand_in(index, 1)
         stand_ins[f"${{aws_eip.{name}.public_ip}}/32"] = address
         proxy.append(PublicAddress(f"aws_eip.{name}", address))
+    _require_nat(nat, "no aws_nat_gateway")
     translation = NatTranslation(
         public_addresses={Role.PROXY_LB: tuple(proxy)}, behind_nat=_behind_nat(stack), nat_addresses=tuple(nat)
     )
@@ -147,14 +161,23 @@ def gcp_public_placement(stack: Json, name: str) -> PublicPlacement:
             nat.append(PublicAddress(text, stand_ins[text]))
     proxy_text = f"${{google_compute_address.{proxy[0]}.address}}/32"
     stand_ins[proxy_text] = _stand_in(0, 1)
+    _require_nat(nat, "no Cloud NAT address it can read back")
+    ranges = {str(r) for r in _helm_nginx(stack).get("loadBalancerSourceRanges") or []}
     translation = NatTranslation(
         public_addresses={Role.PROXY_LB: (PublicAddress(proxy_text, stand_ins[proxy_text]),)},
         behind_nat=frozenset(JOB_ROLES),  # as the renderer: the nodes reach each other by identity
         nat_addresses=tuple(nat),
         receivers=frozenset({Role.KUBERNETES_NODES}),  # the passthrough proxy is transparent
+        # GKE's k8s-fw rule admits the NAT addresses only where the values list every one of them.
+        load_balancer_source_ranges=bool(nat) and all(a.label in ranges for a in nat),
     )
-    ranges = {str(r) for r in _helm_nginx(stack).get("loadBalancerSourceRanges") or []}
-    return PublicPlacement(stand_ins, translation, bool(nat) and all(a.label in ranges for a in nat))
+    return PublicPlacement(stand_ins, translation)
+
+
+def public_placement(stack: Json, intent: NetworkIntent) -> PublicPlacement:
+    """The stack's static public addresses at their stand-ins: worked out once per audit, read by
+    the policy (``facts.stack_policy``) and by the view of the stack."""
+    return aws_public_placement(stack) if intent.cloud == "aws" else gcp_public_placement(stack, intent.name)
 
 
 def _cell(cidr: str) -> AddressCell:

@@ -372,7 +372,7 @@ class CircleciAwsNetwork(Construct):
                 or not self.props.topology.internet_facing_load_balancers,
                 # Each Kubernetes service binds its NodePort to the target group (TargetGroupBinding).
                 "listeners": {
-                    str(port): {"node_port": self.props.listener_node_ports[(r, port)], "target_group_arn": arn}
+                    str(port): {"node_port": self.security_groups.policy.node_port(r, port), "target_group_arn": arn}
                     for (r, port), arn in self.load_balancers.target_group_arns.items()
                     if r is role
                 },

@@ -1,6 +1,6 @@
 """Network ACLs per subnet tier: the security groups' rules again, as stateless subnet filters.
 
-Nothing here opens a port of its own. Each tier's ACL is derived from ``active_rules``:
+Nothing here opens a port of its own. Each tier's ACL is derived from the resolved policy:
 
 * every rule of a role living in the tier, towards its peer's CIDRs (a role peer stands for
   its tier's subnets), and the rule's replies the other way on the initiator's ephemeral
@@ -27,6 +27,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from ipaddress import IPv4Network, collapse_addresses
 
 from cdktf import TerraformResourceLifecycle
@@ -43,8 +44,9 @@ from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.ports import CLOSED_TO_THE_WORLD, Port, Protocol, reply_ports
-from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules
+from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, Role
+from circleci_network.rules import Direction
 
 #: AWS's default quota of rules per network ACL and direction; it can be raised to 40.
 RULES_PER_ACL_QUOTA = 20
@@ -191,6 +193,28 @@ class NetworkAclProps:
             return SubnetTier.PUBLIC
         return SubnetTier.KUBERNETES_NODES
 
+    @cached_property
+    def policy(self) -> ResolvedPolicy:
+        """The rules the ACLs mirror, resolved once: a role peer stands for its tier's subnets, a
+        transparent load balancer for every load balancer subnet (as the security groups name it)."""
+        transparent = self.hardening.transparent_load_balancers
+        roles = {
+            role: self.load_balancer_subnet_cidrs
+            if role.is_load_balancer and transparent
+            else tuple(self.subnet_cidrs.get(self.tier_of(role), ()))
+            for role in Role
+        }
+        return resolve_policy(
+            self.hardening,
+            cloud=Cloud.AWS,
+            node_ports=self.node_ports,
+            addresses=PeerAddresses(
+                dns_resolver=self.dns_resolver_cidrs,
+                load_balancer_health_checks=self.load_balancer_subnet_cidrs,
+                roles=roles,
+            ),
+        )
+
     def plan(self) -> dict[SubnetTier, tuple[AclEntry, ...]]:
         """Each tier's rules, merged and checked against the quota. Pure Python: no synth needed."""
         planned = {tier: compact(entries, flexible) for tier, (entries, flexible) in _Planner(self).entries().items()}
@@ -218,21 +242,19 @@ class _Planner:
         #: Replies from inside peers: their closed ports may be dropped (see ``compact``).
         self.flexible: dict[SubnetTier, set[AclEntry]] = {tier: set() for tier in SubnetTier}
         self._fixed: dict[SubnetTier, set[AclEntry]] = {tier: set() for tier in SubnetTier}
-        hardening = props.hardening
-        self.rules = active_rules(
-            hardening, delivered_ports=props.node_ports if hardening.transparent_load_balancers else None
-        )
+        policy = props.policy
+        self.rules = policy.rules
         # Transparent load balancers hold no rules, but they still sit in their subnets and
-        # pass what the guide's load balancer section says: take it from the plain model.
-        plain = active_rules(hardening, transparent_load_balancers=False)
-        self.load_balancer_rules = tuple(rule for rule in plain if rule.role.is_load_balancer)
+        # pass what the guide's load balancer section says.
+        self.load_balancer_rules = policy.load_balancer_rules
+        self.transparent = policy.transparent_load_balancers
 
     def entries(self) -> dict[SubnetTier, tuple[set[AclEntry], set[AclEntry]]]:
         """Per tier: every rule, and those of them that are replies on negotiable ports."""
         for rule in self.rules:
             if not rule.role.is_load_balancer:
                 self._mirror(rule)
-        if self.props.hardening.transparent_load_balancers:
+        if self.transparent:
             # A transparent load balancer's addresses accept what the nodes accept.
             tiers = {self.props.tier_of(rule.role) for rule in self.load_balancer_rules} - {SubnetTier.KUBERNETES_NODES}
             for tier in sorted(tiers):
@@ -244,21 +266,6 @@ class _Planner:
             if rule.direction is Direction.INGRESS:
                 self._preserved_client(rule)
         return {tier: (self.boxes[tier], self.flexible[tier] - self._fixed[tier]) for tier in SubnetTier}
-
-    def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
-        if isinstance(peer, CustomPeer):
-            return peer.cidrs
-        if isinstance(peer, Role):
-            if peer.is_load_balancer and self.props.hardening.transparent_load_balancers:
-                return self.props.load_balancer_subnet_cidrs  # as the security groups name it
-            return tuple(self.props.subnet_cidrs[self.props.tier_of(peer)])
-        return self.props.hardening.peer_cidrs(
-            peer,
-            {
-                OutsidePeer.DNS_RESOLVER: self.props.dns_resolver_cidrs,
-                OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: self.props.load_balancer_subnet_cidrs,
-            },
-        )
 
     def _add(
         self, tier: SubnetTier, egress: bool, ports: Iterable[Port], cidrs: Iterable[str], *, flexible: bool = False
@@ -279,30 +286,29 @@ class _Planner:
                 world = outbound and IPv4Network(cidr).prefixlen == 0
                 self._add(tier, not outbound, reply_ports(port, from_the_world=world), (cidr,), flexible=not world)
 
-    def _mirror(self, rule: TrafficRule, tier: SubnetTier | None = None) -> None:
+    def _mirror(self, rule: ResolvedRule, tier: SubnetTier | None = None) -> None:
         tier = tier or self.props.tier_of(rule.role)
-        cidrs = self._peer_cidrs(rule.peer)
+        cidrs = rule.peer_cidrs
         outbound = rule.direction is Direction.EGRESS
         self._both_ways(tier, outbound, rule.ports, cidrs)
-        if outbound and tier in self.props.nat_routed_tiers and not isinstance(rule.peer, Role):
+        if outbound and tier in self.props.nat_routed_tiers and rule.peer_role is None:
             beyond = tuple(c for c in cidrs if not IPv4Network(c).subnet_of(self.vpc))
             if beyond:  # routed through a NAT gateway: in from the instances, out to the destination
                 self._both_ways(SubnetTier.PUBLIC, False, rule.ports, tuple(self.props.subnet_cidrs[tier]))
                 self._both_ways(SubnetTier.PUBLIC, True, rule.ports, beyond)
 
-    def _preserved_client(self, rule: TrafficRule) -> None:
+    def _preserved_client(self, rule: ResolvedRule) -> None:
         """Instance targets see the client's address: the node tier accepts the load balancer's
         clients on the NodePorts its listeners forward to (the model's node-port hop)."""
-        cidrs = self._peer_cidrs(rule.peer)
         for hop in self.load_balancer_rules:
-            if hop.role is not rule.role or hop.direction is not Direction.EGRESS or not isinstance(hop.peer, Role):
+            if hop.role is not rule.role or hop.direction is not Direction.EGRESS or hop.peer_role is None:
                 continue
             node_ports: list[Port] = []
             for listener in rule.ports:
-                assigned = self.props.node_ports.get((rule.role, listener.from_port))
+                assigned = self.props.policy.node_port(rule.role, listener.from_port)
                 node_ports += [Port.tcp(assigned)] if assigned is not None else list(hop.ports)
             node_ports = [p for p in node_ports if any(h.covers(p) for h in hop.ports)]
-            self._both_ways(self.props.tier_of(hop.peer), False, node_ports, cidrs)
+            self._both_ways(self.props.tier_of(hop.peer_role), False, node_ports, rule.peer_cidrs)
 
 
 def compact(entries: Iterable[AclEntry], flexible: Iterable[AclEntry] = ()) -> tuple[AclEntry, ...]:

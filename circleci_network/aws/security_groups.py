@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cdktf import TerraformLocal
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
@@ -17,12 +18,13 @@ from circleci_network.aws.naming import check_name_prefix, check_vpc_id
 from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
-from circleci_network.nat_translation import NatTranslation, rendered_peer
+from circleci_network.nat_translation import NatTranslation
 from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
+from circleci_network.platform_rules import Platform, PlatformOptions
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, active_rules, roles_in
+from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.roles import ALL_LOAD_BALANCERS, Role
+from circleci_network.rules import Direction
 from circleci_network.server_versions import ServerVersion
 
 #: AWS's default quota of rules per security group and direction.
@@ -65,7 +67,7 @@ class SecurityGroupProps:
     nat_translation: NatTranslation | None = None
     """
     v4 internet mode (set by ``CircleciAwsNetwork``): Nomad clients reach circleci-proxy at its
-    EIPs through NAT, so those rows are rendered by address (``circleci_network.nat_translation``).
+    EIPs through NAT, so ``policy`` resolves those rows to addresses (``circleci_network.nat_translation``).
     """
 
     def __post_init__(self) -> None:
@@ -125,6 +127,28 @@ class SecurityGroupProps:
         assert self.node_ports is not None  # set in __post_init__
         return self.node_ports
 
+    @cached_property
+    def policy(self) -> ResolvedPolicy:
+        """The rules these props render, resolved once. Roles with a group are named by it; load
+        balancers without one (transparent) by the subnets they sit in."""
+        transparent = self.hardening.transparent_load_balancers
+        roles = dict(self.role_subnet_cidrs)
+        if transparent:
+            roles |= {lb: self.load_balancer_subnet_cidrs for lb in ALL_LOAD_BALANCERS}
+        return resolve_policy(
+            self.hardening,
+            cloud=Cloud.AWS,
+            server_version=self.server_version,
+            platform=self.platform,
+            node_ports=self.listener_node_ports,
+            addresses=PeerAddresses(
+                dns_resolver=self.dns_resolver_cidrs,
+                load_balancer_health_checks=self.load_balancer_subnet_cidrs,
+                roles=roles,
+                nat_translation=self.nat_translation,
+            ),
+        )
+
 
 def _aws_protocol(port: Port) -> str:
     return "-1" if port.protocol is Protocol.ALL else port.protocol.value
@@ -148,22 +172,18 @@ def check_aws_platform(platform: PlatformOptions, field_name: str) -> None:
 
 
 class CircleciSecurityGroups(Construct):
-    """Security groups rendered from ``active_rules``: SG references between roles, literal
+    """Security groups rendered from the resolved policy: SG references between roles, literal
     CIDRs for outside peers, a description naming the guide's section on every rule."""
 
     def __init__(self, scope: Construct, id: str, *, props: SecurityGroupProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        delivered = dict(props.listener_node_ports) if props.hardening.transparent_load_balancers else None
-        self.rules = active_rules(
-            props.hardening,
-            delivered_ports=delivered,
-            server_version=props.server_version,
-            platform_rules=aws_platform_rules(props.platform),
-        )
+        self.policy = props.policy
+        self.rules = self.policy.rules
+        transparent = self.policy.transparent_load_balancers
         self.groups: dict[Role, SecurityGroup] = {}
         existing_plane = props.platform.eks_cluster_security_group_id
-        for role in roles_in(self.rules):
+        for role in self.policy.roles:
             if role is Role.EKS_CONTROL_PLANE and existing_plane is not None:
                 continue  # the user's group: our rules go on it, below
             self.groups[role] = SecurityGroup(
@@ -177,16 +197,11 @@ class CircleciSecurityGroups(Construct):
             )
         # One read per group: each ``.id`` is a call into node, and rules name groups hundreds of times.
         self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
-        if existing_plane is not None and Role.EKS_CONTROL_PLANE in roles_in(self.rules):
+        if existing_plane is not None and Role.EKS_CONTROL_PLANE in self.policy.roles:
             self.group_ids[Role.EKS_CONTROL_PLANE] = existing_plane
-        self.cloud_peer_cidrs = {
-            OutsidePeer.DNS_RESOLVER: props.dns_resolver_cidrs,
-            OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS: props.load_balancer_subnet_cidrs,
-        }
-        translation = props.nat_translation
+        # Static addresses known after apply (v4 internet mode) are named by label in resource IDs.
+        translation = self.policy.addresses.nat_translation
         self._address_labels = translation.labels() if translation else {}
-        if translation is not None:
-            self.cloud_peer_cidrs.update(translation.peer_cidrs())
         # Alone, the stack holds none of the facts these props give: they are the user's inputs.
         # CircleciAwsNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
@@ -196,8 +211,8 @@ class CircleciSecurityGroups(Construct):
             inputs=StackInputs(
                 existing_network=props.vpc_id,
                 dns_resolver_cidrs=props.dns_resolver_cidrs,
-                load_balancer_subnet_cidrs=props.load_balancer_subnet_cidrs if delivered else (),
-                node_ports=delivered or {},
+                load_balancer_subnet_cidrs=props.load_balancer_subnet_cidrs if transparent else (),
+                node_ports=dict(props.listener_node_ports) if transparent else {},
                 role_cidrs=dict(props.role_subnet_cidrs),
             ),
             server_version=props.server_version,
@@ -213,18 +228,10 @@ class CircleciSecurityGroups(Construct):
         self.intent = intent
         self._record.expression = intent.to_json()
 
-    def _peer_cidrs(self, peer: Peer) -> tuple[str, ...]:
-        if isinstance(peer, CustomPeer):
-            return peer.cidrs
-        if isinstance(peer, Role):
-            return self.props.load_balancer_subnet_cidrs  # only reached for a role with no group
-        return self.props.hardening.peer_cidrs(peer, self.cloud_peer_cidrs)
-
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
-            peer = rendered_peer(rule, self.props.nat_translation)
-            per_port = 1 if isinstance(peer, Role) and peer in self.group_ids else len(self._peer_cidrs(peer))
+            per_port = 1 if rule.peer_role in self.group_ids else len(rule.peer_cidrs)
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
         for (role, direction), count in counts.items():
@@ -236,29 +243,28 @@ class CircleciSecurityGroups(Construct):
                     "list fewer, wider CIDRs, or raise SecurityGroupProps.rules_per_group_quota after raising the AWS quota",
                 )
 
-    def _render(self, rule: TrafficRule) -> None:
+    def _render(self, rule: ResolvedRule) -> None:
         group_id = self.group_ids[rule.role]
         resource = VpcSecurityGroupIngressRule if rule.direction is Direction.INGRESS else VpcSecurityGroupEgressRule
         tags = {**self.props.tags, "circleci/rule": rule.rule_id}
-        peer = rendered_peer(rule, self.props.nat_translation)
         for port in rule.ports:
             every = port.protocol is Protocol.ALL  # AWS: protocol -1 takes no ports
             from_port, to_port = (None, None) if every else (port.from_port, port.to_port)
             base_id = f"{rule.rule_id}-{port.id_fragment}"
-            if isinstance(peer, Role) and peer in self.group_ids:
+            if rule.peer_role is not None and rule.peer_role in self.group_ids:
                 resource(
                     self,
                     base_id,
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
-                    referenced_security_group_id=self.group_ids[peer],
+                    referenced_security_group_id=self.group_ids[rule.peer_role],
                     description=rule.description,
                     tags=tags,
                     from_port=from_port,
                     to_port=to_port,
                 )
                 continue
-            for cidr in self._peer_cidrs(peer):
+            for cidr in rule.peer_cidrs:
                 resource(
                     self,
                     # A static address known after apply is named by its label (its zone), not its value.

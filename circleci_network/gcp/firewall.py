@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cdktf import TerraformLocal
 from cdktf_cdktf_provider_google.compute_firewall import (
@@ -25,7 +26,6 @@ from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SE
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
 from circleci_network.gcp.naming import baseline_name, check_prefix_lengths, job_deny_name, rerun_deny_name
-from circleci_network.gcp.rule_set import gcp_rules
 from circleci_network.gcp.settings import (
     NAME_LIMIT,
     FirewallTargets,
@@ -34,12 +34,13 @@ from circleci_network.gcp.settings import (
     check_project,
 )
 from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
-from circleci_network.nat_translation import NatTranslation, rendered_peer
+from circleci_network.nat_translation import NatTranslation
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
 from circleci_network.ports import Port, Protocol
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, Peer, TrafficRule, rerun_ingress_rules
+from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, Role
+from circleci_network.rules import Direction
 from circleci_network.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
@@ -101,8 +102,8 @@ class FirewallProps:
     nat_translation: NatTranslation | None = None
     """
     v4 internet mode (set by ``CircleciGcpNetwork``): Nomad clients reach circleci-proxy's external
-    address through Cloud NAT, so those rows are rendered by address (``circleci_network.nat_translation``),
-    and GKE's Service rule admits Cloud NAT's addresses too.
+    address through Cloud NAT, so ``policy`` resolves those rows to addresses (``circleci_network.nat_translation``),
+    and GKE's Service rule admits Cloud NAT's addresses too (``load_balancer_source_ranges``).
     """
 
     def __post_init__(self) -> None:
@@ -141,12 +142,7 @@ class FirewallProps:
                 f"with Platform.GKE use an allow priority of at most {GKE_RULE_PRIORITY - 2} (default 900)",
             )
         # The version's and the platform's own rule names (check_prefix_lengths knows the default table's).
-        names = [
-            f"{self.name}-{rule.rule_id}"
-            for rule in gcp_rules(
-                self.hardening, self.server_version, self.platform, nat_source_ranges=self.nat_translation is not None
-            )
-        ]
+        names = [f"{self.name}-{rule.rule_id}" for rule in self.policy.rules]
         names.append(job_deny_name(self.name))
         longest = max(names, key=len)
         if len(longest) > NAME_LIMIT:
@@ -155,6 +151,31 @@ class FirewallProps:
                 f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
                 f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters",
             )
+
+    @cached_property
+    def policy(self) -> ResolvedPolicy:
+        """The rules these props render, resolved once. Egress rules can name peers by range only:
+        the nodes by the subnet and pod range, the other roles by the subnet, the internal load
+        balancers by their fixed /32, an external one (v4 internet mode) by its static addresses."""
+        a = self.addressing
+        subnet = (a.subnet_cidr,)
+        roles: dict[Role, tuple[str, ...]] = {role: subnet for role in COMPUTE_ROLES}
+        roles[Role.KUBERNETES_NODES] = (a.subnet_cidr, a.pods_cidr)
+        roles |= {lb: (f"{address}/32",) for lb, address in fixed_addresses(a, self.server_version).items()}
+        public = self.nat_translation.public_addresses if self.nat_translation is not None else {}
+        roles |= {lb: tuple(address.cidr for address in addresses) for lb, addresses in public.items()}
+        return resolve_policy(
+            self.hardening,
+            cloud=Cloud.GCP,
+            server_version=self.server_version,
+            platform=self.platform,
+            addresses=PeerAddresses(
+                dns_resolver=(METADATA_SERVER_CIDR,),
+                load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES,
+                roles=roles,
+                nat_translation=self.nat_translation,
+            ),
+        )
 
 
 def _allow_blocks(ports: tuple[Port, ...]) -> list[tuple[str, list[str] | None]]:
@@ -186,9 +207,12 @@ class CircleciFirewall(Construct):
     def __init__(self, scope: Construct, id: str, *, props: FirewallProps) -> None:
         super().__init__(scope, id)
         self.props = props
-        self.rules = gcp_rules(
-            props.hardening, props.server_version, props.platform, nat_source_ranges=props.nat_translation is not None
-        )
+        self.policy = props.policy
+        self.rules = self.policy.rules
+        addresses = self.policy.addresses.roles
+        translation = self.policy.addresses.nat_translation
+        #: Load balancers at static external addresses (v4 internet mode).
+        self.public_load_balancers = frozenset(translation.public_addresses) if translation is not None else frozenset()
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
@@ -201,7 +225,7 @@ class CircleciFirewall(Construct):
                 allow=[ComputeFirewallAllow(protocol=p, ports=ports) for p, ports in _allow_blocks(rule.ports)],
             )
         nodes = self._identity_selectors(Role.KUBERNETES_NODES)
-        for rule in rerun_ingress_rules(self.rules):
+        for rule in self.policy.rerun_ingress_rules:
             # Deny beats allow at equal priority: the nodes and pods never reach the rerun ports.
             self.firewalls[rerun_deny_name(props.name, rule.role)] = self._firewall(
                 f"{rule.role.value}-deny-rerun-from-k8s-nodes",
@@ -222,8 +246,8 @@ class CircleciFirewall(Construct):
             vips = [
                 c
                 for lb in addressed_load_balancers(props.server_version)
-                if not (props.nat_translation and lb in props.nat_translation.public_addresses)  # external
-                for c in self._ranges(lb)
+                if lb not in self.public_load_balancers  # reached at an external address, not in the subnet
+                for c in addresses[lb]
             ]
             if vips:
                 jobs["source_ranges"] = vips
@@ -265,8 +289,7 @@ class CircleciFirewall(Construct):
             inputs=StackInputs(
                 existing_network=props.network_id,
                 role_cidrs={
-                    role: tuple(self._ranges(role))
-                    for role in (*COMPUTE_ROLES, *addressed_load_balancers(props.server_version))
+                    role: addresses[role] for role in (*COMPUTE_ROLES, *addressed_load_balancers(props.server_version))
                 },
             ),
             server_version=props.server_version,
@@ -316,37 +339,24 @@ class CircleciFirewall(Construct):
             return {"target_service_accounts": [self.props.service_account_emails[role]]}
         return {"target_tags": [self.props.tags[role]]}
 
-    def _ranges(self, peer: Peer) -> list[str]:
-        """Address ranges standing for ``peer``: the only way to name it in egress rules."""
-        a = self.props.addressing
-        if isinstance(peer, CustomPeer):
-            return list(peer.cidrs)
-        if isinstance(peer, Role):
-            if peer is Role.KUBERNETES_NODES:
-                return [a.subnet_cidr, a.pods_cidr]
-            translation = self.props.nat_translation
-            if translation is not None and peer in translation.public_addresses:  # external, static
-                return [address.cidr for address in translation.public_addresses[peer]]
-            if peer.is_internal_load_balancer or peer is Role.PROXY_LB:
-                return [f"{fixed_addresses(a, self.props.server_version)[peer]}/32"]
-            return [a.subnet_cidr]
-        given = self.props.hardening.cidrs_for(peer)
-        if given is not None:
-            return list(given)
-        if peer in (OutsidePeer.PROXY_PUBLIC_ADDRESSES, OutsidePeer.NAT_ADDRESSES):
-            return list(self.props.nat_translation.peer_cidrs()[peer]) if self.props.nat_translation else []
-        if peer is OutsidePeer.DNS_RESOLVER:
-            return [METADATA_SERVER_CIDR]
-        return list(GOOGLE_HEALTH_CHECK_RANGES)
-
-    def _selectors(self, rule: TrafficRule) -> _Selectors:
+    def _selectors(self, rule: ResolvedRule) -> _Selectors:
         target = self._target(rule.role)
-        peer = rendered_peer(rule, self.props.nat_translation)
-        if rule.direction is Direction.EGRESS:
-            return _Selectors(**target, destination_ranges=self._ranges(peer))
-        if not (isinstance(peer, Role) and peer in COMPUTE_ROLES):
-            return _Selectors(**target, source_ranges=self._ranges(peer))
+        peer = rule.peer_role
+        if rule.direction is Direction.EGRESS:  # GCP egress names destination ranges only
+            return _Selectors(**target, destination_ranges=self._ranges(rule))
+        if peer is None or peer not in COMPUTE_ROLES:
+            return _Selectors(**target, source_ranges=self._ranges(rule))
         return _Selectors(**target, **self._identity_selectors(peer))
+
+    @staticmethod
+    def _ranges(rule: ResolvedRule) -> list[str]:
+        if not rule.peer_cidrs:  # an empty list would make GCP match nothing, or refuse the rule
+            raise ConfigurationError(
+                f"rule {rule.rule_id}",
+                f"its peer {rule.peer} has no address range on GCP",
+                "report this: every peer of a GCP rule needs ranges (circleci_network.resolve.PeerAddresses)",
+            )
+        return list(rule.peer_cidrs)
 
     def _identity_selectors(self, peer: Role) -> dict[str, list[str]]:
         """A compute role as an ingress source: its identity, plus the pod range for the nodes."""

@@ -10,11 +10,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.gcp.rule_set import gcp_rules
 from circleci_network.gcp.settings import NAME_LIMIT
 from circleci_network.options import HardeningOptions
+from circleci_network.resolve import Cloud, resolve_policy
 from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, Role
-from circleci_network.rules import Direction, rerun_ingress_rules
+from circleci_network.rules import Direction
 from circleci_network.server_versions import ServerVersion
 
 #: Service account IDs are 6-30 characters.
@@ -60,8 +60,9 @@ def names_from_prefix(
         names.append(NamedResource("identities", "network tag", f"{prefix}-{role.value}", NAME_LIMIT))
     names += [NamedResource("addresses", "address", f"{prefix}-{role.value}", NAME_LIMIT) for role in LOAD_BALANCERS]
     if hardening is not None:
-        rules = gcp_rules(hardening, server_version)
-        names += [NamedResource("firewall", "firewall rule", f"{prefix}-{r.rule_id}", NAME_LIMIT) for r in rules]
+        # Names only: the rules' addresses do not matter here, so none are given.
+        policy = resolve_policy(hardening, cloud=Cloud.GCP, server_version=server_version)
+        names += [NamedResource("firewall", "firewall rule", f"{prefix}-{r.rule_id}", NAME_LIMIT) for r in policy.rules]
         names += [
             NamedResource("firewall", "firewall rule", baseline_name(prefix, role, d), NAME_LIMIT)
             for role in COMPUTE_ROLES
@@ -69,7 +70,7 @@ def names_from_prefix(
         ]
         names += [
             NamedResource("firewall", "firewall rule", rerun_deny_name(prefix, r.role), NAME_LIMIT)
-            for r in rerun_ingress_rules(rules)
+            for r in policy.rerun_ingress_rules
         ]
     return names
 

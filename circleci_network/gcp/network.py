@@ -39,7 +39,7 @@ from circleci_network.nat_translation import NatTranslation, PublicAddress
 from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.outputs import Output, add_outputs, snake
 from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
-from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, Role
+from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
@@ -169,8 +169,9 @@ class GcpNetworkProps:
         self.topology.check(self.hardening, "GcpNetworkProps")
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
-        # Internet mode's names too (the NAT platform row): an empty translation stands for it here.
-        self.firewall_props("validation", {}, {}, NatTranslation() if self.internet_proxy else None)
+        # Internet mode's names too (the NAT platform row): an address-less translation stands for it here.
+        stand_in = NatTranslation(load_balancer_source_ranges=True) if self.internet_proxy else None
+        self.firewall_props("validation", {}, {}, stand_in)
 
     @property
     def internet_proxy(self) -> bool:
@@ -300,12 +301,8 @@ class CircleciGcpNetwork(Construct):
             behind_nat=frozenset(JOB_ROLES),
             nat_addresses=tuple(PublicAddress(f"nat-{i}", f"{ip}/32") for i, ip in enumerate(self.vpc.nat_ips)),
             receivers=frozenset({Role.KUBERNETES_NODES}),
+            load_balancer_source_ranges=True,  # the Helm values list them (``_helm_values``)
         )
-
-    @property
-    def nat_source_ranges(self) -> list[str]:
-        """v4 internet mode: Cloud NAT's addresses, which join ``loadBalancerSourceRanges`` for 4647."""
-        return [f"{ip}/32" for ip in self.vpc.nat_ips] if self.props.internet_proxy else []
 
     @property
     def required_network_tags(self) -> dict[str, str]:
@@ -322,8 +319,14 @@ class CircleciGcpNetwork(Construct):
             return self._legacy_values()
         nginx: dict[str, Any] = {"loadBalancerIp": self.load_balancer_addresses.addresses[Role.PROXY_LB].address}
         if version.profile.load_balancer_source_ranges:  # 4.3+
-            # Internet mode: Cloud NAT's addresses too, or GKE's k8s-fw rule drops Nomad clients' 4647.
-            nginx["loadBalancerSourceRanges"] = list(props.hardening.client_cidrs) + self.nat_source_ranges
+            # The clients as the firewall names them (GKE's k8s-fw rule admits these: controller_rules);
+            # internet mode: Cloud NAT's addresses too, or k8s-fw drops Nomad clients' 4647.
+            policy = self.firewall.policy
+            ranges = policy.peer_cidrs(OutsidePeer.CLIENTS)
+            translation = policy.addresses.nat_translation
+            if translation is not None and translation.load_balancer_source_ranges:
+                ranges += policy.peer_cidrs(OutsidePeer.NAT_ADDRESSES)
+            nginx["loadBalancerSourceRanges"] = list(ranges)
         if not props.topology.internet_facing_load_balancers:
             nginx["annotations"] = {"networking.gke.io/load-balancer-type": "Internal"}
         values: dict[str, Any] = {
