@@ -19,6 +19,7 @@ from circleci_network.resolve import load_balancers_transparent
 from circleci_network.roles import Role
 from circleci_network.server_versions import ServerVersion
 from circleci_network.topology import JobPlacement, Topology, UserAccess
+from circleci_network.vpc_endpoints import VpcEndpoints
 
 #: Part of the Terraform local's name; the audit looks for it.
 INTENT_LOCAL = "circleci-network-intent"
@@ -97,6 +98,8 @@ class NetworkIntent:
     """The server version whose rule table applies (recorded only when not the default)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
     """The managed Kubernetes platform and its options (recorded only when a platform is set)."""
+    vpc_endpoints: VpcEndpoints = field(default_factory=VpcEndpoints)
+    """AWS VPC endpoints, their list resolved (recorded only when turned on)."""
 
     @property
     def transparent_load_balancers(self) -> bool:
@@ -115,6 +118,7 @@ class NetworkIntent:
             "inputs": self.inputs.to_json(),
             **({} if self.server_version.is_default else {"server_version": self.server_version.to_json()}),
             **({} if self.platform.platform is None else {"platform": self.platform.to_json()}),
+            **({"vpc_endpoints": self.vpc_endpoints.to_json()} if self.vpc_endpoints.enabled else {}),
         }
 
     @staticmethod
@@ -136,4 +140,5 @@ class NetworkIntent:
             inputs=StackInputs.from_json(dict(data.get("inputs", {}))),
             server_version=ServerVersion.from_json(data.get("server_version", {"id": "v3-seed"})),
             platform=PlatformOptions.from_json(dict(data.get("platform", {}))),
+            vpc_endpoints=VpcEndpoints.from_json(dict(data.get("vpc_endpoints", {}))),
         )

@@ -24,6 +24,7 @@ from circleci_network.rules import CustomPeer, Direction, RuleSource, SourceKind
 
 if TYPE_CHECKING:
     from circleci_network.server_versions import ServerVersion
+    from circleci_network.vpc_endpoints import VpcEndpoints
 
 
 class Platform(StrEnum):
@@ -354,9 +355,15 @@ def rules_for_platform(
     return tuple(rules)
 
 
-def aws_platform_rules(options: PlatformOptions | None) -> tuple[TrafficRule, ...]:
-    """EKS's rows, for the AWS renderer and the audit alike (none without ``Platform.EKS``)."""
-    return eks_rules(options) if options is not None and options.is_eks else ()
+def aws_platform_rules(
+    options: PlatformOptions | None, endpoints: VpcEndpoints | None = None
+) -> tuple[TrafficRule, ...]:
+    """EKS's rows and the VPC endpoints' rows, for the AWS renderer and the audit alike (none
+    without ``Platform.EKS`` and without endpoints)."""
+    from circleci_network.vpc_endpoints import endpoint_rules  # it imports rules, like this module
+
+    eks = eks_rules(options) if options is not None and options.is_eks else ()
+    return eks + (endpoint_rules(endpoints) if endpoints is not None and endpoints.enabled else ())
 
 
 def gcp_platform_rules(

@@ -36,6 +36,7 @@ from circleci_network.rules import (
     roles_in,
 )
 from circleci_network.server_versions import ServerVersion
+from circleci_network.vpc_endpoints import VpcEndpoints
 
 NodePorts = Mapping[tuple[Role, int], int]
 
@@ -64,6 +65,11 @@ class PeerAddresses:
     """The cloud's resolver (AWS: the VPC base + 2 as /32; GCP: the metadata server)."""
     load_balancer_health_checks: tuple[str, ...] = _outside(OutsidePeer.LOAD_BALANCER_HEALTH_CHECKS)
     """Where a transparent load balancer's probes come from (AWS: its subnets; GCP: Google's ranges)."""
+    s3_prefix_list: tuple[str, ...] = _outside(OutsidePeer.S3_PREFIX_LIST)
+    """
+    Always empty: S3's managed prefix list has no ranges the library knows. The security groups name
+    the list by ID (``SecurityGroupProps.s3_prefix_list_id``); the audit matches it by name.
+    """
     roles: Mapping[Role, tuple[str, ...]] = field(default_factory=dict)
     """
     Ranges standing for a role where a rule must name it by address (GCP egress, network ACLs,
@@ -199,12 +205,16 @@ class ResolvedPolicy:
 
 
 def _platform_rules(
-    cloud: Cloud, version: ServerVersion, platform: PlatformOptions | None, translation: NatTranslation | None
+    cloud: Cloud,
+    version: ServerVersion,
+    platform: PlatformOptions | None,
+    translation: NatTranslation | None,
+    endpoints: VpcEndpoints | None,
 ) -> tuple[TrafficRule, ...]:
     if cloud is Cloud.GCP:  # what GKE adds (the chart's Service on v4) and the platform's rows
         nat_ranges = translation is not None and translation.load_balancer_source_ranges
         return gcp_platform_rules(version, platform, nat_source_ranges=nat_ranges)
-    return aws_platform_rules(platform)
+    return aws_platform_rules(platform, endpoints)
 
 
 def resolve_policy(
@@ -213,6 +223,7 @@ def resolve_policy(
     cloud: Cloud | str,
     server_version: ServerVersion | None = None,
     platform: PlatformOptions | None = None,
+    vpc_endpoints: VpcEndpoints | None = None,
     node_ports: NodePorts | None = None,
     addresses: PeerAddresses | None = None,
 ) -> ResolvedPolicy:
@@ -221,7 +232,9 @@ def resolve_policy(
     Transparent load balancers' rows move to the nodes on the NodePorts of ``node_ports`` when
     given (an AWS NLB delivers there; GCP's passthrough keeps the port). A rule whose outside peer
     the options turn off is left out; nothing is widened. With ``addresses.nat_translation`` the
-    rows across NAT name the public and NAT addresses instead of the roles.
+    rows across NAT name the public and NAT addresses instead of the roles. ``vpc_endpoints`` (AWS)
+    adds the endpoints' rows; S3's prefix list resolves to no CIDRs (the security groups name the
+    prefix list).
     """
     cloud = Cloud(cloud)
     version = server_version if server_version is not None else ServerVersion()
@@ -229,7 +242,7 @@ def resolve_policy(
     ports = dict(node_ports or {})
     transparent = load_balancers_transparent(cloud, options)
     translation = addresses.nat_translation
-    extra = _platform_rules(cloud, version, platform, translation)
+    extra = _platform_rules(cloud, version, platform, translation, vpc_endpoints)
     rules = active_rules(
         options,
         transparent_load_balancers=transparent,

@@ -20,6 +20,8 @@ class Role(StrEnum):
     """Server v4's one load balancer (the chart's nginx Service) in place of the four above."""
     EKS_CONTROL_PLANE = "eks-control-plane"
     """With ``Platform.EKS``: the group on the EKS control plane's ENIs (in the node subnets)."""
+    VPC_ENDPOINTS = "vpc-endpoints"
+    """With ``VpcEndpoints(enabled=True)``: the group on the AWS interface endpoints' ENIs."""
 
     @property
     def is_load_balancer(self) -> bool:
@@ -58,6 +60,7 @@ _TITLES = {
     Role.OUTPUT_PROCESSOR_LB: "output-processor load balancer",
     Role.PROXY_LB: "circleci-proxy load balancer",
     Role.EKS_CONTROL_PLANE: "EKS control plane",
+    Role.VPC_ENDPOINTS: "VPC interface endpoints",
 }
 
 
@@ -74,6 +77,7 @@ class OutsidePeer(StrEnum):
     # v4 internet mode (``nat_translation``): the cloud's static addresses, never the options'.
     PROXY_PUBLIC_ADDRESSES = "circleci-proxy-public-addresses"  # the proxy as roles behind NAT reach it
     NAT_ADDRESSES = "nat-addresses"  # roles behind NAT as a public address sees them
+    S3_PREFIX_LIST = "s3-prefix-list"  # AWS's managed prefix list of S3 (a gateway endpoint's destination)
 
     @property
     def display_name(self) -> str:

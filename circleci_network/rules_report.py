@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from circleci_network.controller_rules import gke_service_rules
+from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
 from circleci_network.server_versions import (
     KNOWN_IDS,
     PROFILES,
@@ -17,6 +18,7 @@ from circleci_network.server_versions import (
     external_nomad_server_rules,
     rows,
 )
+from circleci_network.vpc_endpoints import VpcEndpoints
 
 COLUMNS = ("role", "direction", "protocol", "from_port", "to_port", "peer")
 
@@ -36,6 +38,8 @@ def report(version: ServerVersionId) -> dict[str, Any]:
         "external_nomad_servers": rows(external_nomad_server_rules(())) if profile.external_nomad_servers else [],
         #: What GKE adds for the chart's Service under our values (we render it too).
         "gke_platform": rows(gke_service_rules(ServerVersion(version))),
+        #: EKS's rows (default webhook ports) and the VPC endpoints' rows (default list and roles).
+        "aws_platform": rows(aws_platform_rules(PlatformOptions(platform=Platform.EKS), VpcEndpoints(enabled=True))),
     }
 
 
@@ -74,6 +78,9 @@ def markdown(data: dict[str, Any]) -> str:
     if data["gke_platform"]:
         lines += ["", "## Platform rows on GCP (GKE adds them for the chart's Service; we render them too)", ""]
         lines += _table(data["gke_platform"])
+    if data["aws_platform"]:
+        lines += ["", "## Platform rows on AWS (`Platform.EKS`, `VpcEndpoints(enabled=True)`; not guide rows)", ""]
+        lines += _table(data["aws_platform"])
     return "\n".join(lines) + "\n"
 
 

@@ -65,9 +65,22 @@ class ResourceSelector:
     Network ACL entries (which take no tags): the tier of the ACL they belong
     to, and whose ``cidr_block`` lies inside that same tier's subnets.
     """
+    unattached: bool = False
+    """
+    Only while nothing in the stack but its own rules names the resource (a security group no
+    instance, launch template or cluster of the stack carries): needs ``logical_id``.
+    """
 
-    def matches(self, resource_type: str, body: Mapping[str, Any], stack: Mapping[str, Any] | None = None) -> bool:
+    def matches(
+        self,
+        resource_type: str,
+        body: Mapping[str, Any],
+        stack: Mapping[str, Any] | None = None,
+        logical_id: str | None = None,
+    ) -> bool:
         if resource_type != self.resource_type or not all(_has(body, k, v) for k, v in self.where):
+            return False
+        if self.unattached and (logical_id is None or _attached(resource_type, logical_id, stack or {})):
             return False
         acl_tier = self.acl_tier_from_itself
         if acl_tier is not None:
@@ -173,12 +186,13 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
     ),
     AcceptedFinding(
         "CKV2_AWS_5",
-        ResourceSelector("aws_security_group", roles=COMPUTE_ROLES),
+        ResourceSelector("aws_security_group", roles=COMPUTE_ROLES, unattached=True),
         Basis.OUTSIDE_THE_NETWORK,
         "Network Topology",
         "The guide's three instance types (Kubernetes nodes, Nomad clients, external VMs) are launched by "
         "EKS, the Nomad autoscaling group and the VM service, not by this network; they attach these groups "
-        "(stack outputs security-group-id-*). In a configuration that also holds the instances the check passes.",
+        "(stack outputs security-group-id-*). In a configuration that also holds the instances (the EKS "
+        "example's launch template carries the node group) the check passes, and the group is not accepted.",
     ),
     AcceptedFinding(
         "CKV_AWS_130",
@@ -212,6 +226,23 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "the VPC flow log (traffic ALL) records these connections.",
     ),
 )
+
+
+#: Resources that only add rules to a security group: naming it there attaches it to nothing.
+_RULE_TYPES = frozenset(
+    {"aws_security_group_rule", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"}
+)
+
+
+def _attached(resource_type: str, logical_id: str, stack: Mapping[str, Any]) -> bool:
+    """Some resource of the stack, other than rules, names this one (as checkov's graph sees it)."""
+    reference = f"${{{resource_type}.{logical_id}."
+    for kind, resources in (stack.get("resource") or {}).items():
+        if kind in _RULE_TYPES or kind == resource_type:
+            continue
+        if any(reference in json.dumps(body) for body in resources.values()):
+            return True
+    return False
 
 
 def _has(body: Mapping[str, Any], attribute: str, value: object) -> bool:
@@ -260,7 +291,7 @@ def accepted_for_stack(
     for resource_type, resources in (stack.get("resource") or {}).items():
         for logical_id, body in resources.items():
             for finding in findings:
-                if finding.selector.matches(resource_type, body, stack):
+                if finding.selector.matches(resource_type, body, stack, logical_id):
                     key = finding.baseline_resource(resource_type, logical_id)
                     accepted.setdefault(key, set()).add(finding.check_id)
     return {key: sorted(ids) for key, ids in sorted(accepted.items())}

@@ -142,3 +142,71 @@ def aws_v4_internet() -> Synth:
     network = replace(aws.network, server_version=ServerVersion(ServerVersionId.V4_3), node_ports=None)
     stack = CircleciAwsStack(App(), "circleci-aws-v4-internet", props=replace(aws, network=network))
     return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def gcp_v4_internet() -> Synth:
+    """The reference GCP network on Server v4.3 with internet-facing users: the external proxy's
+    reserved address and Cloud NAT on two static addresses (as tests/test_server_version_stacks.py)."""
+    import warnings
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.gcp.settings import CloudNat
+    from circleci_network.options import HardeningOptions
+    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.stacks.gcp import CircleciGcpStack
+    from circleci_network.topology import TopologyWarning
+    from stacks.reference import reference_gcp_props
+
+    gcp = reference_gcp_props()
+    network = replace(
+        gcp.network,
+        server_version=ServerVersion(ServerVersionId.V4_3),
+        nat=CloudNat(address_count=2),
+        hardening=HardeningOptions(client_cidrs=("203.0.113.0/24",)),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        stack = CircleciGcpStack(App(), "circleci-gcp-v4-internet", props=replace(gcp, network=network))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def eks_nacl_example() -> Synth:
+    """The EKS example with network ACLs (and egress through a proxy): stacks/eks_example.py."""
+    from cdktf import App, Testing
+
+    from stacks.eks_example import EksExampleStack, eks_example_props
+
+    stack = EksExampleStack(App(), "aws-eks-nacl", props=eks_example_props(network_acls=True))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def eks_endpoints_example() -> Synth:
+    """The EKS example with ``VpcEndpoints(enabled=True)``: the default list plus eks."""
+    from cdktf import App, Testing
+
+    from circleci_network.vpc_endpoints import VpcEndpoints
+    from stacks.eks_example import EksExampleStack, eks_example_props
+
+    props = eks_example_props(vpc_endpoints=VpcEndpoints(enabled=True))
+    return dict(json.loads(Testing.synth(EksExampleStack(App(), "aws-eks-endpoints", props=props))))
+
+
+@pytest.fixture(scope="session")
+def aws_endpoints() -> Synth:
+    """The AWS reference stack with ``VpcEndpoints(enabled=True)`` (no platform): the default list."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from circleci_network.vpc_endpoints import VpcEndpoints
+    from stacks.reference import reference_aws_props
+
+    props = reference_aws_props()
+    props = replace(props, network=replace(props.network, vpc_endpoints=VpcEndpoints(enabled=True)))
+    return dict(json.loads(Testing.synth(CircleciAwsStack(App(), "circleci-aws", props=props))))

@@ -23,6 +23,7 @@ CONFIG_CLASSES = frozenset(
         "Topology",
         "ExtraEgressRule",
         "PlatformOptions",
+        "VpcEndpoints",
         "Environment",
         "SharedState",
         "S3StateBackend",
@@ -89,6 +90,7 @@ def test_every_props_and_options_field_has_an_attribute_docstring() -> None:
     # The walk must reach the public API, or an empty result would prove nothing.
     assert {"AwsNetworkProps", "GcpNetworkProps", "HardeningOptions", "VpcProps", "FirewallProps"} <= checked
     assert {"ExistingVpc", "GcpAddressing", "CloudNat", "ServerVersion", "Topology", "ExtraEgressRule"} <= checked
+    assert {"VpcEndpoints", "VpcEndpointProps"} <= checked
     assert not undocumented, "fields without an attribute docstring (a string on the line after the field):\n" + (
         "\n".join(undocumented)
     )

@@ -27,6 +27,7 @@ from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, resol
 from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
 from circleci_network.rules import CustomPeer, Direction, SourceKind, TrafficRule, active_rules
 from circleci_network.server_versions import ServerVersion, ServerVersionId
+from circleci_network.vpc_endpoints import VpcEndpoints
 
 VPC = "10.0.0.0/16"
 RESOLVER = ("10.0.0.2/32",)
@@ -310,8 +311,21 @@ platforms = {
 }
 
 
+#: A drawn policy, the NodePorts and the VPC endpoints it was resolved with.
+Resolution = tuple[ResolvedPolicy, dict[tuple[Role, int], int], VpcEndpoints | None]
+endpoint_choices = st.sampled_from(
+    [
+        None,
+        VpcEndpoints(enabled=True),
+        VpcEndpoints(enabled=True, services=("ecr.api", "ecr.dkr", "sts")),
+        # S3 only, for Nomad clients too: they sit behind NAT in v4 internet mode.
+        VpcEndpoints(enabled=True, services=("s3",), roles=(Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS)),
+    ]
+)
+
+
 @st.composite
-def resolutions(draw: st.DrawFn) -> tuple[ResolvedPolicy, dict[tuple[Role, int], int]]:
+def resolutions(draw: st.DrawFn) -> Resolution:
     cloud = draw(st.sampled_from(list(Cloud)))
     version = draw(versions)
     options = draw(hardening_options())
@@ -319,24 +333,29 @@ def resolutions(draw: st.DrawFn) -> tuple[ResolvedPolicy, dict[tuple[Role, int],
     if cloud is Cloud.AWS:
         node_ports = default_node_ports(version)
     addresses, nat = (AWS_ADDRESSES, AWS_NAT) if cloud is Cloud.AWS else (GCP_ADDRESSES, GCP_NAT)
+    platform = draw(platforms[cloud])
+    endpoints = draw(endpoint_choices) if cloud is Cloud.AWS else None
+    if endpoints is not None:
+        endpoints = endpoints.with_defaults(eks=platform.is_eks)
     policy = resolve_policy(
         options,
         cloud=cloud,
         server_version=version,
-        platform=draw(platforms[cloud]),
+        platform=platform,
+        vpc_endpoints=endpoints,
         node_ports=node_ports,
         addresses=replace(addresses, nat_translation=draw(st.sampled_from([None, nat]))),
     )
-    return policy, node_ports
+    return policy, node_ports, endpoints
 
 
-def _platform_rows(policy: ResolvedPolicy) -> tuple[TrafficRule, ...]:
+def _platform_rows(policy: ResolvedPolicy, endpoints: VpcEndpoints | None) -> tuple[TrafficRule, ...]:
     """What the platform adds, as each cloud's renderer asks for it."""
     if policy.cloud is Cloud.GCP:
         nat = policy.addresses.nat_translation
         listed = nat is not None and nat.load_balancer_source_ranges
         return gcp_platform_rules(policy.server_version, policy.platform, nat_source_ranges=listed)
-    return aws_platform_rules(policy.platform)
+    return aws_platform_rules(policy.platform, endpoints)
 
 
 quick = settings(max_examples=150, deadline=None, derandomize=True)
@@ -370,10 +389,10 @@ def test_every_outside_peer_cidr_lies_outside_the_network(options: HardeningOpti
 @quick
 @given(resolution=resolutions())
 def test_every_rule_in_force_appears_once_per_port(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, node_ports = resolution
-    extra = _platform_rows(policy)
+    policy, node_ports, endpoints = resolution
+    extra = _platform_rows(policy, endpoints)
     rules = active_rules(
         policy.options,
         transparent_load_balancers=policy.transparent_load_balancers,
@@ -390,9 +409,9 @@ def test_every_rule_in_force_appears_once_per_port(
 @quick
 @given(resolution=resolutions())
 def test_node_ports_are_delivered_only_when_transparent(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, node_ports = resolution
+    policy, node_ports, _ = resolution
     assigned = {Port.tcp(port) for port in node_ports.values()}
     delivered = {port for rule in policy.rules for port in rule.ports if port in assigned}
     if not policy.transparent_load_balancers:
@@ -411,12 +430,12 @@ def test_node_ports_are_delivered_only_when_transparent(
 @quick
 @given(resolution=resolutions())
 def test_flows_between_roles_are_allowed_at_both_ends(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
     """Stateful rules: between two roles holding rules, an egress has its ingress and back. A
     transparent load balancer's rows on the nodes pair with the sender's egress to the load
     balancer's address instead (it holds no rules)."""
-    policy, _ = resolution
+    policy, _, _ = resolution
     present = set(policy.roles)
 
     def flows(direction: Direction) -> set[tuple[Role, Role, Port]]:
@@ -443,13 +462,14 @@ def test_flows_between_roles_are_allowed_at_both_ends(
 
 @quick
 @given(resolution=resolutions())
-def test_resolution_is_deterministic(resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]]) -> None:
-    policy, node_ports = resolution
+def test_resolution_is_deterministic(resolution: Resolution) -> None:
+    policy, node_ports, endpoints = resolution
     again = resolve_policy(
         policy.options,
         cloud=policy.cloud,
         server_version=policy.server_version,
         platform=policy.platform,
+        vpc_endpoints=endpoints,
         node_ports=node_ports,
         addresses=policy.addresses,
     )
@@ -460,10 +480,10 @@ def test_resolution_is_deterministic(resolution: tuple[ResolvedPolicy, dict[tupl
 @quick
 @given(resolution=resolutions())
 def test_platform_rules_carry_a_platform_source_and_guide_rows_do_not(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, _ = resolution
-    extra = _platform_rows(policy)
+    policy, _, endpoints = resolution
+    extra = _platform_rows(policy, endpoints)
     platform_ids = {r.rule_id for r in extra}
     for rule in policy.rules:
         # A transparent load balancer's platform row moves to the nodes under a prefixed id.
@@ -476,12 +496,15 @@ def test_platform_rules_carry_a_platform_source_and_guide_rows_do_not(
 @quick
 @given(resolution=resolutions())
 def test_each_rule_names_its_peer_by_the_resolved_addresses(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, _ = resolution
+    policy, _, _ = resolution
     for rule in policy.rules + policy.load_balancer_rules:
         if isinstance(rule.peer, CustomPeer):
             assert rule.peer_cidrs == rule.peer.cidrs
+        elif rule.peer is OutsidePeer.S3_PREFIX_LIST:
+            # Named by its prefix-list ID (the security groups, the audit), never by ranges.
+            assert rule.peer_cidrs == () and rule.source_kind is SourceKind.PLATFORM, rule.rule_id
         elif isinstance(rule.peer, OutsidePeer):
             assert rule.peer_cidrs == policy.peer_cidrs(rule.peer)
             assert rule.peer_cidrs, f"{rule.rule_id}: an outside peer turned off leaves its rule out"
@@ -491,11 +514,11 @@ def test_each_rule_names_its_peer_by_the_resolved_addresses(
 
 @quick
 @given(resolution=resolutions())
-def test_no_row_across_nat_names_a_role(resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]]) -> None:
+def test_no_row_across_nat_names_a_role(resolution: Resolution) -> None:
     """v4 internet mode: a role behind NAT never reaches a public role by its identity or private
     range, nor does the public side admit it so; those rows name the translation's addresses,
     and translating adds or drops no row (GKE's row for the listed NAT addresses aside)."""
-    policy, node_ports = resolution
+    policy, node_ports, endpoints = resolution
     nat = policy.addresses.nat_translation
     assume(nat is not None)
     assert nat is not None
@@ -507,14 +530,15 @@ def test_no_row_across_nat_names_a_role(resolution: tuple[ResolvedPolicy, dict[t
         assert not (crosses_out and rule.peer_role in nat.public_addresses), rule.rule_id
         assert not (crosses_in and rule.peer_role in nat.behind_nat), rule.rule_id
         if rule.peer is OutsidePeer.PROXY_PUBLIC_ADDRESSES:
-            assert crosses_out and set(rule.peer_cidrs) == public
+            assert crosses_out and rule.peer_cidrs and set(rule.peer_cidrs) == public
         if rule.peer is OutsidePeer.NAT_ADDRESSES:
-            assert rule.peer_cidrs == tuple(a.cidr for a in nat.nat_addresses)
+            assert rule.peer_cidrs and rule.peer_cidrs == tuple(a.cidr for a in nat.nat_addresses)
     plain = resolve_policy(
         policy.options,
         cloud=policy.cloud,
         server_version=policy.server_version,
         platform=policy.platform,
+        vpc_endpoints=endpoints,
         node_ports=node_ports,
         addresses=replace(policy.addresses, nat_translation=None),
     )

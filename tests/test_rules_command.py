@@ -68,3 +68,15 @@ def test_an_unknown_version_exits_2_and_lists_the_known_ones(capsys: pytest.Capt
     assert main(["rules", "--server-version", "v5"]) == 2
     err = capsys.readouterr().err
     assert "'v5'" in err and "v3-seed, v3, v4.0, v4.3, v4.8" in err
+
+
+def test_aws_platform_rows_show_the_eks_and_vpc_endpoint_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules"]) == 0
+    aws = capsys.readouterr().out.split("## Platform rows on AWS")[1]
+    assert (
+        "| vpc-endpoints | ingress | tcp | 443 | 443 | k8s-nodes | Platform rule (AWS VPC endpoints, not a guide row)"
+        in aws
+    )
+    assert "| k8s-nodes | egress | tcp | 443 | 443 | s3-prefix-list |" in aws
+    assert "| k8s-nodes | ingress | tcp | 10250 | 10250 | eks-control-plane |" in aws
+    assert "platform: AWS PrivateLink guide https://docs.aws.amazon.com/vpc/latest/privatelink/" in aws

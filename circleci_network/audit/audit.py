@@ -12,6 +12,7 @@ from circleci_network.audit.aws_view import AwsView
 from circleci_network.audit.engine import (
     Difference,
     Flows,
+    Verdicts,
     blocked_by,
     compare,
     cut,
@@ -29,6 +30,7 @@ from circleci_network.audit.public_addresses import public_placement
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
+from circleci_network.audit.vpc_endpoints import check_named_peers, structure_findings
 from circleci_network.errors import ConfigurationError
 from circleci_network.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
 from circleci_network.platform_rules import Platform
@@ -135,11 +137,13 @@ def audit_stack(
     rendered = ExpectedView(intent, resolved, actual.book)
     pure = ExpectedView(intent, resolved, actual.book, as_rendered=False)
     cells = cut([actual, rendered, pure], actual.book)
-    flows = effective_flows(actual, cells)
-    expected = effective_flows(rendered, cells)
-    differences = compare(flows, expected, lambda key: blocked_by(actual, cells, key))
+    # Each view's verdicts are kept for the passes below: they ask the same questions.
+    asked, model = Verdicts(actual, cells), Verdicts(rendered, cells)
+    flows = effective_flows(asked)
+    expected = effective_flows(model)
+    differences = compare(flows, expected, lambda key: blocked_by(asked, key))
     flagged = {(d.source, d.destination) for d in differences}
-    for d in compare(half_flows(actual, cells), half_flows(rendered, cells)):
+    for d in compare(half_flows(asked), half_flows(model)):
         # A one-sided difference matters only where no flow difference already names the pair.
         end = d.destination.split(" (")[0]
         if (d.source, end) not in flagged and (end, d.source) not in flagged:
@@ -147,6 +151,14 @@ def audit_stack(
     if (filters := stateless_filters(actual)) is not None:
         differences += filters.stateless_differences(rendered, cells)
     findings, notes = check_structure(stack, intent)
+    unmodelled = actual.unmodelled()
+    if isinstance(actual, AwsView):  # S3's prefix list: matched by name, role and port
+        named_unmodelled, named_findings, named_notes = check_named_peers(
+            actual.named_grants, tuple(r.rule for r in rendered.rules)
+        )
+        unmodelled += named_unmodelled
+        findings += named_findings + structure_findings(stack, intent)
+        notes += named_notes
     if policy is not None:
         findings += policy_findings(intent, policy)
     return StackAudit(
@@ -155,8 +167,8 @@ def audit_stack(
         flows=flows,
         expected=expected,
         differences=differences,
-        unmodelled=actual.unmodelled(),
-        inherent=[d for d in compare(expected, effective_flows(pure, cells)) if d.kind == "extra"]
+        unmodelled=unmodelled,
+        inherent=[d for d in compare(expected, effective_flows(Verdicts(pure, cells))) if d.kind == "extra"]
         if with_notes
         else [],
         findings=findings,

@@ -24,7 +24,7 @@ from ipaddress import IPv4Network, collapse_addresses
 
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView, port_spec
-from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_port_cells
+from circleci_network.audit.space import PROTOCOLS, AddressCell, PortCell, PortSpec, merge_port_cells
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint
 from circleci_network.ports import Port, Protocol, reply_ports
@@ -95,6 +95,47 @@ class Listener:
     preserves_client: bool
 
 
+_EVERY_PORT = [(0, 65535)]
+
+
+def _covered(ranges: list[tuple[int, int]], low: int, high: int) -> bool:
+    """Whether ``low``-``high`` lies within one of ``ranges`` (sorted, disjoint, not adjacent)."""
+    return any(a <= low and high <= b for a, b in ranges)
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, with overlapping and adjacent ranges joined."""
+    found: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if found and low <= found[-1][1] + 1:
+            found[-1] = (found[-1][0], max(found[-1][1], high))
+        else:
+            found.append((low, high))
+    return found
+
+
+def _intersection(one: list[tuple[int, int]], other: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    if one == _EVERY_PORT or other == _EVERY_PORT:  # the usual case: one side filters nothing
+        return other if one == _EVERY_PORT else one
+    return _merged([(max(a, c), min(b, d)) for a, b in one for c, d in other if max(a, c) <= min(b, d)])
+
+
+@dataclass(frozen=True)
+class _Passable:
+    """The ports of one protocol that pass every ACL between two ends: the request's ports, and
+    per load-balancer listener port whether the hop to its targets passes."""
+
+    protocol: str
+    forward: list[tuple[int, int]]
+    listeners: tuple[tuple[int, bool], ...]
+
+    def admits(self, port: PortCell) -> bool:
+        low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
+        return _covered(self.forward, low, high) and all(
+            delivered for at, delivered in self.listeners if port.low <= at <= port.high
+        )
+
+
 class NetworkAcls:
     def __init__(self, stack: Json, book: AddressBook) -> None:
         self.book = book
@@ -134,7 +175,11 @@ class NetworkAcls:
         self._class: dict[tuple[int, int], int] = {}
         self._classes: dict[tuple[object, ...], int] = {}
         self._blocked: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._passable: dict[tuple[object, ...], _Passable] = {}
+        self._hops: dict[tuple[object, ...], list[tuple[int, int]]] = {}
+        self._delivered: dict[tuple[object, ...], bool] = {}
         self._blocked_cells: Cells | None = None
+        self._allows: dict[tuple[str, bool, int, str], list[tuple[int, int]]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -281,9 +326,31 @@ class NetworkAcls:
         else what stops it: a deny rule, or the ACL itself (its implicit deny)."""
         key = (acl.resource, egress, cell.low, cell.high, protocol, low, high)
         if key not in self._decided:
-            rules = self._applying(acl, egress, cell, protocol)
-            self._decided[key] = self._first_match(rules, low, high, acl.resource)
+            if _covered(self._allowed(acl, egress, cell, protocol), low, high):
+                self._decided[key] = None
+            else:  # which rule stops it: the first deny on the way, or the implicit one
+                rules = self._applying(acl, egress, cell, protocol)
+                self._decided[key] = self._first_match(rules, low, high, acl.resource)
         return self._decided[key]
+
+    def _allowed(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str) -> list[tuple[int, int]]:
+        """The ports of ``protocol`` whose first matching rule in ``acl`` to/from ``cell`` allows
+        them, as sorted disjoint ranges: a range passes when it lies within them. Depends on
+        ``cell`` only through its class (``_class_of``)."""
+        key = (acl.resource, egress, self._class_of(cell), protocol)
+        found = self._allows.get(key)
+        if found is None:
+            remaining, allowed = [(0, 65535)], []
+            for allow, lo, hi, _ in self._applying(acl, egress, cell, protocol):
+                if not any(a <= hi and lo <= b for a, b in remaining):
+                    continue
+                if allow:
+                    allowed += [(max(a, lo), min(b, hi)) for a, b in remaining if a <= hi and lo <= b]
+                remaining = [
+                    p for a, b in remaining for p in ((a, min(b, lo - 1)), (max(a, hi + 1), b)) if p[0] <= p[1]
+                ]
+            found = self._allows[key] = _merged(allowed)
+        return found
 
     def _applying(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str) -> list[tuple[bool, int, int, str]]:
         """The rules of ``acl`` that apply to ``protocol`` to/from ``cell``, lowest number first,
@@ -390,7 +457,7 @@ class NetworkAcls:
         if not self.present:
             return ()
         if cells is not self._blocked_cells:  # the load balancers' targets come from ``cells``
-            self._blocked, self._blocked_cells = {}, cells
+            self._blocked, self._passable, self._delivered, self._blocked_cells = {}, {}, {}, cells
         key = (
             source.role is None,
             self._class_of(source.cell),
@@ -403,6 +470,87 @@ class NetworkAcls:
         found = self._blocked.get(key)
         if found is None:
             found = self._blocked[key] = self._blockers(source, destination, port, cells)
+        return found
+
+    def passes(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> bool:
+        """``not blockers(...)``."""
+        return self.passable(source, destination, port.protocol, cells).admits(port)
+
+    def passable(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> _Passable:
+        """The ports of ``protocol`` that get past every ACL between the two ends, worked out once
+        per class of source and destination address for all ports at once, as ranges."""
+        if cells is not self._blocked_cells:  # as in ``blockers``
+            self._blocked, self._passable, self._delivered, self._blocked_cells = {}, {}, {}, cells
+        key = (
+            source.role is None,
+            self._class_of(source.cell),
+            destination.role,
+            self._class_of(destination.cell),
+            protocol,
+        )
+        found = self._passable.get(key)
+        if found is None:
+            found = self._passable[key] = self._passing_ports(source, destination, protocol, cells)
+        return found
+
+    def _passing_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> _Passable:
+        """What ``_blockers`` lets through for every port of ``protocol`` between the two ends."""
+        if not self.present:
+            return _Passable(protocol, [(0, 65535)], ())
+        src = self.subnet_of(source.cell) if source.role is not None else None
+        dst = self.subnet_of(destination.cell) if destination.role is not None else None
+        nat = self.nat_subnet(src, destination.cell) if src is not None and destination.role is None else None
+        hops = [(src, nat), (nat, None)] if nat is not None else [(src, dst)]
+        forward = [(0, 65535)]
+        for sender, receiver in hops:
+            forward = _intersection(forward, self._hop(sender, receiver, source.cell, destination.cell, protocol))
+        role = destination.role
+        listeners = []
+        for listener in self.listeners.get(role, []) if role is not None and protocol == "tcp" else []:
+            seen_as = source.cell if listener.preserves_client else destination.cell
+            listeners.append((listener.port, self._delivers(dst, seen_as, listener.target_port, cells)))
+        return _Passable(protocol, forward, tuple(listeners))
+
+    def _delivers(self, subnet: str | None, seen_as: AddressCell, node_port: int, cells: Cells) -> bool:
+        """Whether a load balancer in ``subnet`` reaches every target on ``node_port`` as ``seen_as``."""
+        key = (subnet, self._class_of(seen_as), node_port)
+        found = self._delivered.get(key)
+        if found is None:
+            found = self._delivered[key] = all(
+                _covered(self._hop(subnet, self.subnet_of(target), seen_as, target, "tcp"), node_port, node_port)
+                for target in cells.parties.get(TARGETS, [])
+            )
+        return found
+
+    def _hop(
+        self, sender: str | None, receiver: str | None, seen_as: AddressCell, target: AddressCell, protocol: str
+    ) -> list[tuple[int, int]]:
+        """The request ports ``_crossing`` passes from ``sender``'s subnet to ``receiver``'s: none
+        when a reply cannot come back (the reply ports do not depend on the request's)."""
+        key = (sender, receiver, self._class_of(seen_as), self._class_of(target), protocol)
+        found = self._hops.get(key)
+        if found is None:
+            found = self._hops[key] = self._crossing_ports(sender, receiver, seen_as, target, protocol)
+        return found
+
+    def _crossing_ports(
+        self, sender: str | None, receiver: str | None, seen_as: AddressCell, target: AddressCell, protocol: str
+    ) -> list[tuple[int, int]]:
+        everything = [(0, 65535)]
+        if sender is not None and sender == receiver:
+            return everything
+        sending = self.subnet_acl.get(sender) if sender else None
+        receiving = self.subnet_acl.get(receiver) if receiver else None
+        replies = _required_replies(protocol)
+        for acl, egress, cell in ((receiving, True, seen_as), (sending, False, target)):
+            if acl is not None:
+                allowed = self._allowed(acl, egress, cell, protocol)
+                if not all(_covered(allowed, low, high) for low, high in replies):
+                    return []
+        found = everything
+        for acl, egress, cell in ((sending, True, target), (receiving, False, seen_as)):
+            if acl is not None:
+                found = _intersection(found, self._allowed(acl, egress, cell, protocol))
         return found
 
     def _blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
@@ -435,14 +583,14 @@ class NetworkAcls:
         every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
         grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
         # Cells of one class with the same needs get the same answer: work it out once.
-        passed: dict[tuple[str, bool, int, tuple[PortSpec, ...]], list[tuple[PortCell, tuple[str, ...]]]]
+        passed: dict[tuple[str, bool, int, frozenset[PortSpec]], list[tuple[PortCell, tuple[str, ...]]]]
         passed = {}
-        # Most cells need one of a few port lists: which ports each list leaves open, once.
-        open_ports: dict[tuple[PortSpec, ...], list[PortCell]] = {}
+        # Most cells need one of a few sets of ports: which ports each set leaves open, once.
+        open_ports: dict[frozenset[PortSpec], list[PortCell]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
                 for cell in every:
-                    needed = tuple(needs.of(acl, egress, cell))
+                    needed = frozenset(needs.of(acl, egress, cell))
                     if (unneeded := open_ports.get(needed)) is None:
                         unneeded = open_ports[needed] = [
                             p for p in cells.ports if not any(spec.matches(p) for spec in needed)
@@ -471,16 +619,12 @@ class NetworkAcls:
         """Which of ``ports`` ``acl`` passes to/from ``cell``, each with the rules that allow it.
         Depends on ``cell`` only through its class (``_class_of``)."""
         found = []
+        allowing = [r for r in acl.rules if r.egress is egress and r.allow and cell.within(r.network)]
+        allowed = {protocol: self._allowed(acl, egress, cell, protocol) for protocol in PROTOCOLS}
         for port in ports:
             low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
-            if self.decide(acl, egress, cell, port.protocol, low, high) is None:
-                because = tuple(
-                    dict.fromkeys(
-                        r.resource
-                        for r in acl.rules
-                        if r.egress is egress and r.allow and r.spec.matches(port) and cell.within(r.network)
-                    )
-                )
+            if _covered(allowed[port.protocol], low, high):  # as ``decide``, without a reason
+                because = tuple(dict.fromkeys(r.resource for r in allowing if r.spec.matches(port)))
                 found.append((port, because))
         return found
 

@@ -3,18 +3,19 @@ its network ACLs, when it has any, filter on top (``aws_nacl``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.eks import implicit_grants
-from circleci_network.audit.engine import Cells, Difference
+from circleci_network.audit.engine import Cells, Difference, PortFilter
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import chart_load_balancer_subnets
 from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
-from circleci_network.audit.space import PortCell, PortSpec
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
+from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
 from circleci_network.intent import NetworkIntent
 from circleci_network.resolve import ResolvedPolicy
 from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
@@ -28,6 +29,10 @@ class Grant:
     peer_role: Role | None
     peer_network: IPv4Network | None
     resource: str
+    peer_span: tuple[int, int] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "peer_span", spans([self.peer_network])[0] if self.peer_network else None)
 
 
 def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
@@ -50,7 +55,10 @@ class AwsView:
         self.public = public
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
+        self._by_side: dict[tuple[Role, str], list[Grant]] = {}
         self._unmodelled: list[str] = []
+        #: Rules to peers known by name only (S3's prefix list): checked apart (``vpc_endpoints``).
+        self.named_grants: list[NamedGrant] = []
         self.groups: dict[str, Role | None] = {}
         for name, group in resources(stack, "aws_security_group").items():
             tag = (group.get("tags") or {}).get("circleci/role")
@@ -88,8 +96,19 @@ class AwsView:
                 book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names if n in subnets]
         if self.intent.platform.is_eks and Role.KUBERNETES_NODES in book.ranges:
             # EKS puts the control plane's ENIs in the cluster subnets [EKS-NET]: ours are the node subnets
-            # (placed even when our group is missing, so its rows then show as missing).
-            book.ranges[Role.EKS_CONTROL_PLANE] = list(book.ranges[Role.KUBERNETES_NODES])
+            # (placed even when our group is missing, so its rows then show as missing), unless a
+            # cluster in the stack names others (the network ACLs of those subnets then decide).
+            cluster = [
+                IPv4Network(subnets[n]["cidr_block"])
+                for eks in resources(stack, "aws_eks_cluster").values()
+                for config in as_list(eks.get("vpc_config"))
+                for s in as_list(config.get("subnet_ids"))
+                if (n := referenced(s, "aws_subnet", "id")) in subnets
+            ]
+            book.ranges[Role.EKS_CONTROL_PLANE] = cluster or list(book.ranges[Role.KUBERNETES_NODES])
+        if Role.VPC_ENDPOINTS in self.groups.values():
+            # The interface endpoints' ENIs carry the group: it lives where they sit.
+            book.ranges[Role.VPC_ENDPOINTS] = interface_endpoint_ranges(stack)
         book.carve_out = [
             IPv4Network(c) for c in self.policy.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
         ]
@@ -142,6 +161,10 @@ class AwsView:
                 if role is None:
                     continue
                 spec = _spec(rule.get("ip_protocol"), rule.get("from_port"), rule.get("to_port"))
+                named = prefix_list_peer(stack, rule.get("prefix_list_id"))
+                if named is not None:
+                    self.named_grants.append(NamedGrant(role, direction, spec, named, address(kind, name)))
+                    continue
                 other = (
                     "to an IPv6 range"
                     if rule.get("cidr_ipv6")
@@ -214,6 +237,9 @@ class AwsView:
     ) -> tuple[str, ...]:
         return self.acls.blockers(source, destination, port, cells)
 
+    def stateless_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> PortFilter:
+        return self.acls.passable(source, destination, protocol, cells)
+
     def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]:
         """ACLs broader than the model needs; the expected side stays the model."""
         if not isinstance(expected, ExpectedView):
@@ -225,19 +251,23 @@ class AwsView:
         key = (role, direction, port)
         found = self._by_port.get(key)
         if found is None:
-            found = self._by_port[key] = [
-                g for g in self.grants if g.role is role and g.direction == direction and g.spec.matches(port)
-            ]
+            side = self._by_side.get((role, direction))
+            if side is None:
+                side = self._by_side[(role, direction)] = [
+                    g for g in self.grants if g.role is role and g.direction == direction
+                ]
+            found = self._by_port[key] = [g for g in side if g.spec.matches(port)]
         return found
 
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
+        low, high = other.cell.low, other.cell.high
         because = tuple(
             dict.fromkeys(
                 g.resource
                 for g in self._grants(role, direction, port)
                 if (
                     (g.peer_role is not None and g.peer_role is other.role)
-                    or (g.peer_network is not None and other.cell.within(g.peer_network))
+                    or (g.peer_span is not None and g.peer_span[0] <= low and high <= g.peer_span[1])
                 )
             )
         )
@@ -247,6 +277,24 @@ class AwsView:
         if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
             return every(self._decide(source, "egress", d, port) for d in public)
         return self._decide(source, "egress", destination, port)
+
+    def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return tuple(map(id, self._grants(role, direction, port)))
+
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return tuple(
+            i
+            for i, g in enumerate(self.grants)
+            if g.role is role
+            and g.direction == direction
+            and g.peer_span is not None
+            and g.peer_span[0] <= cell.low
+            and cell.high <= g.peer_span[1]
+        )
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 from typing import Protocol, runtime_checkable
 
 from circleci_network.audit.space import AddressCell, PortCell, address_cells, merge_port_cells, port_cells
-from circleci_network.audit.views import AddressBook, Endpoint, NetworkView
+from circleci_network.audit.views import AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.roles import Role
 
 OUTSIDE = "outside"
@@ -61,6 +61,10 @@ def cut(views: list[NetworkView], book: AddressBook) -> Cells:
     return Cells(port_cells(specs), parties, [c for c in cells if c not in inside])
 
 
+class PortFilter(Protocol):
+    def admits(self, port: PortCell) -> bool: ...
+
+
 @runtime_checkable
 class StatelessFilters(Protocol):
     """Filters that judge a packet by both its ends and let its reply back only by a rule of
@@ -72,6 +76,10 @@ class StatelessFilters(Protocol):
         self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells
     ) -> tuple[str, ...]: ...
 
+    def stateless_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> PortFilter:
+        """Which ports of ``protocol`` have no ``stateless_blockers`` between the two ends."""
+        ...
+
     def stateless_differences(self, expected: NetworkView, cells: Cells) -> list[Difference]: ...
 
 
@@ -79,19 +87,157 @@ def stateless_filters(view: NetworkView) -> StatelessFilters | None:
     return view if isinstance(view, StatelessFilters) and view.filters_stateless() else None
 
 
-def stateless_blame(view: NetworkView, cells: Cells, key: FlowKey) -> tuple[str, ...]:
-    """What stops a flow the stateful rules allow, for one pair of addresses it covers."""
-    filters = stateless_filters(view)
-    if filters is None:
-        return ()
+class Verdicts:
+    """A view's answers for one cut, each asked once per class of ports the view cannot tell
+    apart (``NetworkView.port_class``) and kept: the flow search, the one-sided pass and the
+    explanations all ask the same questions, most of them for many ports."""
+
+    def __init__(self, view: NetworkView, cells: Cells) -> None:
+        self.view = view
+        self.cells = cells
+        self.filters = stateless_filters(view)
+        self._index = {port: i for i, port in enumerate(cells.ports)}
+        self._classes: dict[tuple[Role, str], list[int]] = {}
+        self._answers: dict[tuple[object, ...], Verdict] = {}
+        self._first: dict[tuple[object, ...], Verdict | None] = {}
+        self._closed: dict[tuple[Role, str, int], bool] = {}
+        self._outside: dict[tuple[Role, str, int], list[tuple[AddressCell, Verdict]]] = {}
+        self._roles = {role.value: role for role in cells.parties}
+        self._addresses: dict[tuple[Role, str], tuple[list[int], list[AddressCell]]] = {}
+        self._signatures: list[tuple[int, ...]] | None = None
+        self._stateless: dict[tuple[object, ...], list[PortFilter]] = {}
+
+    def classes(self, role: Role, direction: str) -> list[int]:
+        """Per port of the cut (in order), a number per class of ports on which ``role``'s
+        ``direction`` rules answer alike."""
+        found = self._classes.get((role, direction))
+        if found is None:
+            numbers: dict[Hashable, int] = {}
+            found = self._classes[(role, direction)] = [
+                numbers.setdefault(self.view.port_class(role, direction, p), len(numbers)) for p in self.cells.ports
+            ]
+        return found
+
+    def signatures(self) -> list[tuple[int, ...]]:
+        """Per port of the cut (in order): equal for two ports every role's rules, both ways, answer alike."""
+        if self._signatures is None:
+            every = [self.classes(role, d) for role in self.cells.parties for d in ("egress", "ingress")]
+            self._signatures = list(zip(*every, strict=True)) if every else [()] * len(self.cells.ports)
+        return self._signatures
+
+    def port_class(self, role: Role, direction: str, port: PortCell) -> int:
+        return self.classes(role, direction)[self._index[port]]
+
+    def closed(self, role: Role, direction: str, port: PortCell) -> bool:
+        key = (role, direction, self.port_class(role, direction, port))
+        found = self._closed.get(key)
+        if found is None:
+            found = self._closed[key] = self.view.closed(role, direction, port)
+        return found
+
+    def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
+        key = ("egress", source, self.port_class(source, "egress", port), destination.role, destination.cell.low)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self.view.egress(source, destination, port)
+        return found
+
+    def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        key = ("ingress", destination, self.port_class(destination, "ingress", port), source.role, source.cell.low)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self.view.ingress(destination, source, port)
+        return found
+
+    def reaches(self, source: Role, destination: Role, port: PortCell) -> Verdict | None:
+        """The first of ``source``'s egress verdicts to an address of ``destination`` that allows ``port``."""
+        key = ("egress", source, self.port_class(source, "egress", port), destination)
+        if key not in self._first:
+            self._first[key] = next(
+                (
+                    v
+                    for c in self.cells.parties[destination]
+                    if (v := self.egress(source, Endpoint(destination, c), port)).allowed
+                ),
+                None,
+            )
+        return self._first[key]
+
+    def admits(self, destination: Role, source: Role, port: PortCell) -> Verdict | None:
+        """The first of ``destination``'s ingress verdicts from an address of ``source`` that allows ``port``."""
+        key = ("ingress", destination, self.port_class(destination, "ingress", port), source)
+        if key not in self._first:
+            self._first[key] = next(
+                (
+                    v
+                    for c in self.cells.parties[source]
+                    if (v := self.ingress(destination, Endpoint(source, c), port)).allowed
+                ),
+                None,
+            )
+        return self._first[key]
+
+    def stateless_ports(self, key: FlowKey) -> list[PortFilter]:
+        """The stateless filters' verdicts for every pair of addresses ``key`` covers, each for all
+        ports of its protocol: asked once per flow and class of ports, not per port."""
+        port = key.port
+        ask = (
+            key.source,
+            key.destination,
+            key.outside,
+            port.protocol,
+            self.port_class(port_role, "egress", port) if (port_role := self._roles.get(key.source)) else None,
+            self.port_class(port_role, "ingress", port) if (port_role := self._roles.get(key.destination)) else None,
+        )
+        found = self._stateless.get(ask)
+        if found is None:
+            filters, cells = self.filters, self.cells
+            assert filters is not None
+            each = [filters.stateless_ports(s, r, port.protocol, cells) for s, r in _stateless_pairs(self, key)]
+            found = self._stateless[ask] = list({id(f): f for f in each}.values())
+        return found
+
+    def outside(self, role: Role, direction: str, port: PortCell) -> list[tuple[AddressCell, Verdict]]:
+        """The outside addresses ``role`` may send ``port`` to (``"egress"``) or receive it from, in order."""
+        key = (role, direction, self.port_class(role, direction, port))
+        found = self._outside.get(key)
+        if found is None:
+            ask = self.view.egress if direction == "egress" else self.view.ingress
+            classes, first = self._address_classes(role, direction)
+            verdicts = [ask(role, Endpoint(None, c), port) for c in first]
+            found = self._outside[key] = [
+                (c, v) for c, n in zip(self.cells.outside, classes, strict=True) if (v := verdicts[n]).allowed
+            ]
+        return found
+
+    def _address_classes(self, role: Role, direction: str) -> tuple[list[int], list[AddressCell]]:
+        """Per outside address (in order), a number per class of addresses ``role``'s
+        ``direction`` rules answer alike; and the first address of each class."""
+        found = self._addresses.get((role, direction))
+        if found is None:
+            numbers: dict[Hashable, int] = {}
+            classes: list[int] = []
+            first: list[AddressCell] = []
+            for c in self.cells.outside:
+                n = numbers.setdefault(self.view.address_class(role, direction, c), len(numbers))
+                classes.append(n)
+                if n == len(first):
+                    first.append(c)
+            found = self._addresses[(role, direction)] = (classes, first)
+        return found
+
+
+def _stateless_pairs(verdicts: Verdicts, key: FlowKey) -> list[tuple[Endpoint, Endpoint]]:
+    """The pairs of addresses a flow the stateful rules allow covers, for the stateless filters."""
+    cells = verdicts.cells
     parties = {role.value: role for role in cells.parties}
     src, dst = parties.get(key.source), parties.get(key.destination)
     if src is not None and dst is not None:
         senders = [
-            Endpoint(src, c) for c in cells.parties[src] if view.ingress(dst, Endpoint(src, c), key.port).allowed
+            Endpoint(src, c) for c in cells.parties[src] if verdicts.ingress(dst, Endpoint(src, c), key.port).allowed
         ]
         receivers = [
-            Endpoint(dst, c) for c in cells.parties[dst] if view.egress(src, Endpoint(dst, c), key.port).allowed
+            Endpoint(dst, c) for c in cells.parties[dst] if verdicts.egress(src, Endpoint(dst, c), key.port).allowed
         ]
     elif src is not None:
         senders = [Endpoint(src, c) for c in cells.parties[src]]
@@ -100,78 +246,96 @@ def stateless_blame(view: NetworkView, cells: Cells, key: FlowKey) -> tuple[str,
         senders = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
         receivers = [Endpoint(dst, c) for c in cells.parties[dst]]
     else:
+        return []
+    return [(sender, receiver) for sender in senders for receiver in receivers]
+
+
+def stateless_blame(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
+    """What stops a flow the stateful rules allow, for one pair of addresses it covers."""
+    if verdicts.filters is None:
         return ()
-    for sender in senders:
-        for receiver in receivers:
-            if found := filters.stateless_blockers(sender, receiver, key.port, cells):
-                return found
+    for sender, receiver in _stateless_pairs(verdicts, key):
+        if found := verdicts.filters.stateless_blockers(sender, receiver, key.port, verdicts.cells):
+            return found
     return ()
 
 
-def effective_flows(view: NetworkView, cells: Cells) -> Flows:
-    book = view.book
+def stateless_passes(verdicts: Verdicts, key: FlowKey) -> bool:
+    """``not stateless_blame(...)``, without working out the reasons."""
+    return all(f.admits(key.port) for f in verdicts.stateless_ports(key))
+
+
+#: A flow without its port: source, destination, outside address, the rules that open it.
+Opening = tuple[str, str, AddressCell | None, tuple[str, ...]]
+
+
+def _per_port(verdicts: Verdicts, opened: Callable[[PortCell], list[Opening]], *, stateless: bool) -> Flows:
+    """``opened(port)`` for every port, asked once per class of ports every role's rules answer
+    alike (``Verdicts.signatures``) and repeated for the other ports of the class. With
+    ``stateless``, each flow must also pass the view's stateless filters, port by port."""
     flows: Flows = {}
-    sources = [r for r in cells.parties if r not in book.transparent]
-    stateless = stateless_filters(view) is not None
-    # With stateless filters, a flow must pass for every pair of addresses, not just one.
-    admit: Callable[[FlowKey], bool] = (
-        (lambda key: not stateless_blame(view, cells, key)) if stateless else (lambda key: True)
-    )
-    for port in cells.ports:
-        # Asked once per port, not per pair: the flow search is the audit's hot loop.
-        receiving = {b: not view.closed(b, "ingress", port) for b in cells.parties}
+    stateless = stateless and verdicts.filters is not None
+    known: dict[tuple[int, ...], list[Opening]] = {}
+    for port, signature in zip(verdicts.cells.ports, verdicts.signatures(), strict=True):
+        found = known.get(signature)
+        if found is None:
+            found = known[signature] = opened(port)
+        for source, destination, outside, because in found:
+            key = FlowKey(source, destination, port, outside)
+            if not stateless or stateless_passes(verdicts, key):
+                flows[key] = because
+    return flows
+
+
+def effective_flows(verdicts: Verdicts) -> Flows:
+    cells = verdicts.cells
+    sources = [r for r in cells.parties if r not in verdicts.view.book.transparent]
+
+    def opened(port: PortCell) -> list[Opening]:
+        found: list[Opening] = []
+        receiving = [b for b in cells.parties if not verdicts.closed(b, "ingress", port)]
         for a in sources:
-            sending = not view.closed(a, "egress", port)
-            for b, b_cells in cells.parties.items():
-                if not (sending and receiving[b]):
-                    continue
-                out = next((v for c in b_cells if (v := view.egress(a, Endpoint(b, c), port)).allowed), None)
-                if out is None:
-                    continue
-                into = next((v for c in cells.parties[a] if (v := view.ingress(b, Endpoint(a, c), port)).allowed), None)
-                if into is not None and admit(key := FlowKey(a.value, b.value, port)):
-                    flows[key] = tuple(dict.fromkeys(out.because + into.because))
-            for c in cells.outside:
-                verdict = view.egress(a, Endpoint(None, c), port)
-                if verdict.allowed and admit(key := FlowKey(a.value, OUTSIDE, port, c)):
-                    flows[key] = verdict.because
-        for b in cells.parties:
-            if not receiving[b]:
-                continue
-            for c in cells.outside:
-                verdict = view.ingress(b, Endpoint(None, c), port)
-                if verdict.allowed and admit(key := FlowKey(OUTSIDE, b.value, port, c)):
-                    flows[key] = verdict.because
-    return flows
+            if not verdicts.closed(a, "egress", port):
+                for b in receiving:
+                    if (out := verdicts.reaches(a, b, port)) is not None and (
+                        into := verdicts.admits(b, a, port)
+                    ) is not None:
+                        found.append((a.value, b.value, None, tuple(dict.fromkeys(out.because + into.because))))
+            found += [(a.value, OUTSIDE, c, v.because) for c, v in verdicts.outside(a, "egress", port)]
+        for b in receiving:
+            found += [(OUTSIDE, b.value, c, v.because) for c, v in verdicts.outside(b, "ingress", port)]
+        return found
+
+    # With stateless filters, a flow must pass for every pair of addresses, not just one.
+    return _per_port(verdicts, opened, stateless=True)
 
 
-def half_flows(view: NetworkView, cells: Cells) -> Flows:
+def half_flows(verdicts: Verdicts) -> Flows:
     """What each role's own rules admit, whether or not the other end agrees: a widened rule
-    that opens no flow today is still a difference (the other half may come later)."""
-    flows: Flows = {}
-    for port in cells.ports:
-        for role in cells.parties:
-            if role in view.book.transparent:
-                continue
-            sends = not view.closed(role, "egress", port)
-            receives = not view.closed(role, "ingress", port)
-            if not (sends or receives):
-                continue
-            for other, other_cells in cells.parties.items():
-                out_key = FlowKey(role.value, f"{other.value} (egress rule)", port)
-                in_key = FlowKey(other.value, f"{role.value} (ingress rule)", port)
-                for c in other_cells:
-                    if sends and out_key not in flows and (out := view.egress(role, Endpoint(other, c), port)).allowed:
-                        flows[out_key] = out.because
-                    if (
-                        receives
-                        and in_key not in flows
-                        and (into := view.ingress(role, Endpoint(other, c), port)).allowed
-                    ):
-                        flows[in_key] = into.because
-                    if (not sends or out_key in flows) and (not receives or in_key in flows):
-                        break
-    return flows
+    that opens no flow today is still a difference (the other half may come later). Stateless
+    filters are left out: they are compared with the model by themselves."""
+    cells = verdicts.cells
+    # A role's part depends on its own classes of ports only: worked out once per pair of them.
+    known: dict[tuple[Role, int, int], list[Opening]] = {}
+
+    def own(role: Role, port: PortCell) -> list[Opening]:
+        key = (role, verdicts.port_class(role, "egress", port), verdicts.port_class(role, "ingress", port))
+        found = known.get(key)
+        if found is None:
+            found = known[key] = []
+            sends = not verdicts.closed(role, "egress", port)
+            receives = not verdicts.closed(role, "ingress", port)
+            for other in cells.parties:
+                if sends and (out := verdicts.reaches(role, other, port)) is not None:
+                    found.append((role.value, f"{other.value} (egress rule)", None, out.because))
+                if receives and (into := verdicts.admits(role, other, port)) is not None:
+                    found.append((other.value, f"{role.value} (ingress rule)", None, into.because))
+        return found
+
+    def opened(port: PortCell) -> list[Opening]:
+        return [o for role in cells.parties if role not in verdicts.view.book.transparent for o in own(role, port)]
+
+    return _per_port(verdicts, opened, stateless=False)
 
 
 @dataclass(frozen=True)
@@ -189,25 +353,26 @@ class Difference:
         return f"{self.kind.upper()}: {self.source} -> {self.destination}{where} {', '.join(self.ports)}; by {', '.join(self.because) or 'nothing'}"
 
 
-def blocked_by(view: NetworkView, cells: Cells, key: FlowKey) -> tuple[str, ...]:
-    """Why ``view`` does not let ``key`` through: the deciding resources of the side that refuses."""
+def blocked_by(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
+    """Why the view does not let ``key`` through: the deciding resources of the side that refuses."""
+    cells = verdicts.cells
     parties = {role.value: role for role in cells.parties}
     src, dst = parties.get(key.source), parties.get(key.destination)
     if src is not None:
         targets = [Endpoint(dst, c) for c in cells.parties[dst]] if dst is not None else [Endpoint(None, key.outside)]  # type: ignore[arg-type]
-        verdicts = [view.egress(src, t, key.port) for t in targets]
-        if not any(v.allowed for v in verdicts):
-            return tuple(dict.fromkeys(b for v in verdicts for b in v.because)) or (
+        verdicts_out = [verdicts.egress(src, t, key.port) for t in targets]
+        if not any(v.allowed for v in verdicts_out):
+            return tuple(dict.fromkeys(b for v in verdicts_out for b in v.because)) or (
                 f"no egress rule of {src.value} allows it",
             )
     if dst is not None:
         sources = [Endpoint(src, c) for c in cells.parties[src]] if src is not None else [Endpoint(None, key.outside)]  # type: ignore[arg-type]
-        verdicts = [view.ingress(dst, s, key.port) for s in sources]
-        if not any(v.allowed for v in verdicts):
-            return tuple(dict.fromkeys(b for v in verdicts for b in v.because)) or (
+        verdicts_in = [verdicts.ingress(dst, s, key.port) for s in sources]
+        if not any(v.allowed for v in verdicts_in):
+            return tuple(dict.fromkeys(b for v in verdicts_in for b in v.because)) or (
                 f"no ingress rule of {dst.value} allows it",
             )
-    return stateless_blame(view, cells, key)
+    return stateless_blame(verdicts, key)
 
 
 def compare(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 from circleci_network.audit.public_addresses import every
-from circleci_network.audit.space import PortCell, PortSpec
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
 from circleci_network.ports import Port, Protocol
@@ -85,6 +85,20 @@ class ExpectedView:
             if self._matches(rule, networks, other)
         )
         return Verdict(True, because) if because else DENIED
+
+    def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
+        return tuple(id(rule) for rule, _ in self._on_port(role, side, port))
+
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[object, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
+        always = side is Direction.EGRESS and any(cell.within(n) for n in self.book.always_reachable)
+        rules = self._by_side.get((role, side), [])
+        return (always, *(i for i, (_, _, networks) in enumerate(rules) if any(cell.within(n) for n in networks)))
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:

@@ -37,6 +37,7 @@ def _policy(intent: NetworkIntent, addresses: PeerAddresses, node_ports: dict[tu
         cloud=Cloud(intent.cloud),
         server_version=intent.server_version,
         platform=intent.platform,
+        vpc_endpoints=intent.vpc_endpoints,
         node_ports=node_ports,
         addresses=addresses,
     )

@@ -4,13 +4,13 @@ wins, deny beats allow at equal priority, implied allow-all egress and deny-all 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from circleci_network.audit.facts import gcp_load_balancer_addresses
 from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
 from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
-from circleci_network.audit.space import PortCell, PortSpec
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
 from circleci_network.intent import NetworkIntent
@@ -34,6 +34,12 @@ class FirewallRule:
     source_roles: frozenset[Role]
     source_ranges: tuple[IPv4Network, ...]
     destination_ranges: tuple[IPv4Network, ...]
+    source_spans: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
+    destination_spans: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source_spans", spans(self.source_ranges))
+        object.__setattr__(self, "destination_spans", spans(self.destination_ranges))
 
 
 def _specs(blocks: list[Json]) -> tuple[PortSpec, ...]:
@@ -188,6 +194,30 @@ class GcpView:
             ]
         return self._by_target[key]
 
+    def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return tuple(map(id, self._targeting(role, direction.upper(), port)))
+
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[object, ...]:
+        way = direction.upper()
+        if way == "INGRESS" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        always = way == "EGRESS" and any(cell.within(n) for n in self.book.always_reachable)
+        return (
+            always,
+            *(
+                i
+                for i, rule in enumerate(self.rules)
+                if rule.direction == way
+                and (rule.targets is None or role in rule.targets)
+                and any(
+                    low <= cell.low and cell.high <= high
+                    for low, high in (rule.destination_spans if way == "EGRESS" else rule.source_spans)
+                )
+            ),
+        )
+
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress":
             if role in self.book.transparent:
@@ -205,10 +235,11 @@ class GcpView:
             return every(self.egress(source, d, port) for d in public)
         if any(destination.cell.within(n) for n in self.book.always_reachable):
             return Verdict(True, (METADATA_SERVER,))
+        low, high = destination.cell.low, destination.cell.high
         candidates = [
             rule
             for rule in self._targeting(source, "EGRESS", port)
-            if any(destination.cell.within(n) for n in rule.destination_ranges)
+            if any(first <= low and high <= last for first, last in rule.destination_spans)
         ]
         return self._decide(candidates, Verdict(True, (IMPLIED_EGRESS,)))
 
@@ -218,12 +249,13 @@ class GcpView:
             destination = Role.KUBERNETES_NODES  # a passthrough load balancer delivers to the nodes
         if translated is not None:
             return every(self.ingress(destination, s, port) for s in translated)
+        low, high = source.cell.low, source.cell.high
         candidates = [
             rule
             for rule in self._targeting(destination, "INGRESS", port)
             if (
                 (source.role is not None and source.role in rule.source_roles)
-                or any(source.cell.within(n) for n in rule.source_ranges)
+                or any(first <= low and high <= last for first, last in rule.source_spans)
             )
         ]
         return self._decide(candidates, Verdict(False, (IMPLIED_INGRESS,)))

@@ -18,6 +18,7 @@ from circleci_network.options import HardeningOptions, options_to_json
 from circleci_network.platform_rules import rules_for_platform
 from circleci_network.rules import peer_name
 from circleci_network.stack_files import synthesized_stacks
+from circleci_network.vpc_endpoints import endpoint_rules
 
 POLICY_FILE = "circleci-network-policy.json"
 ALL_IPV4 = "0.0.0.0/0"
@@ -113,6 +114,22 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
                 f"platform rule, not a guide row ({platform_rule.sources[0].document})",
             )
         )
+    if intent.vpc_endpoints.enabled:  # AWS APIs reached beside the proxy, whatever external_cidrs says
+        found.append(
+            Widening(
+                "vpc_endpoints.services",
+                list(intent.vpc_endpoints.service_list),
+                "the using roles reach these AWS APIs on 443 inside the VPC, beside the 80/443 egress",
+            )
+        )
+        for endpoint_rule in endpoint_rules(intent.vpc_endpoints):
+            found.append(
+                Widening(
+                    f"vpc_endpoints.{endpoint_rule.rule_id}",
+                    {"ports": [str(p) for p in endpoint_rule.ports], "peer": peer_name(endpoint_rule.peer)},
+                    f"platform rule, not a guide row ({endpoint_rule.sources[0].document})",
+                )
+            )
     return found
 
 

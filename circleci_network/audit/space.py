@@ -63,6 +63,11 @@ class AddressCell:
         return ", ".join(str(n) for n in self.networks)
 
 
+def spans(networks: Iterable[IPv4Network]) -> tuple[tuple[int, int], ...]:
+    """Networks as (first, last) address numbers: what the hot loops compare cells with."""
+    return tuple((int(n.network_address), int(n.broadcast_address)) for n in networks)
+
+
 def port_cells(specs: Iterable[PortSpec]) -> list[PortCell]:
     cells: list[PortCell] = []
     specs = list(specs)

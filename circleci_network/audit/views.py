@@ -3,6 +3,7 @@ destination. Both the synthesized JSON (per cloud) and the model answer the same
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING, Protocol
@@ -57,6 +58,18 @@ class NetworkView(Protocol):
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict: ...
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict: ...
+
+    def port_class(self, role: Role, direction: str, port: PortCell) -> Hashable:
+        """Equal for two ports on which ``role``'s ``direction`` rules (``"egress"``/``"ingress"``)
+        give every address the same verdict, and ``closed`` the same answer: the rules that match
+        the port. The flow search asks once per class, not per port."""
+        ...
+
+    def address_class(self, role: Role, direction: str, cell: AddressCell) -> Hashable:
+        """Equal for two outside addresses that ``role``'s ``direction`` rules, on any port, give
+        the same verdict: the rules whose ranges hold the address. The flow search asks once
+        per class of outside addresses, not per address."""
+        ...
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         """True when ``role`` can neither send to any role's address (``"egress"``) nor receive

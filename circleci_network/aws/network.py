@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdktf import Fn, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.eip import Eip
@@ -38,6 +38,10 @@ from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS
 from circleci_network.server_versions import ConfigFile, ServerVersion
 from circleci_network.topology import Topology
 from circleci_network.validation import validate_against_spec
+from circleci_network.vpc_endpoints import VpcEndpoints, check_vpc_endpoints
+
+if TYPE_CHECKING:
+    from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,10 @@ class AwsNetworkProps:
     validate_against_spec: bool = True
     """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
     network_acls: bool = False
-    """Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``)."""
+    """
+    Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``);
+    with ``Platform.EKS`` they pass its platform rules too.
+    """
     network_acl_rules_quota: int = RULES_PER_ACL_QUOTA
     """AWS's "rules per network ACL" quota per direction (default 20, at most 40)."""
     server_version: ServerVersion = field(default_factory=ServerVersion)
@@ -65,16 +72,23 @@ class AwsNetworkProps:
     ``Platform.EKS``: a control-plane security group for the cluster's ``vpc_config`` (its ENIs
     in the Kubernetes node subnets) and EKS's platform rules between it and the nodes.
     """
+    vpc_endpoints: VpcEndpoints = field(default_factory=VpcEndpoints)
+    """
+    Off by default. ``VpcEndpoints(enabled=True)``: an S3 gateway and interface endpoints for the
+    AWS APIs EKS nodes need, with their own security group (README "VPC endpoints").
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_aws_platform(self.platform, "AwsNetworkProps.platform")
-        if self.platform.is_eks and self.network_acls:
-            raise ConfigurationError(
-                "AwsNetworkProps.network_acls",
-                "network ACLs do not yet mirror the EKS platform rules",
-                "leave network_acls False with Platform.EKS",
-            )
+        check_vpc_endpoints(
+            self.vpc_endpoints,
+            hardening=self.hardening,
+            eks=self.platform.is_eks,
+            existing_vpc=self.vpc.existing_vpc is not None,
+            network_acls=self.network_acls,
+        )
+        object.__setattr__(self, "vpc_endpoints", self.vpc_endpoints.with_defaults(eks=self.platform.is_eks))
         # Every name VpcProps.name reaches, checked here once: the sub-props built inside never report.
         check_name_prefix(self.vpc.name, "VpcProps.name", kinds={"vpc", "security-groups", "load-balancers"})
         vpc = self.vpc.vpc_network
@@ -154,6 +168,26 @@ class CircleciAwsNetwork(Construct):
         )
         proxy_cidrs = tuple(str(c) for c in plan[self.proxy_subnet_tier])
         self.proxy_addresses, translation = self._proxy_addresses()
+        endpoints = props.vpc_endpoints
+        self.vpc_endpoints: CircleciVpcEndpoints | None = None
+        if endpoints.enabled:
+            # Imported here: the endpoint provider module costs ~60 ms to load, for stacks without endpoints too.
+            from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints, VpcEndpointProps
+
+            tiers = [ROLE_SUBNETS[role] for role in endpoints.roles]
+            self.vpc_endpoints = CircleciVpcEndpoints(
+                self,
+                "vpc-endpoints",
+                props=VpcEndpointProps(
+                    vpc_id=self.vpc.vpc_id,
+                    region=vpc_props.region,
+                    endpoints=endpoints,
+                    route_table_ids=tuple(t.id for tier in tiers for t in self.vpc.route_tables[tier]),
+                    subnet_ids=tuple(self.vpc.subnet_ids(tiers[0])),
+                    name=vpc_props.name,
+                    tags=vpc_props.tags,
+                ),
+            )
         self.security_groups = CircleciSecurityGroups(
             self,
             "security-groups",
@@ -169,8 +203,12 @@ class CircleciAwsNetwork(Construct):
                 server_version=version,
                 platform=props.platform,
                 nat_translation=translation,
+                vpc_endpoints=endpoints,
+                s3_prefix_list_id=self.vpc_endpoints.s3_prefix_list_id if self.vpc_endpoints else None,
             ),
         )
+        if self.vpc_endpoints is not None and endpoints.interface_services:
+            self.vpc_endpoints.add_interface_endpoints(self.security_groups.group_ids[Role.VPC_ENDPOINTS])
         existing = vpc_props.existing_vpc
         self.security_groups.record(
             NetworkIntent(
@@ -184,6 +222,7 @@ class CircleciAwsNetwork(Construct):
                 ),
                 server_version=props.server_version,
                 platform=props.platform,
+                vpc_endpoints=endpoints,
             )
         )
         self.load_balancers = CircleciLoadBalancers(
@@ -218,6 +257,7 @@ class CircleciAwsNetwork(Construct):
                     load_balancer_subnet_cidrs=lb_subnet_cidrs,
                     node_ports=props.listener_node_ports,
                     rules_per_acl_quota=props.network_acl_rules_quota,
+                    platform=props.platform,
                 ),
             )
         self.helm_values: ApplicationConfig = application_config(
@@ -439,6 +479,10 @@ class CircleciAwsNetwork(Construct):
             out["node_security_group_id"] = Output(
                 groups[Role.KUBERNETES_NODES],
                 "The only group in the node groups' launch template: EKS then attaches no cluster group to nodes",
+            )
+        if Role.VPC_ENDPOINTS in groups:
+            out["vpc_endpoints_security_group_id"] = Output(
+                groups[Role.VPC_ENDPOINTS], "Security group of the VPC interface endpoints (443 from the using roles)"
             )
         for (role, port), arn in lbs.target_group_arns.items():
             out[f"{snake(role)}_target_group_arn_{port}"] = Output(

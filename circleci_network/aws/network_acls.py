@@ -12,7 +12,11 @@ Nothing here opens a port of its own. Each tier's ACL is derived from the resolv
   NodePorts its listeners forward to;
 * with transparent load balancers, their subnets pass what the guide's load balancer section
   says and what the nodes accept, and peers name them by every load balancer subnet, as
-  the security groups do.
+  the security groups do;
+* with ``Platform.EKS``, the platform rules between the control plane and the nodes: the
+  control plane's ENIs sit in the subnets of the cluster's ``vpc_config``, which are the node
+  subnets (``CONTROL_PLANE_TIER``). Traffic inside one subnet is not filtered, but between two
+  node subnets (another zone) it crosses the node tier's ACL both ways.
 
 The sets are merged exactly (same addresses and ports, fewer rules) before counting against
 AWS's rules-per-ACL quota. Every rule allows, so rule order is irrelevant: a rule's number
@@ -39,10 +43,12 @@ from constructs import Construct
 from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, NodePortAssignment
 from circleci_network.aws.naming import check_vpc_id
+from circleci_network.aws.security_groups import check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier
 from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.options import HardeningOptions, check_outside_peers
+from circleci_network.platform_rules import PlatformOptions
 from circleci_network.ports import CLOSED_TO_THE_WORLD, Port, Protocol, reply_ports
 from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
 from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, Role
@@ -63,6 +69,9 @@ ROLE_TIERS: Mapping[Role, SubnetTier] = {
     Role.EXTERNAL_VMS: SubnetTier.EXTERNAL_VMS,
 }
 PRIVATE_TIERS = frozenset(ROLE_TIERS.values())
+#: Where EKS puts the control plane's ENIs: the cluster's ``vpc_config`` subnets, which the
+#: network's outputs and the EKS example give as the node subnets.
+CONTROL_PLANE_TIER = SubnetTier.KUBERNETES_NODES
 
 
 @dataclass(frozen=True, order=True)
@@ -129,10 +138,16 @@ class NetworkAclProps:
     """Raise (up to 40) after raising the AWS quota "Rules per network ACL"."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on every network ACL."""
+    platform: PlatformOptions = field(default_factory=PlatformOptions)
+    """
+    The security groups' platform options: with ``Platform.EKS`` the ACLs also pass EKS's
+    platform rules (control plane <-> nodes) with their replies, the control plane in ``CONTROL_PLANE_TIER``.
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_vpc_id(self.vpc_id, "NetworkAclProps.vpc_id")
+        check_aws_platform(self.platform, "NetworkAclProps.platform")
         for name in ("dns_resolver_cidrs", "load_balancer_subnet_cidrs"):
             object.__setattr__(self, name, cidr_tuple(getattr(self, name), f"NetworkAclProps.{name}"))
         vpc = parse_cidr(self.vpc_cidr, "NetworkAclProps.vpc_cidr")
@@ -163,6 +178,7 @@ class NetworkAclProps:
         load_balancer_subnet_cidrs: tuple[str, ...],
         node_ports: NodePortAssignment,
         rules_per_acl_quota: int = RULES_PER_ACL_QUOTA,
+        platform: PlatformOptions | None = None,
     ) -> NetworkAclProps:
         """Props for the tiers ``vpc`` built: its subnets, their CIDRs and routes."""
         props = vpc.props
@@ -183,12 +199,15 @@ class NetworkAclProps:
             name=props.name,
             rules_per_acl_quota=rules_per_acl_quota,
             tags=props.tags,
+            platform=platform or PlatformOptions(),
         )
 
     def tier_of(self, role: Role) -> SubnetTier:
         """Where a role's addresses are: instances in their tier, load balancers where they are placed."""
         if role in ROLE_TIERS:
             return ROLE_TIERS[role]
+        if role is Role.EKS_CONTROL_PLANE:
+            return CONTROL_PLANE_TIER
         if self.internet_facing_load_balancers and role in INTERNET_FACING_LOAD_BALANCERS:
             return SubnetTier.PUBLIC
         return SubnetTier.KUBERNETES_NODES
@@ -207,6 +226,7 @@ class NetworkAclProps:
         return resolve_policy(
             self.hardening,
             cloud=Cloud.AWS,
+            platform=self.platform,
             node_ports=self.node_ports,
             addresses=PeerAddresses(
                 dns_resolver=self.dns_resolver_cidrs,

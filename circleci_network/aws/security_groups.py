@@ -23,9 +23,10 @@ from circleci_network.options import HardeningOptions, check_outside_peers
 from circleci_network.platform_rules import Platform, PlatformOptions
 from circleci_network.ports import Port, Protocol
 from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
-from circleci_network.roles import ALL_LOAD_BALANCERS, Role
+from circleci_network.roles import ALL_LOAD_BALANCERS, OutsidePeer, Role
 from circleci_network.rules import Direction
 from circleci_network.server_versions import ServerVersion
+from circleci_network.vpc_endpoints import VpcEndpoints
 
 #: AWS's default quota of rules per security group and direction.
 RULES_PER_GROUP_QUOTA = 60
@@ -69,6 +70,10 @@ class SecurityGroupProps:
     v4 internet mode (set by ``CircleciAwsNetwork``): Nomad clients reach circleci-proxy at its
     EIPs through NAT, so ``policy`` resolves those rows to addresses (``circleci_network.nat_translation``).
     """
+    vpc_endpoints: VpcEndpoints = field(default_factory=VpcEndpoints)
+    """Turned on: the endpoints' group and the using roles' 443 to it and to S3 (README "VPC endpoints")."""
+    s3_prefix_list_id: str | None = None
+    """S3's prefix list (the gateway endpoint's ``prefix_list_id``): required when the endpoints include s3."""
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -80,6 +85,18 @@ class SecurityGroupProps:
                 "leave it None (CircleciAwsNetwork sets it)",
             )
         check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
+        if not isinstance(self.vpc_endpoints, VpcEndpoints):
+            raise ConfigurationError(
+                "SecurityGroupProps.vpc_endpoints",
+                f"{self.vpc_endpoints!r} is not VpcEndpoints",
+                "use VpcEndpoints(...)",
+            )
+        if self.vpc_endpoints.gateway_services and not self.s3_prefix_list_id:
+            raise ConfigurationError(
+                "SecurityGroupProps.s3_prefix_list_id",
+                "is not given, but the VPC endpoints include s3 (the nodes' egress to S3 names its prefix list)",
+                "give the S3 gateway endpoint's prefix_list_id (CircleciVpcEndpoints.s3_prefix_list_id)",
+            )
         if self.node_ports is None:
             object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
         object.__setattr__(
@@ -140,6 +157,7 @@ class SecurityGroupProps:
             cloud=Cloud.AWS,
             server_version=self.server_version,
             platform=self.platform,
+            vpc_endpoints=self.vpc_endpoints,
             node_ports=self.listener_node_ports,
             addresses=PeerAddresses(
                 dns_resolver=self.dns_resolver_cidrs,
@@ -157,6 +175,8 @@ def _aws_protocol(port: Port) -> str:
 def _group_description(role: Role) -> str:
     if role is Role.EKS_CONTROL_PLANE:  # EKS puts it on the control plane's ENIs (vpc_config)
         return "CircleCI Server EKS control plane (platform rules from the EKS documentation)"
+    if role is Role.VPC_ENDPOINTS:  # on the interface endpoints' ENIs
+        return "CircleCI Server VPC interface endpoints (platform rules from the AWS documentation)"
     return f"CircleCI Server {role.display_name} (rules from the CircleCI Server v3 hardening guide)"
 
 
@@ -202,6 +222,8 @@ class CircleciSecurityGroups(Construct):
         # Static addresses known after apply (v4 internet mode) are named by label in resource IDs.
         translation = self.policy.addresses.nat_translation
         self._address_labels = translation.labels() if translation else {}
+        #: Peers named by a prefix list, not CIDRs (S3 through its gateway endpoint).
+        self.prefix_lists = {OutsidePeer.S3_PREFIX_LIST: props.s3_prefix_list_id} if props.s3_prefix_list_id else {}
         # Alone, the stack holds none of the facts these props give: they are the user's inputs.
         # CircleciAwsNetwork replaces this record with its own (``record``).
         self.intent = NetworkIntent(
@@ -217,6 +239,7 @@ class CircleciSecurityGroups(Construct):
             ),
             server_version=props.server_version,
             platform=props.platform,
+            vpc_endpoints=props.vpc_endpoints,
         )
         self._check_quota()
         for rule in self.rules:
@@ -231,7 +254,8 @@ class CircleciSecurityGroups(Construct):
     def _check_quota(self) -> None:
         counts: dict[tuple[Role, Direction], int] = {}
         for rule in self.rules:
-            per_port = 1 if rule.peer_role in self.group_ids else len(rule.peer_cidrs)
+            by_reference = rule.peer_role in self.group_ids or rule.peer in self.prefix_lists
+            per_port = 1 if by_reference else len(rule.peer_cidrs)
             key = (rule.role, rule.direction)
             counts[key] = counts.get(key, 0) + per_port * len(rule.ports)
         for (role, direction), count in counts.items():
@@ -258,6 +282,19 @@ class CircleciSecurityGroups(Construct):
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
                     referenced_security_group_id=self.group_ids[rule.peer_role],
+                    description=rule.description,
+                    tags=tags,
+                    from_port=from_port,
+                    to_port=to_port,
+                )
+                continue
+            if isinstance(rule.peer, OutsidePeer) and rule.peer in self.prefix_lists:
+                resource(
+                    self,
+                    base_id,
+                    security_group_id=group_id,
+                    ip_protocol=_aws_protocol(port),
+                    prefix_list_id=self.prefix_lists[rule.peer],
                     description=rule.description,
                     tags=tags,
                     from_port=from_port,

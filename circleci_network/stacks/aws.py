@@ -14,6 +14,7 @@ from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.outputs import snake
 from circleci_network.provider_loading import load_provider_package_lazily
+from circleci_network.roles import Role
 from circleci_network.stacks.environments import DEFAULT_ENVIRONMENT, environment_name_prefix
 
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
@@ -132,6 +133,8 @@ def legacy_output_ids(network: CircleciAwsNetwork) -> dict[str, str]:
     ids = {"vpc-id": "vpc_id", "helm-values": "helm_values", "vpc-dns-resolver": "vpc_dns_resolver"}
     ids |= {f"subnet-ids-{tier.value}": f"{snake(tier.value)}_subnet_ids" for tier in SubnetTier}
     for role in network.security_groups.group_ids:
+        if role is Role.VPC_ENDPOINTS:
+            continue  # newer than these IDs: only vpc_endpoints_security_group_id
         kind = "load_balancer_security_group_id" if role.is_load_balancer else "security_group_id"
         ids[f"security-group-id-{role.value}"] = f"{snake(role)}_{kind}"
     for role in network.load_balancers.load_balancers:  # none on v4: the chart builds circleci-proxy

@@ -16,6 +16,7 @@ import pytest
 from circleci_network.scanner_findings import BASELINE_FILE, accepted_for_stack, write_checkov_baselines
 from tests.tools.conftest import STACKS
 from tests.tools.tooling import PROJECT, load_json, require_executable, run, timed, tool_env
+from tests.tools.variants import EKS_EXAMPLE, EKS_NACL_EXAMPLE, MANAGED_CLUSTER_STACKS
 
 pytestmark = pytest.mark.tools
 
@@ -29,6 +30,7 @@ class Scan:
     failed: set[Finding]
     skipped: set[Finding]
     passed_per_file: dict[str, int]
+    passed: set[Finding]
 
     @property
     def parsing_errors(self) -> int:
@@ -58,6 +60,7 @@ def scan(directory: Path, *extra: str, step: str) -> Scan:
     failed: set[Finding] = set()
     skipped: set[Finding] = set()
     passed: dict[str, int] = {}
+    passed_checks: set[Finding] = set()
     for report in reports:
         if "summary" not in report:  # nothing to list: checkov prints the bare summary
             summaries.append(report)
@@ -68,7 +71,8 @@ def scan(directory: Path, *extra: str, step: str) -> Scan:
         skipped |= {(c["file_path"], c["resource"], c["check_id"]) for c in results["skipped_checks"]}
         for c in results["passed_checks"]:
             passed[c["file_path"]] = passed.get(c["file_path"], 0) + 1
-    return Scan(result.returncode, summaries, failed, skipped, passed)
+            passed_checks.add((c["file_path"], c["resource"], c["check_id"]))
+    return Scan(result.returncode, summaries, failed, skipped, passed, passed_checks)
 
 
 def accepted(stack_file: Path, file_key: str) -> set[Finding]:
@@ -156,12 +160,19 @@ def test_public_job_subnets_fail_only_the_accepted_public_address_check(synth_ou
     assert {(r, c) for _, r, c in result.skipped if c == "CKV_AWS_130"} == public and public
 
 
-def test_network_acls_fail_only_accepted_findings(tmp_path: Path) -> None:
-    """Network ACLs are opt-in: the reference leaves them off, users may turn them on."""
-    outdir = tmp_path / "cdktf.out"
+@pytest.fixture(scope="module")
+def variants_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m tests.tools.variants``: network ACLs, the EKS example (with and without ACLs)
+    and the GKE stacks, with the baselines the library writes."""
+    outdir = tmp_path_factory.mktemp("variants") / "cdktf.out"
     with timed("python -m tests.tools.variants (synth)"):
         run([sys.executable, "-m", "tests.tools.variants", str(outdir)], cwd=PROJECT, env=tool_env(), timeout=300)
-    directory = outdir / "stacks" / "circleci-aws-network-acls"
+    return outdir
+
+
+def test_network_acls_fail_only_accepted_findings(variants_outdir: Path) -> None:
+    """Network ACLs are opt-in: the reference leaves them off, users may turn them on."""
+    directory = variants_outdir / "stacks" / "circleci-aws-network-acls"
     stack = load_json(directory / "cdk.tf.json")
     assert stack["resource"].get("aws_network_acl_rule"), "the variant must hold network ACL entries"
     plain = scan(directory, step="checkov (network ACLs, no baseline)")
@@ -172,3 +183,56 @@ def test_network_acls_fail_only_accepted_findings(tmp_path: Path) -> None:
     )
     result = scan(directory, "--baseline", str(directory / BASELINE_FILE), step="checkov --baseline (network ACLs)")
     assert result.failed == set() and result.exit_code == 0
+
+
+#: Hardening the EKS example carries, and checkov checks: control-plane logging, secrets
+#: encryption, IMDSv2 with one hop, no public API endpoint, the KMS key rotated, the cluster's
+#: log group encrypted and kept a year.
+EKS_HARDENING = {
+    ("resource.eks", "CKV_AWS_37"),
+    ("resource.eks", "CKV_AWS_58"),
+    ("resource.eks", "CKV_AWS_39"),
+    ("resource.eks-nodes-template", "CKV_AWS_341"),
+    ("resource.eks-nodes-template", "CKV_AWS_79"),
+    ("resource.eks-key", "CKV_AWS_7"),
+    ("resource.eks-logs", "CKV_AWS_158"),
+    ("resource.eks-logs", "CKV_AWS_338"),
+}
+
+
+def test_managed_cluster_stacks_fail_only_accepted_findings(variants_outdir: Path) -> None:
+    """The EKS example (with and without network ACLs) and the GKE stacks: every stack parsed
+    and checked, the failures exactly the accepted list (both ways), the example's hardening passing."""
+    result = scan(variants_outdir / "stacks", step="checkov (EKS and GKE stacks, no baseline)")
+    assert result.parsing_errors == 0, result.summaries
+    assert result.checks_run > 0
+    wanted: set[Finding] = set()
+    failed = {f for f in result.failed if f[0].split("/")[1] in MANAGED_CLUSTER_STACKS}
+    for stack in MANAGED_CLUSTER_STACKS:
+        key = f"/{stack}/cdk.tf.json"
+        assert result.passed_per_file.get(key, 0) > 0, f"checkov ran no passing check on {key}"
+        wanted |= accepted(variants_outdir / "stacks" / stack / "cdk.tf.json", key)
+    assert sorted(failed - wanted) == [], "failed checks not accepted in circleci_network.scanner_findings"
+    assert sorted(wanted - failed) == [], "accepted findings checkov no longer reports: drop them"
+    for stack in (EKS_EXAMPLE, EKS_NACL_EXAMPLE):
+        passed = {(r, c) for f, r, c in result.passed if f == f"/{stack}/cdk.tf.json"}
+        assert passed >= EKS_HARDENING, sorted(EKS_HARDENING - passed)
+        # the launch template carries the node group: checkov sees it attached, nothing to accept
+        attached = [r for f, r, c in failed if f == f"/{stack}/cdk.tf.json" and c == "CKV2_AWS_5"]
+        assert attached and not any("k8s-nodes" in r or "eks-control-plane" in r for r in attached)
+
+
+@pytest.mark.parametrize("stack", MANAGED_CLUSTER_STACKS)
+def test_the_managed_cluster_baselines_make_the_scan_pass(variants_outdir: Path, stack: str) -> None:
+    directory = variants_outdir / "stacks" / stack
+    result = scan(
+        directory,
+        "--baseline",
+        str(directory / BASELINE_FILE),
+        "--output-baseline-as-skipped",
+        step=f"checkov --baseline ({stack})",
+    )
+    # With a baseline checkov lists no passed check (the unbaselined scan above proves they ran).
+    assert result.parsing_errors == 0
+    assert result.failed == set() and result.exit_code == 0
+    assert {(r, c) for _, r, c in result.skipped} == {(r, c) for _, r, c in accepted(directory / "cdk.tf.json", "")}

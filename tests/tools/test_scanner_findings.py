@@ -154,3 +154,28 @@ def test_network_acl_entries_are_accepted_only_from_their_own_tier() -> None:
     }
     accepted = accepted_for_stack(stack)
     assert accepted == {"resource.intra": ["CKV_AWS_352"], "resource.one_zone": ["CKV_AWS_352"]}
+
+
+def test_a_security_group_is_accepted_as_unattached_only_while_nothing_carries_it() -> None:
+    """CKV2_AWS_5: the EKS example's launch template carries the node group (checkov passes it),
+    so only the groups nothing but their own rules names stay accepted."""
+    nodes, jobs = "${aws_security_group.nodes_1.id}", "${aws_security_group.jobs_2.id}"
+    stack: dict[str, Any] = {
+        "resource": {
+            "aws_security_group": {
+                "nodes_1": {"tags": {"circleci/role": "k8s-nodes"}},
+                "jobs_2": {"tags": {"circleci/role": "nomad-clients"}},
+            },
+            "aws_vpc_security_group_ingress_rule": {
+                "r": {"security_group_id": jobs, "referenced_security_group_id": nodes, "tags": {}}
+            },
+        }
+    }
+    assert accepted_for_stack(stack) == {
+        "aws_security_group.jobs_2": ["CKV2_AWS_5"],
+        "aws_security_group.nodes_1": ["CKV2_AWS_5"],
+    }
+    stack["resource"]["aws_launch_template"] = {"lt": {"vpc_security_group_ids": [nodes]}}
+    assert accepted_for_stack(stack) == {"aws_security_group.jobs_2": ["CKV2_AWS_5"]}
+    selector = ResourceSelector("aws_security_group", roles=(Role.NOMAD_CLIENTS,), unattached=True)
+    assert not selector.matches("aws_security_group", {"tags": {"circleci/role": "nomad-clients"}}, stack)

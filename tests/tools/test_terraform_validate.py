@@ -26,30 +26,25 @@ def test_aws_stack_validates_against_the_provider_schema(synth_outdir: Path, tmp
     assert (tf.directory / "cdk.tf.json").read_bytes() == stack_file.read_bytes()
 
 
-def test_eks_example_validates_against_the_provider_schema(eks_example: dict[str, object], tmp_path: Path) -> None:
-    """stacks/eks_example.py: cluster with our control-plane group, node group with our launch template."""
-    stack_file = tmp_path / "eks-example.tf.json"
-    stack_file.write_text(json.dumps(eks_example, indent=2))
-    tf = WorkingCopy(stack_file, tmp_path / "validate-eks", terraform_binary(), find_mirror())
-    tf("init", "-backend=false", "-input=false", step="terraform init (validate, EKS example)")
-    result = tf("validate", "-json", step="terraform validate (EKS example)", ok_codes=(0, 1))
-    report = json.loads(result.stdout)
-    diagnostics = json.dumps(report.get("diagnostics"), indent=2)
-    assert report["valid"] is True and report["error_count"] == 0, diagnostics
-    assert report["warning_count"] == 0, diagnostics
-
-
-def test_aws_v4_internet_stack_validates_against_the_provider_schema(
-    aws_v4_internet: dict[str, object], tmp_path: Path
+@pytest.mark.parametrize("fixture", ["eks_example", "eks_nacl_example", "eks_endpoints_example", "aws_v4_internet"])
+def test_more_stacks_validate_against_the_provider_schema(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """v4.3 with internet-facing users: the proxy's EIPs, the eip-allocations annotation (a join of
-    their IDs in the values local) and rules naming EIP and NAT gateway public_ip attributes."""
-    stack_file = tmp_path / "aws-v4-internet.tf.json"
-    stack_file.write_text(json.dumps(aws_v4_internet, indent=2))
-    tf = WorkingCopy(stack_file, tmp_path / "validate-v4-internet", terraform_binary(), find_mirror())
-    tf("init", "-backend=false", "-input=false", step="terraform init (validate, AWS v4 internet)")
-    result = tf("validate", "-json", step="terraform validate (AWS v4 internet)", ok_codes=(0, 1))
+    """stacks/eks_example.py: cluster with our control-plane group, node group with our launch
+    template; with network ACLs (``eks_example_props(network_acls=True)``); with ``VpcEndpoints(enabled=True)``.
+    aws_v4_internet: v4.3 with internet-facing users: the proxy's EIPs, the eip-allocations annotation
+    (a join of their IDs in the values local) and rules naming EIP and NAT gateway public_ip attributes."""
+    stack = request.getfixturevalue(fixture)
+    stack_file = tmp_path / f"{fixture}.tf.json"
+    stack_file.write_text(json.dumps(stack, indent=2))
+    tf = WorkingCopy(stack_file, tmp_path / f"validate-{fixture}", terraform_binary(), find_mirror())
+    tf("init", "-backend=false", "-input=false", step=f"terraform init (validate, {fixture})")
+    result = tf("validate", "-json", step=f"terraform validate ({fixture})", ok_codes=(0, 1))
     report = json.loads(result.stdout)
     diagnostics = json.dumps(report.get("diagnostics"), indent=2)
     assert report["valid"] is True and report["error_count"] == 0, diagnostics
     assert report["warning_count"] == 0, diagnostics
+    if fixture == "eks_nacl_example":
+        assert stack["resource"]["aws_network_acl_rule"] and stack["resource"]["aws_eks_cluster"]
+    if fixture == "aws_v4_internet":
+        assert stack["resource"]["aws_eip"] and stack["resource"]["aws_nat_gateway"]

@@ -1,0 +1,185 @@
+"""The audit's flow search asks each view once per class of ports (engine.Verdicts) and the
+network ACL pass works on port ranges: both must answer exactly as the plain search did, port
+by port and address by address. The plain search lives here, as the reference."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from ipaddress import IPv4Network
+from typing import Any
+
+import pytest
+
+from circleci_network.audit.audit import intents
+from circleci_network.audit.aws_view import AwsView
+from circleci_network.audit.engine import OUTSIDE, Cells, FlowKey, Flows, Verdicts, cut, effective_flows, half_flows
+from circleci_network.audit.expected import ExpectedView
+from circleci_network.audit.facts import stack_policy
+from circleci_network.audit.gcp_view import GcpView
+from circleci_network.audit.public_addresses import public_placement
+from circleci_network.audit.views import Endpoint, NetworkView
+from circleci_network.roles import COMPUTE_ROLES
+from tests.gke_stacks import with_gke_rules
+
+Synth = dict[str, Any]
+
+
+def _views(stack: Synth) -> tuple[NetworkView, ExpectedView, ExpectedView, Cells]:
+    """The views and cells of ``stack``, built as ``audit_stack`` builds them."""
+    (intent,) = intents(stack)
+    public = public_placement(stack, intent)
+    policy = stack_policy(stack, intent, public)
+    actual: NetworkView = (
+        AwsView(stack, intent, policy, public) if intent.cloud == "aws" else GcpView(stack, intent, policy, public)
+    )
+    for role, cidrs in intent.inputs.role_cidrs.items():
+        if role in COMPUTE_ROLES and not actual.book.ranges.get(role):
+            actual.book.ranges[role] = [IPv4Network(c) for c in cidrs]
+    rendered = ExpectedView(intent, policy, actual.book)
+    pure = ExpectedView(intent, policy, actual.book, as_rendered=False)
+    return actual, rendered, pure, cut([actual, rendered, pure], actual.book)
+
+
+def _stateless_blockers(view: NetworkView, cells: Cells, key: FlowKey, stateless: bool) -> tuple[str, ...]:
+    """Every pair of addresses the flow covers, each through the ACLs' uncached pass."""
+    if not (stateless and isinstance(view, AwsView) and view.acls.present):
+        return ()
+    parties = {role.value: role for role in cells.parties}
+    src, dst = parties.get(key.source), parties.get(key.destination)
+    if src is not None and dst is not None:
+        senders = [
+            Endpoint(src, c) for c in cells.parties[src] if view.ingress(dst, Endpoint(src, c), key.port).allowed
+        ]
+        receivers = [
+            Endpoint(dst, c) for c in cells.parties[dst] if view.egress(src, Endpoint(dst, c), key.port).allowed
+        ]
+    elif src is not None:
+        senders, receivers = [Endpoint(src, c) for c in cells.parties[src]], [Endpoint(None, key.outside)]  # type: ignore[arg-type]
+    else:
+        senders, receivers = [Endpoint(None, key.outside)], [Endpoint(dst, c) for c in cells.parties[dst]]  # type: ignore[arg-type, index]
+    for sender, receiver in itertools.product(senders, receivers):
+        if found := view.acls._blockers(sender, receiver, key.port, cells):
+            return found
+    return ()
+
+
+def _plain_effective_flows(view: NetworkView, cells: Cells, *, stateless: bool = True) -> Flows:
+    """Every port, every pair of roles, every address, straight from the view (with its ACLs
+    unless told otherwise)."""
+    flows: Flows = {}
+    for port in cells.ports:
+        for a in [r for r in cells.parties if r not in view.book.transparent]:
+            for b, b_cells in cells.parties.items():
+                if view.closed(a, "egress", port) or view.closed(b, "ingress", port):
+                    continue
+                out = next((v for c in b_cells if (v := view.egress(a, Endpoint(b, c), port)).allowed), None)
+                into = next((v for c in cells.parties[a] if (v := view.ingress(b, Endpoint(a, c), port)).allowed), None)
+                key = FlowKey(a.value, b.value, port)
+                if out is not None and into is not None and not _stateless_blockers(view, cells, key, stateless):
+                    flows[key] = tuple(dict.fromkeys(out.because + into.because))
+            for c in cells.outside:
+                verdict = view.egress(a, Endpoint(None, c), port)
+                key = FlowKey(a.value, OUTSIDE, port, c)
+                if verdict.allowed and not _stateless_blockers(view, cells, key, stateless):
+                    flows[key] = verdict.because
+        for b in cells.parties:
+            if view.closed(b, "ingress", port):
+                continue
+            for c in cells.outside:
+                verdict = view.ingress(b, Endpoint(None, c), port)
+                key = FlowKey(OUTSIDE, b.value, port, c)
+                if verdict.allowed and not _stateless_blockers(view, cells, key, stateless):
+                    flows[key] = verdict.because
+    return flows
+
+
+def _plain_half_flows(view: NetworkView, cells: Cells) -> Flows:
+    flows: Flows = {}
+    for port in cells.ports:
+        for role in [r for r in cells.parties if r not in view.book.transparent]:
+            for other, other_cells in cells.parties.items():
+                ask = [(c, view.egress(role, Endpoint(other, c), port)) for c in other_cells]
+                if not view.closed(role, "egress", port) and (out := next((v for _, v in ask if v.allowed), None)):
+                    flows[FlowKey(role.value, f"{other.value} (egress rule)", port)] = out.because
+                ask = [(c, view.ingress(role, Endpoint(other, c), port)) for c in other_cells]
+                if not view.closed(role, "ingress", port) and (into := next((v for _, v in ask if v.allowed), None)):
+                    flows[FlowKey(other.value, f"{role.value} (ingress rule)", port)] = into.because
+    return flows
+
+
+def _tampered_acls(stack: Synth) -> Synth:
+    """A deny that cuts a port range in two and an allow for one outside address, ahead of the rest."""
+    stack = copy.deepcopy(stack)
+    rules = stack["resource"]["aws_network_acl_rule"]
+    acl = next(iter(stack["resource"]["aws_network_acl"]))
+    common = {"network_acl_id": f"${{aws_network_acl.{acl}.id}}", "protocol": "tcp"}
+    rules["deny_some"] = {**common, "rule_number": 1, "egress": True, "rule_action": "deny"}
+    rules["deny_some"] |= {"cidr_block": "0.0.0.0/0", "from_port": 30000, "to_port": 30100}
+    rules["allow_one"] = {**common, "rule_number": 2, "egress": False, "rule_action": "allow"}
+    rules["allow_one"] |= {"cidr_block": "198.51.100.7/32", "from_port": 1, "to_port": 65535}
+    return stack
+
+
+def _every_stack(
+    reference_stacks: dict[str, Synth],
+    shape_stacks: dict[str, Synth],
+    gke_stacks: dict[str, Synth],
+    v4_internet: dict[str, Synth],
+) -> dict[str, Synth]:
+    found = {**reference_stacks, **shape_stacks, **gke_stacks, **v4_internet}
+    found["gcp-gke-private+gke-rules"] = with_gke_rules(gke_stacks["gcp-gke-private"])
+    for name in [n for n in reference_stacks if "nacl" in n]:
+        found[f"{name}+tampered"] = _tampered_acls(reference_stacks[name])
+    return found
+
+
+def test_the_flow_search_answers_as_the_plain_one_on_every_shape(
+    reference_stacks: dict[str, Synth],
+    shape_stacks: dict[str, Synth],
+    gke_stacks: dict[str, Synth],
+    aws_v4_internet: Synth,
+    gcp_v4_internet: Synth,
+) -> None:
+    """Same flows, same resources, in the same order (reports list them in it), for the stack,
+    the model as rendered and the pure model; and the same one-sided flows. The v4 internet-mode
+    shapes put the NAT and proxy addresses at stand-ins the classes must tell apart."""
+    v4_internet = {"aws-v4.3-internet": aws_v4_internet, "gcp-v4.3-internet": gcp_v4_internet}
+    for name, stack in v4_internet.items():
+        assert _views(stack)[0].book.nat is not None, name  # the NAT path is modelled: the shape is what it says
+    stacks = _every_stack(reference_stacks, shape_stacks, gke_stacks, v4_internet)
+    for name, stack in stacks.items():
+        actual, rendered, pure, cells = _views(stack)
+        for label, view in (("stack", actual), ("rendered", rendered), ("pure", pure)):
+            plain = _plain_effective_flows(view, cells)
+            assert list(effective_flows(Verdicts(view, cells)).items()) == list(plain.items()), (name, label)
+        for label, view in (("stack", actual), ("rendered", rendered)):
+            plain = _plain_half_flows(view, cells)
+            assert list(half_flows(Verdicts(view, cells)).items()) == list(plain.items()), (name, label)
+        if name.endswith("+tampered"):
+            # The tampered ACLs refuse flows the security groups allow: the comparison saw refusals.
+            stateful = _plain_effective_flows(actual, cells, stateless=False)
+            assert _plain_effective_flows(actual, cells).keys() < stateful.keys(), name
+
+
+@pytest.mark.parametrize("stack", ["circleci-aws-nacl", "circleci-aws-nacl-vpn", "circleci-aws-nacl-public-jobs"])
+@pytest.mark.parametrize("tamper", [False, True], ids=["as-built", "tampered"])
+def test_the_acl_pass_by_port_ranges_answers_as_the_one_by_port(
+    reference_stacks: dict[str, Synth], stack: str, tamper: bool
+) -> None:
+    """``passes`` (worked out per class of addresses, for all ports at once, as ranges) is
+    ``not _blockers`` (port by port, with the reasons) for every pair of ends and every port."""
+    synth = _tampered_acls(reference_stacks[stack]) if tamper else reference_stacks[stack]
+    view, _, _, cells = _views(synth)
+    assert isinstance(view, AwsView)
+    ends = [Endpoint(role, c) for role, cs in cells.parties.items() for c in cs]
+    ends += [Endpoint(None, c) for c in cells.outside]
+    refused = 0
+    for source, destination in itertools.product(ends, ends):
+        if source.role is None and destination.role is None:
+            continue
+        for port in cells.ports:
+            reasons = view.acls._blockers(source, destination, port, cells)
+            assert view.acls.passes(source, destination, port, cells) == (not reasons), (source, destination, port)
+            refused += bool(reasons)
+    assert refused
