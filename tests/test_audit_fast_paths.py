@@ -139,12 +139,17 @@ def test_the_flow_search_answers_as_the_plain_one_on_every_shape(
     shape_stacks: dict[str, Synth],
     gke_stacks: dict[str, Synth],
     aws_v4_internet: Synth,
+    aws_v4_internet_endpoints: Synth,
     gcp_v4_internet: Synth,
 ) -> None:
     """Same flows, same resources, in the same order (reports list them in it), for the stack,
     the model as rendered and the pure model; and the same one-sided flows. The v4 internet-mode
     shapes put the NAT and proxy addresses at stand-ins the classes must tell apart."""
-    v4_internet = {"aws-v4.3-internet": aws_v4_internet, "gcp-v4.3-internet": gcp_v4_internet}
+    v4_internet = {
+        "aws-v4.3-internet": aws_v4_internet,
+        "aws-v4.3-internet+endpoints": aws_v4_internet_endpoints,
+        "gcp-v4.3-internet": gcp_v4_internet,
+    }
     for name, stack in v4_internet.items():
         assert _views(stack)[0].book.nat is not None, name  # the NAT path is modelled: the shape is what it says
     stacks = _every_stack(reference_stacks, shape_stacks, gke_stacks, v4_internet)
