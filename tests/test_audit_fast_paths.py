@@ -6,20 +6,43 @@ from __future__ import annotations
 
 import copy
 import itertools
-from ipaddress import IPv4Network
+from collections import defaultdict
+from ipaddress import IPv4Network, collapse_addresses
 from typing import Any
 
 import pytest
 
 from circleci_network.audit.audit import intents
+from circleci_network.audit.aws_nacl import (
+    TARGETS,
+    Acl,
+    NetworkAcls,
+    _covered,
+    _Needs,
+    _reply_any,
+    _reply_spec,
+)
 from circleci_network.audit.aws_view import AwsView
-from circleci_network.audit.engine import OUTSIDE, Cells, FlowKey, Flows, Verdicts, cut, effective_flows, half_flows
-from circleci_network.audit.expected import ExpectedView
+from circleci_network.audit.engine import (
+    OUTSIDE,
+    Cells,
+    Difference,
+    FlowKey,
+    Flows,
+    Verdicts,
+    cut,
+    effective_flows,
+    half_flows,
+)
+from circleci_network.audit.expected import ExpectedView, port_spec
 from circleci_network.audit.facts import stack_policy
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.public_addresses import public_placement
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_port_cells
 from circleci_network.audit.views import Endpoint, NetworkView
-from circleci_network.roles import COMPUTE_ROLES
+from circleci_network.resolve import ResolvedRule
+from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.rules import Direction
 from tests.gke_stacks import with_gke_rules
 
 Synth = dict[str, Any]
@@ -188,3 +211,137 @@ def test_the_acl_pass_by_port_ranges_answers_as_the_one_by_port(
             assert view.acls.passes(source, destination, port, cells) == (not reasons), (source, destination, port)
             refused += bool(reasons)
     assert refused
+
+
+def _plain_needs(needs: _Needs, acl: Acl, egress: bool, cell: AddressCell) -> set[PortSpec]:
+    """What the model needs ``acl`` to pass to/from ``cell``, for this one address: every rule
+    matched afresh, every NAT client subnet and load balancer listener in turn."""
+    acls = needs.acls
+
+    def matching(role: Role, direction: Direction) -> list[ResolvedRule]:
+        found = []
+        for rule, networks in needs._side(role, direction):
+            if isinstance(rule.peer, Role) and not networks:
+                if rule.peer in needs.owners.get(cell, set()):
+                    found.append(rule)
+            elif any(cell.within(n) for n in networks):
+                found.append(rule)
+        return found
+
+    way, back = (Direction.EGRESS, Direction.INGRESS) if egress else (Direction.INGRESS, Direction.EGRESS)
+    specs: set[PortSpec] = set()
+    occupants = needs._occupy(acl)
+    for role in occupants:
+        specs |= {port_spec(p) for rule in matching(role, way) for p in rule.ports}
+        specs |= {_reply_any(p) for rule in matching(role, back) for p in rule.ports}
+    nat_subnets = {s for s, a in acls.subnet_acl.items() if a is acl}
+    for subnet, routes in acls.nat_routes.items():
+        if not any(nat in nat_subnets for _, nat in routes):
+            continue
+        client = acls.subnet_of(cell) == subnet
+        for role in needs.living[subnet]:
+            beyond = [r for r, _ in needs._side(role, Direction.EGRESS) if needs._beyond(r)]
+            leaving = [r for r in matching(role, Direction.EGRESS) if r in beyond]
+            if egress:
+                specs |= {port_spec(p) for r in leaving for p in r.ports}
+                specs |= {_reply_any(p) for r in beyond for p in r.ports} if client else set()
+            else:
+                specs |= {port_spec(p) for r in beyond for p in r.ports} if client else set()
+                specs |= {_reply_any(p) for r in leaving for p in r.ports}
+    owners = needs.owners.get(cell, set())
+    for lb, listeners in acls.listeners.items():
+        for listener in listeners:
+            node_port = PortSpec("tcp", listener.target_port, listener.target_port)
+            if TARGETS in occupants:
+                at = PortCell("tcp", listener.port, listener.port)
+                if listener.preserves_client:
+                    sender = any(port_spec(p).matches(at) for r in matching(lb, Direction.INGRESS) for p in r.ports)
+                else:
+                    sender = lb in owners
+                if sender:
+                    specs.add(_reply_spec("tcp") if egress else node_port)
+            if lb in occupants and TARGETS in owners:
+                specs.add(node_port if egress else _reply_spec("tcp"))
+    return specs
+
+
+def _plain_acl_differences(acls: NetworkAcls, expected: ExpectedView, cells: Cells) -> list[Difference]:
+    """Every ACL, direction, address and port in turn: the port passes when the ACL's first
+    matching rule for that address allows it, and counts when the model does not need it."""
+    needs = _Needs(acls, expected, cells)
+    every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
+    grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
+    for acl in acls.acls.values():
+        for egress in (False, True):
+            for cell in every:
+                needed = _plain_needs(needs, acl, egress, cell)
+                for port in cells.ports:
+                    if any(spec.matches(port) for spec in needed):
+                        continue
+                    low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
+                    applying = acls._applying(acl, egress, cell, port.protocol)
+                    if NetworkAcls._first_match(applying, low, high, acl.resource) is not None:
+                        continue
+                    allowing = [r for r in acl.rules if r.egress is egress and r.allow and cell.within(r.network)]
+                    because = tuple(dict.fromkeys(r.resource for r in allowing if r.spec.matches(port)))
+                    grouped[(acl.label, egress, acls._who(cell), because)].append((cell, port))
+    differences = []
+    for (label, egress, who, because), found in sorted(grouped.items()):
+        ports = merge_port_cells({port for _, port in found})
+        outside = None
+        if who == OUTSIDE:
+            networks = [n for cell in sorted({c for c, _ in found}) for n in cell.networks]
+            outside = ", ".join(str(n) for n in collapse_addresses(networks))
+        side = f"{label} (egress)" if egress else f"{label} (ingress)"
+        source, destination = (side, who) if egress else (who, side)
+        differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
+    return differences
+
+
+def _acl_stacks(reference_stacks: dict[str, Synth], eks_nacl_example: Synth) -> dict[str, Synth]:
+    found = {name: stack for name, stack in reference_stacks.items() if "nacl" in name}
+    found["aws-eks-nacl"] = eks_nacl_example
+    for name in list(found):
+        found[f"{name}+tampered"] = _tampered_acls(found[name])
+    return found
+
+
+def test_the_acl_breadth_check_answers_as_the_plain_one_on_every_acl_shape(
+    reference_stacks: dict[str, Synth], eks_nacl_example: Synth
+) -> None:
+    """``differences`` (per class of addresses, per set of an ACL's rules applying, for all
+    ports at once) reports what the address-by-address, port-by-port pass reports."""
+    tampered_extras = 0
+    for name, stack in _acl_stacks(reference_stacks, eks_nacl_example).items():
+        view, rendered, _, cells = _views(stack)
+        assert isinstance(view, AwsView) and view.acls.present, name
+        plain = _plain_acl_differences(view.acls, rendered, cells)
+        assert view.acls.differences(rendered, cells) == plain, name
+        if name.endswith("+tampered"):
+            tampered_extras += any("198.51.100.7" in (d.outside or "") for d in plain)
+    assert tampered_extras  # the tampered allow for one outside address is reported
+
+
+def test_the_acl_ports_per_set_of_rules_answer_as_the_rules_do_per_address(
+    reference_stacks: dict[str, Synth], eks_nacl_example: Synth
+) -> None:
+    """``_allowed`` (once per set of the ACL's rules that apply) against the first matching rule
+    for each address and port; and ``passes`` against ``_blockers`` on the EKS example."""
+    for name, stack in _acl_stacks(reference_stacks, eks_nacl_example).items():
+        view, _, _, cells = _views(stack)
+        assert isinstance(view, AwsView)
+        acls = view.acls
+        every = [c for cs in cells.parties.values() for c in cs] + cells.outside
+        for acl, egress, cell, port in itertools.product(acls.acls.values(), (False, True), every, cells.ports):
+            low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
+            first = NetworkAcls._first_match(acls._applying(acl, egress, cell, port.protocol), low, high, "")
+            assert _covered(acls._allowed(acl, egress, cell, port.protocol), low, high) == (first is None), name
+        if name.startswith("aws-eks-nacl"):
+            ends = [Endpoint(role, c) for role, cs in cells.parties.items() for c in cs]
+            ends += [Endpoint(None, c) for c in cells.outside]
+            for source, destination in itertools.product(ends, ends):
+                if source.role is None and destination.role is None:
+                    continue
+                for port in cells.ports:
+                    reasons = acls._blockers(source, destination, port, cells)
+                    assert acls.passes(source, destination, port, cells) == (not reasons), (name, source, port)

@@ -30,7 +30,8 @@ from tests.test_option_combinations import _fits, hardening_options, synth_setti
 
 aws = pytest.importorskip("circleci_network.aws")
 from circleci_network.aws import AwsNetworkProps, VpcProps  # noqa: E402
-from circleci_network.aws.network_acls import CONTROL_PLANE_TIER, AclEntry, NetworkAclProps  # noqa: E402
+from circleci_network.aws.nacl_compactor import AclEntry  # noqa: E402
+from circleci_network.aws.network_acls import CONTROL_PLANE_TIER, NetworkAclProps  # noqa: E402
 from circleci_network.aws.vpc import SubnetTier  # noqa: E402
 
 Synth = dict[str, Any]

@@ -28,12 +28,8 @@ from circleci_network.audit.space import AddressCell
 from circleci_network.audit.views import Endpoint
 
 aws = pytest.importorskip("circleci_network.aws")
-from circleci_network.aws.network_acls import (  # noqa: E402
-    AclEntry,
-    NetworkAclProps,
-    compact,
-    rule_numbers,
-)
+from circleci_network.aws.nacl_compactor import AclEntry, compact, rule_numbers  # noqa: E402
+from circleci_network.aws.network_acls import NetworkAclProps  # noqa: E402
 from circleci_network.aws.vpc import SubnetTier, VpcProps  # noqa: E402
 
 Synth = dict[str, Any]

@@ -180,6 +180,10 @@ class NetworkAcls:
         self._delivered: dict[tuple[object, ...], bool] = {}
         self._blocked_cells: Cells | None = None
         self._allows: dict[tuple[str, bool, int, str], list[tuple[int, int]]] = {}
+        self._acl_class_of: dict[tuple[str, int, int], int] = {}
+        self._acl_classes: dict[tuple[object, ...], int] = {}
+        self._ends_of: dict[str, list[tuple[int, int, bool]]] = {}
+        self._acls_class_of: dict[AddressCell, tuple[int, ...]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -336,8 +340,8 @@ class NetworkAcls:
     def _allowed(self, acl: Acl, egress: bool, cell: AddressCell, protocol: str) -> list[tuple[int, int]]:
         """The ports of ``protocol`` whose first matching rule in ``acl`` to/from ``cell`` allows
         them, as sorted disjoint ranges: a range passes when it lies within them. Depends on
-        ``cell`` only through its class (``_class_of``)."""
-        key = (acl.resource, egress, self._class_of(cell), protocol)
+        ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
+        key = (acl.resource, egress, self._acl_class(acl, cell), protocol)
         found = self._allows.get(key)
         if found is None:
             remaining, allowed = [(0, 65535)], []
@@ -452,6 +456,38 @@ class NetworkAcls:
             found = self._class[ends] = self._classes.setdefault(seen, len(self._classes))
         return found
 
+    def _acl_class(self, acl: Acl, cell: AddressCell) -> int:
+        """A number per set of ``acl``'s rules that apply to ``cell`` (as ``_applying`` picks them,
+        either direction, any protocol): coarser than ``_class_of``, and all ``acl`` sees of it."""
+        key = (acl.resource, cell.low, cell.high)
+        found = self._acl_class_of.get(key)
+        if found is None:
+            seen = (
+                acl.resource,
+                tuple(
+                    i
+                    for i, (low, high, allow) in enumerate(self._rule_ends(acl))
+                    if (low <= cell.low and cell.high <= high) or (not allow and cell.low <= high and low <= cell.high)
+                ),
+            )
+            found = self._acl_class_of[key] = self._acl_classes.setdefault(seen, len(self._acl_classes))
+        return found
+
+    def _rule_ends(self, acl: Acl) -> list[tuple[int, int, bool]]:
+        found = self._ends_of.get(acl.resource)
+        if found is None:
+            found = self._ends_of[acl.resource] = [
+                (int(r.network.network_address), int(r.network.broadcast_address), r.allow) for r in acl.rules
+            ]
+        return found
+
+    def _acls_class(self, cell: AddressCell) -> tuple[int, ...]:
+        """What every ACL sees of ``cell`` (``_acl_class`` of each)."""
+        found = self._acls_class_of.get(cell)
+        if found is None:
+            found = self._acls_class_of[cell] = tuple(self._acl_class(a, cell) for a in self.acls.values())
+        return found
+
     def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
         """``_blockers``, once per class of source and destination address."""
         if not self.present:
@@ -513,7 +549,7 @@ class NetworkAcls:
 
     def _delivers(self, subnet: str | None, seen_as: AddressCell, node_port: int, cells: Cells) -> bool:
         """Whether a load balancer in ``subnet`` reaches every target on ``node_port`` as ``seen_as``."""
-        key = (subnet, self._class_of(seen_as), node_port)
+        key = (subnet, self._acls_class(seen_as), node_port)
         found = self._delivered.get(key)
         if found is None:
             found = self._delivered[key] = all(
@@ -527,7 +563,18 @@ class NetworkAcls:
     ) -> list[tuple[int, int]]:
         """The request ports ``_crossing`` passes from ``sender``'s subnet to ``receiver``'s: none
         when a reply cannot come back (the reply ports do not depend on the request's)."""
-        key = (sender, receiver, self._class_of(seen_as), self._class_of(target), protocol)
+        # Only the two subnets' ACLs judge the hop (and whether it is one subnet): the ends count
+        # by the rules of those ACLs that apply to them.
+        sending = self.subnet_acl.get(sender) if sender else None
+        receiving = self.subnet_acl.get(receiver) if receiver else None
+        key = (
+            sender is not None and sender == receiver,
+            sending.resource if sending else None,
+            receiving.resource if receiving else None,
+            self._acl_class(receiving, seen_as) if receiving else None,
+            self._acl_class(sending, target) if sending else None,
+            protocol,
+        )
         found = self._hops.get(key)
         if found is None:
             found = self._hops[key] = self._crossing_ports(sender, receiver, seen_as, target, protocol)
@@ -581,26 +628,39 @@ class NetworkAcls:
             return []
         needs = _Needs(self, expected, cells)
         every = list(dict.fromkeys([c for cs in cells.parties.values() for c in cs] + cells.outside))
+        # Cells the needs and the ACLs cannot tell apart get the same answers: one question per
+        # group, its answer shared by every cell of it.
+        groups: dict[tuple[int, int], list[AddressCell]] = defaultdict(list)
+        for cell in every:
+            groups[(needs.class_of(cell), self._class_of(cell))].append(cell)
         grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
-        # Cells of one class with the same needs get the same answer: work it out once.
-        passed: dict[tuple[str, bool, int, frozenset[PortSpec]], list[tuple[PortCell, tuple[str, ...]]]]
-        passed = {}
-        # Most cells need one of a few sets of ports: which ports each set leaves open, once.
-        open_ports: dict[frozenset[PortSpec], list[PortCell]] = {}
+        # What an ACL passes depends on the few sets of its rules that apply (_acl_class): once
+        # per set, for every port. Most groups need one of a few sets of ports: which ports each
+        # set leaves open, once; and only where the ACL passes something.
+        passed: dict[tuple[str, bool, int], list[tuple[PortCell, tuple[str, ...]]]] = {}
+        open_ports: dict[frozenset[PortSpec], set[PortCell]] = {}
+        matched: dict[PortSpec, set[PortCell]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
-                for cell in every:
-                    needed = frozenset(needs.of(acl, egress, cell))
-                    if (unneeded := open_ports.get(needed)) is None:
-                        unneeded = open_ports[needed] = [
-                            p for p in cells.ports if not any(spec.matches(p) for spec in needed)
-                        ]
-                    key = (acl.resource, egress, self._class_of(cell), needed)
+                for members in groups.values():
+                    cell = members[0]
+                    key = (acl.resource, egress, self._acl_class(acl, cell))
                     if (passing := passed.get(key)) is None:
-                        passing = passed[key] = self._passing(acl, egress, cell, unneeded)
+                        passing = passed[key] = self._passing(acl, egress, cell, cells.ports)
+                    if not passing:
+                        continue
+                    needed = needs.needed(acl, egress, cell)
+                    if (unneeded := open_ports.get(needed)) is None:
+                        unneeded = set(cells.ports)
+                        for spec in needed:
+                            if (hit := matched.get(spec)) is None:
+                                hit = matched[spec] = {p for p in cells.ports if spec.matches(p)}
+                            unneeded -= hit
+                        open_ports[needed] = unneeded
                     who = self._who(cell)
                     for port, because in passing:
-                        grouped[(acl.label, egress, who, because)].append((cell, port))
+                        if port in unneeded:
+                            grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
         differences = []
         for (label, egress, who, because), found in sorted(grouped.items()):
             ports = merge_port_cells({port for _, port in found})
@@ -617,7 +677,7 @@ class NetworkAcls:
         self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]
     ) -> list[tuple[PortCell, tuple[str, ...]]]:
         """Which of ``ports`` ``acl`` passes to/from ``cell``, each with the rules that allow it.
-        Depends on ``cell`` only through its class (``_class_of``)."""
+        Depends on ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
         found = []
         allowing = [r for r in acl.rules if r.egress is egress and r.allow and cell.within(r.network)]
         allowed = {protocol: self._allowed(acl, egress, cell, protocol) for protocol in PROTOCOLS}
@@ -656,9 +716,27 @@ class _Needs:
         for rule in expected.policy.load_balancer_rules:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
                 self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
-        self._of: dict[tuple[str, bool, AddressCell], list[PortSpec]] = {}
+        self._of: dict[tuple[str, bool, int], list[PortSpec]] = {}
+        self._needed: dict[tuple[str, bool, int], frozenset[PortSpec]] = {}
         # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
-        self._matched: dict[tuple[Role, Direction, AddressCell], list[ResolvedRule]] = {}
+        self._matched: dict[tuple[Role, Direction, int], list[ResolvedRule]] = {}
+        # All _compute reads of a cell: its subnet, the roles owning it, and which of the
+        # rules' networks hold it. Cells alike in these need the same ports (see class_of).
+        self._telling = list(
+            dict.fromkeys(
+                (int(n.network_address), int(n.broadcast_address))
+                for side in (*self.rules.values(), *self.transparent.values())
+                for _, networks in side
+                for n in networks
+            )
+        )
+        self._class: dict[AddressCell, int] = {}
+        self._classes: dict[tuple[object, ...], int] = {}
+        # Per rule (by id: rules compare field by field) its request and reply ports, once.
+        self._request_specs: dict[int, list[PortSpec]] = {}
+        self._reply_specs: dict[int, list[PortSpec]] = {}
+        self._nat_of: dict[str, tuple[set[str], list[tuple[Role, set[int]]]]] = {}
+        self._clients_of: dict[tuple[Role, int], set[int]] = {}
         self._beyond_of: dict[Role, list[ResolvedRule]] = {}
         self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
 
@@ -668,8 +746,20 @@ class _Needs:
             return self.transparent[role] + self.rules[(Role.KUBERNETES_NODES, direction)]
         return self.rules[(role, direction)]
 
+    def class_of(self, cell: AddressCell) -> int:
+        """A number per class of cells ``of`` answers alike for (every ACL, both directions)."""
+        found = self._class.get(cell)
+        if found is None:
+            seen = (
+                self.acls.subnet_of(cell),
+                frozenset(self.owners.get(cell, ())),
+                tuple(low <= cell.low and cell.high <= high for low, high in self._telling),
+            )
+            found = self._class[cell] = self._classes.setdefault(seen, len(self._classes))
+        return found
+
     def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
-        key = (role, direction, cell)
+        key = (role, direction, self.class_of(cell))
         found = self._matched.get(key)
         if found is None:
             found = self._matched[key] = self._match(role, direction, cell)
@@ -710,11 +800,61 @@ class _Needs:
                 found[role] = mine
         return found
 
+    def needed(self, acl: Acl, egress: bool, cell: AddressCell) -> frozenset[PortSpec]:
+        """``of``, as a set."""
+        key = (acl.resource, egress, self.class_of(cell))
+        found = self._needed.get(key)
+        if found is None:
+            found = self._needed[key] = frozenset(self.of(acl, egress, cell))
+        return found
+
     def of(self, acl: Acl, egress: bool, cell: AddressCell) -> list[PortSpec]:
-        key = (acl.resource, egress, cell)
+        """The ports ``acl`` must pass to/from ``cell``; once per class of cells (``class_of``)."""
+        key = (acl.resource, egress, self.class_of(cell))
         if key not in self._of:
             self._of[key] = self._compute(acl, egress, cell)
         return self._of[key]
+
+    def _requests(self, rule: ResolvedRule) -> list[PortSpec]:
+        found = self._request_specs.get(id(rule))
+        if found is None:
+            found = self._request_specs[id(rule)] = [port_spec(p) for p in rule.ports]
+        return found
+
+    def _replies(self, rule: ResolvedRule) -> list[PortSpec]:
+        found = self._reply_specs.get(id(rule))
+        if found is None:
+            found = self._reply_specs[id(rule)] = [_reply_any(p) for p in rule.ports]
+        return found
+
+    def _nat_clients(self, acl: Acl) -> tuple[set[str], list[tuple[Role, set[int]]]]:
+        """The subnets routed through a NAT gateway in ``acl``'s subnets, and the roles living in
+        any of them with the ids of their rules that may reach past the VPC."""
+        found = self._nat_of.get(acl.resource)
+        if found is None:
+            nat_subnets = {s for s, a in self.acls.subnet_acl.items() if a is acl}
+            clients = {
+                subnet
+                for subnet, routes in self.acls.nat_routes.items()
+                if any(nat in nat_subnets for _, nat in routes)
+            }
+            roles = list(dict.fromkeys(role for subnet in clients for role in self.living[subnet]))
+            found = self._nat_of[acl.resource] = (
+                clients,
+                [(role, {id(r) for r in self._leaving(role)}) for role in roles],
+            )
+        return found
+
+    def _clients(self, lb: Role, listener: Listener) -> set[int]:
+        """The ids of ``lb``'s ingress rules that open ``listener``'s port."""
+        key = (lb, listener.port)
+        found = self._clients_of.get(key)
+        if found is None:
+            at = PortCell("tcp", listener.port, listener.port)
+            found = self._clients_of[key] = {
+                id(r) for r, _ in self._side(lb, Direction.INGRESS) if any(s.matches(at) for s in self._requests(r))
+            }
+        return found
 
     def _compute(self, acl: Acl, egress: bool, cell: AddressCell) -> list[PortSpec]:
         way, back = (Direction.EGRESS, Direction.INGRESS) if egress else (Direction.INGRESS, Direction.EGRESS)
@@ -722,35 +862,19 @@ class _Needs:
         occupants = self._occupants(acl)
         for role in occupants:
             for rule in self._matching(role, way, cell):  # the requests
-                specs += [port_spec(p) for p in rule.ports]
+                specs += self._requests(rule)
             for rule in self._matching(role, back, cell):  # the replies
-                specs += [_reply_any(p) for p in rule.ports]
+                specs += self._replies(rule)
         # The NAT gateways in this ACL's subnets carry their clients' traffic to the outside.
-        nat_subnets = {s for s, a in self.acls.subnet_acl.items() if a is acl}
-        for subnet, routes in self.acls.nat_routes.items():
-            if not any(nat in nat_subnets for _, nat in routes):
-                continue
-            client = self.acls.subnet_of(cell) == subnet
-            for role in self.living[subnet]:
-                beyond = self._leaving(role)
-                if egress:
-                    specs += [
-                        port_spec(p)
-                        for r in self._matching(role, Direction.EGRESS, cell)
-                        if r in beyond
-                        for p in r.ports
-                    ]
-                    if client:
-                        specs += [_reply_any(p) for r in beyond for p in r.ports]
-                else:
-                    if client:
-                        specs += [port_spec(p) for r in beyond for p in r.ports]
-                    specs += [
-                        _reply_any(p)
-                        for r in self._matching(role, Direction.EGRESS, cell)
-                        if r in beyond
-                        for p in r.ports
-                    ]
+        # (A set: what each client subnet adds once is as good as once per subnet.)
+        clients, roles = self._nat_clients(acl)
+        home = self.acls.subnet_of(cell)
+        for role, beyond_ids in roles:
+            leaving = [r for r in self._matching(role, Direction.EGRESS, cell) if id(r) in beyond_ids]
+            specs += [s for r in leaving for s in (self._requests(r) if egress else self._replies(r))]
+        if home in clients:
+            for role in self.living[home]:
+                specs += [s for r in self._leaving(role) for s in (self._replies(r) if egress else self._requests(r))]
         # Load balancers forward to their targets' NodePorts (with the client's address, or their own).
         owners = self.owners.get(cell, set())
         for lb, listeners in self.acls.listeners.items():
@@ -758,12 +882,8 @@ class _Needs:
                 node_port = PortSpec("tcp", listener.target_port, listener.target_port)
                 if TARGETS in occupants:
                     if listener.preserves_client:
-                        clients = [
-                            r
-                            for r in self._matching(lb, Direction.INGRESS, cell)
-                            if any(port_spec(p).matches(PortCell("tcp", listener.port, listener.port)) for p in r.ports)
-                        ]
-                        sender = bool(clients)
+                        opening = self._clients(lb, listener)
+                        sender = any(id(r) in opening for r in self._matching(lb, Direction.INGRESS, cell))
                     else:
                         sender = lb in owners
                     if sender:

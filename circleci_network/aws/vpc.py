@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Network
 
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
-from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
-from cdktf_cdktf_provider_aws.data_aws_region import DataAwsRegion
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
-from cdktf_cdktf_provider_aws.flow_log import FlowLog
-from cdktf_cdktf_provider_aws.iam_role import IamRole
-from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
-from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
 from cdktf_cdktf_provider_aws.route import Route
 from cdktf_cdktf_provider_aws.route_table import RouteTable
@@ -29,6 +20,7 @@ from cdktf_cdktf_provider_aws.vpc import Vpc
 from constructs import Construct
 
 from circleci_network.addressing import ALL_IPV4, carve_subnets, check_disjoint, cidr_tuple, parse_cidr
+from circleci_network.aws.flow_logs import RETENTION_DAYS, add_flow_logs
 from circleci_network.aws.naming import check_name_prefix, zone_region
 from circleci_network.checks import member, require_fields
 from circleci_network.cloud_facts import aws_dns_resolver_address
@@ -177,11 +169,11 @@ class VpcProps:
             keyed = {member(SubnetTier, k, f"VpcProps.{field_name}"): v for k, v in given.items()}
             object.__setattr__(self, field_name, keyed)
         check_name_prefix(self.name, "VpcProps.name", kinds={"vpc"})
-        if self.flow_log_retention_days not in _RETENTION_DAYS:
+        if self.flow_log_retention_days not in RETENTION_DAYS:
             raise ConfigurationError(
                 "VpcProps.flow_log_retention_days",
                 f"{self.flow_log_retention_days} is not a CloudWatch retention",
-                f"use one of {sorted(_RETENTION_DAYS)}",
+                f"use one of {sorted(RETENTION_DAYS)}",
             )
         existing = self.existing_vpc
         if self.cidr_block is not None:
@@ -312,32 +304,6 @@ class VpcProps:
 
 
 _EIP_ALLOCATION = re.compile(r"^eipalloc-[0-9a-f]{8,17}$|^\$\{")
-
-
-_RETENTION_DAYS = {
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-}
 
 
 class CircleciVpc(Construct):
@@ -478,107 +444,13 @@ class CircleciVpc(Construct):
                 )
                 self.route_tables[tier].append(table)
 
-        self._flow_logs(props)
-
-    def _flow_logs(self, props: VpcProps) -> None:
-        name = props.name
-        account = DataAwsCallerIdentity(self, "account")
-        partition = DataAwsPartition(self, "partition")
-        region = DataAwsRegion(self, "region")
-        self.region_name: str = region.name
-        log_group_arn = (
-            f"arn:{partition.partition}:logs:{region.name}:{account.account_id}:log-group:/{name}/vpc-flow-logs"
+        flow_logs = add_flow_logs(
+            self, vpc_id=self._vpc_id, name=name, retention_days=props.flow_log_retention_days, tags=props.tags
         )
-        key_policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition.partition}:iam::{account.account_id}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchLogsEncryptsFlowLogs",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region.name}.amazonaws.com"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                },
-            ],
-        }
-        self.flow_log_key = KmsKey(
-            self,
-            "flow-logs-key",
-            description=f"{name}: encrypts VPC flow logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=json.dumps(key_policy),
-            tags={**props.tags, "Name": f"{name}-flow-logs"},
-        )
-        self.flow_log_group = CloudwatchLogGroup(
-            self,
-            "flow-logs",
-            name=f"/{name}/vpc-flow-logs",
-            retention_in_days=props.flow_log_retention_days,
-            kms_key_id=self.flow_log_key.arn,
-            tags=dict(props.tags),
-        )
-        role = IamRole(
-            self,
-            "flow-logs-role",
-            name=f"{name}-flow-logs-delivery",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-            tags=dict(props.tags),
-        )
-        IamRolePolicy(
-            self,
-            "flow-logs-policy",
-            role=role.id,
-            name="deliver-flow-logs",
-            policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                            "Resource": [self.flow_log_group.arn, f"{self.flow_log_group.arn}:*"],
-                        }
-                    ],
-                }
-            ),
-        )
-        self.flow_log = FlowLog(
-            self,
-            "flow-log",
-            vpc_id=self._vpc_id,
-            traffic_type="ALL",
-            log_destination_type="cloud-watch-logs",
-            log_destination=self.flow_log_group.arn,
-            iam_role_arn=role.arn,
-            max_aggregation_interval=60,
-            tags={**props.tags, "Name": name},
-        )
+        self.region_name: str = flow_logs.region_name
+        self.flow_log_key = flow_logs.key
+        self.flow_log_group = flow_logs.group
+        self.flow_log = flow_logs.flow_log
 
     @property
     def vpc_id(self) -> str:
