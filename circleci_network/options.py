@@ -208,7 +208,7 @@ class HardeningOptions:
             return self.ssh_administrator_cidrs
         if peer is OutsidePeer.DNS_RESOLVER:
             return self.dns_server_cidrs
-        return None  # LOAD_BALANCER_HEALTH_CHECKS: the cloud's own ranges
+        return None  # health checks, public and NAT addresses: the cloud's own
 
 
 #: Why each outside peer must stay outside, and what to do instead.

@@ -366,14 +366,16 @@ def aws_platform_rules(
     return eks + (endpoint_rules(endpoints) if endpoints is not None and endpoints.enabled else ())
 
 
-def gcp_platform_rules(version: ServerVersion | None, options: PlatformOptions | None) -> tuple[TrafficRule, ...]:
+def gcp_platform_rules(
+    version: ServerVersion | None, options: PlatformOptions | None, *, nat_source_ranges: bool = False
+) -> tuple[TrafficRule, ...]:
     """Everything GKE needs or adds beyond the guide, for the GCP renderer and the audit alike:
     the chart's Service rules (v4, ``controller_rules``) and the platform's rows. The Service
     rules already admit kube-proxy's 10256, so the platform's own 10256 row is then left out."""
     from circleci_network.controller_rules import KUBE_PROXY_HEALTH as SERVICE_HEALTH
     from circleci_network.controller_rules import gke_service_rules  # it imports this module
 
-    service = gke_service_rules(version) if version is not None else ()
+    service = gke_service_rules(version, nat_source_ranges=nat_source_ranges) if version is not None else ()
     probes = any(r.role is Role.KUBERNETES_NODES and SERVICE_HEALTH in r.ports for r in service)
     own = rules_for_platform(options, service_rules_probe_kube_proxy=probes) if options is not None else ()
     return service + own

@@ -128,6 +128,75 @@ def eks_example() -> Synth:
 
 
 @pytest.fixture(scope="session")
+def aws_v4_internet() -> Synth:
+    """The reference AWS network on Server v4.3 with internet-facing users (static proxy EIPs)."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from stacks.reference import reference_aws_props
+
+    aws = reference_aws_props()
+    network = replace(aws.network, server_version=ServerVersion(ServerVersionId.V4_3), node_ports=None)
+    stack = CircleciAwsStack(App(), "circleci-aws-v4-internet", props=replace(aws, network=network))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def aws_v4_internet_endpoints() -> Synth:
+    """``aws_v4_internet`` with VPC endpoints for the nodes and the Nomad clients (behind NAT):
+    both features in one network."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.roles import Role
+    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from circleci_network.vpc_endpoints import VpcEndpoints
+    from stacks.reference import reference_aws_props
+
+    aws = reference_aws_props()
+    endpoints = VpcEndpoints(enabled=True, roles=(Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS))
+    network = replace(
+        aws.network, server_version=ServerVersion(ServerVersionId.V4_3), node_ports=None, vpc_endpoints=endpoints
+    )
+    stack = CircleciAwsStack(App(), "circleci-aws-v4-internet-endpoints", props=replace(aws, network=network))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def gcp_v4_internet() -> Synth:
+    """The reference GCP network on Server v4.3 with internet-facing users: the external proxy's
+    reserved address and Cloud NAT on two static addresses (as tests/test_server_version_stacks.py)."""
+    import warnings
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.gcp.settings import CloudNat
+    from circleci_network.options import HardeningOptions
+    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.stacks.gcp import CircleciGcpStack
+    from circleci_network.topology import TopologyWarning
+    from stacks.reference import reference_gcp_props
+
+    gcp = reference_gcp_props()
+    network = replace(
+        gcp.network,
+        server_version=ServerVersion(ServerVersionId.V4_3),
+        nat=CloudNat(address_count=2),
+        hardening=HardeningOptions(client_cidrs=("203.0.113.0/24",)),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        stack = CircleciGcpStack(App(), "circleci-gcp-v4-internet", props=replace(gcp, network=network))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
 def eks_nacl_example() -> Synth:
     """The EKS example with network ACLs (and egress through a proxy): stacks/eks_example.py."""
     from cdktf import App, Testing

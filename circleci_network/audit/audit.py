@@ -26,6 +26,7 @@ from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
+from circleci_network.audit.public_addresses import public_placement
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
@@ -117,11 +118,12 @@ def audit_stack(
     except PlatformMismatch as error:
         raise AuditError(f"{name}: {error}") from error
     try:
-        resolved = stack_policy(stack, intent)
+        public = public_placement(stack, intent)
+        resolved = stack_policy(stack, intent, public)
     except MissingFact as error:
         raise AuditError(f"{name}: {error}") from None
     actual: NetworkView = (
-        AwsView(stack, intent, resolved) if intent.cloud == "aws" else GcpView(stack, intent, resolved)
+        AwsView(stack, intent, resolved, public) if intent.cloud == "aws" else GcpView(stack, intent, resolved, public)
     )
     for role, cidrs in intent.inputs.role_cidrs.items():
         if role in COMPUTE_ROLES and not actual.book.ranges.get(role):
