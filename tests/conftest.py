@@ -39,11 +39,11 @@ def add_network_acl_stacks(app: Any) -> None:
 
     from circleci_network.aws import AwsNetworkProps, NatGateways, VpcProps
     from circleci_network.aws.vpc import ExistingVpc
-    from circleci_network.options import ExtraEgressRule, HardeningOptions
-    from circleci_network.ports import Port
-    from circleci_network.roles import Role
+    from circleci_network.model.options import ExtraEgressRule, HardeningOptions
+    from circleci_network.model.ports import Port
+    from circleci_network.model.roles import Role
+    from circleci_network.model.topology import JobPlacement, Topology, TopologyWarning, UserAccess
     from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
-    from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
 
     zones = ("us-east-1a", "us-east-1b", "us-east-1c")
     reference = AwsNetworkProps(vpc=VpcProps(availability_zones=zones), network_acls=True)
@@ -92,7 +92,7 @@ def shape_stacks() -> dict[str, Synth]:
 
     from cdktf import App, Testing
 
-    from circleci_network.topology import TopologyWarning
+    from circleci_network.model.topology import TopologyWarning
     from tests.modes import build_all
 
     with warnings.catch_warnings():
@@ -108,7 +108,7 @@ def gke_stacks() -> dict[str, Synth]:
 
     from cdktf import App, Testing
 
-    from circleci_network.topology import TopologyWarning
+    from circleci_network.model.topology import TopologyWarning
     from tests.gke_stacks import build_gke_stacks
 
     with warnings.catch_warnings():
@@ -134,7 +134,7 @@ def aws_v4_internet() -> Synth:
 
     from cdktf import App, Testing
 
-    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.model.server_versions import ServerVersion, ServerVersionId
     from circleci_network.stacks.aws import CircleciAwsStack
     from stacks.reference import reference_aws_props
 
@@ -152,10 +152,10 @@ def aws_v4_internet_endpoints() -> Synth:
 
     from cdktf import App, Testing
 
-    from circleci_network.roles import Role
-    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.model.roles import Role
+    from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.model.vpc_endpoints import VpcEndpoints
     from circleci_network.stacks.aws import CircleciAwsStack
-    from circleci_network.vpc_endpoints import VpcEndpoints
     from stacks.reference import reference_aws_props
 
     aws = reference_aws_props()
@@ -177,10 +177,10 @@ def gcp_v4_internet() -> Synth:
     from cdktf import App, Testing
 
     from circleci_network.gcp.settings import CloudNat
-    from circleci_network.options import HardeningOptions
-    from circleci_network.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.model.options import HardeningOptions
+    from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.model.topology import TopologyWarning
     from circleci_network.stacks.gcp import CircleciGcpStack
-    from circleci_network.topology import TopologyWarning
     from stacks.reference import reference_gcp_props
 
     gcp = reference_gcp_props()
@@ -212,7 +212,7 @@ def eks_endpoints_example() -> Synth:
     """The EKS example with ``VpcEndpoints(enabled=True)``: the default list plus eks."""
     from cdktf import App, Testing
 
-    from circleci_network.vpc_endpoints import VpcEndpoints
+    from circleci_network.model.vpc_endpoints import VpcEndpoints
     from stacks.eks_example import EksExampleStack, eks_example_props
 
     props = eks_example_props(vpc_endpoints=VpcEndpoints(enabled=True))
@@ -226,8 +226,8 @@ def aws_endpoints() -> Synth:
 
     from cdktf import App, Testing
 
+    from circleci_network.model.vpc_endpoints import VpcEndpoints
     from circleci_network.stacks.aws import CircleciAwsStack
-    from circleci_network.vpc_endpoints import VpcEndpoints
     from stacks.reference import reference_aws_props
 
     props = reference_aws_props()

@@ -40,9 +40,9 @@ from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.public_addresses import public_placement
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_port_cells
 from circleci_network.audit.views import Endpoint, NetworkView
-from circleci_network.resolve import ResolvedRule
-from circleci_network.roles import COMPUTE_ROLES, Role
-from circleci_network.rules import Direction
+from circleci_network.model.resolve import ResolvedRule
+from circleci_network.model.roles import COMPUTE_ROLES, Role
+from circleci_network.model.rules import Direction
 from tests.gke_stacks import with_gke_rules
 
 Synth = dict[str, Any]

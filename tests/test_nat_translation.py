@@ -1,5 +1,5 @@
 """The one decision v4 internet mode adds: which peer a guide row is rendered with when the
-packet crosses NAT to a public address (circleci_network.nat_translation)."""
+packet crosses NAT to a public address (circleci_network.model.nat_translation)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import pytest
 
 from circleci_network import HardeningOptions, active_rules
 from circleci_network.errors import ConfigurationError
-from circleci_network.nat_translation import NatTranslation, PublicAddress, rendered_peer
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import TrafficRule
-from circleci_network.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress, rendered_peer
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import TrafficRule
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
 
 PROXY = (PublicAddress("proxy-a", "198.51.100.7/32"),)
 NAT = (PublicAddress("nat-a", "203.0.113.9/32"),)

@@ -1,5 +1,5 @@
 """The resolved policy: the one step from options and cloud facts to the rules every renderer
-and the audit read (``circleci_network.resolve``). Pure Python: no synth here; that the
+and the audit read (``circleci_network.model.resolve``). Pure Python: no synth here; that the
 renderers draw the same stacks from it is the snapshot tests' job."""
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
 from circleci_network.aws.load_balancers import default_node_ports
-from circleci_network.checks import covers_everything
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
-from circleci_network.nat_translation import NatTranslation, PublicAddress
-from circleci_network.options import ExtraEgressRule, HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules, gcp_platform_rules
-from circleci_network.ports import DOCKER_TLS, HTTP, HTTPS, KUBERNETES_NODE_PORTS, NOMAD_RPC, Port
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
-from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, SourceKind, TrafficRule, active_rules
-from circleci_network.server_versions import ServerVersion, ServerVersionId
-from circleci_network.vpc_endpoints import VpcEndpoints
+from circleci_network.model.checks import covers_everything
+from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress
+from circleci_network.model.options import ExtraEgressRule, HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import Platform, PlatformOptions, aws_platform_rules, gcp_platform_rules
+from circleci_network.model.ports import DOCKER_TLS, HTTP, HTTPS, KUBERNETES_NODE_PORTS, NOMAD_RPC, Port
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
+from circleci_network.model.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
+from circleci_network.model.rules import CustomPeer, Direction, SourceKind, TrafficRule, active_rules
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 VPC = "10.0.0.0/16"
 RESOLVER = ("10.0.0.2/32",)
@@ -215,7 +215,7 @@ def test_rendered_peer_is_called_by_resolve_only() -> None:
                 and getattr(node.func, "id", getattr(node.func, "attr", None)) == "rendered_peer"
             ):
                 callers.add(path.relative_to(PACKAGE).as_posix())
-    assert callers == {"resolve.py"}
+    assert callers == {"model/resolve.py"}
 
 
 def test_an_unknown_cloud_is_refused() -> None:
@@ -236,7 +236,7 @@ def test_hardening_options_peer_cidrs_is_called_by_resolve_only() -> None:
                 and len(node.args) == 2
             ):
                 callers.add(path.relative_to(PACKAGE).as_posix())
-    assert callers == {"resolve.py"}
+    assert callers == {"model/resolve.py"}
 
 
 def test_the_gcp_firewall_refuses_a_role_peer_without_addresses() -> None:

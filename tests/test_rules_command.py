@@ -7,7 +7,7 @@ import json
 import pytest
 
 from circleci_network.__main__ import main
-from circleci_network.server_versions import PROFILES, ServerVersionId
+from circleci_network.model.server_versions import PROFILES, ServerVersionId
 
 
 @pytest.mark.parametrize("version", list(ServerVersionId), ids=str)

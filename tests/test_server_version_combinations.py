@@ -9,9 +9,9 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from circleci_network.audit import assert_matches_spec
-from circleci_network.options import HardeningOptions
-from circleci_network.server_versions import ServerVersion, ServerVersionId
-from circleci_network.topology import Topology, UserAccess
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.topology import Topology, UserAccess
 from tests.test_option_combinations import _fits, _synth, gcp_combination, hardening_options, synth_settings, topologies
 
 #: Fewer examples than tests/test_option_combinations.py: the version is one more dimension of
@@ -30,7 +30,7 @@ versions = st.builds(
 )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @version_settings
 @given(version=versions, hardening=hardening_options, topology=topologies, existing_nat_eips=st.booleans())
 # v4 internet mode, always tried: static proxy EIPs and NAT addresses on both ends of 4647.
@@ -74,7 +74,7 @@ def test_every_aws_version_and_combination_audits_clean(
         )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @version_settings
 @given(version=versions, hardening=hardening_options, topology=topologies, nat_addresses=st.sampled_from([1, 2]))
 @example(ServerVersion(ServerVersionId.V4_3), HardeningOptions(), Topology(), 1)

@@ -15,10 +15,10 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network.audit import assert_matches_spec
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import HardeningOptions
-from circleci_network.roles import Role
-from circleci_network.server_versions import ServerVersion, ServerVersionId
-from circleci_network.topology import Topology, TopologyWarning, UserAccess
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.roles import Role
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.topology import Topology, TopologyWarning, UserAccess
 from tests.snapshot_diff import structural_diff
 
 Synth = dict[str, Any]
@@ -181,7 +181,7 @@ def test_gcp_moving_to_v4_changes_only_the_rows_that_differ(stacks: dict[str, Sy
 
 
 def test_aws_v3_builds_four_nlbs_and_a_kots_sheet(stacks: dict[str, Synth], tmp_path: Path) -> None:
-    from circleci_network.kots_settings import write_kots_settings
+    from circleci_network.tooling.kots_settings import write_kots_settings
 
     stack = stacks["aws-v3"]
     roles = {lb["tags"]["circleci/role"] for lb in _resources(stack, "aws_lb").values()}
@@ -435,7 +435,7 @@ def test_aws_v4_internet_audit_sees_nomad_traffic_leave_through_nat(stacks: dict
 
 def test_aws_v4_internet_refuses_public_nomad_clients() -> None:
     from circleci_network.aws import AwsNetworkProps, VpcProps
-    from circleci_network.topology import JobPlacement
+    from circleci_network.model.topology import JobPlacement
 
     with pytest.raises(ConfigurationError, match="auto-assigned") as error:
         AwsNetworkProps(
@@ -520,7 +520,7 @@ def test_gcp_v4_internet_tampering_with_the_4647_path_is_found(
 def test_gcp_v4_internet_refuses_public_nomad_clients() -> None:
     from circleci_network.gcp import GcpNetworkProps
     from circleci_network.gcp.settings import CloudNat
-    from circleci_network.topology import JobPlacement
+    from circleci_network.model.topology import JobPlacement
 
     with pytest.raises(ConfigurationError, match="ephemeral") as error:
         GcpNetworkProps(

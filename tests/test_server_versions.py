@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from circleci_network import HardeningOptions, active_rules
 from circleci_network.errors import ConfigurationError
-from circleci_network.ports import RERUN_WITH_SSH, VM_RERUN_WITH_SSH
-from circleci_network.rules import SEED_DOCUMENT, SPEC_RULES, SourceKind, TrafficRule, peer_name
-from circleci_network.server_versions import PROFILES, ServerVersion, ServerVersionId
+from circleci_network.model.ports import RERUN_WITH_SSH, VM_RERUN_WITH_SSH
+from circleci_network.model.rules import SEED_DOCUMENT, SPEC_RULES, SourceKind, TrafficRule, peer_name
+from circleci_network.model.server_versions import PROFILES, ServerVersion, ServerVersionId
 
 SEED, V3, V40, V43, V48 = (
     ServerVersionId.V3_SEED,

@@ -17,13 +17,13 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from circleci_network.audit.audit import audit_stack
 from circleci_network.aws import AwsNetworkProps, ExistingVpc, SecurityGroupProps, VpcProps
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
-from circleci_network.rules import SourceKind
-from circleci_network.topology import Topology
-from circleci_network.vpc_endpoints import (
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import Platform, PlatformOptions, aws_platform_rules
+from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.model.rules import SourceKind
+from circleci_network.model.topology import Topology
+from circleci_network.model.vpc_endpoints import (
     DEFAULT_SERVICES,
     NODE_JOIN_SERVICES,
     SERVICE_PURPOSES,
@@ -362,7 +362,7 @@ endpoint_options = st.builds(
 )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @synth_settings
 @given(
     endpoints=endpoint_options,

@@ -16,9 +16,9 @@ from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
-from circleci_network.intent import NetworkIntent
-from circleci_network.resolve import ResolvedPolicy
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.resolve import ResolvedPolicy
+from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from ipaddress import IPv4Network
 from circleci_network.audit.public_addresses import every
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
-from circleci_network.intent import NetworkIntent
-from circleci_network.ports import Port, Protocol
-from circleci_network.resolve import ResolvedPolicy, ResolvedRule
-from circleci_network.roles import Role
-from circleci_network.rules import Direction, SourceKind
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.resolve import ResolvedPolicy, ResolvedRule
+from circleci_network.model.roles import Role
+from circleci_network.model.rules import Direction, SourceKind
 
 
 def port_spec(port: Port) -> PortSpec:

@@ -15,10 +15,14 @@ from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
 from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR, aws_dns_resolver_address
-from circleci_network.intent import NetworkIntent
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.model.cloud_facts import (
+    GOOGLE_HEALTH_CHECK_RANGES,
+    METADATA_SERVER_CIDR,
+    aws_dns_resolver_address,
+)
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
+from circleci_network.model.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, Role
 
 if TYPE_CHECKING:  # public_addresses reads this module's HELM_VALUES_LOCAL
     from circleci_network.audit.public_addresses import PublicPlacement
@@ -58,7 +62,7 @@ def aws_vpc_cidr(stack: Json, intent: NetworkIntent) -> str | None:
     return intent.inputs.vpc_cidr
 
 
-#: The Helm values local (``circleci_network.helm_values.HELM_VALUES_LOCAL``; the audit reads JSON only).
+#: The Helm values local (``circleci_network.tooling.helm_values.HELM_VALUES_LOCAL``; the audit reads JSON only).
 HELM_VALUES_LOCAL = "circleci-helm-values"
 _ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
 _SUBNET_REFERENCE = re.compile(r"aws_subnet\.([^.,\s\]}]+)\.id")

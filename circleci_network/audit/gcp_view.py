@@ -13,9 +13,9 @@ from circleci_network.audit.public_addresses import NatPath, PublicPlacement, ev
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
-from circleci_network.intent import NetworkIntent
-from circleci_network.resolve import ResolvedPolicy
-from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.resolve import ResolvedPolicy
+from circleci_network.model.roles import COMPUTE_ROLES, Role
 
 IMPLIED_EGRESS = "implied allow-all egress (priority 65535)"
 IMPLIED_INGRESS = "implied deny-all ingress (priority 65535)"

@@ -19,9 +19,9 @@ from circleci_network.audit.facts import HELM_VALUES_LOCAL, MissingFact
 from circleci_network.audit.space import AddressCell
 from circleci_network.audit.terraform_json import Json, referenced, resources
 from circleci_network.audit.views import Endpoint, Verdict
-from circleci_network.intent import NetworkIntent
-from circleci_network.nat_translation import NatTranslation, PublicAddress
-from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, Role
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress
+from circleci_network.model.roles import COMPUTE_ROLES, JOB_ROLES, Role
 
 #: Where the audit puts addresses known only after apply (RFC 1112 "reserved for future use").
 STAND_INS = IPv4Network("240.0.0.0/4")

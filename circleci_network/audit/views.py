@@ -9,7 +9,7 @@ from ipaddress import IPv4Network
 from typing import TYPE_CHECKING, Protocol
 
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec
-from circleci_network.roles import Role
+from circleci_network.model.roles import Role
 
 if TYPE_CHECKING:
     from circleci_network.audit.public_addresses import NatPath

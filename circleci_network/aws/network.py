@@ -9,12 +9,6 @@ from cdktf import Fn, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.eip import Eip
 from constructs import Construct
 
-from circleci_network.application_config import (
-    ApplicationConfig,
-    application_config,
-    application_config_outputs,
-    chart_nomad_values,
-)
 from circleci_network.aws.load_balancers import (
     CircleciLoadBalancers,
     LoadBalancerProps,
@@ -26,19 +20,25 @@ from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps, check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
-from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import NetworkIntent, StackInputs
-from circleci_network.kots_settings import KotsField
-from circleci_network.nat_translation import NatTranslation, PublicAddress
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, snake
-from circleci_network.platform_rules import PlatformOptions
-from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
-from circleci_network.server_versions import ConfigFile, ServerVersion
-from circleci_network.topology import Topology
-from circleci_network.validation import validate_against_spec
-from circleci_network.vpc_endpoints import VpcEndpoints, check_vpc_endpoints
+from circleci_network.model.checks import require_fields
+from circleci_network.model.intent import NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import PlatformOptions
+from circleci_network.model.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.model.server_versions import ConfigFile, ServerVersion
+from circleci_network.model.topology import Topology
+from circleci_network.model.vpc_endpoints import VpcEndpoints, check_vpc_endpoints
+from circleci_network.tooling.application_config import (
+    ApplicationConfig,
+    application_config,
+    application_config_outputs,
+    chart_nomad_values,
+)
+from circleci_network.tooling.kots_settings import KotsField
+from circleci_network.tooling.outputs import Output, add_outputs, snake
+from circleci_network.tooling.validation import validate_against_spec
 
 if TYPE_CHECKING:
     from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints
@@ -57,7 +57,7 @@ class AwsNetworkProps:
     topology: Topology = field(default_factory=Topology)
     """VPN or internet access for users; private or public job subnets (the guide's shapes)."""
     validate_against_spec: bool = True
-    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
+    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.tooling.validation``)."""
     network_acls: bool = False
     """
     Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``);

@@ -12,21 +12,21 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import check_node_ports, default_node_ports
 from circleci_network.aws.naming import check_name_prefix, check_vpc_id
-from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
-from circleci_network.nat_translation import NatTranslation
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import Platform, PlatformOptions
-from circleci_network.ports import Port, Protocol
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
-from circleci_network.roles import ALL_LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import Direction
-from circleci_network.server_versions import ServerVersion
-from circleci_network.vpc_endpoints import VpcEndpoints
+from circleci_network.model.addressing import cidr_tuple, parse_cidr
+from circleci_network.model.checks import member, require_fields
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import Platform, PlatformOptions
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.model.roles import ALL_LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.model.rules import Direction
+from circleci_network.model.server_versions import ServerVersion
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 #: AWS's default quota of rules per security group and direction.
 RULES_PER_GROUP_QUOTA = 60
@@ -68,7 +68,7 @@ class SecurityGroupProps:
     nat_translation: NatTranslation | None = None
     """
     v4 internet mode (set by ``CircleciAwsNetwork``): Nomad clients reach circleci-proxy at its
-    EIPs through NAT, so ``policy`` resolves those rows to addresses (``circleci_network.nat_translation``).
+    EIPs through NAT, so ``policy`` resolves those rows to addresses (``circleci_network.model.nat_translation``).
     """
     vpc_endpoints: VpcEndpoints = field(default_factory=VpcEndpoints)
     """Turned on: the endpoints' group and the using roles' 443 to it and to S3 (README "VPC endpoints")."""

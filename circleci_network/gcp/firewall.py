@@ -21,8 +21,6 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 )
 from constructs import Construct
 
-from circleci_network.checks import member, require_fields
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
 from circleci_network.gcp.naming import baseline_name, check_prefix_lengths, job_deny_name, rerun_deny_name
@@ -33,15 +31,17 @@ from circleci_network.gcp.settings import (
     check_name,
     check_project,
 )
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
-from circleci_network.nat_translation import NatTranslation
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
-from circleci_network.ports import Port, Protocol
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, Role
-from circleci_network.rules import Direction
-from circleci_network.server_versions import ServerVersion
+from circleci_network.model.checks import member, require_fields
+from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.model.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, Role
+from circleci_network.model.rules import Direction
+from circleci_network.model.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
 BASELINE_PRIORITY = 65000
@@ -102,7 +102,7 @@ class FirewallProps:
     nat_translation: NatTranslation | None = None
     """
     v4 internet mode (set by ``CircleciGcpNetwork``): Nomad clients reach circleci-proxy's external
-    address through Cloud NAT, so ``policy`` resolves those rows to addresses (``circleci_network.nat_translation``),
+    address through Cloud NAT, so ``policy`` resolves those rows to addresses (``circleci_network.model.nat_translation``),
     and GKE's Service rule admits Cloud NAT's addresses too (``load_balancer_source_ranges``).
     """
 
@@ -354,7 +354,7 @@ class CircleciFirewall(Construct):
             raise ConfigurationError(
                 f"rule {rule.rule_id}",
                 f"its peer {rule.peer} has no address range on GCP",
-                "report this: every peer of a GCP rule needs ranges (circleci_network.resolve.PeerAddresses)",
+                "report this: every peer of a GCP rule needs ranges (circleci_network.model.resolve.PeerAddresses)",
             )
         return list(rule.peer_cidrs)
 

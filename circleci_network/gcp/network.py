@@ -9,13 +9,6 @@ from typing import Any
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
-from circleci_network.application_config import (
-    ApplicationConfig,
-    application_config,
-    application_config_outputs,
-    chart_nomad_values,
-)
-from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
@@ -33,16 +26,23 @@ from circleci_network.gcp.settings import (
     check_taken_ranges,
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
-from circleci_network.intent import NetworkIntent, StackInputs
-from circleci_network.kots_settings import KotsField
-from circleci_network.nat_translation import NatTranslation, PublicAddress
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, snake
-from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
-from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
-from circleci_network.server_versions import ConfigFile, ServerVersion
-from circleci_network.topology import Topology
-from circleci_network.validation import validate_against_spec
+from circleci_network.model.checks import member, require_fields
+from circleci_network.model.intent import NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
+from circleci_network.model.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
+from circleci_network.model.server_versions import ConfigFile, ServerVersion
+from circleci_network.model.topology import Topology
+from circleci_network.tooling.application_config import (
+    ApplicationConfig,
+    application_config,
+    application_config_outputs,
+    chart_nomad_values,
+)
+from circleci_network.tooling.kots_settings import KotsField
+from circleci_network.tooling.outputs import Output, add_outputs, snake
+from circleci_network.tooling.validation import validate_against_spec
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class GcpNetworkProps:
     peered ranges); required, ``()`` if none. Our subnet, pod and service ranges must not overlap them.
     """
     validate_against_spec: bool = True
-    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
+    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.tooling.validation``)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """
     Labels on every resource we create that takes labels (addresses; GCP firewall

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import Direction, Peer, TrafficRule
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import Direction, Peer, TrafficRule
 
 
 @dataclass(frozen=True)

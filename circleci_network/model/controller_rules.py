@@ -17,11 +17,11 @@ firewall reconciliation off. Data only: no cloud is imported here.
 
 from __future__ import annotations
 
-from circleci_network.platform_rules import GOOGLE_L4_HEALTH_CHECK_RANGES
-from circleci_network.ports import Port
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule, load_balancer_ports
-from circleci_network.server_versions import ServerVersion
+from circleci_network.model.platform_rules import GOOGLE_L4_HEALTH_CHECK_RANGES
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule, load_balancer_ports
+from circleci_network.model.server_versions import ServerVersion
 
 #: The L4 (internal and external passthrough) health-check source set of the GCE controller.
 GKE_L4_HEALTH_CHECK_RANGES = GOOGLE_L4_HEALTH_CHECK_RANGES

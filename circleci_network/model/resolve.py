@@ -19,12 +19,12 @@ from enum import StrEnum
 from typing import Any
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.nat_translation import NatTranslation, rendered_peer
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import PlatformOptions, aws_platform_rules, gcp_platform_rules
-from circleci_network.ports import Port
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import (
+from circleci_network.model.nat_translation import NatTranslation, rendered_peer
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import PlatformOptions, aws_platform_rules, gcp_platform_rules
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import (
     CustomPeer,
     Direction,
     Peer,
@@ -35,8 +35,8 @@ from circleci_network.rules import (
     rerun_ingress_rules,
     roles_in,
 )
-from circleci_network.server_versions import ServerVersion
-from circleci_network.vpc_endpoints import VpcEndpoints
+from circleci_network.model.server_versions import ServerVersion
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 NodePorts = Mapping[tuple[Role, int], int]
 
@@ -90,7 +90,7 @@ class PeerAddresses:
             raise ConfigurationError(
                 "PeerAddresses.nat_translation",
                 f"{self.nat_translation!r} is not a NatTranslation",
-                "leave it None, or give circleci_network.nat_translation.NatTranslation(...)",
+                "leave it None, or give circleci_network.model.nat_translation.NatTranslation(...)",
             )
 
     def outside(self) -> dict[OutsidePeer, tuple[str, ...]]:

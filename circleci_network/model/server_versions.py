@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from circleci_network.addressing import ALL_IPV4, cidr_tuple
 from circleci_network.errors import ConfigurationError
-from circleci_network.ports import (
+from circleci_network.model.addressing import ALL_IPV4, cidr_tuple
+from circleci_network.model.ports import (
     HTTP,
     HTTPS,
     KUBERNETES_NODE_PORTS,
@@ -40,8 +40,8 @@ from circleci_network.ports import (
     Port,
     Protocol,
 )
-from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import (
+from circleci_network.model.roles import LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.model.rules import (
     SEED_DOCUMENT,
     SPEC_RULES,
     CustomPeer,
