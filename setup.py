@@ -1,7 +1,7 @@
 """Only what pyproject.toml cannot say: ship ``circleci_network.pth`` at the root of site-packages.
 
 The .pth imports ``_circleci_network_startup`` at interpreter start, which installs the fast
-provider loading whatever the user imports first (see circleci_network/provider_loading.py).
+provider loading whatever the user imports first (see circleci_network/tooling/provider_loading.py).
 """
 
 from pathlib import Path

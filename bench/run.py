@@ -26,7 +26,11 @@ from typing import Any
 from bench.apps.phases import MARKER
 from bench.report import write_reports
 from bench.sampler import RunResult, run_measured
-from circleci_network.provider_loading import EAGER_JAVASCRIPT_VARIABLE, IMPORT_HOOK_VARIABLE, LAZY_INDEX_PRELOAD
+from circleci_network.tooling.provider_loading import (
+    EAGER_JAVASCRIPT_VARIABLE,
+    IMPORT_HOOK_VARIABLE,
+    LAZY_INDEX_PRELOAD,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable

@@ -9,12 +9,11 @@ import of a provider package or of cdktf takes the fast path (``provider_loading
 __version__ = "0.2.0.dev0"
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import ExtraEgressRule, HardeningOptions
-from circleci_network.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
-from circleci_network.ports import WELL_KNOWN_PORTS, Port, Protocol
-from circleci_network.provider_loading import install_import_hook
-from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import (
+from circleci_network.model.options import ExtraEgressRule, HardeningOptions
+from circleci_network.model.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
+from circleci_network.model.ports import WELL_KNOWN_PORTS, Port, Protocol
+from circleci_network.model.roles import COMPUTE_ROLES, LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.model.rules import (
     SPEC_RULES,
     CustomPeer,
     Direction,
@@ -24,8 +23,9 @@ from circleci_network.rules import (
     TrafficRule,
     active_rules,
 )
-from circleci_network.server_versions import ServerVersion, ServerVersionId
-from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+from circleci_network.tooling.provider_loading import install_import_hook
 
 install_import_hook()  # none of the imports above loads cdktf; the user's next imports may
 

@@ -17,7 +17,7 @@ from typing import Any
 from circleci_network.audit.audit import AuditError, StackAudit, Unreadable, audit_files, read_stack
 from circleci_network.audit.policy import POLICY_FILE
 from circleci_network.audit.report import write_report
-from circleci_network.platform_rules import Platform
+from circleci_network.model.platform_rules import Platform
 
 OK, FINDINGS, UNUSABLE = 0, 1, 2
 
@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="python -m circleci_network")
     top.add_argument("--version", action="version", version=f"circleci-network {version()}")
     commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    # Parsed by circleci_network.rules_report (see main); listed here for --help.
+    # Parsed by circleci_network.tooling.rules_report (see main); listed here for --help.
     commands.add_parser(
         "rules", help="print a server version's rule table with the source of every row", add_help=False
     )
@@ -169,7 +169,7 @@ def audit(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if arguments[:1] == ["rules"]:  # the rule table per server version
-        from circleci_network.rules_report import main as rules_main
+        from circleci_network.tooling.rules_report import main as rules_main
 
         return rules_main(arguments[1:])
     args = parser().parse_args(arguments)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from circleci_network.audit import StackAudit, assert_matches_spec
-from circleci_network.provider_loading import (
+from circleci_network.tooling.provider_loading import (
     EAGER_JAVASCRIPT_VARIABLE,
     IMPORT_HOOK_VARIABLE,
     LazyProviderFinder,

@@ -28,11 +28,11 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate, LaunchTemplateMetadataOptions
 
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import Platform, PlatformOptions
-from circleci_network.roles import Role
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import Platform, PlatformOptions
+from circleci_network.model.roles import Role
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
-from circleci_network.vpc_endpoints import VpcEndpoints
 from stacks.reference import reference_aws_props
 
 CLUSTER_NAME = "circleci"

@@ -1,7 +1,7 @@
 """Run at interpreter start by ``circleci_network.pth`` (installed beside it in site-packages).
 
 Costs one small import and no import of our package: it waits for the first import of jsii or a
-prebuilt cdktf provider, then installs ``circleci_network.provider_loading``'s import hook, so the
+prebuilt cdktf provider, then installs ``circleci_network.tooling.provider_loading``'s import hook, so the
 fast path does not depend on importing ``circleci_network`` first. ``CIRCLECI_NETWORK_IMPORT_HOOK=0``
 turns it off.
 
@@ -23,7 +23,7 @@ class _Trigger:
         if cls in sys.meta_path:
             sys.meta_path.remove(cls)
         try:
-            from circleci_network.provider_loading import LazyProviderFinder, install_import_hook
+            from circleci_network.tooling.provider_loading import LazyProviderFinder, install_import_hook
         except Exception:  # uninstalled or broken: never fail the user's import of jsii for it
             return None
         if not install_import_hook():
@@ -31,6 +31,6 @@ class _Trigger:
         return LazyProviderFinder().find_spec(fullname, path, target)
 
 
-_OFF = ("0", "false", "off", "no")  # as circleci_network.provider_loading.import_hook_enabled reads it
+_OFF = ("0", "false", "off", "no")  # as circleci_network.tooling.provider_loading.import_hook_enabled reads it
 if os.environ.get("CIRCLECI_NETWORK_IMPORT_HOOK", "").strip().lower() not in _OFF and _Trigger not in sys.meta_path:
     sys.meta_path.insert(0, _Trigger)

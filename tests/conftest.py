@@ -39,11 +39,11 @@ def add_network_acl_stacks(app: Any) -> None:
 
     from circleci_network.aws import AwsNetworkProps, NatGateways, VpcProps
     from circleci_network.aws.vpc import ExistingVpc
-    from circleci_network.options import ExtraEgressRule, HardeningOptions
-    from circleci_network.ports import Port
-    from circleci_network.roles import Role
+    from circleci_network.model.options import ExtraEgressRule, HardeningOptions
+    from circleci_network.model.ports import Port
+    from circleci_network.model.roles import Role
+    from circleci_network.model.topology import JobPlacement, Topology, TopologyWarning, UserAccess
     from circleci_network.stacks.aws import AwsStackProps, CircleciAwsStack
-    from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
 
     zones = ("us-east-1a", "us-east-1b", "us-east-1c")
     reference = AwsNetworkProps(vpc=VpcProps(availability_zones=zones), network_acls=True)
@@ -92,7 +92,7 @@ def shape_stacks() -> dict[str, Synth]:
 
     from cdktf import App, Testing
 
-    from circleci_network.topology import TopologyWarning
+    from circleci_network.model.topology import TopologyWarning
     from tests.modes import build_all
 
     with warnings.catch_warnings():
@@ -108,7 +108,7 @@ def gke_stacks() -> dict[str, Synth]:
 
     from cdktf import App, Testing
 
-    from circleci_network.topology import TopologyWarning
+    from circleci_network.model.topology import TopologyWarning
     from tests.gke_stacks import build_gke_stacks
 
     with warnings.catch_warnings():
@@ -128,6 +128,75 @@ def eks_example() -> Synth:
 
 
 @pytest.fixture(scope="session")
+def aws_v4_internet() -> Synth:
+    """The reference AWS network on Server v4.3 with internet-facing users (static proxy EIPs)."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from stacks.reference import reference_aws_props
+
+    aws = reference_aws_props()
+    network = replace(aws.network, server_version=ServerVersion(ServerVersionId.V4_3), node_ports=None)
+    stack = CircleciAwsStack(App(), "circleci-aws-v4-internet", props=replace(aws, network=network))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def aws_v4_internet_endpoints() -> Synth:
+    """``aws_v4_internet`` with VPC endpoints for the nodes and the Nomad clients (behind NAT):
+    both features in one network."""
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.model.roles import Role
+    from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.model.vpc_endpoints import VpcEndpoints
+    from circleci_network.stacks.aws import CircleciAwsStack
+    from stacks.reference import reference_aws_props
+
+    aws = reference_aws_props()
+    endpoints = VpcEndpoints(enabled=True, roles=(Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS))
+    network = replace(
+        aws.network, server_version=ServerVersion(ServerVersionId.V4_3), node_ports=None, vpc_endpoints=endpoints
+    )
+    stack = CircleciAwsStack(App(), "circleci-aws-v4-internet-endpoints", props=replace(aws, network=network))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
+def gcp_v4_internet() -> Synth:
+    """The reference GCP network on Server v4.3 with internet-facing users: the external proxy's
+    reserved address and Cloud NAT on two static addresses (as tests/test_server_version_stacks.py)."""
+    import warnings
+    from dataclasses import replace
+
+    from cdktf import App, Testing
+
+    from circleci_network.gcp.settings import CloudNat
+    from circleci_network.model.options import HardeningOptions
+    from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+    from circleci_network.model.topology import TopologyWarning
+    from circleci_network.stacks.gcp import CircleciGcpStack
+    from stacks.reference import reference_gcp_props
+
+    gcp = reference_gcp_props()
+    network = replace(
+        gcp.network,
+        server_version=ServerVersion(ServerVersionId.V4_3),
+        nat=CloudNat(address_count=2),
+        hardening=HardeningOptions(client_cidrs=("203.0.113.0/24",)),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        stack = CircleciGcpStack(App(), "circleci-gcp-v4-internet", props=replace(gcp, network=network))
+    return dict(json.loads(Testing.synth(stack)))
+
+
+@pytest.fixture(scope="session")
 def eks_nacl_example() -> Synth:
     """The EKS example with network ACLs (and egress through a proxy): stacks/eks_example.py."""
     from cdktf import App, Testing
@@ -143,7 +212,7 @@ def eks_endpoints_example() -> Synth:
     """The EKS example with ``VpcEndpoints(enabled=True)``: the default list plus eks."""
     from cdktf import App, Testing
 
-    from circleci_network.vpc_endpoints import VpcEndpoints
+    from circleci_network.model.vpc_endpoints import VpcEndpoints
     from stacks.eks_example import EksExampleStack, eks_example_props
 
     props = eks_example_props(vpc_endpoints=VpcEndpoints(enabled=True))
@@ -157,8 +226,8 @@ def aws_endpoints() -> Synth:
 
     from cdktf import App, Testing
 
+    from circleci_network.model.vpc_endpoints import VpcEndpoints
     from circleci_network.stacks.aws import CircleciAwsStack
-    from circleci_network.vpc_endpoints import VpcEndpoints
     from stacks.reference import reference_aws_props
 
     props = reference_aws_props()

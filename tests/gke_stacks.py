@@ -9,10 +9,10 @@ from typing import Any
 from cdktf import App, TerraformStack
 
 from circleci_network.gcp import FirewallTargets, GcpNetworkProps
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
-from circleci_network.server_versions import ServerVersion, ServerVersionId
-from circleci_network.topology import Topology, UserAccess
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.topology import Topology, UserAccess
 from stacks.reference import reference_gcp_props
 
 CONTROL_PLANE = "172.16.0.32/28"

@@ -9,10 +9,10 @@ from typing import Any
 
 from cdktf import App, TerraformStack
 
-from circleci_network.options import ExtraEgressRule, HardeningOptions
-from circleci_network.ports import Port
-from circleci_network.roles import Role
-from circleci_network.topology import JobPlacement, Topology, UserAccess
+from circleci_network.model.options import ExtraEgressRule, HardeningOptions
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import Role
+from circleci_network.model.topology import JobPlacement, Topology, UserAccess
 from stacks.reference import reference_aws_props, reference_gcp_props
 
 VPN = ("10.200.0.0/16",)

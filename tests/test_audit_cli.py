@@ -15,7 +15,7 @@ import pytest
 from circleci_network.__main__ import main
 from circleci_network.audit import audit_stack
 from circleci_network.audit.policy import POLICY_FILE, policy_text, write_policies
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
 
 Synth = dict[str, Any]
 COMMITTED = Path(__file__).parent.parent / "policy"

@@ -37,11 +37,12 @@ from circleci_network.audit.engine import (
 from circleci_network.audit.expected import ExpectedView, port_spec
 from circleci_network.audit.facts import stack_policy
 from circleci_network.audit.gcp_view import GcpView
+from circleci_network.audit.public_addresses import public_placement
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_port_cells
 from circleci_network.audit.views import Endpoint, NetworkView
-from circleci_network.resolve import ResolvedRule
-from circleci_network.roles import COMPUTE_ROLES, Role
-from circleci_network.rules import Direction
+from circleci_network.model.resolve import ResolvedRule
+from circleci_network.model.roles import COMPUTE_ROLES, Role
+from circleci_network.model.rules import Direction
 from tests.gke_stacks import with_gke_rules
 
 Synth = dict[str, Any]
@@ -50,8 +51,11 @@ Synth = dict[str, Any]
 def _views(stack: Synth) -> tuple[NetworkView, ExpectedView, ExpectedView, Cells]:
     """The views and cells of ``stack``, built as ``audit_stack`` builds them."""
     (intent,) = intents(stack)
-    policy = stack_policy(stack, intent)
-    actual: NetworkView = AwsView(stack, intent, policy) if intent.cloud == "aws" else GcpView(stack, intent, policy)
+    public = public_placement(stack, intent)
+    policy = stack_policy(stack, intent, public)
+    actual: NetworkView = (
+        AwsView(stack, intent, policy, public) if intent.cloud == "aws" else GcpView(stack, intent, policy, public)
+    )
     for role, cidrs in intent.inputs.role_cidrs.items():
         if role in COMPUTE_ROLES and not actual.book.ranges.get(role):
             actual.book.ranges[role] = [IPv4Network(c) for c in cidrs]
@@ -141,9 +145,12 @@ def _tampered_acls(stack: Synth) -> Synth:
 
 
 def _every_stack(
-    reference_stacks: dict[str, Synth], shape_stacks: dict[str, Synth], gke_stacks: dict[str, Synth]
+    reference_stacks: dict[str, Synth],
+    shape_stacks: dict[str, Synth],
+    gke_stacks: dict[str, Synth],
+    v4_internet: dict[str, Synth],
 ) -> dict[str, Synth]:
-    found = {**reference_stacks, **shape_stacks, **gke_stacks}
+    found = {**reference_stacks, **shape_stacks, **gke_stacks, **v4_internet}
     found["gcp-gke-private+gke-rules"] = with_gke_rules(gke_stacks["gcp-gke-private"])
     for name in [n for n in reference_stacks if "nacl" in n]:
         found[f"{name}+tampered"] = _tampered_acls(reference_stacks[name])
@@ -151,11 +158,24 @@ def _every_stack(
 
 
 def test_the_flow_search_answers_as_the_plain_one_on_every_shape(
-    reference_stacks: dict[str, Synth], shape_stacks: dict[str, Synth], gke_stacks: dict[str, Synth]
+    reference_stacks: dict[str, Synth],
+    shape_stacks: dict[str, Synth],
+    gke_stacks: dict[str, Synth],
+    aws_v4_internet: Synth,
+    aws_v4_internet_endpoints: Synth,
+    gcp_v4_internet: Synth,
 ) -> None:
     """Same flows, same resources, in the same order (reports list them in it), for the stack,
-    the model as rendered and the pure model; and the same one-sided flows."""
-    stacks = _every_stack(reference_stacks, shape_stacks, gke_stacks)
+    the model as rendered and the pure model; and the same one-sided flows. The v4 internet-mode
+    shapes put the NAT and proxy addresses at stand-ins the classes must tell apart."""
+    v4_internet = {
+        "aws-v4.3-internet": aws_v4_internet,
+        "aws-v4.3-internet+endpoints": aws_v4_internet_endpoints,
+        "gcp-v4.3-internet": gcp_v4_internet,
+    }
+    for name, stack in v4_internet.items():
+        assert _views(stack)[0].book.nat is not None, name  # the NAT path is modelled: the shape is what it says
+    stacks = _every_stack(reference_stacks, shape_stacks, gke_stacks, v4_internet)
     for name, stack in stacks.items():
         actual, rendered, pure, cells = _views(stack)
         for label, view in (("stack", actual), ("rendered", rendered), ("pure", pure)):

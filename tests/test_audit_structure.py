@@ -10,7 +10,7 @@ import pytest
 
 from circleci_network.audit import AuditError, audit_stack
 from circleci_network.audit.findings import Finding
-from circleci_network.intent import INTENT_LOCAL
+from circleci_network.model.intent import INTENT_LOCAL
 
 Synth = dict[str, Any]
 

@@ -71,7 +71,7 @@ def test_bad_vpc_props_name_the_field(kwargs: dict[str, object], field: str) -> 
 
 def test_node_ports_must_be_in_range_and_unique() -> None:
     from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, LoadBalancerProps
-    from circleci_network.roles import Role
+    from circleci_network.model.roles import Role
 
     base = {"vpc_id": "vpc-1", "public_subnet_ids": [], "internal_subnet_ids": [], "security_group_ids": {}}
     with pytest.raises(ConfigurationError, match="outside the NodePort range"):
@@ -85,7 +85,7 @@ def test_node_ports_must_be_in_range_and_unique() -> None:
 def test_a_node_port_outside_the_range_is_refused_before_any_rule_is_rendered() -> None:
     from circleci_network.aws import AwsNetworkProps, SecurityGroupProps
     from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS
-    from circleci_network.roles import Role
+    from circleci_network.model.roles import Role
 
     ports = {**DEFAULT_NODE_PORTS, (Role.FRONTEND_LB, 80): 22}  # would admit clients on SSH when transparent
     with pytest.raises(ConfigurationError) as caught:

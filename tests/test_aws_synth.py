@@ -8,7 +8,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network import HardeningOptions, active_rules
-from circleci_network.roles import Role
+from circleci_network.model.roles import Role
 
 Synth = dict[str, Any]
 

@@ -19,19 +19,19 @@ from circleci_network.audit.audit import audit_stack
 from circleci_network.aws import AwsNetworkProps, VpcProps
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp import GcpNetworkProps
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import (
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import (
     EKS_DEFAULT_WEBHOOK_PORTS,
     GoogleApiAccess,
     Platform,
     PlatformOptions,
     rules_for_platform,
 )
-from circleci_network.roles import Role
-from circleci_network.rules import SourceKind
-from circleci_network.server_versions import ServerVersion, ServerVersionId
-from circleci_network.topology import Topology
+from circleci_network.model.roles import Role
+from circleci_network.model.rules import SourceKind
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.topology import Topology
 from stacks.eks_example import eks_example_props
 from tests.snapshot_diff import structural_diff
 from tests.test_option_combinations import _fits, hardening_options, synth_settings, topologies
@@ -284,7 +284,7 @@ eks_platforms = st.builds(
 )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @synth_settings
 @given(
     platform=eks_platforms,

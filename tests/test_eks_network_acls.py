@@ -19,12 +19,12 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network.audit.audit import audit_stack
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import Platform, PlatformOptions, rules_for_platform
-from circleci_network.ports import Protocol
-from circleci_network.roles import Role
-from circleci_network.rules import Direction
-from circleci_network.topology import Topology
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import Platform, PlatformOptions, rules_for_platform
+from circleci_network.model.ports import Protocol
+from circleci_network.model.roles import Role
+from circleci_network.model.rules import Direction
+from circleci_network.model.topology import Topology
 from tests.snapshot_diff import structural_diff
 from tests.test_option_combinations import _fits, hardening_options, synth_settings, topologies
 
@@ -259,7 +259,7 @@ eks_platforms = st.builds(
 )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @synth_settings
 @given(
     platform=eks_platforms,

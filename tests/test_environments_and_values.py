@@ -15,8 +15,8 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network import ConfigurationError, HardeningOptions
-from circleci_network.helm_values import VALUES_FILE, to_yaml, write_helm_values
-from circleci_network.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+from circleci_network.model.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+from circleci_network.tooling.helm_values import VALUES_FILE, to_yaml, write_helm_values
 from stacks.reference import reference_aws_props, reference_gcp_props
 
 Synth = dict[str, Any]

@@ -78,7 +78,7 @@ def test_bad_gcp_props_name_the_field(kwargs: dict[str, object], field: str) -> 
 def test_firewall_names_over_63_characters_are_refused() -> None:
     from circleci_network import ExtraEgressRule, Port
     from circleci_network.gcp import GcpNetworkProps
-    from circleci_network.roles import Role
+    from circleci_network.model.roles import Role
 
     extra = ExtraEgressRule("artifact-cache-mirror-eu", Role.EXTERNAL_VMS, Port.tcp(8081), ("10.9.0.0/24",), "cache")
     with pytest.raises(ConfigurationError) as caught:
@@ -109,7 +109,7 @@ def test_bad_gcp_addressing(kwargs: dict[str, object], field: str) -> None:
 
 def test_internal_address_outside_the_subnet_is_refused() -> None:
     from circleci_network.gcp import GcpAddressing
-    from circleci_network.roles import Role
+    from circleci_network.model.roles import Role
 
     with pytest.raises(ConfigurationError) as caught:
         GcpAddressing(internal_load_balancer_addresses={Role.NOMAD_LB: "10.9.0.5"})

@@ -18,9 +18,9 @@ from circleci_network.__main__ import main
 from circleci_network.audit.audit import audit_stack
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp import FirewallTargets, GcpAddressing, GcpNetworkProps
-from circleci_network.intent import NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import (
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import (
     GOOGLE_L4_HEALTH_CHECK_RANGES,
     GoogleApiAccess,
     Platform,
@@ -28,9 +28,9 @@ from circleci_network.platform_rules import (
     TrafficPolicy,
     rules_for_platform,
 )
-from circleci_network.roles import Role
-from circleci_network.rules import SourceKind
-from circleci_network.topology import JobPlacement, Topology
+from circleci_network.model.roles import Role
+from circleci_network.model.rules import SourceKind
+from circleci_network.model.topology import JobPlacement, Topology
 from tests.gke_stacks import CONTROL_PLANE, PRIVATE, PUBLIC_LOCAL, gke_props, with_gke_rules
 from tests.test_option_combinations import _fits, gcp_combination, hardening_options, synth_settings
 
@@ -269,7 +269,7 @@ platforms = st.builds(
 )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @synth_settings
 @given(
     platform=platforms,

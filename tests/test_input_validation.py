@@ -18,10 +18,10 @@ from circleci_network.aws import AwsNetworkProps, NatGateways, SecurityGroupProp
 from circleci_network.aws.load_balancers import LoadBalancerProps
 from circleci_network.aws.naming import names_from_prefix
 from circleci_network.aws.vpc import ExistingVpc
-from circleci_network.checks import member
 from circleci_network.gcp import FirewallTargets, GcpAddressing, GcpNetworkProps
 from circleci_network.gcp.identities import RoleIdentityProps
-from circleci_network.topology import JobPlacement, Topology, UserAccess
+from circleci_network.model.checks import member
+from circleci_network.model.topology import JobPlacement, Topology, UserAccess
 
 ZONES = ("us-east-1a", "us-east-1b")
 VPC = VpcProps(availability_zones=ZONES)
@@ -521,7 +521,7 @@ def test_an_internal_proxy_is_an_internal_peer_allowed_inside_the_network() -> N
 
 
 def test_the_internal_proxy_is_recorded_for_the_audit_only_when_set() -> None:
-    from circleci_network.options import options_from_json, options_to_json
+    from circleci_network.model.options import options_from_json, options_to_json
 
     proxy = HardeningOptions(internal_proxy_cidrs=("10.0.15.10/32",))
     assert options_from_json(options_to_json(proxy)) == proxy

@@ -23,6 +23,7 @@ from circleci_network.audit.aws_view import AwsView
 from circleci_network.audit.engine import Cells, cut, matrix
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import stack_policy
+from circleci_network.audit.public_addresses import public_placement
 from circleci_network.audit.space import AddressCell
 from circleci_network.audit.views import Endpoint
 
@@ -275,8 +276,9 @@ def test_an_explicit_deny_is_named(nacl: Synth) -> None:
 def _view_and_cells(stack: Synth) -> tuple[AwsView, Cells]:
     """The audit's own view of ``stack`` and its cells, built as ``audit_stack`` builds them."""
     (intent,) = intents(stack)
-    policy = stack_policy(stack, intent)
-    view = AwsView(stack, intent, policy)
+    public = public_placement(stack, intent)
+    policy = stack_policy(stack, intent, public)
+    view = AwsView(stack, intent, policy, public)
     rendered = ExpectedView(intent, policy, view.book)
     pure = ExpectedView(intent, policy, view.book, as_rendered=False)
     return view, cut([view, rendered, pure], view.book)

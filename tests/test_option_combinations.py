@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from circleci_network.audit import assert_matches_spec
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import ExtraEgressRule, HardeningOptions
-from circleci_network.ports import Port
-from circleci_network.roles import JOB_ROLES
-from circleci_network.topology import JobPlacement, Topology, UserAccess
+from circleci_network.model.options import ExtraEgressRule, HardeningOptions
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import JOB_ROLES
+from circleci_network.model.topology import JobPlacement, Topology, UserAccess
 
 # Outside addresses only: the networks below use 10.x, the way a real installation does.
 OUTSIDE = ["203.0.113.0/24", "198.51.100.7/32", "192.0.2.0/28", "100.64.0.0/10", "172.16.8.0/22", "8.8.8.8/32"]
@@ -98,7 +98,7 @@ def gcp_combination(**props: Any) -> dict[str, Any]:
     return _synth(stack)
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @synth_settings
 @given(
     hardening=hardening_options,
@@ -165,7 +165,7 @@ def _aws_network(
     )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @synth_settings
 @given(
     hardening=hardening_options,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from circleci_network import ConfigurationError, ExtraEgressRule, HardeningOptions, Port, Role
-from circleci_network.addressing import carve_subnets, parse_cidr
+from circleci_network.model.addressing import carve_subnets, parse_cidr
 
 
 @pytest.mark.parametrize(

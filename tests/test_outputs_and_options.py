@@ -144,7 +144,7 @@ def test_a_second_network_in_one_stack_takes_a_prefix(options_stacks: dict[str, 
 def test_bad_output_prefix_is_refused(prefix: object) -> None:
     from cdktf import App, TerraformStack
 
-    from circleci_network.outputs import Output, add_outputs
+    from circleci_network.tooling.outputs import Output, add_outputs
 
     stack = TerraformStack(App(), "s")
     with pytest.raises(ConfigurationError) as caught:

@@ -44,12 +44,18 @@ REPOSITORY_ONLY = ("stacks", "tests", "bench", "main")
 
 def test_the_layers_import_only_downwards() -> None:
     core = sorted(PACKAGE.glob("*.py"))
-    in_folder = {d: sorted((PACKAGE / d).rglob("*.py")) for d in ("aws", "gcp", "audit", "stacks")}
+    in_folder = {d: sorted((PACKAGE / d).rglob("*.py")) for d in ("model", "tooling", "aws", "gcp", "audit", "stacks")}
     problems = [
         *_violations(core, (*CLOUDS, *PROVIDERS)),
+        # The model: rules, options, resolve. Nothing above it, and no cdktf.
+        *_violations(
+            in_folder["model"],
+            (*CLOUDS, *PROVIDERS, "circleci_network.tooling", "circleci_network.audit", "cdktf", "constructs", "jsii"),
+        ),
+        *_violations(in_folder["tooling"], (*CLOUDS, *PROVIDERS)),
         *_violations(in_folder["aws"], ("circleci_network.gcp", "circleci_network.stacks", PROVIDERS[1])),
         *_violations(in_folder["gcp"], ("circleci_network.aws", "circleci_network.stacks", PROVIDERS[0])),
-        *_violations(in_folder["audit"], (*CLOUDS, *PROVIDERS, "cdktf", "constructs")),
+        *_violations(in_folder["audit"], (*CLOUDS, *PROVIDERS, "circleci_network.tooling", "cdktf", "constructs")),
         *_violations([PACKAGE / "stacks" / "aws.py"], ("circleci_network.gcp", "circleci_network.stacks.gcp")),
         *_violations([PACKAGE / "stacks" / "gcp.py"], ("circleci_network.aws", "circleci_network.stacks.aws")),
         *_violations(sorted(PACKAGE.rglob("*.py")), REPOSITORY_ONLY),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from circleci_network.provider_loading import EAGER_JAVASCRIPT_VARIABLE, LAZY_INDEX_PRELOAD
+from circleci_network.tooling.provider_loading import EAGER_JAVASCRIPT_VARIABLE, LAZY_INDEX_PRELOAD
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
@@ -29,7 +29,7 @@ def _fresh_python(code: str, **env: str) -> str:
 
 SET_UP = (
     "import os\n"
-    "{before}from circleci_network.provider_loading import load_provider_javascript_lazily as f\n"
+    "{before}from circleci_network.tooling.provider_loading import load_provider_javascript_lazily as f\n"
     "print(f(), os.environ.get('NODE_OPTIONS', ''))"
 )
 
@@ -140,7 +140,7 @@ def test_the_import_hook_can_be_turned_off() -> None:
 
 def test_an_unreadable_import_hook_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from circleci_network.errors import ConfigurationError
-    from circleci_network.provider_loading import IMPORT_HOOK_VARIABLE, install_import_hook
+    from circleci_network.tooling.provider_loading import IMPORT_HOOK_VARIABLE, install_import_hook
 
     monkeypatch.setenv(IMPORT_HOOK_VARIABLE, "disabled")
     with pytest.raises(ConfigurationError, match=r"^CIRCLECI_NETWORK_IMPORT_HOOK: 'disabled' is neither on nor off"):
@@ -164,4 +164,4 @@ def test_the_build_puts_the_startup_hook_at_the_root_of_site_packages(tmp_path: 
     assert _fresh_python(code) == "['_circleci_network_startup.py', 'circleci_network.pth']"
     assert (build / "circleci_network.pth").read_text() == "import _circleci_network_startup\n"
     assert (build / "_circleci_network_startup.py").is_file()
-    assert (build / "circleci_network" / "provider_loading.py").is_file()
+    assert (build / "circleci_network" / "__init__.py").is_file()

@@ -64,7 +64,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 
 from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, VpcProps
-from circleci_network.roles import Role
+from circleci_network.model.roles import Role
 
 
 def platform(name):

@@ -1,31 +1,33 @@
 """The resolved policy: the one step from options and cloud facts to the rules every renderer
-and the audit read (``circleci_network.resolve``). Pure Python: no synth here; that the
+and the audit read (``circleci_network.model.resolve``). Pure Python: no synth here; that the
 renderers draw the same stacks from it is the snapshot tests' job."""
 
 from __future__ import annotations
 
 import ast
 from collections import Counter
-from dataclasses import fields
+from dataclasses import fields, replace
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, reject, settings
+from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
 from circleci_network.aws.load_balancers import default_node_ports
-from circleci_network.checks import covers_everything
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import ExtraEgressRule, HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules, gcp_platform_rules
-from circleci_network.ports import DOCKER_TLS, HTTP, HTTPS, KUBERNETES_NODE_PORTS, NOMAD_RPC, Port
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
-from circleci_network.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, SourceKind, active_rules
-from circleci_network.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.checks import covers_everything
+from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress
+from circleci_network.model.options import ExtraEgressRule, HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import Platform, PlatformOptions, aws_platform_rules, gcp_platform_rules
+from circleci_network.model.ports import DOCKER_TLS, HTTP, HTTPS, KUBERNETES_NODE_PORTS, NOMAD_RPC, Port
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
+from circleci_network.model.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
+from circleci_network.model.rules import CustomPeer, Direction, SourceKind, TrafficRule, active_rules
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 VPC = "10.0.0.0/16"
 RESOLVER = ("10.0.0.2/32",)
@@ -37,6 +39,18 @@ GCP_ADDRESSES = PeerAddresses(
     roles={Role.KUBERNETES_NODES: ("10.0.0.0/20", "10.4.0.0/14"), Role.NOMAD_CLIENTS: ("10.0.0.0/20",)},
 )
 PACKAGE = Path(__file__).resolve().parent.parent / "circleci_network"
+# v4 internet mode, as the network constructs build it (aws/network.py, gcp/network.py).
+PROXY_ADDRESSES = (PublicAddress("proxy-a", "198.51.100.7/32"), PublicAddress("proxy-b", "198.51.100.8/32"))
+NAT_ADDRESSES = (PublicAddress("nat-a", "203.0.113.9/32"),)
+AWS_NAT = NatTranslation({Role.PROXY_LB: PROXY_ADDRESSES}, frozenset(COMPUTE_ROLES), NAT_ADDRESSES)
+GCP_NAT = NatTranslation(
+    {Role.PROXY_LB: PROXY_ADDRESSES[:1]},
+    frozenset(JOB_ROLES),
+    NAT_ADDRESSES,
+    receivers=frozenset({Role.KUBERNETES_NODES}),
+    load_balancer_source_ranges=True,
+)
+V4 = ServerVersion(id=ServerVersionId.V4_3, proxy_job_ports=True)
 
 
 def _by_id(policy: ResolvedPolicy) -> dict[str, tuple[str, ...]]:
@@ -130,11 +144,78 @@ def test_lookups() -> None:
 
 
 def test_every_outside_peer_the_cloud_decides_has_a_field_in_peer_addresses() -> None:
-    """Adding such a peer to ``OutsidePeer`` means one ``_outside`` field in ``PeerAddresses``."""
+    """Adding such a peer to ``OutsidePeer`` means one ``_outside`` field in ``PeerAddresses``
+    (v4 internet mode's two come from its ``nat_translation``)."""
     cloud_decides = {peer for peer in OutsidePeer if HardeningOptions().cidrs_for(peer) is None}
     assert cloud_decides <= set(PeerAddresses().outside())
     peers = [f.metadata["peer"] for f in fields(PeerAddresses) if "peer" in f.metadata]
     assert len(peers) == len(set(peers))
+
+
+def test_nat_translation_resolves_the_rows_across_nat_to_addresses() -> None:
+    """AWS v4 internet mode: Nomad clients send to the proxy's EIPs, the proxy admits the NAT
+    gateways' addresses; every other row keeps its peer and its CIDRs."""
+    plain = resolve_policy(HardeningOptions(), cloud=Cloud.AWS, server_version=V4, addresses=AWS_ADDRESSES)
+    translated = resolve_policy(
+        HardeningOptions(),
+        cloud=Cloud.AWS,
+        server_version=V4,
+        addresses=replace(AWS_ADDRESSES, nat_translation=AWS_NAT),
+    )
+    assert [r.rule for r in translated.rules] == [r.rule for r in plain.rules]  # the model's rows, unchanged
+    changed = {r.rule_id: (r.peer, r.peer_cidrs) for r, p in zip(translated.rules, plain.rules, strict=True) if r != p}
+    proxy, nat = ("198.51.100.7/32", "198.51.100.8/32"), ("203.0.113.9/32",)
+    assert changed == {
+        **{
+            f"nomad-clients-out-{port}-circleci-proxy": (OutsidePeer.PROXY_PUBLIC_ADDRESSES, proxy)
+            for port in (4647, 3000, 8585)
+        },
+        **{f"circleci-proxy-in-{port}": (OutsidePeer.NAT_ADDRESSES, nat) for port in (4647, 3000, 8585)},
+    }
+    rule = next(r for r in translated.rules if r.rule_id == "circleci-proxy-in-4647")
+    assert rule.rule.peer is Role.NOMAD_CLIENTS and rule.peer_role is None  # by address, not the group
+    assert translated.peer_cidrs(OutsidePeer.NAT_ADDRESSES) == nat
+    assert plain.peer_cidrs(OutsidePeer.NAT_ADDRESSES) == ()
+
+
+def test_gcp_nat_source_ranges_add_gkes_rule_for_the_nat_addresses() -> None:
+    """GCP v4 internet mode: the proxy's rows sit on the nodes and admit Cloud NAT's addresses;
+    GKE's k8s-fw rule admits them on every Service port only when the values list them."""
+    version = ServerVersion(id=ServerVersionId.V4_3)
+
+    def rules(translation: NatTranslation) -> dict[str, tuple[object, tuple[str, ...]]]:
+        addresses = replace(GCP_ADDRESSES, nat_translation=translation)
+        policy = resolve_policy(HardeningOptions(), cloud=Cloud.GCP, server_version=version, addresses=addresses)
+        return {r.rule_id: (r.peer, r.peer_cidrs) for r in policy.rules}
+
+    listed = rules(GCP_NAT)
+    nat = (OutsidePeer.NAT_ADDRESSES, ("203.0.113.9/32",))
+    assert listed["k8s-nodes-in-via-circleci-proxy-in-4647"] == nat
+    assert listed["k8s-nodes-in-via-circleci-proxy-in-gke-nat-ranges"] == nat
+    assert listed["nomad-clients-out-4647-circleci-proxy"] == (OutsidePeer.PROXY_PUBLIC_ADDRESSES, ("198.51.100.7/32",))
+    unlisted = rules(replace(GCP_NAT, load_balancer_source_ranges=False))
+    assert "k8s-nodes-in-via-circleci-proxy-in-gke-nat-ranges" not in unlisted
+    assert unlisted["k8s-nodes-in-via-circleci-proxy-in-4647"] == nat
+
+
+def test_peer_addresses_refuse_anything_but_a_nat_translation() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        PeerAddresses(nat_translation={Role.PROXY_LB: ("198.51.100.7/32",)})  # type: ignore[arg-type]
+    assert error.value.field == "PeerAddresses.nat_translation"
+
+
+def test_rendered_peer_is_called_by_resolve_only() -> None:
+    """Resolve once: the NAT translation's peer decision is applied in resolve.py and nowhere
+    else; the renderers and the audit read translated ``ResolvedRule``s."""
+    callers = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None)) == "rendered_peer"
+            ):
+                callers.add(path.relative_to(PACKAGE).as_posix())
+    assert callers == {"model/resolve.py"}
 
 
 def test_an_unknown_cloud_is_refused() -> None:
@@ -155,7 +236,7 @@ def test_hardening_options_peer_cidrs_is_called_by_resolve_only() -> None:
                 and len(node.args) == 2
             ):
                 callers.add(path.relative_to(PACKAGE).as_posix())
-    assert callers == {"resolve.py"}
+    assert callers == {"model/resolve.py"}
 
 
 def test_the_gcp_firewall_refuses_a_role_peer_without_addresses() -> None:
@@ -215,7 +296,7 @@ versions = st.sampled_from(
         ServerVersion(id=ServerVersionId.V3),
         ServerVersion(id=ServerVersionId.V4_0),
         ServerVersion(id=ServerVersionId.V4_3, proxy_job_ports=True),
-        ServerVersion(id=ServerVersionId.V4_3, external_nomad_server_cidrs=("10.9.0.0/24",)),
+        ServerVersion(id=ServerVersionId.V4_8, external_nomad_server_cidrs=("10.9.0.0/24",)),
     ]
 )
 platforms = {
@@ -230,23 +311,51 @@ platforms = {
 }
 
 
+#: A drawn policy, the NodePorts and the VPC endpoints it was resolved with.
+Resolution = tuple[ResolvedPolicy, dict[tuple[Role, int], int], VpcEndpoints | None]
+endpoint_choices = st.sampled_from(
+    [
+        None,
+        VpcEndpoints(enabled=True),
+        VpcEndpoints(enabled=True, services=("ecr.api", "ecr.dkr", "sts")),
+        # S3 only, for Nomad clients too: they sit behind NAT in v4 internet mode.
+        VpcEndpoints(enabled=True, services=("s3",), roles=(Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS)),
+    ]
+)
+
+
 @st.composite
-def resolutions(draw: st.DrawFn) -> tuple[ResolvedPolicy, dict[tuple[Role, int], int]]:
+def resolutions(draw: st.DrawFn) -> Resolution:
     cloud = draw(st.sampled_from(list(Cloud)))
     version = draw(versions)
     options = draw(hardening_options())
     node_ports: dict[tuple[Role, int], int] = {}
     if cloud is Cloud.AWS:
         node_ports = default_node_ports(version)
+    addresses, nat = (AWS_ADDRESSES, AWS_NAT) if cloud is Cloud.AWS else (GCP_ADDRESSES, GCP_NAT)
+    platform = draw(platforms[cloud])
+    endpoints = draw(endpoint_choices) if cloud is Cloud.AWS else None
+    if endpoints is not None:
+        endpoints = endpoints.with_defaults(eks=platform.is_eks)
     policy = resolve_policy(
         options,
         cloud=cloud,
         server_version=version,
-        platform=draw(platforms[cloud]),
+        platform=platform,
+        vpc_endpoints=endpoints,
         node_ports=node_ports,
-        addresses=AWS_ADDRESSES if cloud is Cloud.AWS else GCP_ADDRESSES,
+        addresses=replace(addresses, nat_translation=draw(st.sampled_from([None, nat]))),
     )
-    return policy, node_ports
+    return policy, node_ports, endpoints
+
+
+def _platform_rows(policy: ResolvedPolicy, endpoints: VpcEndpoints | None) -> tuple[TrafficRule, ...]:
+    """What the platform adds, as each cloud's renderer asks for it."""
+    if policy.cloud is Cloud.GCP:
+        nat = policy.addresses.nat_translation
+        listed = nat is not None and nat.load_balancer_source_ranges
+        return gcp_platform_rules(policy.server_version, policy.platform, nat_source_ranges=listed)
+    return aws_platform_rules(policy.platform, endpoints)
 
 
 quick = settings(max_examples=150, deadline=None, derandomize=True)
@@ -280,14 +389,10 @@ def test_every_outside_peer_cidr_lies_outside_the_network(options: HardeningOpti
 @quick
 @given(resolution=resolutions())
 def test_every_rule_in_force_appears_once_per_port(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, node_ports = resolution
-    extra = (
-        gcp_platform_rules(policy.server_version, policy.platform)
-        if policy.cloud is Cloud.GCP
-        else aws_platform_rules(policy.platform)
-    )
+    policy, node_ports, endpoints = resolution
+    extra = _platform_rows(policy, endpoints)
     rules = active_rules(
         policy.options,
         transparent_load_balancers=policy.transparent_load_balancers,
@@ -304,9 +409,9 @@ def test_every_rule_in_force_appears_once_per_port(
 @quick
 @given(resolution=resolutions())
 def test_node_ports_are_delivered_only_when_transparent(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, node_ports = resolution
+    policy, node_ports, _ = resolution
     assigned = {Port.tcp(port) for port in node_ports.values()}
     delivered = {port for rule in policy.rules for port in rule.ports if port in assigned}
     if not policy.transparent_load_balancers:
@@ -325,12 +430,12 @@ def test_node_ports_are_delivered_only_when_transparent(
 @quick
 @given(resolution=resolutions())
 def test_flows_between_roles_are_allowed_at_both_ends(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
     """Stateful rules: between two roles holding rules, an egress has its ingress and back. A
     transparent load balancer's rows on the nodes pair with the sender's egress to the load
     balancer's address instead (it holds no rules)."""
-    policy, _ = resolution
+    policy, _, _ = resolution
     present = set(policy.roles)
 
     def flows(direction: Direction) -> set[tuple[Role, Role, Port]]:
@@ -347,7 +452,7 @@ def test_flows_between_roles_are_allowed_at_both_ends(
     # The other way only where a guide keeps a receiver's row after dropping the senders'
     # (4.3+: the VM table still admits 2376 from the nodes and Nomad clients).
     one_sided = ingress - egress
-    if policy.server_version.id is ServerVersionId.V4_3:
+    if policy.server_version.id in (ServerVersionId.V4_3, ServerVersionId.V4_8):
         assert one_sided <= {
             (sender, Role.EXTERNAL_VMS, DOCKER_TLS) for sender in (Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS)
         }
@@ -357,13 +462,14 @@ def test_flows_between_roles_are_allowed_at_both_ends(
 
 @quick
 @given(resolution=resolutions())
-def test_resolution_is_deterministic(resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]]) -> None:
-    policy, node_ports = resolution
+def test_resolution_is_deterministic(resolution: Resolution) -> None:
+    policy, node_ports, endpoints = resolution
     again = resolve_policy(
         policy.options,
         cloud=policy.cloud,
         server_version=policy.server_version,
         platform=policy.platform,
+        vpc_endpoints=endpoints,
         node_ports=node_ports,
         addresses=policy.addresses,
     )
@@ -374,14 +480,10 @@ def test_resolution_is_deterministic(resolution: tuple[ResolvedPolicy, dict[tupl
 @quick
 @given(resolution=resolutions())
 def test_platform_rules_carry_a_platform_source_and_guide_rows_do_not(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, _ = resolution
-    extra = (
-        gcp_platform_rules(policy.server_version, policy.platform)
-        if policy.cloud is Cloud.GCP
-        else aws_platform_rules(policy.platform)
-    )
+    policy, _, endpoints = resolution
+    extra = _platform_rows(policy, endpoints)
     platform_ids = {r.rule_id for r in extra}
     for rule in policy.rules:
         # A transparent load balancer's platform row moves to the nodes under a prefixed id.
@@ -394,14 +496,51 @@ def test_platform_rules_carry_a_platform_source_and_guide_rows_do_not(
 @quick
 @given(resolution=resolutions())
 def test_each_rule_names_its_peer_by_the_resolved_addresses(
-    resolution: tuple[ResolvedPolicy, dict[tuple[Role, int], int]],
+    resolution: Resolution,
 ) -> None:
-    policy, _ = resolution
+    policy, _, _ = resolution
     for rule in policy.rules + policy.load_balancer_rules:
         if isinstance(rule.peer, CustomPeer):
             assert rule.peer_cidrs == rule.peer.cidrs
+        elif rule.peer is OutsidePeer.S3_PREFIX_LIST:
+            # Named by its prefix-list ID (the security groups, the audit), never by ranges.
+            assert rule.peer_cidrs == () and rule.source_kind is SourceKind.PLATFORM, rule.rule_id
         elif isinstance(rule.peer, OutsidePeer):
             assert rule.peer_cidrs == policy.peer_cidrs(rule.peer)
             assert rule.peer_cidrs, f"{rule.rule_id}: an outside peer turned off leaves its rule out"
         else:
             assert rule.peer_cidrs == policy.addresses.roles.get(rule.peer, ())
+
+
+@quick
+@given(resolution=resolutions())
+def test_no_row_across_nat_names_a_role(resolution: Resolution) -> None:
+    """v4 internet mode: a role behind NAT never reaches a public role by its identity or private
+    range, nor does the public side admit it so; those rows name the translation's addresses,
+    and translating adds or drops no row (GKE's row for the listed NAT addresses aside)."""
+    policy, node_ports, endpoints = resolution
+    nat = policy.addresses.nat_translation
+    assume(nat is not None)
+    assert nat is not None
+    receivers = nat.receivers or frozenset(nat.public_addresses)
+    public = {a.cidr for addresses in nat.public_addresses.values() for a in addresses}
+    for rule in policy.rules:
+        crosses_out = rule.direction is Direction.EGRESS and rule.role in nat.behind_nat
+        crosses_in = rule.direction is Direction.INGRESS and rule.role in receivers
+        assert not (crosses_out and rule.peer_role in nat.public_addresses), rule.rule_id
+        assert not (crosses_in and rule.peer_role in nat.behind_nat), rule.rule_id
+        if rule.peer is OutsidePeer.PROXY_PUBLIC_ADDRESSES:
+            assert crosses_out and rule.peer_cidrs and set(rule.peer_cidrs) == public
+        if rule.peer is OutsidePeer.NAT_ADDRESSES:
+            assert rule.peer_cidrs and rule.peer_cidrs == tuple(a.cidr for a in nat.nat_addresses)
+    plain = resolve_policy(
+        policy.options,
+        cloud=policy.cloud,
+        server_version=policy.server_version,
+        platform=policy.platform,
+        vpc_endpoints=endpoints,
+        node_ports=node_ports,
+        addresses=replace(policy.addresses, nat_translation=None),
+    )
+    ids = [r.rule_id for r in policy.rules if not r.rule_id.endswith("circleci-proxy-in-gke-nat-ranges")]
+    assert ids == [r.rule_id for r in plain.rules]

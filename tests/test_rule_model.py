@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from circleci_network import SPEC_RULES, Direction, HardeningOptions, OutsidePeer, Port, Role, active_rules
-from circleci_network.ports import ALL_TRAFFIC, WELL_KNOWN_PORTS
-from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS
-from circleci_network.rules import CustomPeer, SpecSection, TrafficRule
+from circleci_network.model.ports import ALL_TRAFFIC, WELL_KNOWN_PORTS
+from circleci_network.model.roles import COMPUTE_ROLES, LOAD_BALANCERS
+from circleci_network.model.rules import CustomPeer, SpecSection, TrafficRule
 from tests.spec_tables import SPEC, SpecRow, read_rows
 
 SECTION_ROLE = {

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from circleci_network.__main__ import main
-from circleci_network.server_versions import PROFILES, ServerVersionId
+from circleci_network.model.server_versions import PROFILES, ServerVersionId
 
 
 @pytest.mark.parametrize("version", list(ServerVersionId), ids=str)
@@ -42,8 +42,16 @@ def test_markdown_is_the_default_format_and_v3_seed_the_default_version(capsys: 
     assert "| frontend-external | ingress | tcp | 80 | 80 | clients | Frontend API | guide: spec/" in out
 
 
-def test_v4_3_shows_its_opt_in_rows_apart(capsys: pytest.CaptureFixture[str]) -> None:
+def test_v4_3_offers_no_external_nomad_servers(capsys: pytest.CaptureFixture[str]) -> None:
+    """CircleCI documents Nomad servers outside Kubernetes from 4.8 only."""
     assert main(["rules", "--server-version", "v4.3"]) == 0
+    out = capsys.readouterr().out
+    assert "## Opt-in rows" in out and "## Nomad servers outside Kubernetes" not in out
+    assert "Server 4.3-4.7" in out
+
+
+def test_v4_8_shows_its_opt_in_rows_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "--server-version", "v4.8"]) == 0
     out = capsys.readouterr().out
     table, opt_in = out.split("## Opt-in rows")
     opt_in, nomad_servers = opt_in.split("## Nomad servers outside Kubernetes")
@@ -59,7 +67,7 @@ def test_v4_3_shows_its_opt_in_rows_apart(capsys: pytest.CaptureFixture[str]) ->
 def test_an_unknown_version_exits_2_and_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "--server-version", "v5"]) == 2
     err = capsys.readouterr().err
-    assert "'v5'" in err and "v3-seed, v3, v4.0, v4.3" in err
+    assert "'v5'" in err and "v3-seed, v3, v4.0, v4.3, v4.8" in err
 
 
 def test_aws_platform_rows_show_the_eks_and_vpc_endpoint_rules(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,14 +15,14 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from circleci_network.audit import assert_matches_spec
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import HardeningOptions
-from circleci_network.roles import Role
-from circleci_network.server_versions import ServerVersion, ServerVersionId
-from circleci_network.topology import Topology, TopologyWarning, UserAccess
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.roles import Role
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.topology import Topology, TopologyWarning, UserAccess
 from tests.snapshot_diff import structural_diff
 
 Synth = dict[str, Any]
-V3, V40, V43 = ServerVersionId.V3, ServerVersionId.V4_0, ServerVersionId.V4_3
+V3, V40, V43, V48 = ServerVersionId.V3, ServerVersionId.V4_0, ServerVersionId.V4_3, ServerVersionId.V4_8
 VPN = Topology(user_access=UserAccess.VPN)
 VPN_OPTIONS = HardeningOptions(client_cidrs=("10.200.0.0/16",), rerun_ssh_cidrs=("10.200.0.0/16",))
 NOMAD_SERVERS = ("10.9.0.0/24",)
@@ -31,13 +31,28 @@ AWS_CASES: dict[str, ServerVersion] = {
     "aws-v3": ServerVersion(V3),
     "aws-v4.0": ServerVersion(V40),
     "aws-v4.3": ServerVersion(V43),
-    "aws-v4.3-options": ServerVersion(V43, proxy_job_ports=True, external_nomad_server_cidrs=NOMAD_SERVERS),
+    "aws-v4.8-options": ServerVersion(V48, proxy_job_ports=True, external_nomad_server_cidrs=NOMAD_SERVERS),
+}
+#: v4 shapes beside the reference one (internet mode): VPN mode, and the NAT on existing EIPs.
+EXISTING_NAT_EIPS = tuple(f"eipalloc-0123456789abcde{i}" for i in range(3))
+AWS_SHAPES: dict[str, tuple[ServerVersion, dict[str, Any], dict[str, Any]]] = {
+    "aws-v4.3-vpn": (ServerVersion(V43), {"topology": VPN, "hardening": VPN_OPTIONS}, {}),
+    "aws-v4.0-existing-nat-eips": (ServerVersion(V40), {}, {"nat_eip_allocation_ids": EXISTING_NAT_EIPS}),
 }
 #: GCP v4 needs VPN mode (see GcpNetworkProps): compare it with the default version in VPN mode.
 GCP_CASES: dict[str, tuple[ServerVersion, bool]] = {
     "gcp-v3": (ServerVersion(V3), False),
     "gcp-v3-seed-vpn": (ServerVersion(), True),
     "gcp-v4.3-vpn": (ServerVersion(V43), True),
+}
+
+
+#: GCP v4 with internet-facing users: Cloud NAT on static addresses (reserved, or given).
+INTERNET_CLIENTS = HardeningOptions(client_cidrs=("203.0.113.0/24",))
+GIVEN_NAT = ("projects/acme-circleci/regions/us-central1/addresses/egress-1",)
+GCP_SHAPES: dict[str, tuple[ServerVersion, dict[str, Any]]] = {
+    "gcp-v4.3-internet": (ServerVersion(V43), {"nat": {"address_count": 2}, "hardening": INTERNET_CLIENTS}),
+    "gcp-v4.8-internet-given-nat": (ServerVersion(V48), {"nat": {"addresses": GIVEN_NAT}}),
 }
 
 
@@ -57,9 +72,19 @@ def stacks() -> dict[str, Synth]:
         built[name] = CircleciAwsStack(app, name, props=replace(aws, network=network))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TopologyWarning)
+        for name, (version, changes, vpc_changes) in AWS_SHAPES.items():
+            vpc = replace(aws.network.vpc, **vpc_changes)
+            network = replace(aws.network, server_version=version, node_ports=None, vpc=vpc, **changes)
+            built[name] = CircleciAwsStack(app, name, props=replace(aws, network=network))
         for name, (version, vpn) in GCP_CASES.items():
             extra: dict[str, Any] = {"topology": VPN, "hardening": VPN_OPTIONS} if vpn else {}
             network = replace(gcp.network, server_version=version, **extra)
+            built[name] = CircleciGcpStack(app, name, props=replace(gcp, network=network))
+        from circleci_network.gcp.settings import CloudNat
+
+        for name, (version, changes) in GCP_SHAPES.items():
+            changes = {**changes, "nat": CloudNat(**changes["nat"])}
+            network = replace(gcp.network, server_version=version, **changes)
             built[name] = CircleciGcpStack(app, name, props=replace(gcp, network=network))
     return {name: json.loads(Testing.synth(stack)) for name, stack in built.items()}
 
@@ -96,10 +121,12 @@ def test_aws_v4_proxy_is_placed_where_the_values_put_it_and_audited(stacks: dict
     assert any(d.destination == "circleci-proxy" and "tcp/22" in d.ports for d in result.differences)
 
 
-@pytest.mark.parametrize("name", [*AWS_CASES, *GCP_CASES])
+@pytest.mark.parametrize("name", [*AWS_CASES, *AWS_SHAPES, *GCP_CASES, *GCP_SHAPES])
 def test_every_version_stack_matches_its_table(stacks: dict[str, Synth], name: str) -> None:
     result = assert_matches_spec(stacks[name], name)
-    assert result.intent.server_version == (AWS_CASES.get(name) or GCP_CASES[name][0])
+    shapes = {**{k: v[0] for k, v in AWS_SHAPES.items()}, **{k: v[0] for k, v in GCP_SHAPES.items()}}
+    expected = AWS_CASES.get(name) or shapes.get(name) or GCP_CASES[name][0]
+    assert result.intent.server_version == expected
 
 
 def _table(version: ServerVersion) -> dict[str, tuple[object, ...]]:
@@ -154,7 +181,7 @@ def test_gcp_moving_to_v4_changes_only_the_rows_that_differ(stacks: dict[str, Sy
 
 
 def test_aws_v3_builds_four_nlbs_and_a_kots_sheet(stacks: dict[str, Synth], tmp_path: Path) -> None:
-    from circleci_network.kots_settings import write_kots_settings
+    from circleci_network.tooling.kots_settings import write_kots_settings
 
     stack = stacks["aws-v3"]
     roles = {lb["tags"]["circleci/role"] for lb in _resources(stack, "aws_lb").values()}
@@ -194,14 +221,15 @@ def test_aws_v4_the_chart_builds_circleci_proxy_in_our_subnets_with_our_group(
     assert {"network_facts", "circleci_proxy_load_balancer_security_group_id"} <= set(stack["output"])
 
 
-def test_aws_v4_3_options_open_their_rows_and_ask_for_external_nomad(stacks: dict[str, Synth]) -> None:
-    stack = stacks["aws-v4.3-options"]
+def test_aws_v4_8_options_open_their_rows_and_ask_for_external_nomad(stacks: dict[str, Synth]) -> None:
+    stack = stacks["aws-v4.8-options"]
     rules = {
         (r["tags"]["circleci/rule"], r.get("from_port"), r.get("cidr_ipv4"))
         for kind in ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
         for r in _resources(stack, kind).values()
     }
-    assert ("circleci-proxy-in-3000", 3000, None) in rules
+    nat = "${aws_nat_gateway.network_vpc_nat-gateway-us-east-1a_C95F063B.public_ip}/32"
+    assert ("circleci-proxy-in-3000", 3000, nat) in rules  # internet mode: from the NAT addresses
     assert ("nomad-clients-out-nomad-servers", 4646, "10.9.0.0/24") in rules
     assert ("nomad-clients-in-nomad-servers", 4646, "10.9.0.0/24") in rules
     assert _values(stack)["nomad"] == {"server": {"internal": False}}
@@ -236,11 +264,11 @@ def test_gcp_v3_has_no_frontend_address(stacks: dict[str, Synth]) -> None:
     assert names == {f"circleci-{r}" for r in ("server-traefik", "vm-service", "nomad", "output-processor")}
 
 
-@pytest.mark.parametrize("name", ["aws-v4.3", "gcp-v4.3-vpn"])
+@pytest.mark.parametrize("name", ["aws-v4.0", "aws-v4.3", "gcp-v4.3-vpn", "gcp-v4.3-internet"])
 def test_snapshot(
     reference_stacks: dict[str, Synth], stacks: dict[str, Synth], name: str, snapshot: SnapshotAssertion
 ) -> None:
-    """What v4.3 changes relative to the cloud's reference stack, so a reviewer reads only the change."""
+    """What a v4 version changes relative to the cloud's reference stack, so a reviewer reads only the change."""
     reference = reference_stacks["circleci-aws" if name.startswith("aws-") else "circleci-gcp"]
     assert structural_diff(reference, stacks[name]) == snapshot.use_extension(JSONSnapshotExtension)
 
@@ -262,9 +290,9 @@ def test_bad_props_per_version() -> None:
     with pytest.raises(ConfigurationError, match="frontend-external") as error:
         AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V3), node_ports=dict(DEFAULT_NODE_PORTS))
     assert error.value.field == "AwsNetworkProps.node_ports"
-    with pytest.raises(ConfigurationError, match=r"v4\.3") as error:
+    with pytest.raises(ConfigurationError, match=r"v4\.3 with UserAccess.INTERNET") as error:
         GcpNetworkProps(project="acme-circleci", region="us-central1", server_version=ServerVersion(V43))
-    assert error.value.field == "GcpNetworkProps.topology"
+    assert error.value.field == "GcpNetworkProps.nat" and "CloudNat(address_count=1)" in error.value.fix
     with pytest.raises(ConfigurationError, match=r"0\.0\.0\.0/0") as error:
         GcpNetworkProps(
             project="acme-circleci",
@@ -278,3 +306,258 @@ def test_bad_props_per_version() -> None:
     assert set(AwsNetworkProps(vpc=vpc, server_version=ServerVersion(V3)).listener_node_ports) == {
         key for key in DEFAULT_NODE_PORTS if key[0] is not Role.FRONTEND_LB
     }
+
+
+# --- v4 with internet-facing users: static addresses on both ends of Nomad -> circleci-proxy ---
+
+PREFIX = "service.beta.kubernetes.io/aws-load-balancer"
+
+
+def _rules_named(stack: Synth, kind: str, rule_id: str) -> list[dict[str, Any]]:
+    return [r for r in _resources(stack, kind).values() if r["tags"]["circleci/rule"] == rule_id]
+
+
+def _nat_public_ips(stack: Synth) -> set[str]:
+    return {f"${{aws_nat_gateway.{n}.public_ip}}/32" for n in _resources(stack, "aws_nat_gateway")}
+
+
+@pytest.mark.parametrize("name", ["aws-v4.0", "aws-v4.3", "aws-v4.0-existing-nat-eips"])
+def test_aws_v4_internet_proxy_gets_static_eips_and_nomad_reaches_it_through_nat(
+    stacks: dict[str, Synth], name: str
+) -> None:
+    stack = stacks[name]
+    annotations = _values(stack)["nginx"]["annotations"]
+    proxy_eips = [
+        k for k, e in _resources(stack, "aws_eip").items() if e["tags"].get("circleci/role") == "circleci-proxy"
+    ]
+    assert len(proxy_eips) == 3
+    # One EIP per subnet, in the subnets annotation's (zone) order.
+    zones = ("us-east-1a", "us-east-1b", "us-east-1c")
+    subnets = annotations[f"{PREFIX}-subnets"]
+    eips = annotations[f"{PREFIX}-eip-allocations"]
+    assert [subnets.index(f"public-{z}") for z in zones] == sorted(subnets.index(f"public-{z}") for z in zones)
+    assert [eips.index(f"circleci-proxy-address-{z}") for z in zones] == sorted(
+        eips.index(f"circleci-proxy-address-{z}") for z in zones
+    )
+    assert annotations[f"{PREFIX}-scheme"] == "internet-facing"
+    # Nomad clients' egress names the proxy's EIPs, and nothing else, on 4647.
+    egress = _rules_named(stack, "aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy")
+    assert {r["cidr_ipv4"] for r in egress} == {f"${{aws_eip.{k}.public_ip}}/32" for k in proxy_eips}
+    assert all("referenced_security_group_id" not in r for r in egress)
+    # The proxy admits 4647 from the NAT gateways' addresses (existing EIPs too), as /32s.
+    ingress = _rules_named(stack, "aws_vpc_security_group_ingress_rule", "circleci-proxy-in-4647")
+    assert {r["cidr_ipv4"] for r in ingress} == _nat_public_ips(stack)
+    assert len(ingress) == 3
+    assert "circleci_proxy_public_ips" in stack["output"]
+
+
+def test_aws_existing_nat_eips_are_read_through_the_gateways(stacks: dict[str, Synth]) -> None:
+    stack = stacks["aws-v4.0-existing-nat-eips"]
+    gateways = _resources(stack, "aws_nat_gateway").values()
+    assert sorted(g["allocation_id"] for g in gateways) == sorted(EXISTING_NAT_EIPS)
+    assert not [e for e in _resources(stack, "aws_eip").values() if e["tags"].get("circleci/role") != "circleci-proxy"]
+
+
+def test_aws_v4_vpn_has_no_public_addresses(stacks: dict[str, Synth]) -> None:
+    stack = stacks["aws-v4.3-vpn"]
+    annotations = _values(stack)["nginx"]["annotations"]
+    assert f"{PREFIX}-eip-allocations" not in annotations and annotations[f"{PREFIX}-scheme"] == "internal"
+    assert not [e for e in _resources(stack, "aws_eip").values() if e["tags"].get("circleci/role") == "circleci-proxy"]
+    (egress,) = _rules_named(stack, "aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy")
+    assert "referenced_security_group_id" in egress  # inside the VPC: by group, no NAT in between
+
+
+def _tamper_4647(stack: Synth, kind: str, rule_id: str, change: str) -> Synth:
+    import copy
+
+    stack = copy.deepcopy(stack)
+    rules = stack["resource"][kind]
+    keys = sorted(k for k, r in rules.items() if r["tags"]["circleci/rule"] == rule_id)
+    if change == "widen":
+        rules[keys[0]]["cidr_ipv4"] = "0.0.0.0/0"
+    else:
+        del rules[keys[0]]
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule_id", "change", "words"),
+    [
+        ("aws_vpc_security_group_ingress_rule", "circleci-proxy-in-4647", "widen", "EXTRA: outside -> circleci-proxy"),
+        (
+            "aws_vpc_security_group_ingress_rule",
+            "circleci-proxy-in-4647",
+            "remove",
+            "MISSING: nomad-clients -> circleci-proxy",
+        ),
+        (
+            "aws_vpc_security_group_egress_rule",
+            "nomad-clients-out-4647-circleci-proxy",
+            "widen",
+            "EXTRA: nomad-clients -> outside",
+        ),
+        (
+            "aws_vpc_security_group_egress_rule",
+            "nomad-clients-out-4647-circleci-proxy",
+            "remove",
+            "MISSING: nomad-clients -> circleci-proxy",
+        ),
+    ],
+)
+def test_aws_v4_internet_tampering_with_the_4647_path_is_found(
+    stacks: dict[str, Synth], kind: str, rule_id: str, change: str, words: str
+) -> None:
+    """The audit places the EIPs from the JSON: the proxy opened to 0.0.0.0/0 on 4647, one NAT
+    address dropped, or Nomad's egress widened each fail, on 4647."""
+    from circleci_network.audit import audit_stack
+
+    assert audit_stack(stacks["aws-v4.3"], "aws-v4.3").ok
+    result = audit_stack(_tamper_4647(stacks["aws-v4.3"], kind, rule_id, change), "aws-v4.3")
+    assert not result.ok
+    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    assert any(words in d for d in found), found
+
+
+def test_aws_v4_internet_audit_sees_nomad_traffic_leave_through_nat(stacks: dict[str, Synth]) -> None:
+    from circleci_network.audit import audit_stack
+    from circleci_network.audit.public_addresses import STAND_INS
+
+    result = audit_stack(stacks["aws-v4.3"], "aws-v4.3")
+    on_4647 = {(k.source, k.destination, k.outside) for k in result.flows if k.port.label == "tcp/4647"}
+    assert ("nomad-clients", "circleci-proxy", None) in on_4647
+    # To the proxy's EIPs (egress) and from the NAT addresses (ingress), each at its stand-in.
+    outside = [(s, d, o) for s, d, o in on_4647 if o is not None]
+    assert {s for s, d, o in outside if d == "outside"} == {"nomad-clients"}
+    assert {d for s, d, o in outside if s == "outside"} == {"circleci-proxy"}
+    assert all(n.subnet_of(STAND_INS) for *_, o in outside for n in o.networks)  # type: ignore[union-attr]
+    assert len(outside) == 6  # three EIPs, three NAT gateways
+
+
+def test_aws_v4_internet_refuses_public_nomad_clients() -> None:
+    from circleci_network.aws import AwsNetworkProps, VpcProps
+    from circleci_network.model.topology import JobPlacement
+
+    with pytest.raises(ConfigurationError, match="auto-assigned") as error:
+        AwsNetworkProps(
+            vpc=VpcProps(availability_zones=("us-east-1a", "us-east-1b")),
+            server_version=ServerVersion(V43),
+            topology=Topology(job_placement=JobPlacement.PUBLIC),
+        )
+    assert error.value.field == "AwsNetworkProps.topology.job_placement"
+    assert "JobPlacement.PRIVATE" in error.value.fix
+
+
+def _firewalls(stack: Synth) -> dict[str, dict[str, Any]]:
+    return {f["name"]: f for f in _resources(stack, "google_compute_firewall").values()}
+
+
+@pytest.mark.parametrize("name", list(GCP_SHAPES))
+def test_gcp_v4_internet_nomad_reaches_the_external_proxy_through_cloud_nat(
+    stacks: dict[str, Synth], name: str
+) -> None:
+    stack = stacks[name]
+    addresses = {a["name"]: (k, a) for k, a in _resources(stack, "google_compute_address").items()}
+    key, proxy = addresses["circleci-circleci-proxy"]
+    assert proxy["address_type"] == "EXTERNAL"
+    proxy_cidr = f"${{google_compute_address.{key}.address}}/32"
+    (router,) = _resources(stack, "google_compute_router_nat").values()
+    assert router["nat_ip_allocate_option"] == "MANUAL_ONLY"
+    if "given" in name:
+        (data,) = stack["data"]["google_compute_address"]
+        nat = [f"${{data.google_compute_address.{data}.address}}/32"]
+    else:
+        nat = [f"${{google_compute_address.{k}.address}}/32" for n, (k, _) in sorted(addresses.items()) if "-nat-" in n]
+    nginx = _values(stack)["nginx"]
+    clients = list(GCP_SHAPES[name][1].get("hardening", HardeningOptions()).client_cidrs)
+    # The NAT addresses join loadBalancerSourceRanges, or GKE's k8s-fw rule drops Nomad's 4647.
+    assert nginx == {"loadBalancerIp": proxy_cidr.removesuffix("/32"), "loadBalancerSourceRanges": clients + nat}
+    firewalls = _firewalls(stack)
+    assert firewalls["circleci-nomad-clients-out-4647-circleci-proxy"]["destination_ranges"] == [proxy_cidr]
+    via = firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-4647"]
+    assert via["source_ranges"] == nat and "source_service_accounts" not in via
+    # What GKE really writes: every Service port from every range, so 80/443 from our NAT too.
+    nat_ranges = firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-gke-nat-ranges"]
+    assert (nat_ranges["source_ranges"], nat_ranges["allow"]) == (nat, [{"protocol": "tcp", "ports": ["80", "443"]}])
+
+
+def _tamper_gcp(stack: Synth, rule: str, change: str) -> Synth:
+    import copy
+
+    stack = copy.deepcopy(stack)
+    firewalls = stack["resource"]["google_compute_firewall"]
+    (key,) = [k for k, f in firewalls.items() if f["name"] == f"circleci-{rule}"]
+    if change == "remove":
+        del firewalls[key]
+    elif "source_ranges" in firewalls[key]:
+        firewalls[key]["source_ranges"] = ["0.0.0.0/0"]
+    else:
+        firewalls[key]["destination_ranges"] = ["0.0.0.0/0"]
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("rule", "change", "words"),
+    [
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "widen", "EXTRA: outside -> circleci-proxy"),
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove", "MISSING: nomad-clients -> circleci-proxy"),
+        ("nomad-clients-out-4647-circleci-proxy", "widen", "EXTRA: nomad-clients -> outside"),
+        ("nomad-clients-out-4647-circleci-proxy", "remove", "MISSING: nomad-clients -> circleci-proxy"),
+    ],
+)
+def test_gcp_v4_internet_tampering_with_the_4647_path_is_found(
+    stacks: dict[str, Synth], rule: str, change: str, words: str
+) -> None:
+    from circleci_network.audit import audit_stack
+
+    stack = stacks["gcp-v4.3-internet"]
+    assert audit_stack(stack, "gcp").ok
+    result = audit_stack(_tamper_gcp(stack, rule, change), "gcp")
+    assert not result.ok
+    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    assert any(words in d for d in found), found
+
+
+def test_gcp_v4_internet_refuses_public_nomad_clients() -> None:
+    from circleci_network.gcp import GcpNetworkProps
+    from circleci_network.gcp.settings import CloudNat
+    from circleci_network.model.topology import JobPlacement
+
+    with pytest.raises(ConfigurationError, match="ephemeral") as error:
+        GcpNetworkProps(
+            project="acme-circleci",
+            region="us-central1",
+            server_version=ServerVersion(V48),
+            nat=CloudNat(address_count=1),
+            topology=Topology(job_placement=JobPlacement.PUBLIC),
+        )
+    assert error.value.field == "GcpNetworkProps.topology.job_placement"
+
+
+def test_an_address_the_audit_cannot_place_is_reported_not_a_crash(stacks: dict[str, Synth]) -> None:
+    """A rule naming an address known only after apply that is neither a NAT's nor the proxy's."""
+    import copy
+
+    from circleci_network.audit import audit_stack
+
+    stack = copy.deepcopy(stacks["aws-v4.3"])
+    rules = stack["resource"]["aws_vpc_security_group_egress_rule"]
+    key = sorted(k for k, r in rules.items() if r["tags"]["circleci/rule"] == "nomad-clients-out-4647-circleci-proxy")[
+        0
+    ]
+    rules[key]["cidr_ipv4"] = "${aws_eip.someone_elses.public_ip}/32"
+    result = audit_stack(stack, "aws-v4.3")
+    assert not result.ok
+    assert any("aws_eip.someone_elses" in u and "cannot place" in u for u in result.unmodelled)
+
+
+def test_a_public_proxy_without_nat_addresses_is_an_audit_error_not_a_crash(stacks: dict[str, Synth]) -> None:
+    """NAT gateways managed elsewhere (or removed): the NAT path cannot be modelled, and the audit
+    says which fact is missing instead of raising NatTranslation's ConfigurationError."""
+    import copy
+
+    from circleci_network.audit import AuditError, audit_stack
+
+    stack = copy.deepcopy(stacks["aws-v4.3"])
+    del stack["resource"]["aws_nat_gateway"]
+    with pytest.raises(AuditError, match="no aws_nat_gateway"):
+        audit_stack(stack, "aws-v4.3")

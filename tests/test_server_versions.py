@@ -11,13 +11,20 @@ from hypothesis import strategies as st
 
 from circleci_network import HardeningOptions, active_rules
 from circleci_network.errors import ConfigurationError
-from circleci_network.ports import RERUN_WITH_SSH, VM_RERUN_WITH_SSH
-from circleci_network.rules import SEED_DOCUMENT, SPEC_RULES, SourceKind, TrafficRule, peer_name
-from circleci_network.server_versions import PROFILES, ServerVersion, ServerVersionId
+from circleci_network.model.ports import RERUN_WITH_SSH, VM_RERUN_WITH_SSH
+from circleci_network.model.rules import SEED_DOCUMENT, SPEC_RULES, SourceKind, TrafficRule, peer_name
+from circleci_network.model.server_versions import PROFILES, ServerVersion, ServerVersionId
 
-SEED, V3, V40, V43 = (ServerVersionId.V3_SEED, ServerVersionId.V3, ServerVersionId.V4_0, ServerVersionId.V4_3)
+SEED, V3, V40, V43, V48 = (
+    ServerVersionId.V3_SEED,
+    ServerVersionId.V3,
+    ServerVersionId.V4_0,
+    ServerVersionId.V4_3,
+    ServerVersionId.V4_8,
+)
 ALL = frozenset(ServerVersionId)
-V3_ERA, V4 = frozenset({SEED, V3}), frozenset({V40, V43})
+# v4.8's table is v4.3's: "4.7-4.9 tables identical", 4.10 likewise (reference note (c)).
+V3_ERA, V4 = frozenset({SEED, V3}), frozenset({V40, V43, V48})
 LBS_V3 = ("server-traefik", "vm-service", "nomad", "output-processor")
 
 Flow = tuple[str, str, str, str]  # role, direction, port label, peer
@@ -128,6 +135,8 @@ def test_every_row_has_its_source_in_the_profiles_document(version: ServerVersio
 
 def _all_options(version: ServerVersionId) -> dict[str, object]:
     if version is V43:
+        return {"proxy_job_ports": True}
+    if version is V48:
         return {"proxy_job_ports": True, "external_nomad_server_cidrs": ("10.9.0.0/24",)}
     return {}
 
@@ -159,7 +168,7 @@ def test_v4_3_opt_in_rows_and_external_nomad_servers() -> None:
         ("nomad-clients", "egress", "tcp/3000", "circleci-proxy"),
         ("nomad-clients", "egress", "tcp/8585", "circleci-proxy"),
     }
-    external = flows(ServerVersion(V43, external_nomad_server_cidrs=("10.9.0.0/24",)).rules())
+    external = flows(ServerVersion(V48, external_nomad_server_cidrs=("10.9.0.0/24",)).rules())
     assert external - base == {
         ("nomad-clients", "egress", "tcp/4646-4648", "nomad-servers"),
         ("nomad-clients", "ingress", "tcp/4646-4648", "nomad-servers"),
@@ -169,11 +178,12 @@ def test_v4_3_opt_in_rows_and_external_nomad_servers() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field", "words"),
     [
-        ({"id": "v5"}, "ServerVersion.id", "v3-seed, v3, v4.0, v4.3"),
+        ({"id": "v5"}, "ServerVersion.id", "v3-seed, v3, v4.0, v4.3, v4.8"),
+        ({"id": V43, "external_nomad_server_cidrs": ("10.9.0.0/24",)}, "external_nomad_server_cidrs", "needs v4.8"),
         ({"id": V3, "external_nomad_server_cidrs": ("10.9.0.0/24",)}, "external_nomad_server_cidrs", "v3"),
         ({"id": V40, "external_nomad_server_cidrs": ("10.9.0.0/24",)}, "external_nomad_server_cidrs", "v4.0"),
-        ({"id": V43, "external_nomad_server_cidrs": ("0.0.0.0/0",)}, "external_nomad_server_cidrs", "whole internet"),
-        ({"id": V43, "external_nomad_server_cidrs": ("10.9.0.300/24",)}, "external_nomad_server_cidrs", ""),
+        ({"id": V48, "external_nomad_server_cidrs": ("0.0.0.0/0",)}, "external_nomad_server_cidrs", "whole internet"),
+        ({"id": V48, "external_nomad_server_cidrs": ("10.9.0.300/24",)}, "external_nomad_server_cidrs", ""),
         ({"id": V3, "proxy_load_balancer": True}, "proxy_load_balancer", "v3 has no circleci-proxy"),
         ({"id": SEED, "proxy_load_balancer": True}, "proxy_load_balancer", "v3-seed has no circleci-proxy"),
         ({"id": V43, "proxy_load_balancer": False}, "proxy_load_balancer", "v4.3 has only the circleci-proxy"),
@@ -198,8 +208,8 @@ def test_the_profiles_own_values_are_accepted() -> None:
 versions = st.builds(
     lambda version, ports, servers: ServerVersion(
         version,
-        proxy_job_ports=ports and version in (V40, V43),
-        external_nomad_server_cidrs=servers if version is V43 else (),
+        proxy_job_ports=ports and version in (V40, V43, V48),
+        external_nomad_server_cidrs=servers if version is V48 else (),
     ),
     st.sampled_from(list(ServerVersionId)),
     st.booleans(),

@@ -8,8 +8,8 @@ import cdktf
 import pytest
 from cdktf import App, TerraformStack
 
-from circleci_network.options import HardeningOptions
-from circleci_network.roles import Role
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.roles import Role
 
 
 def _aws_stack(validate: bool = True, hardening: HardeningOptions | None = None) -> tuple[TerraformStack, object]:

@@ -17,13 +17,13 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from circleci_network.audit.audit import audit_stack
 from circleci_network.aws import AwsNetworkProps, ExistingVpc, SecurityGroupProps, VpcProps
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
-from circleci_network.rules import SourceKind
-from circleci_network.topology import Topology
-from circleci_network.vpc_endpoints import (
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import Platform, PlatformOptions, aws_platform_rules
+from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.model.rules import SourceKind
+from circleci_network.model.topology import Topology
+from circleci_network.model.vpc_endpoints import (
     DEFAULT_SERVICES,
     NODE_JOIN_SERVICES,
     SERVICE_PURPOSES,
@@ -239,6 +239,24 @@ def test_eks_example_with_endpoints_audits_clean(eks_endpoints_example: Synth) -
     assert _endpoint(eks_endpoints_example, "eks")["service_name"] == "com.amazonaws.us-east-1.eks"
 
 
+def test_v4_internet_mode_with_endpoints_audits_clean(aws_v4_internet_endpoints: Synth) -> None:
+    """Both features at once: Nomad clients reach circleci-proxy at its EIPs through NAT and S3
+    through the gateway endpoint (by prefix list); the proxy admits the NAT gateways' addresses."""
+    stack = aws_v4_internet_endpoints
+    result = audit_stack(stack, "v4-internet-endpoints")
+    assert result.ok, result.summary()
+    nomad = _group(stack, Role.NOMAD_CLIENTS)
+    egress = _rules_of(stack, "aws_vpc_security_group_egress_rule", nomad).values()
+    to_s3 = [r for r in egress if "prefix_list_id" in r]
+    assert [(r["from_port"], r["to_port"]) for r in to_s3] == [(443, 443)]
+    to_proxy = [r for r in egress if r["tags"]["circleci/rule"] == "nomad-clients-out-4647-circleci-proxy"]
+    assert to_proxy and all(re.fullmatch(r"\$\{aws_eip\.[^.]+\.public_ip\}/32", r["cidr_ipv4"]) for r in to_proxy)
+    proxy = _group(stack, Role.PROXY_LB)
+    ingress = _rules_of(stack, "aws_vpc_security_group_ingress_rule", proxy).values()
+    from_nat = [r for r in ingress if r["tags"]["circleci/rule"] == "circleci-proxy-in-4647"]
+    assert from_nat and all("public_ip" in r["cidr_ipv4"] for r in from_nat)
+
+
 def test_endpoints_snapshot(aws_reference: Synth, aws_endpoints: Synth, snapshot: SnapshotAssertion) -> None:
     """What VpcEndpoints(enabled=True) adds to the AWS reference stack: the new rows only."""
     diff = structural_diff(aws_reference, aws_endpoints)
@@ -344,7 +362,7 @@ endpoint_options = st.builds(
 )
 
 
-@pytest.mark.filterwarnings("ignore::circleci_network.topology.TopologyWarning")
+@pytest.mark.filterwarnings("ignore::circleci_network.model.topology.TopologyWarning")
 @synth_settings
 @given(
     endpoints=endpoint_options,

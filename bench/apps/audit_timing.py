@@ -15,7 +15,7 @@ from bench.apps.phases import MARKER
 
 
 def main() -> None:
-    from circleci_network.provider_loading import load_provider_javascript_lazily
+    from circleci_network.tooling.provider_loading import load_provider_javascript_lazily
 
     load_provider_javascript_lazily()
     from cdktf import App, TerraformStack, Testing

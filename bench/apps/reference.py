@@ -6,7 +6,7 @@ import runpy
 import sys
 from pathlib import Path
 
-from circleci_network.provider_loading import load_provider_javascript_lazily
+from circleci_network.tooling.provider_loading import load_provider_javascript_lazily
 
 if __name__ == "__main__":
     if not load_provider_javascript_lazily():

@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--lazy-js", action="store_true", help="load_provider_javascript_lazily() first")
     args = parser.parse_args()
     if args.lazy_js:
-        from circleci_network.provider_loading import load_provider_javascript_lazily
+        from circleci_network.tooling.provider_loading import load_provider_javascript_lazily
 
         if not load_provider_javascript_lazily():
             parser.error("the lazy provider JavaScript preload could not be set up")

@@ -26,15 +26,16 @@ from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
+from circleci_network.audit.public_addresses import public_placement
+from circleci_network.audit.stack_files import stack_files, stack_name
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
 from circleci_network.audit.views import NetworkView
 from circleci_network.audit.vpc_endpoints import check_named_peers, structure_findings
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
-from circleci_network.platform_rules import Platform
-from circleci_network.roles import COMPUTE_ROLES
-from circleci_network.stack_files import stack_files, stack_name
+from circleci_network.model.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
+from circleci_network.model.platform_rules import Platform
+from circleci_network.model.roles import COMPUTE_ROLES
 
 
 @dataclass
@@ -117,11 +118,12 @@ def audit_stack(
     except PlatformMismatch as error:
         raise AuditError(f"{name}: {error}") from error
     try:
-        resolved = stack_policy(stack, intent)
+        public = public_placement(stack, intent)
+        resolved = stack_policy(stack, intent, public)
     except MissingFact as error:
         raise AuditError(f"{name}: {error}") from None
     actual: NetworkView = (
-        AwsView(stack, intent, resolved) if intent.cloud == "aws" else GcpView(stack, intent, resolved)
+        AwsView(stack, intent, resolved, public) if intent.cloud == "aws" else GcpView(stack, intent, resolved, public)
     )
     for role, cidrs in intent.inputs.role_cidrs.items():
         if role in COMPUTE_ROLES and not actual.book.ranges.get(role):

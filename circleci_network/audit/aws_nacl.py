@@ -27,10 +27,10 @@ from circleci_network.audit.expected import ExpectedView, port_spec
 from circleci_network.audit.space import PROTOCOLS, AddressCell, PortCell, PortSpec, merge_port_cells
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint
-from circleci_network.ports import Port, Protocol, reply_ports
-from circleci_network.resolve import ResolvedRule
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction
+from circleci_network.model.ports import Port, Protocol, reply_ports
+from circleci_network.model.resolve import ResolvedRule
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import CustomPeer, Direction
 
 #: The targets of every load balancer (the model's node-port hop).
 TARGETS = Role.KUBERNETES_NODES

@@ -11,13 +11,14 @@ from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference, PortFilter
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import chart_load_balancer_subnets
+from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
-from circleci_network.intent import NetworkIntent
-from circleci_network.resolve import ResolvedPolicy
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.resolve import ResolvedPolicy
+from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
 
 
 class AwsView:
-    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy, public: PublicPlacement) -> None:
+        """``public``: the stack's static public addresses at the stand-ins ``policy`` was resolved with."""
         self.intent = intent
         self.policy = policy
+        self.public = public
         self.grants: list[Grant] = []
         self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
         self._by_side: dict[tuple[Role, str], list[Grant]] = {}
@@ -110,6 +113,9 @@ class AwsView:
             IPv4Network(c) for c in self.policy.peer_cidrs(OutsidePeer.DNS_RESOLVER) if IPv4Network(c).prefixlen == 32
         ]
         book.ranges = {r: n for r, n in book.ranges.items() if n}
+        book.nat = NatPath.of(self.policy.addresses.nat_translation)
+        # Stand-ins cut the address space even when no rule names them any more (a removed rule).
+        book.carve_out += book.nat.networks() if book.nat else []
         return book
 
     def _group_role(self, value: object, resource: str) -> Role | None:
@@ -141,7 +147,11 @@ class AwsView:
                 return
             self.grants.append(Grant(role, direction, spec, peer, None, resource))
         if cidr is not None:
-            self.grants.append(Grant(role, direction, spec, None, IPv4Network(str(cidr)), resource))
+            network = self.public.network(cidr)
+            if network is None:
+                self._unmodelled.append(f"{resource}: {direction} with {cidr}, an address the audit cannot place")
+                return
+            self.grants.append(Grant(role, direction, spec, None, network, resource))
 
     def _read_rules(self, stack: Json) -> None:
         for direction in ("ingress", "egress"):
@@ -264,6 +274,8 @@ class AwsView:
         return Verdict(True, because) if because else DENIED
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
+        if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
+            return every(self._decide(source, "egress", d, port) for d in public)
         return self._decide(source, "egress", destination, port)
 
     def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
@@ -290,6 +302,9 @@ class AwsView:
         return not self._grants(role, direction, port)
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        translated = self.book.nat.sources(destination, source) if self.book.nat else None
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES
+        if translated is not None:
+            return every(self._decide(destination, "ingress", s, port) for s in translated)
         return self._decide(destination, "ingress", source, port)

@@ -13,8 +13,8 @@ from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
 from circleci_network.audit.space import PortSpec
-from circleci_network.intent import NetworkIntent
-from circleci_network.roles import Role
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.roles import Role
 
 if TYPE_CHECKING:
     from circleci_network.audit.aws_view import Grant

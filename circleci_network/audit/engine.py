@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from circleci_network.audit.space import AddressCell, PortCell, address_cells, merge_port_cells, port_cells
 from circleci_network.audit.views import AddressBook, Endpoint, NetworkView, Verdict
-from circleci_network.roles import Role
+from circleci_network.model.roles import Role
 
 OUTSIDE = "outside"
 

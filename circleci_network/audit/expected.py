@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
+from circleci_network.audit.public_addresses import every
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
-from circleci_network.intent import NetworkIntent
-from circleci_network.ports import Port, Protocol
-from circleci_network.resolve import ResolvedPolicy, ResolvedRule
-from circleci_network.roles import Role
-from circleci_network.rules import Direction, SourceKind
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.resolve import ResolvedPolicy, ResolvedRule
+from circleci_network.model.roles import Role
+from circleci_network.model.rules import Direction, SourceKind
 
 
 def port_spec(port: Port) -> PortSpec:
@@ -108,9 +109,14 @@ class ExpectedView:
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         if any(destination.cell.within(n) for n in self.book.always_reachable):
             return Verdict(True, ("platform: always reachable",))
+        if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
+            return every(self._decide(source, Direction.EGRESS, d, port) for d in public)
         return self._decide(source, Direction.EGRESS, destination, port)
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        translated = self.book.nat.sources(destination, source) if self.book.nat else None
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES
+        if translated is not None:
+            return every(self._decide(destination, Direction.INGRESS, s, port) for s in translated)
         return self._decide(destination, Direction.INGRESS, source, port)

@@ -1,6 +1,7 @@
 """The facts the expected side needs beyond the options, worked out from the stack's own
 resources (never from the record, which holds inputs only): the resolver's address, where
-the load balancers sit, the NodePort each listener delivers to, the ranges standing for roles.
+the load balancers sit, the NodePort each listener delivers to, the ranges standing for roles,
+and (v4 internet mode) the NAT translation between the stand-ins ``public_addresses`` places.
 They go into the same ``resolve_policy`` the renderers use, so the expected side is the policy
 resolved from what the JSON holds.
 
@@ -11,12 +12,20 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Network
+from typing import TYPE_CHECKING
 
 from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR, aws_dns_resolver_address
-from circleci_network.intent import NetworkIntent
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.model.cloud_facts import (
+    GOOGLE_HEALTH_CHECK_RANGES,
+    METADATA_SERVER_CIDR,
+    aws_dns_resolver_address,
+)
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
+from circleci_network.model.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, Role
+
+if TYPE_CHECKING:  # public_addresses reads this module's HELM_VALUES_LOCAL
+    from circleci_network.audit.public_addresses import PublicPlacement
 
 #: AWS subnet tiers (``circleci/tier`` tag) that may hold load balancers.
 LOAD_BALANCER_TIERS = ("public", Role.KUBERNETES_NODES.value)
@@ -53,7 +62,7 @@ def aws_vpc_cidr(stack: Json, intent: NetworkIntent) -> str | None:
     return intent.inputs.vpc_cidr
 
 
-#: The Helm values local (``circleci_network.helm_values.HELM_VALUES_LOCAL``; the audit reads JSON only).
+#: The Helm values local (``circleci_network.tooling.helm_values.HELM_VALUES_LOCAL``; the audit reads JSON only).
 HELM_VALUES_LOCAL = "circleci-helm-values"
 _ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
 _SUBNET_REFERENCE = re.compile(r"aws_subnet\.([^.,\s\]}]+)\.id")
@@ -95,7 +104,7 @@ def delivered_ports(stack: Json) -> dict[tuple[Role, int], int]:
     return found
 
 
-def aws_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
+def aws_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
     inputs = intent.inputs
     if inputs.dns_resolver_cidrs is not None:
         resolver = inputs.dns_resolver_cidrs
@@ -109,7 +118,9 @@ def aws_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
     ports = (delivered_ports(stack) or dict(inputs.node_ports)) if transparent else {}
     # Load balancers without a security group are named by the subnets they may sit in.
     roles = {role: lb_subnets for role in LOAD_BALANCERS} if transparent else {}
-    addresses = PeerAddresses(dns_resolver=resolver, load_balancer_health_checks=lb_subnets, roles=roles)
+    addresses = PeerAddresses(
+        dns_resolver=resolver, load_balancer_health_checks=lb_subnets, roles=roles, nat_translation=public.translation
+    )
     return _policy(intent, addresses, ports)
 
 
@@ -123,8 +134,9 @@ def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
     return found
 
 
-def gcp_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
+def gcp_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
     subnets = list(resources(stack, "google_compute_subnetwork").values())
+    translation = public.translation
     ranges: dict[Role, tuple[str, ...]] = {}
     if subnets:
         hosts = tuple(str(s["ip_cidr_range"]) for s in subnets)
@@ -136,16 +148,22 @@ def gcp_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
         )
         ranges = {role: hosts for role in COMPUTE_ROLES} | {Role.KUBERNETES_NODES: hosts + pods}
         ranges |= {role: (cidr,) for role, cidr in gcp_load_balancer_addresses(stack, intent.name).items()}
+        if translation is not None:  # the external proxy, at its stand-in
+            ranges |= {lb: tuple(a.cidr for a in addresses) for lb, addresses in translation.public_addresses.items()}
     else:
         ranges = dict(intent.inputs.role_cidrs)
     addresses = PeerAddresses(
-        dns_resolver=(METADATA_SERVER_CIDR,), load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES, roles=ranges
+        dns_resolver=(METADATA_SERVER_CIDR,),
+        load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES,
+        roles=ranges,
+        nat_translation=translation,
     )
     return _policy(intent, addresses, {})
 
 
-def stack_policy(stack: Json, intent: NetworkIntent) -> ResolvedPolicy:
-    """The policy the stack should render, resolved from its recorded options and its own resources."""
+def stack_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
+    """The policy the stack should render, resolved from its recorded options and its own resources;
+    ``public`` (``public_addresses.public_placement``): its static public addresses at their stand-ins."""
     if intent.cloud not in {cloud.value for cloud in Cloud}:
         raise MissingFact(f"the record names cloud {intent.cloud!r}; this audit reads aws and gcp stacks")
-    return aws_policy(stack, intent) if intent.cloud == Cloud.AWS else gcp_policy(stack, intent)
+    return aws_policy(stack, intent, public) if intent.cloud == Cloud.AWS else gcp_policy(stack, intent, public)

@@ -9,12 +9,13 @@ from ipaddress import IPv4Network
 
 from circleci_network.audit.facts import gcp_load_balancer_addresses
 from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
+from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
-from circleci_network.intent import NetworkIntent
-from circleci_network.resolve import ResolvedPolicy
-from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.resolve import ResolvedPolicy
+from circleci_network.model.roles import COMPUTE_ROLES, Role
 
 IMPLIED_EGRESS = "implied allow-all egress (priority 65535)"
 IMPLIED_INGRESS = "implied deny-all ingress (priority 65535)"
@@ -61,9 +62,11 @@ def _specs(blocks: list[Json]) -> tuple[PortSpec, ...]:
 
 
 class GcpView:
-    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy) -> None:
+    def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy, public: PublicPlacement) -> None:
+        """``public``: the stack's static public addresses at the stand-ins ``policy`` was resolved with."""
         self.intent = intent
         self.policy = policy
+        self.public = public
         self._by_target: dict[tuple[Role, str, PortCell], list[FirewallRule]] = {}
         prefix = intent.name
         by_id = {f"{prefix}-{role.value}": role for role in Role}
@@ -102,6 +105,13 @@ class GcpView:
         for role, vip in vips.items():
             book.ranges[role] = [vip]
             book.transparent.add(role)
+        translation = self.policy.addresses.nat_translation
+        if translation is not None:  # v4 internet mode: the external proxy at its stand-in
+            for role, addresses in translation.public_addresses.items():
+                book.ranges[role] = [IPv4Network(a.cidr) for a in addresses]
+                book.transparent.add(role)
+        book.nat = NatPath.of(translation)
+        book.carve_out += book.nat.networks(public=False) if book.nat else []  # the proxy's is its range
         return book
 
     def _roles(self, accounts: list[object], tags: list[object]) -> frozenset[Role]:
@@ -125,12 +135,10 @@ class GcpView:
         targets = None if not (target_accounts or target_tags) else self._roles(target_accounts, target_tags)
         direction = str(rule.get("direction", "INGRESS")).upper()
         source_accounts, source_tags = as_list(rule.get("source_service_accounts")), as_list(rule.get("source_tags"))
-        source_ranges = tuple(IPv4Network(str(c)) for c in as_list(rule.get("source_ranges")))
+        source_ranges = self._networks(name, as_list(rule.get("source_ranges")))
         if direction == "INGRESS" and not (source_accounts or source_tags or source_ranges):
             source_ranges = (EVERYWHERE,)  # GCP's default source
-        destination_ranges = tuple(IPv4Network(str(c)) for c in as_list(rule.get("destination_ranges"))) or (
-            EVERYWHERE,
-        )
+        destination_ranges = self._networks(name, as_list(rule.get("destination_ranges"))) or (EVERYWHERE,)
         return FirewallRule(
             resource=address("google_compute_firewall", name),
             direction=direction,
@@ -142,6 +150,17 @@ class GcpView:
             source_ranges=source_ranges,
             destination_ranges=destination_ranges,
         )
+
+    def _networks(self, name: str, cidrs: list[object]) -> tuple[IPv4Network, ...]:
+        """Literal ranges, and static addresses known after apply at their stand-ins."""
+        found = []
+        for cidr in cidrs:
+            network = self.public.network(cidr)
+            if network is None:
+                self._unmodelled.append(f"google_compute_firewall.{name}: {cidr}, an address the audit cannot place")
+            else:
+                found.append(network)
+        return tuple(found)
 
     def port_specs(self) -> list[PortSpec]:
         return [spec for rule in self.rules for spec in rule.specs]
@@ -212,6 +231,8 @@ class GcpView:
         )
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
+        if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
+            return every(self.egress(source, d, port) for d in public)
         if any(destination.cell.within(n) for n in self.book.always_reachable):
             return Verdict(True, (METADATA_SERVER,))
         low, high = destination.cell.low, destination.cell.high
@@ -223,8 +244,11 @@ class GcpView:
         return self._decide(candidates, Verdict(True, (IMPLIED_EGRESS,)))
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
+        translated = self.book.nat.sources(destination, source) if self.book.nat else None
         if destination in self.book.transparent:
             destination = Role.KUBERNETES_NODES  # a passthrough load balancer delivers to the nodes
+        if translated is not None:
+            return every(self.ingress(destination, s, port) for s in translated)
         low, high = source.cell.low, source.cell.high
         candidates = [
             rule

@@ -13,9 +13,9 @@ from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
 from circleci_network.audit.space import PortSpec
-from circleci_network.intent import NetworkIntent
-from circleci_network.platform_rules import GKE_RULE_PRIORITY
-from circleci_network.roles import Role
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.platform_rules import GKE_RULE_PRIORITY
+from circleci_network.model.roles import Role
 
 if TYPE_CHECKING:
     from circleci_network.audit.gcp_view import FirewallRule

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from circleci_network.intent import NetworkIntent
-from circleci_network.platform_rules import Platform
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.platform_rules import Platform
 
 
 class PlatformMismatch(ValueError):

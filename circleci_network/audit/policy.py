@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from circleci_network.audit.findings import Finding, Widening
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions, options_to_json
-from circleci_network.platform_rules import rules_for_platform
-from circleci_network.rules import peer_name
-from circleci_network.stack_files import synthesized_stacks
-from circleci_network.vpc_endpoints import endpoint_rules
+from circleci_network.audit.stack_files import synthesized_stacks
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.model.options import HardeningOptions, options_to_json
+from circleci_network.model.platform_rules import rules_for_platform
+from circleci_network.model.rules import peer_name
+from circleci_network.model.vpc_endpoints import endpoint_rules
 
 POLICY_FILE = "circleci-network-policy.json"
 ALL_IPV4 = "0.0.0.0/0"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from circleci_network.audit.audit import StackAudit
 from circleci_network.audit.engine import OUTSIDE, matrix
-from circleci_network.roles import Role
+from circleci_network.model.roles import Role
 
 REPORT_NAME = "circleci-network-audit.md"
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 from circleci_network.audit.findings import Finding
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
-from circleci_network.intent import NetworkIntent
-from circleci_network.roles import (
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.roles import (
     COMPUTE_ROLES,
     INTERNAL_LOAD_BALANCERS,
     INTERNET_FACING_LOAD_BALANCERS,

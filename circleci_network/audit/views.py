@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec
-from circleci_network.roles import Role
+from circleci_network.model.roles import Role
+
+if TYPE_CHECKING:
+    from circleci_network.audit.public_addresses import NatPath
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class AddressBook:
     """Outside addresses the cloud always lets through (GCP's metadata server)."""
     carve_out: list[IPv4Network] = field(default_factory=list)
     """Addresses inside role ranges that belong to no role (the AWS VPC resolver)."""
+    nat: NatPath | None = None
+    """v4 internet mode: roles behind NAT reach a public role at its public addresses, seen from NAT's."""
 
 
 class NetworkView(Protocol):

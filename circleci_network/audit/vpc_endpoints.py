@@ -16,9 +16,9 @@ from circleci_network.audit.expected import port_spec
 from circleci_network.audit.findings import Finding
 from circleci_network.audit.space import PortSpec
 from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
-from circleci_network.intent import NetworkIntent
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import TrafficRule
+from circleci_network.model.intent import NetworkIntent
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import TrafficRule
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """AWS rendering of the hardening rules: VPC, security groups, load balancers.
 
 Importing this package loads only the AWS provider modules it uses (see
-``circleci_network.provider_loading``); it never loads the Google provider.
+``circleci_network.tooling.provider_loading``); it never loads the Google provider.
 """
 
-from circleci_network.provider_loading import load_provider_package_lazily
+from circleci_network.tooling.provider_loading import load_provider_package_lazily
 
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
 

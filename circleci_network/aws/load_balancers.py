@@ -16,12 +16,12 @@ from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGrou
 from constructs import Construct
 
 from circleci_network.aws.naming import SHORT_NAMES, check_name_prefix, check_vpc_id
-from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.ports import KUBERNETES_NODE_PORTS, Port
-from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, Role
-from circleci_network.rules import load_balancer_ports
-from circleci_network.server_versions import ServerVersion, terraform_load_balancers
+from circleci_network.model.checks import require_fields
+from circleci_network.model.ports import KUBERNETES_NODE_PORTS, Port
+from circleci_network.model.roles import INTERNET_FACING_LOAD_BALANCERS, Role
+from circleci_network.model.rules import load_balancer_ports
+from circleci_network.model.server_versions import ServerVersion, terraform_load_balancers
 
 NodePortAssignment = Mapping[tuple[Role, int], int]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, collapse_addresses
 
-from circleci_network.ports import CLOSED_TO_THE_WORLD, Port, Protocol
+from circleci_network.model.ports import CLOSED_TO_THE_WORLD, Port, Protocol
 
 #: Rule numbers are FIRST_RULE_NUMBER + STEP * slot, the slot hashed from the rule's content.
 FIRST_RULE_NUMBER = 100

@@ -12,8 +12,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.roles import LOAD_BALANCERS, Role
-from circleci_network.rules import load_balancer_ports
+from circleci_network.model.roles import LOAD_BALANCERS, Role
+from circleci_network.model.rules import load_balancer_ports
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$")
 

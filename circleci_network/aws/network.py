@@ -6,14 +6,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from cdktf import Fn, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.eip import Eip
 from constructs import Construct
 
-from circleci_network.application_config import (
-    ApplicationConfig,
-    application_config,
-    application_config_outputs,
-    chart_nomad_values,
-)
 from circleci_network.aws.load_balancers import (
     CircleciLoadBalancers,
     LoadBalancerProps,
@@ -25,18 +20,25 @@ from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps, check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
-from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import NetworkIntent, StackInputs
-from circleci_network.kots_settings import KotsField
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, snake
-from circleci_network.platform_rules import PlatformOptions
-from circleci_network.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
-from circleci_network.server_versions import ConfigFile, ServerVersion
-from circleci_network.topology import Topology
-from circleci_network.validation import validate_against_spec
-from circleci_network.vpc_endpoints import VpcEndpoints, check_vpc_endpoints
+from circleci_network.model.checks import require_fields
+from circleci_network.model.intent import NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import PlatformOptions
+from circleci_network.model.roles import COMPUTE_ROLES, INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, Role
+from circleci_network.model.server_versions import ConfigFile, ServerVersion
+from circleci_network.model.topology import Topology
+from circleci_network.model.vpc_endpoints import VpcEndpoints, check_vpc_endpoints
+from circleci_network.tooling.application_config import (
+    ApplicationConfig,
+    application_config,
+    application_config_outputs,
+    chart_nomad_values,
+)
+from circleci_network.tooling.kots_settings import KotsField
+from circleci_network.tooling.outputs import Output, add_outputs, snake
+from circleci_network.tooling.validation import validate_against_spec
 
 if TYPE_CHECKING:
     from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints
@@ -55,7 +57,7 @@ class AwsNetworkProps:
     topology: Topology = field(default_factory=Topology)
     """VPN or internet access for users; private or public job subnets (the guide's shapes)."""
     validate_against_spec: bool = True
-    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
+    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.tooling.validation``)."""
     network_acls: bool = False
     """
     Per-tier network ACLs mirroring the security groups, with reply rules (``aws.network_acls``);
@@ -115,6 +117,17 @@ class AwsNetworkProps:
                 "group (AWS Load Balancer Controller annotations), so it is not transparent",
                 "leave transparent_load_balancers False with a v4 server version",
             )
+        if (
+            self.server_version.profile.proxy_load_balancer
+            and self.topology.internet_facing_load_balancers
+            and self.topology.public_job_instances
+        ):
+            raise ConfigurationError(
+                "AwsNetworkProps.topology.job_placement",
+                f"server version {version} with UserAccess.INTERNET: Nomad clients with public IPs reach "
+                "circleci-proxy's public address from their own auto-assigned addresses, which no rule can name",
+                "use JobPlacement.PRIVATE (Nomad clients then reach it through NAT, whose addresses are static)",
+            )
         if self.vpc.public_job_subnets and not self.topology.public_job_instances:
             raise ConfigurationError(
                 "AwsNetworkProps.vpc.public_job_subnets",
@@ -154,6 +167,7 @@ class CircleciAwsNetwork(Construct):
             SubnetTier.PUBLIC if props.topology.internet_facing_load_balancers else SubnetTier.KUBERNETES_NODES
         )
         proxy_cidrs = tuple(str(c) for c in plan[self.proxy_subnet_tier])
+        self.proxy_addresses, translation = self._proxy_addresses()
         endpoints = props.vpc_endpoints
         self.vpc_endpoints: CircleciVpcEndpoints | None = None
         if endpoints.enabled:
@@ -188,6 +202,7 @@ class CircleciAwsNetwork(Construct):
                 role_subnet_cidrs={Role.PROXY_LB: proxy_cidrs} if version.profile.proxy_load_balancer else {},
                 server_version=version,
                 platform=props.platform,
+                nat_translation=translation,
                 vpc_endpoints=endpoints,
                 s3_prefix_list_id=self.vpc_endpoints.s3_prefix_list_id if self.vpc_endpoints else None,
             ),
@@ -255,6 +270,39 @@ class CircleciAwsNetwork(Construct):
         if props.validate_against_spec:
             validate_against_spec(self)
 
+    def _proxy_addresses(self) -> tuple[list[Eip], NatTranslation | None]:
+        """v4 internet mode: static EIPs for the chart's NLB, one per proxy subnet in zone order
+        (the ``eip-allocations`` annotation pairs them with the ``subnets`` one), so Nomad clients,
+        whose packets leave through NAT, can name the proxy, and the proxy the NAT gateways."""
+        props = self.props
+        if not (props.server_version.profile.proxy_load_balancer and props.topology.internet_facing_load_balancers):
+            return [], None
+        vpc = props.vpc
+        addresses = [
+            Eip(
+                self,
+                f"circleci-proxy-address-{zone}",
+                domain="vpc",
+                tags={**vpc.tags, "Name": f"{vpc.name}-circleci-proxy-{zone}", "circleci/role": Role.PROXY_LB.value},
+            )
+            for zone in vpc.availability_zones
+        ]
+        # The NAT gateways' own public_ip: right for new and for existing (nat_eip_allocation_ids) EIPs alike.
+        translation = NatTranslation(
+            public_addresses={
+                Role.PROXY_LB: tuple(
+                    PublicAddress(f"proxy-{zone}", f"{eip.public_ip}/32")
+                    for zone, eip in zip(vpc.availability_zones, addresses, strict=True)
+                )
+            },
+            behind_nat=frozenset(COMPUTE_ROLES),  # public job subnets are refused with an internet-facing proxy
+            nat_addresses=tuple(
+                PublicAddress(f"nat-{zone}", f"{ip}/32")
+                for zone, ip in zip(vpc.nat_zones, self.vpc.nat_public_ips, strict=True)
+            ),
+        )
+        return addresses, translation
+
     def _helm_values(self) -> dict[str, Any]:
         """v4: the chart's documented keys only; the default profile: today's fragment, unchanged."""
         version = self.props.server_version
@@ -275,6 +323,12 @@ class CircleciAwsNetwork(Construct):
                     f"{a}-security-groups": self.security_groups.group_ids[Role.PROXY_LB],
                     f"{a}-manage-backend-security-group-rules": "false",
                     f"{a}-cross-zone-load-balancing-enabled": "true",
+                    # Internet-facing: our static EIPs, one per subnet above, in the same (zone) order.
+                    **(
+                        {f"{a}-eip-allocations": Fn.join(",", [eip.id for eip in self.proxy_addresses])}
+                        if self.proxy_addresses
+                        else {}
+                    ),
                 }
             },
             version.profile.vm_provider_key: {
@@ -302,9 +356,15 @@ class CircleciAwsNetwork(Construct):
                     "security_group_id": self.security_groups.group_ids[Role.PROXY_LB],
                     "subnet_ids": self.vpc.subnet_ids(self.proxy_subnet_tier),
                     "internal": not self.props.topology.internet_facing_load_balancers,
+                    **({"public_ips": self.proxy_public_ips} if self.proxy_addresses else {}),
                 }
             }
         return facts
+
+    @property
+    def proxy_public_ips(self) -> list[str]:
+        """v4 internet mode: circleci-proxy's static public IPs, zone order (empty otherwise)."""
+        return [eip.public_ip for eip in self.proxy_addresses]
 
     def _kots_fields(self) -> list[KotsField]:
         """v3: the admin console's network fields (server-v4-hardening.md (e))."""
@@ -406,6 +466,10 @@ class CircleciAwsNetwork(Construct):
         if Role.PROXY_LB in groups:  # v4: the chart's NLB takes it through the nginx annotations
             out["circleci_proxy_load_balancer_security_group_id"] = Output(
                 groups[Role.PROXY_LB], "Security group of the circleci-proxy load balancer (built by the chart)"
+            )
+        if self.proxy_addresses:
+            out["circleci_proxy_public_ips"] = Output(
+                self.proxy_public_ips, "circleci-proxy's static EIPs (zone order): point your DNS records here"
             )
         if Role.EKS_CONTROL_PLANE in groups:  # names as terraform-aws-eks's inputs
             out["cluster_security_group_id"] = Output(

@@ -37,20 +37,20 @@ from cdktf_cdktf_provider_aws.network_acl import NetworkAcl
 from cdktf_cdktf_provider_aws.network_acl_rule import NetworkAclRule
 from constructs import Construct
 
-from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import DEFAULT_NODE_PORTS, NodePortAssignment
 from circleci_network.aws.nacl_compactor import AclEntry, compact, rule_numbers
 from circleci_network.aws.naming import check_vpc_id
 from circleci_network.aws.security_groups import check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier
-from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import PlatformOptions
-from circleci_network.ports import Port, Protocol, reply_ports
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
-from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, Role
-from circleci_network.rules import Direction
+from circleci_network.model.addressing import cidr_tuple, parse_cidr
+from circleci_network.model.checks import require_fields
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import PlatformOptions
+from circleci_network.model.ports import Port, Protocol, reply_ports
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.model.roles import INTERNET_FACING_LOAD_BALANCERS, Role
+from circleci_network.model.rules import Direction
 
 #: AWS's default quota of rules per network ACL and direction; it can be raised to 40.
 RULES_PER_ACL_QUOTA = 20

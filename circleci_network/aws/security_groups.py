@@ -12,20 +12,21 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from circleci_network.addressing import cidr_tuple, parse_cidr
 from circleci_network.aws.load_balancers import check_node_ports, default_node_ports
 from circleci_network.aws.naming import check_name_prefix, check_vpc_id
-from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import Platform, PlatformOptions
-from circleci_network.ports import Port, Protocol
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
-from circleci_network.roles import ALL_LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import Direction
-from circleci_network.server_versions import ServerVersion
-from circleci_network.vpc_endpoints import VpcEndpoints
+from circleci_network.model.addressing import cidr_tuple, parse_cidr
+from circleci_network.model.checks import member, require_fields
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import Platform, PlatformOptions
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.model.roles import ALL_LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.model.rules import Direction
+from circleci_network.model.server_versions import ServerVersion
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 #: AWS's default quota of rules per security group and direction.
 RULES_PER_GROUP_QUOTA = 60
@@ -64,6 +65,11 @@ class SecurityGroupProps:
     """Whose rule table to render (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
     """``Platform.EKS`` adds the EKS control-plane group and its platform rules (see README "EKS")."""
+    nat_translation: NatTranslation | None = None
+    """
+    v4 internet mode (set by ``CircleciAwsNetwork``): Nomad clients reach circleci-proxy at its
+    EIPs through NAT, so ``policy`` resolves those rows to addresses (``circleci_network.model.nat_translation``).
+    """
     vpc_endpoints: VpcEndpoints = field(default_factory=VpcEndpoints)
     """Turned on: the endpoints' group and the using roles' 443 to it and to S3 (README "VPC endpoints")."""
     s3_prefix_list_id: str | None = None
@@ -72,6 +78,12 @@ class SecurityGroupProps:
     def __post_init__(self) -> None:
         require_fields(self)
         check_aws_platform(self.platform, "SecurityGroupProps.platform")
+        if self.nat_translation is not None and not isinstance(self.nat_translation, NatTranslation):
+            raise ConfigurationError(
+                "SecurityGroupProps.nat_translation",
+                f"{self.nat_translation!r} is not a NatTranslation",
+                "leave it None (CircleciAwsNetwork sets it)",
+            )
         check_vpc_id(self.vpc_id, "SecurityGroupProps.vpc_id")
         if not isinstance(self.vpc_endpoints, VpcEndpoints):
             raise ConfigurationError(
@@ -151,6 +163,7 @@ class SecurityGroupProps:
                 dns_resolver=self.dns_resolver_cidrs,
                 load_balancer_health_checks=self.load_balancer_subnet_cidrs,
                 roles=roles,
+                nat_translation=self.nat_translation,
             ),
         )
 
@@ -206,6 +219,9 @@ class CircleciSecurityGroups(Construct):
         self.group_ids: dict[Role, str] = {role: group.id for role, group in self.groups.items()}
         if existing_plane is not None and Role.EKS_CONTROL_PLANE in self.policy.roles:
             self.group_ids[Role.EKS_CONTROL_PLANE] = existing_plane
+        # Static addresses known after apply (v4 internet mode) are named by label in resource IDs.
+        translation = self.policy.addresses.nat_translation
+        self._address_labels = translation.labels() if translation else {}
         #: Peers named by a prefix list, not CIDRs (S3 through its gateway endpoint).
         self.prefix_lists = {OutsidePeer.S3_PREFIX_LIST: props.s3_prefix_list_id} if props.s3_prefix_list_id else {}
         # Alone, the stack holds none of the facts these props give: they are the user's inputs.
@@ -288,7 +304,8 @@ class CircleciSecurityGroups(Construct):
             for cidr in rule.peer_cidrs:
                 resource(
                     self,
-                    f"{base_id}-{_cidr_slug(cidr)}",
+                    # A static address known after apply is named by its label (its zone), not its value.
+                    f"{base_id}-{self._address_labels.get(cidr) or _cidr_slug(cidr)}",
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
                     cidr_ipv4=cidr,

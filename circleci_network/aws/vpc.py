@@ -19,12 +19,12 @@ from cdktf_cdktf_provider_aws.subnet import Subnet
 from cdktf_cdktf_provider_aws.vpc import Vpc
 from constructs import Construct
 
-from circleci_network.addressing import ALL_IPV4, carve_subnets, check_disjoint, cidr_tuple, parse_cidr
 from circleci_network.aws.flow_logs import RETENTION_DAYS, add_flow_logs
 from circleci_network.aws.naming import check_name_prefix, zone_region
-from circleci_network.checks import member, require_fields
-from circleci_network.cloud_facts import aws_dns_resolver_address
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.addressing import ALL_IPV4, carve_subnets, check_disjoint, cidr_tuple, parse_cidr
+from circleci_network.model.checks import member, require_fields
+from circleci_network.model.cloud_facts import aws_dns_resolver_address
 
 
 class SubnetTier(StrEnum):

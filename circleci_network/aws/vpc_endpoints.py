@@ -11,7 +11,7 @@ from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.vpc_endpoints import VpcEndpoints, service_name
+from circleci_network.model.vpc_endpoints import VpcEndpoints, service_name
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Importing this package loads only the Google provider modules it uses; never the AWS one.
 """
 
-from circleci_network.provider_loading import load_provider_package_lazily
+from circleci_network.tooling.provider_loading import load_provider_package_lazily
 
 load_provider_package_lazily("cdktf_cdktf_provider_google")
 

@@ -21,8 +21,6 @@ from cdktf_cdktf_provider_google.compute_firewall import (
 )
 from constructs import Construct
 
-from circleci_network.checks import member, require_fields
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
 from circleci_network.gcp.naming import baseline_name, check_prefix_lengths, job_deny_name, rerun_deny_name
@@ -33,14 +31,17 @@ from circleci_network.gcp.settings import (
     check_name,
     check_project,
 )
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent, StackInputs
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
-from circleci_network.ports import Port, Protocol
-from circleci_network.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
-from circleci_network.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, Role
-from circleci_network.rules import Direction
-from circleci_network.server_versions import ServerVersion
+from circleci_network.model.checks import member, require_fields
+from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import GKE_RULE_PRIORITY, PlatformOptions
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, ResolvedRule, resolve_policy
+from circleci_network.model.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, JOB_ROLES, Role
+from circleci_network.model.rules import Direction
+from circleci_network.model.server_versions import ServerVersion
 
 ALLOW_PRIORITY = 1000
 BASELINE_PRIORITY = 65000
@@ -98,9 +99,21 @@ class FirewallProps:
     The managed Kubernetes platform: GKE adds its platform rules and a deny from the job
     identities to the nodes at ``allow_priority + 1``, before GKE's own rules at 1000.
     """
+    nat_translation: NatTranslation | None = None
+    """
+    v4 internet mode (set by ``CircleciGcpNetwork``): Nomad clients reach circleci-proxy's external
+    address through Cloud NAT, so ``policy`` resolves those rows to addresses (``circleci_network.model.nat_translation``),
+    and GKE's Service rule admits Cloud NAT's addresses too (``load_balancer_source_ranges``).
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
+        if self.nat_translation is not None and not isinstance(self.nat_translation, NatTranslation):
+            raise ConfigurationError(
+                "FirewallProps.nat_translation",
+                f"{self.nat_translation!r} is not a NatTranslation",
+                "leave it None (CircleciGcpNetwork sets it)",
+            )
         check_project(self.project, "FirewallProps.project")
         check_name(self.name, "FirewallProps.name")
         object.__setattr__(self, "targets", member(FirewallTargets, self.targets, "FirewallProps.targets"))
@@ -143,12 +156,14 @@ class FirewallProps:
     def policy(self) -> ResolvedPolicy:
         """The rules these props render, resolved once. Egress rules can name peers by range only:
         the nodes by the subnet and pod range, the other roles by the subnet, the internal load
-        balancers by their fixed /32."""
+        balancers by their fixed /32, an external one (v4 internet mode) by its static addresses."""
         a = self.addressing
         subnet = (a.subnet_cidr,)
         roles: dict[Role, tuple[str, ...]] = {role: subnet for role in COMPUTE_ROLES}
         roles[Role.KUBERNETES_NODES] = (a.subnet_cidr, a.pods_cidr)
         roles |= {lb: (f"{address}/32",) for lb, address in fixed_addresses(a, self.server_version).items()}
+        public = self.nat_translation.public_addresses if self.nat_translation is not None else {}
+        roles |= {lb: tuple(address.cidr for address in addresses) for lb, addresses in public.items()}
         return resolve_policy(
             self.hardening,
             cloud=Cloud.GCP,
@@ -158,6 +173,7 @@ class FirewallProps:
                 dns_resolver=(METADATA_SERVER_CIDR,),
                 load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES,
                 roles=roles,
+                nat_translation=self.nat_translation,
             ),
         )
 
@@ -194,6 +210,9 @@ class CircleciFirewall(Construct):
         self.policy = props.policy
         self.rules = self.policy.rules
         addresses = self.policy.addresses.roles
+        translation = self.policy.addresses.nat_translation
+        #: Load balancers at static external addresses (v4 internet mode).
+        self.public_load_balancers = frozenset(translation.public_addresses) if translation is not None else frozenset()
         self.firewalls: dict[str, ComputeFirewall] = {}
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
@@ -224,7 +243,12 @@ class CircleciFirewall(Construct):
                 for key, values in self._identity_selectors(role).items():
                     jobs.setdefault(key, []).extend(values)
             # GKE's -vms rule admits the whole subnet, internal load balancer addresses included.
-            vips = [c for lb in addressed_load_balancers(props.server_version) for c in addresses[lb]]
+            vips = [
+                c
+                for lb in addressed_load_balancers(props.server_version)
+                if lb not in self.public_load_balancers  # reached at an external address, not in the subnet
+                for c in addresses[lb]
+            ]
             if vips:
                 jobs["source_ranges"] = vips
             self.firewalls[job_deny_name(props.name)] = self._firewall(
@@ -330,7 +354,7 @@ class CircleciFirewall(Construct):
             raise ConfigurationError(
                 f"rule {rule.rule_id}",
                 f"its peer {rule.peer} has no address range on GCP",
-                "report this: every peer of a GCP rule needs ranges (circleci_network.resolve.PeerAddresses)",
+                "report this: every peer of a GCP rule needs ranges (circleci_network.model.resolve.PeerAddresses)",
             )
         return list(rule.peer_cidrs)
 

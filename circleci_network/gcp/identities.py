@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from constructs import Construct
 
-from circleci_network.checks import require_fields
 from circleci_network.gcp.naming import ACCOUNT_ID_LIMIT, check_prefix_lengths
 from circleci_network.gcp.settings import check_name, check_project
-from circleci_network.roles import COMPUTE_ROLES, Role
+from circleci_network.model.checks import require_fields
+from circleci_network.model.roles import COMPUTE_ROLES, Role
 
 __all__ = ["ACCOUNT_ID_LIMIT", "RoleIdentities", "RoleIdentityProps", "role_tag"]
 

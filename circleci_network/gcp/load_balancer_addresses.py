@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from cdktf_cdktf_provider_google.compute_address import ComputeAddress
 from constructs import Construct
 
-from circleci_network.checks import require_fields
 from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.settings import GcpAddressing, check_labels, check_name, check_project, check_region
-from circleci_network.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
-from circleci_network.server_versions import ServerVersion
+from circleci_network.model.checks import require_fields
+from circleci_network.model.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
+from circleci_network.model.server_versions import ServerVersion
 
 
 def fixed_addresses(addressing: GcpAddressing, version: ServerVersion) -> dict[Role, str]:

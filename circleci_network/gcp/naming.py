@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.settings import NAME_LIMIT
-from circleci_network.options import HardeningOptions
-from circleci_network.resolve import Cloud, resolve_policy
-from circleci_network.roles import COMPUTE_ROLES, LOAD_BALANCERS, Role
-from circleci_network.rules import Direction
-from circleci_network.server_versions import ServerVersion
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.resolve import Cloud, resolve_policy
+from circleci_network.model.roles import COMPUTE_ROLES, LOAD_BALANCERS, Role
+from circleci_network.model.rules import Direction
+from circleci_network.model.server_versions import ServerVersion
 
 #: Service account IDs are 6-30 characters.
 ACCOUNT_ID_LIMIT = 30

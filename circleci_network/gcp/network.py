@@ -9,13 +9,6 @@ from typing import Any
 from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
-from circleci_network.application_config import (
-    ApplicationConfig,
-    application_config,
-    application_config_outputs,
-    chart_nomad_values,
-)
-from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
@@ -33,15 +26,23 @@ from circleci_network.gcp.settings import (
     check_taken_ranges,
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
-from circleci_network.intent import NetworkIntent, StackInputs
-from circleci_network.kots_settings import KotsField
-from circleci_network.options import HardeningOptions, check_outside_peers
-from circleci_network.outputs import Output, add_outputs, snake
-from circleci_network.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
-from circleci_network.server_versions import ConfigFile, ServerVersion
-from circleci_network.topology import Topology
-from circleci_network.validation import validate_against_spec
+from circleci_network.model.checks import member, require_fields
+from circleci_network.model.intent import NetworkIntent, StackInputs
+from circleci_network.model.nat_translation import NatTranslation, PublicAddress
+from circleci_network.model.options import HardeningOptions, check_outside_peers
+from circleci_network.model.platform_rules import GKE_ALLOW_PRIORITY, Platform, PlatformOptions
+from circleci_network.model.roles import COMPUTE_ROLES, JOB_ROLES, OutsidePeer, Role
+from circleci_network.model.server_versions import ConfigFile, ServerVersion
+from circleci_network.model.topology import Topology
+from circleci_network.tooling.application_config import (
+    ApplicationConfig,
+    application_config,
+    application_config_outputs,
+    chart_nomad_values,
+)
+from circleci_network.tooling.kots_settings import KotsField
+from circleci_network.tooling.outputs import Output, add_outputs, snake
+from circleci_network.tooling.validation import validate_against_spec
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class GcpNetworkProps:
     peered ranges); required, ``()`` if none. Our subnet, pod and service ranges must not overlap them.
     """
     validate_against_spec: bool = True
-    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.validation``)."""
+    """Fail ``synth`` when the stack's flows differ from the guide (see ``circleci_network.tooling.validation``)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """
     Labels on every resource we create that takes labels (addresses; GCP firewall
@@ -119,15 +120,22 @@ class GcpNetworkProps:
                 "GcpNetworkProps.server_version",
                 f"server version {self.server_version.id.value} has no nginx.loadBalancerSourceRanges (4.3+), so GKE "
                 "would open circleci-proxy's Service ports (80, 443, 3000, 4647, 8585) on the nodes to 0.0.0.0/0",
-                "use ServerVersionId.V4_3 (Server 4.3 or later) on GCP",
+                "use ServerVersionId.V4_3 or V4_8 (Server 4.3 or later) on GCP",
             )
-        if profile.proxy_load_balancer and self.topology.internet_facing_load_balancers:
+        if self.internet_proxy and not self.nat.manual_addresses:
             raise ConfigurationError(
-                "GcpNetworkProps.topology",
-                f"server version {self.server_version.id.value} on GCP with UserAccess.INTERNET is not built yet: "
-                "Nomad clients would reach circleci-proxy's external address (known only after apply) "
-                "through Cloud NAT, which no egress or node rule can name in advance",
-                "use Topology(user_access=UserAccess.VPN) (an internal circleci-proxy at a fixed address)",
+                "GcpNetworkProps.nat",
+                f"server version {self.server_version.id.value} with UserAccess.INTERNET: Nomad clients reach "
+                "circleci-proxy's external address through Cloud NAT, whose automatic addresses no rule can name",
+                "give Cloud NAT static addresses: nat=CloudNat(address_count=1) (or more; each gives 64512 ports), "
+                "or CloudNat(addresses=...) to reuse yours; or use Topology(user_access=UserAccess.VPN)",
+            )
+        if self.internet_proxy and self.topology.public_job_instances:
+            raise ConfigurationError(
+                "GcpNetworkProps.topology.job_placement",
+                f"server version {self.server_version.id.value} with UserAccess.INTERNET: Nomad clients with "
+                "external IPs reach circleci-proxy from their own ephemeral addresses, which no rule can name",
+                "use JobPlacement.PRIVATE (Nomad clients then reach it through Cloud NAT's static addresses)",
             )
         check_project(self.project, "GcpNetworkProps.project")
         check_region(self.region, "GcpNetworkProps.region")
@@ -161,7 +169,14 @@ class GcpNetworkProps:
         self.topology.check(self.hardening, "GcpNetworkProps")
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
-        self.firewall_props("validation", {}, {})
+        # Internet mode's names too (the NAT platform row): an address-less translation stands for it here.
+        stand_in = NatTranslation(load_balancer_source_ranges=True) if self.internet_proxy else None
+        self.firewall_props("validation", {}, {}, stand_in)
+
+    @property
+    def internet_proxy(self) -> bool:
+        """v4 with UserAccess.INTERNET: an external circleci-proxy that Nomad clients reach through Cloud NAT."""
+        return self.server_version.profile.proxy_load_balancer and self.topology.internet_facing_load_balancers
 
     def vpc_props(self) -> GcpVpcProps:
         return GcpVpcProps(
@@ -178,7 +193,13 @@ class GcpNetworkProps:
             labels=self.labels,
         )
 
-    def firewall_props(self, network_id: str, emails: Mapping[Role, str], tags: Mapping[Role, str]) -> FirewallProps:
+    def firewall_props(
+        self,
+        network_id: str,
+        emails: Mapping[Role, str],
+        tags: Mapping[Role, str],
+        nat_translation: NatTranslation | None = None,
+    ) -> FirewallProps:
         return FirewallProps(
             project=self.project,
             network_id=network_id,
@@ -192,6 +213,7 @@ class GcpNetworkProps:
             baseline_priority=self.baseline_priority,
             server_version=self.server_version,
             platform=self.platform,
+            nat_translation=nat_translation,
         )
 
     @property
@@ -212,9 +234,15 @@ class CircleciGcpNetwork(Construct):
             self, "identities", props=RoleIdentityProps(project=props.project, name=props.name)
         )
         emails = {role: self.identities.service_account_email(role) for role in COMPUTE_ROLES}
+        # Internet mode: the proxy's address first, since the firewall names it.
+        early = self._load_balancer_addresses() if props.internet_proxy else None
+        translation = self._nat_translation(early) if early is not None else None
         self.firewall = CircleciFirewall(
-            self, "firewall", props=props.firewall_props(self.vpc.network_id, emails, self.identities.tags)
+            self,
+            "firewall",
+            props=props.firewall_props(self.vpc.network_id, emails, self.identities.tags, translation),
         )
+        self.load_balancer_addresses = early or self._load_balancer_addresses()
         self.firewall.record(
             NetworkIntent(
                 cloud="gcp",
@@ -225,20 +253,6 @@ class CircleciGcpNetwork(Construct):
                 server_version=props.server_version,
                 platform=props.platform,
             )
-        )
-        self.load_balancer_addresses = LoadBalancerAddresses(
-            self,
-            "load-balancer-addresses",
-            props=LoadBalancerAddressProps(
-                project=props.project,
-                region=props.region,
-                subnetwork_id=self.vpc.subnet.id,
-                addressing=props.addressing,
-                name=props.name,
-                internet_facing=props.topology.internet_facing_load_balancers,
-                labels=props.labels,
-                server_version=props.server_version,
-            ),
         )
         self.private_google_access: PrivateGoogleAccess | None = None
         if props.platform.google_api_cidr is not None:
@@ -259,6 +273,37 @@ class CircleciGcpNetwork(Construct):
         if props.validate_against_spec:
             validate_against_spec(self)
 
+    def _load_balancer_addresses(self) -> LoadBalancerAddresses:
+        props = self.props
+        return LoadBalancerAddresses(
+            self,
+            "load-balancer-addresses",
+            props=LoadBalancerAddressProps(
+                project=props.project,
+                region=props.region,
+                subnetwork_id=self.vpc.subnet.id,
+                addressing=props.addressing,
+                name=props.name,
+                internet_facing=props.topology.internet_facing_load_balancers,
+                labels=props.labels,
+                server_version=props.server_version,
+            ),
+        )
+
+    def _nat_translation(self, addresses: LoadBalancerAddresses) -> NatTranslation:
+        """v4 internet mode: Nomad clients (and VMs) reach circleci-proxy's reserved external address
+        through Cloud NAT, so they send to that address and the nodes (the passthrough proxy is
+        transparent) admit them from Cloud NAT's static addresses."""
+        proxy = addresses.addresses[Role.PROXY_LB]
+        return NatTranslation(
+            public_addresses={Role.PROXY_LB: (PublicAddress("proxy", f"{proxy.address}/32"),)},
+            # The nodes reach each other by identity, never through NAT: only the job roles are translated.
+            behind_nat=frozenset(JOB_ROLES),
+            nat_addresses=tuple(PublicAddress(f"nat-{i}", f"{ip}/32") for i, ip in enumerate(self.vpc.nat_ips)),
+            receivers=frozenset({Role.KUBERNETES_NODES}),
+            load_balancer_source_ranges=True,  # the Helm values list them (``_helm_values``)
+        )
+
     @property
     def required_network_tags(self) -> dict[str, str]:
         """Role -> the tag every instance of it must carry, in either targets mode: the internet
@@ -274,8 +319,14 @@ class CircleciGcpNetwork(Construct):
             return self._legacy_values()
         nginx: dict[str, Any] = {"loadBalancerIp": self.load_balancer_addresses.addresses[Role.PROXY_LB].address}
         if version.profile.load_balancer_source_ranges:  # 4.3+
-            # The clients as the firewall names them (GKE's k8s-fw rule admits these: controller_rules).
-            nginx["loadBalancerSourceRanges"] = list(self.firewall.policy.peer_cidrs(OutsidePeer.CLIENTS))
+            # The clients as the firewall names them (GKE's k8s-fw rule admits these: controller_rules);
+            # internet mode: Cloud NAT's addresses too, or k8s-fw drops Nomad clients' 4647.
+            policy = self.firewall.policy
+            ranges = policy.peer_cidrs(OutsidePeer.CLIENTS)
+            translation = policy.addresses.nat_translation
+            if translation is not None and translation.load_balancer_source_ranges:
+                ranges += policy.peer_cidrs(OutsidePeer.NAT_ADDRESSES)
+            nginx["loadBalancerSourceRanges"] = list(ranges)
         if not props.topology.internet_facing_load_balancers:
             nginx["annotations"] = {"networking.gke.io/load-balancer-type": "Internal"}
         values: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """Private Google Access through private.googleapis.com or restricted.googleapis.com: the
 route and DNS that make Google APIs (and image registries) reachable when egress is locked
 to a proxy. The firewall egress (TCP 443 to the range) is a platform rule in
-``circleci_network.platform_rules``; this module only routes and resolves.
+``circleci_network.model.platform_rules``; this module only routes and resolves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cdktf_cdktf_provider_google.dns_managed_zone import (
 from cdktf_cdktf_provider_google.dns_record_set import DnsRecordSet
 from constructs import Construct
 
-from circleci_network.platform_rules import GoogleApiAccess, PlatformOptions
+from circleci_network.model.platform_rules import GoogleApiAccess, PlatformOptions
 
 #: Zones whose names must resolve to the chosen range: Google APIs, and the registries GKE
 #: pulls system images from (Google's "Configure Private Google Access" DNS steps).

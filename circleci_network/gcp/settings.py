@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Network
 
-from circleci_network.addressing import check_disjoint, cidr_tuple, parse_address, parse_cidr
-from circleci_network.checks import member, require_fields
+from circleci_network.errors import ConfigurationError
+from circleci_network.model.addressing import check_disjoint, cidr_tuple, parse_address, parse_cidr
+from circleci_network.model.checks import member, require_fields
 
 # Moved to the core (the audit reads them too); re-exported for existing imports.
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES as GOOGLE_HEALTH_CHECK_RANGES
-from circleci_network.cloud_facts import METADATA_SERVER_CIDR as METADATA_SERVER_CIDR
-from circleci_network.errors import ConfigurationError
-from circleci_network.roles import INTERNAL_LOAD_BALANCERS, Role
+from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES as GOOGLE_HEALTH_CHECK_RANGES
+from circleci_network.model.cloud_facts import METADATA_SERVER_CIDR as METADATA_SERVER_CIDR
+from circleci_network.model.roles import INTERNAL_LOAD_BALANCERS, Role
 
 #: GCP's limit for firewall, network, subnet, router and address names.
 NAME_LIMIT = 63

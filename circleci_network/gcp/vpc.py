@@ -25,8 +25,6 @@ from cdktf_cdktf_provider_google.compute_subnetwork import (
 from cdktf_cdktf_provider_google.data_google_compute_address import DataGoogleComputeAddress
 from constructs import Construct
 
-from circleci_network.addressing import ALL_IPV4
-from circleci_network.checks import member, require_fields
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.settings import (
@@ -39,6 +37,8 @@ from circleci_network.gcp.settings import (
     check_region,
     check_taken_ranges,
 )
+from circleci_network.model.addressing import ALL_IPV4
+from circleci_network.model.checks import member, require_fields
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from constructs import Construct
 
 from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, SubnetTier
 from circleci_network.aws.naming import check_region
-from circleci_network.checks import require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.outputs import snake
-from circleci_network.provider_loading import load_provider_package_lazily
-from circleci_network.roles import Role
+from circleci_network.model.checks import require_fields
+from circleci_network.model.roles import Role
 from circleci_network.stacks.environments import DEFAULT_ENVIRONMENT, environment_name_prefix
+from circleci_network.tooling.outputs import snake
+from circleci_network.tooling.provider_loading import load_provider_package_lazily
 
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from cdktf import GcsBackend, TerraformOutput, TerraformStack
 from constructs import Construct
 
-from circleci_network.checks import require_fields
 from circleci_network.gcp import CircleciGcpNetwork, GcpNetworkProps
-from circleci_network.outputs import snake
-from circleci_network.provider_loading import load_provider_package_lazily
-from circleci_network.roles import COMPUTE_ROLES
+from circleci_network.model.checks import require_fields
+from circleci_network.model.roles import COMPUTE_ROLES
+from circleci_network.tooling.outputs import snake
+from circleci_network.tooling.provider_loading import load_provider_package_lazily
 
 load_provider_package_lazily("cdktf_cdktf_provider_google")
 from cdktf_cdktf_provider_google.provider import GoogleProvider  # noqa: E402

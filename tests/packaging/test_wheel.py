@@ -56,7 +56,15 @@ def test_the_wheel_holds_the_library_and_nothing_else(wheel: Path) -> None:
     # Besides the package, only the start-up hook (setup.py): the .pth runs it at interpreter start.
     startup = {"circleci_network.pth", "_circleci_network_startup.py"}
     assert top_level == {"circleci_network", dist_info, *startup}, "no stacks/, tests/, bench/ or main.py"
-    for needed in ("py.typed", "lazy_provider_index.js", "__init__.py", "aws/__init__.py", "gcp/__init__.py"):
+    for needed in (
+        "py.typed",
+        "tooling/lazy_provider_index.js",
+        "__init__.py",
+        "model/__init__.py",
+        "tooling/__init__.py",
+        "aws/__init__.py",
+        "gcp/__init__.py",
+    ):
         assert f"circleci_network/{needed}" in names
     # Every module of the source tree is shipped (a subpackage missing its __init__.py would be dropped).
     source = {p.relative_to(ROOT).as_posix() for p in (ROOT / "circleci_network").rglob("*.py")}
@@ -103,7 +111,7 @@ print(json.dumps({"version": circleci_network.__version__, "providers": provider
 
 CHECK_AWS = """
 import importlib.util, json, sys
-from circleci_network.provider_loading import load_provider_javascript_lazily
+from circleci_network.tooling.provider_loading import load_provider_javascript_lazily
 load_provider_javascript_lazily()
 from cdktf import App, Testing
 from circleci_network.aws import AwsNetworkProps, VpcProps

@@ -1,5 +1,5 @@
 """checkov (its own venv, offline) on every synthesized stack: it parses them, runs checks,
-and fails exactly the findings ``circleci_network.scanner_findings`` accepts; the baselines
+and fails exactly the findings ``circleci_network.tooling.scanner_findings`` accepts; the baselines
 that main.py writes make the scan pass and still let a new weakness through."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from circleci_network.scanner_findings import BASELINE_FILE, accepted_for_stack, write_checkov_baselines
+from circleci_network.tooling.scanner_findings import BASELINE_FILE, accepted_for_stack, write_checkov_baselines
 from tests.tools.conftest import STACKS
 from tests.tools.tooling import PROJECT, load_json, require_executable, run, timed, tool_env
 from tests.tools.variants import EKS_EXAMPLE, EKS_NACL_EXAMPLE, MANAGED_CLUSTER_STACKS
@@ -93,7 +93,9 @@ def test_scan_parses_every_stack_and_fails_only_the_accepted_findings(synth_outd
         assert result.passed_per_file.get(key, 0) > 0, f"checkov ran no passing check on {key}"
         wanted |= accepted(synth_outdir / "stacks" / stack / "cdk.tf.json", key)
     # both ways: nothing new fails, and no acceptance is stale
-    assert sorted(result.failed - wanted) == [], "failed checks not accepted in circleci_network.scanner_findings"
+    assert sorted(result.failed - wanted) == [], (
+        "failed checks not accepted in circleci_network.tooling.scanner_findings"
+    )
     assert sorted(wanted - result.failed) == [], "accepted findings checkov no longer reports: drop them"
     assert result.exit_code == (1 if wanted else 0)
 
@@ -212,7 +214,7 @@ def test_managed_cluster_stacks_fail_only_accepted_findings(variants_outdir: Pat
         key = f"/{stack}/cdk.tf.json"
         assert result.passed_per_file.get(key, 0) > 0, f"checkov ran no passing check on {key}"
         wanted |= accepted(variants_outdir / "stacks" / stack / "cdk.tf.json", key)
-    assert sorted(failed - wanted) == [], "failed checks not accepted in circleci_network.scanner_findings"
+    assert sorted(failed - wanted) == [], "failed checks not accepted in circleci_network.tooling.scanner_findings"
     assert sorted(wanted - failed) == [], "accepted findings checkov no longer reports: drop them"
     for stack in (EKS_EXAMPLE, EKS_NACL_EXAMPLE):
         passed = {(r, c) for f, r, c in result.passed if f == f"/{stack}/cdk.tf.json"}

@@ -19,11 +19,11 @@ from typing import Any
 import boto3
 import pytest
 
-from circleci_network.intent import INTENT_LOCAL, NetworkIntent
-from circleci_network.options import HardeningOptions
-from circleci_network.ports import Port, Protocol
-from circleci_network.roles import INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, TrafficRule, active_rules, load_balancer_ports, roles_in
+from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.roles import INTERNET_FACING_LOAD_BALANCERS, LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.model.rules import CustomPeer, TrafficRule, active_rules, load_balancer_ports, roles_in
 from tests.tools.terraform import WorkingCopy, find_mirror, terraform_binary
 from tests.tools.tooling import load_json
 

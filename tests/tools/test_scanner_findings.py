@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import SPEC_RULES
-from circleci_network.scanner_findings import (
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import SPEC_RULES
+from circleci_network.tooling.scanner_findings import (
     ACCEPTED_FINDINGS,
     BASELINE_FILE,
     AcceptedFinding,

@@ -26,12 +26,14 @@ def test_aws_stack_validates_against_the_provider_schema(synth_outdir: Path, tmp
     assert (tf.directory / "cdk.tf.json").read_bytes() == stack_file.read_bytes()
 
 
-@pytest.mark.parametrize("fixture", ["eks_example", "eks_nacl_example", "eks_endpoints_example"])
-def test_eks_example_validates_against_the_provider_schema(
+@pytest.mark.parametrize("fixture", ["eks_example", "eks_nacl_example", "eks_endpoints_example", "aws_v4_internet"])
+def test_more_stacks_validate_against_the_provider_schema(
     fixture: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """stacks/eks_example.py: cluster with our control-plane group, node group with our launch
-    template; with network ACLs (``eks_example_props(network_acls=True)``); with ``VpcEndpoints(enabled=True)``."""
+    template; with network ACLs (``eks_example_props(network_acls=True)``); with ``VpcEndpoints(enabled=True)``.
+    aws_v4_internet: v4.3 with internet-facing users: the proxy's EIPs, the eip-allocations annotation
+    (a join of their IDs in the values local) and rules naming EIP and NAT gateway public_ip attributes."""
     stack = request.getfixturevalue(fixture)
     stack_file = tmp_path / f"{fixture}.tf.json"
     stack_file.write_text(json.dumps(stack, indent=2))
@@ -44,3 +46,5 @@ def test_eks_example_validates_against_the_provider_schema(
     assert report["warning_count"] == 0, diagnostics
     if fixture == "eks_nacl_example":
         assert stack["resource"]["aws_network_acl_rule"] and stack["resource"]["aws_eks_cluster"]
+    if fixture == "aws_v4_internet":
+        assert stack["resource"]["aws_eip"] and stack["resource"]["aws_nat_gateway"]

@@ -7,7 +7,7 @@ import sys
 import warnings
 from dataclasses import replace
 
-from circleci_network.provider_loading import load_provider_javascript_lazily
+from circleci_network.tooling.provider_loading import load_provider_javascript_lazily
 
 #: The managed-cluster stacks checkov scans beside the reference stacks (tests/tools/test_checkov.py).
 EKS_EXAMPLE = "aws-eks-example"
@@ -20,9 +20,9 @@ def main(outdir: str) -> None:
     load_provider_javascript_lazily()
     from cdktf import App
 
-    from circleci_network.scanner_findings import write_checkov_baselines
+    from circleci_network.model.topology import TopologyWarning
     from circleci_network.stacks.aws import CircleciAwsStack
-    from circleci_network.topology import TopologyWarning
+    from circleci_network.tooling.scanner_findings import write_checkov_baselines
     from stacks.eks_example import EksExampleStack, eks_example_props
     from stacks.reference import reference_aws_props
     from tests.gke_stacks import build_gke_stacks

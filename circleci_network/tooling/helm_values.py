@@ -18,7 +18,7 @@ from typing import Any
 from cdktf import Fn, TerraformLocal, TerraformOutput
 from constructs import Construct
 
-from circleci_network.stack_files import synthesized_stacks
+from circleci_network.audit.stack_files import synthesized_stacks
 
 HELM_VALUES_LOCAL = "circleci-helm-values"
 VALUES_FILE = "circleci-helm-values.yaml"

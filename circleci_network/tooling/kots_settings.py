@@ -21,7 +21,7 @@ from typing import Any
 from cdktf import TerraformLocal, TerraformOutput
 from constructs import Construct
 
-from circleci_network.helm_values import add_network_facts_output
+from circleci_network.tooling.helm_values import add_network_facts_output
 
 KOTS_SETTINGS_LOCAL = "circleci-kots-settings"
 SHEET_FILE = "circleci-kots-settings.md"

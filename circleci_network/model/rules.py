@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from circleci_network.options import HardeningOptions
-from circleci_network.ports import (
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.ports import (
     ALL_TRAFFIC,
     DNS_TCP,
     DNS_UDP,
@@ -28,10 +28,10 @@ from circleci_network.ports import (
     VM_SERVICE,
     Port,
 )
-from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.model.roles import LOAD_BALANCERS, OutsidePeer, Role
 
 if TYPE_CHECKING:
-    from circleci_network.server_versions import ServerVersion
+    from circleci_network.model.server_versions import ServerVersion
 
 
 class Direction(StrEnum):

@@ -10,9 +10,9 @@ import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 
-from circleci_network.checks import covers_everything, member, require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import HardeningOptions
+from circleci_network.model.checks import covers_everything, member, require_fields
+from circleci_network.model.options import HardeningOptions
 
 
 class UserAccess(StrEnum):

@@ -15,16 +15,16 @@ from enum import StrEnum
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
-from circleci_network.addressing import parse_cidr
-from circleci_network.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES
 from circleci_network.errors import ConfigurationError
-from circleci_network.ports import Port
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule
+from circleci_network.model.addressing import parse_cidr
+from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.model.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule
 
 if TYPE_CHECKING:
-    from circleci_network.server_versions import ServerVersion
-    from circleci_network.vpc_endpoints import VpcEndpoints
+    from circleci_network.model.server_versions import ServerVersion
+    from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 
 class Platform(StrEnum):
@@ -360,20 +360,22 @@ def aws_platform_rules(
 ) -> tuple[TrafficRule, ...]:
     """EKS's rows and the VPC endpoints' rows, for the AWS renderer and the audit alike (none
     without ``Platform.EKS`` and without endpoints)."""
-    from circleci_network.vpc_endpoints import endpoint_rules  # it imports rules, like this module
+    from circleci_network.model.vpc_endpoints import endpoint_rules  # it imports rules, like this module
 
     eks = eks_rules(options) if options is not None and options.is_eks else ()
     return eks + (endpoint_rules(endpoints) if endpoints is not None and endpoints.enabled else ())
 
 
-def gcp_platform_rules(version: ServerVersion | None, options: PlatformOptions | None) -> tuple[TrafficRule, ...]:
+def gcp_platform_rules(
+    version: ServerVersion | None, options: PlatformOptions | None, *, nat_source_ranges: bool = False
+) -> tuple[TrafficRule, ...]:
     """Everything GKE needs or adds beyond the guide, for the GCP renderer and the audit alike:
     the chart's Service rules (v4, ``controller_rules``) and the platform's rows. The Service
     rules already admit kube-proxy's 10256, so the platform's own 10256 row is then left out."""
-    from circleci_network.controller_rules import KUBE_PROXY_HEALTH as SERVICE_HEALTH
-    from circleci_network.controller_rules import gke_service_rules  # it imports this module
+    from circleci_network.model.controller_rules import KUBE_PROXY_HEALTH as SERVICE_HEALTH
+    from circleci_network.model.controller_rules import gke_service_rules  # it imports this module
 
-    service = gke_service_rules(version) if version is not None else ()
+    service = gke_service_rules(version, nat_source_ranges=nat_source_ranges) if version is not None else ()
     probes = any(r.role is Role.KUBERNETES_NODES and SERVICE_HEALTH in r.ports for r in service)
     own = rules_for_platform(options, service_rules_probe_kube_proxy=probes) if options is not None else ()
     return service + own

@@ -20,10 +20,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from circleci_network.options import HardeningOptions
-from circleci_network.ports import HTTP, SSH
-from circleci_network.resolve import Cloud, resolve_policy
-from circleci_network.roles import (
+from circleci_network.audit.stack_files import STACK_FILE, synthesized_stacks
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.ports import HTTP, SSH
+from circleci_network.model.resolve import Cloud, resolve_policy
+from circleci_network.model.roles import (
     COMPUTE_ROLES,
     INTERNET_FACING_LOAD_BALANCERS,
     JOB_ROLES,
@@ -31,8 +32,7 @@ from circleci_network.roles import (
     OutsidePeer,
     Role,
 )
-from circleci_network.rules import Direction, SpecSection
-from circleci_network.stack_files import STACK_FILE, synthesized_stacks
+from circleci_network.model.rules import Direction, SpecSection
 
 #: checkov's own name for a baseline file (``checkov --create-baseline`` writes it).
 BASELINE_FILE = ".checkov.baseline"

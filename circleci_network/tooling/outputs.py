@@ -16,7 +16,7 @@ from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.roles import Role
+from circleci_network.model.roles import Role
 
 _PREFIX = re.compile(r"^([a-z][a-z0-9_]*_)?$")
 

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from circleci_network.options import HardeningOptions, options_from_json, options_to_json
-from circleci_network.platform_rules import PlatformOptions
-from circleci_network.resolve import load_balancers_transparent
-from circleci_network.roles import Role
-from circleci_network.server_versions import ServerVersion
-from circleci_network.topology import JobPlacement, Topology, UserAccess
-from circleci_network.vpc_endpoints import VpcEndpoints
+from circleci_network.model.options import HardeningOptions, options_from_json, options_to_json
+from circleci_network.model.platform_rules import PlatformOptions
+from circleci_network.model.resolve import load_balancers_transparent
+from circleci_network.model.roles import Role
+from circleci_network.model.server_versions import ServerVersion
+from circleci_network.model.topology import JobPlacement, Topology, UserAccess
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 #: Part of the Terraform local's name; the audit looks for it.
 INTENT_LOCAL = "circleci-network-intent"

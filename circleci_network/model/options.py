@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from circleci_network.addressing import ALL_IPV4, cidr_tuple
-from circleci_network.checks import check_outside, covers_everything, member, require_fields
 from circleci_network.errors import ConfigurationError
-from circleci_network.ports import Port, Protocol
-from circleci_network.roles import JOB_ROLES, OutsidePeer, Role
+from circleci_network.model.addressing import ALL_IPV4, cidr_tuple
+from circleci_network.model.checks import check_outside, covers_everything, member, require_fields
+from circleci_network.model.ports import Port, Protocol
+from circleci_network.model.roles import JOB_ROLES, OutsidePeer, Role
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")
 
@@ -208,7 +208,7 @@ class HardeningOptions:
             return self.ssh_administrator_cidrs
         if peer is OutsidePeer.DNS_RESOLVER:
             return self.dns_server_cidrs
-        return None  # LOAD_BALANCER_HEALTH_CHECKS: the cloud's own ranges
+        return None  # health checks, public and NAT addresses: the cloud's own
 
 
 #: Why each outside peer must stay outside, and what to do instead.

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from circleci_network.checks import covers_everything
 from circleci_network.errors import ConfigurationError
-from circleci_network.options import HardeningOptions
-from circleci_network.ports import Port
-from circleci_network.roles import COMPUTE_ROLES, OutsidePeer, Role
-from circleci_network.rules import Direction, RuleSource, SourceKind, TrafficRule
+from circleci_network.model.checks import covers_everything
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
+from circleci_network.model.rules import Direction, RuleSource, SourceKind, TrafficRule
 
 HTTPS = Port.tcp(443)
 S3 = "s3"

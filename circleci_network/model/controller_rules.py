@@ -17,11 +17,11 @@ firewall reconciliation off. Data only: no cloud is imported here.
 
 from __future__ import annotations
 
-from circleci_network.platform_rules import GOOGLE_L4_HEALTH_CHECK_RANGES
-from circleci_network.ports import Port
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule, load_balancer_ports
-from circleci_network.server_versions import ServerVersion
+from circleci_network.model.platform_rules import GOOGLE_L4_HEALTH_CHECK_RANGES
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import CustomPeer, Direction, RuleSource, SourceKind, TrafficRule, load_balancer_ports
+from circleci_network.model.server_versions import ServerVersion
 
 #: The L4 (internal and external passthrough) health-check source set of the GCE controller.
 GKE_L4_HEALTH_CHECK_RANGES = GOOGLE_L4_HEALTH_CHECK_RANGES
@@ -31,8 +31,13 @@ CPG = "[CPG] kubernetes/cloud-provider-gcp@4e24531"
 SECTION = "GKE LoadBalancer Service"
 
 
-def gke_service_rules(version: ServerVersion) -> tuple[TrafficRule, ...]:
-    """The rules GKE adds for the circleci-proxy Service (none before v4: no chart Service)."""
+def gke_service_rules(version: ServerVersion, *, nat_source_ranges: bool = False) -> tuple[TrafficRule, ...]:
+    """The rules GKE adds for the circleci-proxy Service (none before v4: no chart Service).
+
+    ``nat_source_ranges`` (v4 internet mode): our values add Cloud NAT's addresses to
+    ``loadBalancerSourceRanges`` so Nomad clients' 4647 passes; GKE's one ``k8s-fw`` rule then
+    admits every Service port from them, so 80/443 from our own NAT too (inside-out traffic of
+    our instances, which reach 80/443 anyway when client_cidrs is 0.0.0.0/0)."""
     if not version.profile.proxy_load_balancer:
         return ()
     rules = version.rules()
@@ -63,6 +68,27 @@ def gke_service_rules(version: ServerVersion) -> tuple[TrafficRule, ...]:
                         f"{CPG} providers/gce/gce_loadbalancer_internal.go, gce_loadbalancer_external.go",
                         "k8s-fw-<lb>",
                         "Service ports from loadBalancerSourceRanges (our values: client_cidrs)",
+                    ),
+                ),
+            )
+        )
+    if nat_source_ranges:
+        result.append(
+            TrafficRule(
+                "circleci-proxy-in-gke-nat-ranges",
+                proxy,
+                Direction.INGRESS,
+                tuple(port for port in load_balancer_ports(proxy, rules) if port in from_clients),
+                OutsidePeer.NAT_ADDRESSES,
+                "GKE opens every Service port to loadBalancerSourceRanges, Cloud NAT's included",
+                f"{SECTION} (k8s-fw)",
+                False,
+                (
+                    RuleSource(
+                        platform,
+                        f"{CPG} providers/gce/gce_loadbalancer_external.go",
+                        "k8s-fw-<lb>",
+                        "Service ports from loadBalancerSourceRanges (our values: client_cidrs and Cloud NAT's addresses)",
                     ),
                 ),
             )

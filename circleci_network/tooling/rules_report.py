@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any
 
-from circleci_network.controller_rules import gke_service_rules
-from circleci_network.platform_rules import Platform, PlatformOptions, aws_platform_rules
-from circleci_network.server_versions import (
+from circleci_network.model.controller_rules import gke_service_rules
+from circleci_network.model.platform_rules import Platform, PlatformOptions, aws_platform_rules
+from circleci_network.model.server_versions import (
     KNOWN_IDS,
     PROFILES,
     ServerVersion,
@@ -18,7 +18,7 @@ from circleci_network.server_versions import (
     external_nomad_server_rules,
     rows,
 )
-from circleci_network.vpc_endpoints import VpcEndpoints
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 COLUMNS = ("role", "direction", "protocol", "from_port", "to_port", "peer")
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from constructs import Construct
 
-from circleci_network.helm_values import HelmValues
-from circleci_network.kots_settings import KotsField, KotsSettings
-from circleci_network.outputs import Output
-from circleci_network.server_versions import ConfigFile, ServerVersion
+from circleci_network.model.server_versions import ConfigFile, ServerVersion
+from circleci_network.tooling.helm_values import HelmValues
+from circleci_network.tooling.kots_settings import KotsField, KotsSettings
+from circleci_network.tooling.outputs import Output
 
 ApplicationConfig = HelmValues | KotsSettings
 

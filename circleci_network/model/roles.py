@@ -74,6 +74,9 @@ class OutsidePeer(StrEnum):
     VCS = "vcs"
     DNS_RESOLVER = "dns-resolver"
     LOAD_BALANCER_HEALTH_CHECKS = "lb-health-checks"  # a transparent load balancer's probes
+    # v4 internet mode (``nat_translation``): the cloud's static addresses, never the options'.
+    PROXY_PUBLIC_ADDRESSES = "circleci-proxy-public-addresses"  # the proxy as roles behind NAT reach it
+    NAT_ADDRESSES = "nat-addresses"  # roles behind NAT as a public address sees them
     S3_PREFIX_LIST = "s3-prefix-list"  # AWS's managed prefix list of S3 (a gateway endpoint's destination)
 
     @property

@@ -5,7 +5,10 @@ addresses its peer stands for.
 a peer into CIDRs (``HardeningOptions.peer_cidrs``). The security groups, network ACLs, GCP
 firewall and naming table, the Helm values and the audit's expected side all read the
 ``ResolvedPolicy`` it returns. Facts only a cloud (or, in the audit, the JSON) knows come in as
-``PeerAddresses``. Core module: no cloud, no cdktf, no audit.
+``PeerAddresses``, v4 internet mode's NAT translation among them: the rows between roles behind
+NAT and a public load balancer are resolved here to the addresses the packet really carries
+(``nat_translation.rendered_peer``), so no renderer and no audit view translates anything.
+Core module: no cloud, no cdktf, no audit.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from circleci_network.options import HardeningOptions
-from circleci_network.platform_rules import PlatformOptions, aws_platform_rules, gcp_platform_rules
-from circleci_network.ports import Port
-from circleci_network.roles import OutsidePeer, Role
-from circleci_network.rules import (
+from circleci_network.errors import ConfigurationError
+from circleci_network.model.nat_translation import NatTranslation, rendered_peer
+from circleci_network.model.options import HardeningOptions
+from circleci_network.model.platform_rules import PlatformOptions, aws_platform_rules, gcp_platform_rules
+from circleci_network.model.ports import Port
+from circleci_network.model.roles import OutsidePeer, Role
+from circleci_network.model.rules import (
     CustomPeer,
     Direction,
     Peer,
@@ -30,8 +35,8 @@ from circleci_network.rules import (
     rerun_ingress_rules,
     roles_in,
 )
-from circleci_network.server_versions import ServerVersion
-from circleci_network.vpc_endpoints import VpcEndpoints
+from circleci_network.model.server_versions import ServerVersion
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 NodePorts = Mapping[tuple[Role, int], int]
 
@@ -70,25 +75,43 @@ class PeerAddresses:
     Ranges standing for a role where a rule must name it by address (GCP egress, network ACLs,
     AWS load balancers without a security group); a role left out is named by identity only.
     """
+    nat_translation: NatTranslation | None = None
+    """
+    v4 internet mode: roles reached at static public addresses from roles behind NAT. It also
+    gives the two outside peers ``PROXY_PUBLIC_ADDRESSES`` and ``NAT_ADDRESSES`` their CIDRs.
+    """
 
     def __post_init__(self) -> None:
         for f in fields(self):
             if "peer" in f.metadata:
                 object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
         object.__setattr__(self, "roles", {Role(r): tuple(c) for r, c in self.roles.items()})
+        if self.nat_translation is not None and not isinstance(self.nat_translation, NatTranslation):
+            raise ConfigurationError(
+                "PeerAddresses.nat_translation",
+                f"{self.nat_translation!r} is not a NatTranslation",
+                "leave it None, or give circleci_network.model.nat_translation.NatTranslation(...)",
+            )
 
     def outside(self) -> dict[OutsidePeer, tuple[str, ...]]:
-        """The cloud's addresses per outside peer."""
-        return {f.metadata["peer"]: getattr(self, f.name) for f in fields(self) if "peer" in f.metadata}
+        """The cloud's addresses per outside peer (the NAT translation's two: empty without one)."""
+        own = {f.metadata["peer"]: getattr(self, f.name) for f in fields(self) if "peer" in f.metadata}
+        return own | (self.nat_translation or NatTranslation()).peer_cidrs()
 
 
 @dataclass(frozen=True)
 class ResolvedRule:
-    """One rule in force: the model's row (after transparency, ports as delivered) and the
-    CIDRs its peer stands for (a role's only when ``PeerAddresses.roles`` knows them)."""
+    """One rule in force: the model's row (after transparency, ports as delivered), the peer it
+    is rendered with and the CIDRs that peer stands for (a role's only when
+    ``PeerAddresses.roles`` knows them)."""
 
     rule: TrafficRule
     peer_cidrs: tuple[str, ...]
+    peer: Peer
+    """
+    The model's peer, except across NAT (v4 internet mode): the public addresses a role behind
+    NAT sends to, the NAT addresses a public role admits (``rule.peer`` keeps the model's).
+    """
 
     @property
     def rule_id(self) -> str:
@@ -107,13 +130,9 @@ class ResolvedRule:
         return self.rule.ports
 
     @property
-    def peer(self) -> Peer:
-        return self.rule.peer
-
-    @property
     def peer_role(self) -> Role | None:
-        """The peer's identity when it is one of our roles."""
-        return self.rule.peer if isinstance(self.rule.peer, Role) else None
+        """The peer's identity when it is one of our roles (and not translated by NAT)."""
+        return self.peer if isinstance(self.peer, Role) else None
 
     @property
     def description(self) -> str:
@@ -186,10 +205,15 @@ class ResolvedPolicy:
 
 
 def _platform_rules(
-    cloud: Cloud, version: ServerVersion, platform: PlatformOptions | None, endpoints: VpcEndpoints | None
+    cloud: Cloud,
+    version: ServerVersion,
+    platform: PlatformOptions | None,
+    translation: NatTranslation | None,
+    endpoints: VpcEndpoints | None,
 ) -> tuple[TrafficRule, ...]:
     if cloud is Cloud.GCP:  # what GKE adds (the chart's Service on v4) and the platform's rows
-        return gcp_platform_rules(version, platform)
+        nat_ranges = translation is not None and translation.load_balancer_source_ranges
+        return gcp_platform_rules(version, platform, nat_source_ranges=nat_ranges)
     return aws_platform_rules(platform, endpoints)
 
 
@@ -207,15 +231,18 @@ def resolve_policy(
 
     Transparent load balancers' rows move to the nodes on the NodePorts of ``node_ports`` when
     given (an AWS NLB delivers there; GCP's passthrough keeps the port). A rule whose outside peer
-    the options turn off is left out; nothing is widened. ``vpc_endpoints`` (AWS) adds the endpoints'
-    rows; S3's prefix list resolves to no CIDRs (the security groups name the prefix list).
+    the options turn off is left out; nothing is widened. With ``addresses.nat_translation`` the
+    rows across NAT name the public and NAT addresses instead of the roles. ``vpc_endpoints`` (AWS)
+    adds the endpoints' rows; S3's prefix list resolves to no CIDRs (the security groups name the
+    prefix list).
     """
     cloud = Cloud(cloud)
     version = server_version if server_version is not None else ServerVersion()
     addresses = addresses if addresses is not None else PeerAddresses()
     ports = dict(node_ports or {})
     transparent = load_balancers_transparent(cloud, options)
-    extra = _platform_rules(cloud, version, platform, vpc_endpoints)
+    translation = addresses.nat_translation
+    extra = _platform_rules(cloud, version, platform, translation, vpc_endpoints)
     rules = active_rules(
         options,
         transparent_load_balancers=transparent,
@@ -227,14 +254,14 @@ def resolve_policy(
     outside = {peer: options.peer_cidrs(peer, given) for peer in OutsidePeer}
 
     def resolved(rule: TrafficRule) -> ResolvedRule:
-        peer = rule.peer
+        peer = rendered_peer(rule, translation)
         if isinstance(peer, CustomPeer):
             cidrs = peer.cidrs
         elif isinstance(peer, OutsidePeer):
             cidrs = outside[peer]
         else:
             cidrs = addresses.roles.get(peer, ())
-        return ResolvedRule(rule, cidrs)
+        return ResolvedRule(rule, cidrs, peer)
 
     in_force = tuple(resolved(rule) for rule in rules)
     if transparent:

@@ -11,7 +11,8 @@ the default: choosing no profile changes nothing. The other tables follow
 - ``v4.3`` (4.3-4.10, current): 2376 to the VMs and Nomad egress 3000/8585 are gone. The
   ``circleci-proxy`` table still lists 3000/8585 from Nomad clients although nginx routes
   only to kong and nomad since 4.3: probably stale, so opt-in (``proxy_job_ports``).
-  Nomad servers outside Kubernetes (4.8+) are an option (``external_nomad_server_cidrs``).
+- ``v4.8`` (4.8-4.10): v4.3's table (the 4.7-4.10 pages are identical), plus Nomad servers
+  outside Kubernetes, documented from 4.8 only (``external_nomad_server_cidrs``).
 
 A shared row keeps its ``rule_id`` and description in every profile, so moving a network
 from one profile to another changes only the rows the versions differ by.
@@ -24,9 +25,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from circleci_network.addressing import ALL_IPV4, cidr_tuple
 from circleci_network.errors import ConfigurationError
-from circleci_network.ports import (
+from circleci_network.model.addressing import ALL_IPV4, cidr_tuple
+from circleci_network.model.ports import (
     HTTP,
     HTTPS,
     KUBERNETES_NODE_PORTS,
@@ -39,8 +40,8 @@ from circleci_network.ports import (
     Port,
     Protocol,
 )
-from circleci_network.roles import LOAD_BALANCERS, OutsidePeer, Role
-from circleci_network.rules import (
+from circleci_network.model.roles import LOAD_BALANCERS, OutsidePeer, Role
+from circleci_network.model.rules import (
     SEED_DOCUMENT,
     SPEC_RULES,
     CustomPeer,
@@ -58,6 +59,7 @@ class ServerVersionId(StrEnum):
     V3 = "v3"
     V4_0 = "v4.0"
     V4_3 = "v4.3"
+    V4_8 = "v4.8"
 
 
 class ConfigFile(StrEnum):
@@ -338,8 +340,22 @@ PROFILES: Mapping[ServerVersionId, Profile] = {
     ),
     ServerVersionId.V4_3: Profile(
         ServerVersionId.V4_3,
-        "Server 4.3 and later (current: 4.10)",
-        "4.3-4.10",
+        "Server 4.3-4.7",
+        "4.3-4.7",
+        H4_10,
+        _v4_rules(H4_10, docker_and_job_ports=False),
+        proxy_job_port_rules=tuple(
+            _proxy_job_port_rules(H4_10, "listed on the 4.3+ page but nginx routes only to kong and nomad (opt-in)")
+        ),
+        vm_rerun_ssh_port=VM_RERUN_WITH_SSH,
+        config_file=ConfigFile.HELM_VALUES,
+        vm_provider_key="machine_provisioner",
+        load_balancer_source_ranges=True,
+    ),
+    ServerVersionId.V4_8: Profile(
+        ServerVersionId.V4_8,
+        "Server 4.8 and later (current: 4.10)",
+        "4.8-4.10",
         H4_10,
         _v4_rules(H4_10, docker_and_job_ports=False),
         proxy_job_port_rules=tuple(
@@ -375,9 +391,9 @@ class ServerVersion:
     today's stacks unchanged), ``v3``, ``v4.0`` or ``v4.3``; the enum or its value string.
     """
     proxy_job_ports: bool = False
-    """v4.3: also open 3000 and 8585 from Nomad clients on circleci-proxy (listed, probably stale)."""
+    """v4.3, v4.8: also open 3000 and 8585 from Nomad clients on circleci-proxy (listed, probably stale)."""
     external_nomad_server_cidrs: tuple[str, ...] = ()
-    """v4.3 (Server 4.8+): the CIDRs of Nomad servers run outside Kubernetes (4646-4648)."""
+    """v4.8 (Server 4.8+): the CIDRs of Nomad servers run outside Kubernetes (4646-4648)."""
     proxy_load_balancer: bool | None = None
     """``None``: the profile's. v4 has only ``circleci-proxy``; v3 has none."""
     vm_rerun_ssh_ports: Port | None = None
@@ -396,13 +412,13 @@ class ServerVersion:
             raise ConfigurationError(
                 "ServerVersion.proxy_job_ports",
                 f"{name} has no circleci-proxy load balancer (it is Server v4's)",
-                "use id=ServerVersionId.V4_3, or leave proxy_job_ports False",
+                "use id=ServerVersionId.V4_3 or V4_8, or leave proxy_job_ports False",
             )
         if self.external_nomad_server_cidrs and not profile.external_nomad_servers:
             raise ConfigurationError(
                 "ServerVersion.external_nomad_server_cidrs",
-                f"{name} documents no Nomad servers outside Kubernetes (Server 4.8+)",
-                "use id=ServerVersionId.V4_3 (Server 4.8 or later), or leave it empty",
+                f"{name} documents no Nomad servers outside Kubernetes: that needs v4.8 (Server 4.8+)",
+                "use id=ServerVersionId.V4_8 if you run Server 4.8 or later, or leave it empty",
             )
         if ALL_IPV4 in self.external_nomad_server_cidrs:
             raise ConfigurationError(
@@ -422,7 +438,7 @@ class ServerVersion:
             raise ConfigurationError(
                 "ServerVersion.proxy_load_balancer",
                 f"{name} {has}",
-                "leave proxy_load_balancer unset, or choose a v4 id (v4.0, v4.3) for circleci-proxy",
+                "leave proxy_load_balancer unset, or choose a v4 id (v4.0, v4.3, v4.8) for circleci-proxy",
             )
         if self.vm_rerun_ssh_ports is not None and self.vm_rerun_ssh_ports != profile.vm_rerun_ssh_port:
             raise ConfigurationError(

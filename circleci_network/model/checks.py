@@ -12,8 +12,8 @@ from enum import StrEnum
 from ipaddress import IPv4Network
 from typing import Any, TypeVar
 
-from circleci_network.addressing import ALL_IPV4
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.addressing import ALL_IPV4
 
 _Enum = TypeVar("_Enum", bound=StrEnum)
 
