@@ -190,6 +190,21 @@ def test_the_flow_search_answers_as_the_plain_one_on_every_shape(
             assert _plain_effective_flows(actual, cells).keys() < stateful.keys(), name
 
 
+@pytest.mark.parametrize("tamper", [False, True], ids=["as-built", "tampered"])
+def test_the_flow_search_with_acls_answers_as_the_plain_one_on_the_eks_example(
+    eks_nacl_example: Synth, tamper: bool
+) -> None:
+    """The stateless filters, kept per pair of addresses and shared by the flows and classes of
+    ports whose pairs agree (``Verdicts.stateless_ports``), pass the plain search's flows on the
+    EKS example's ACLs too (its control plane and proxy add ends of their own)."""
+    stack = _tampered_acls(eks_nacl_example) if tamper else eks_nacl_example
+    actual, _, _, cells = _views(stack)
+    plain = _plain_effective_flows(actual, cells)
+    assert list(effective_flows(Verdicts(actual, cells)).items()) == list(plain.items())
+    if tamper:
+        assert plain.keys() < _plain_effective_flows(actual, cells, stateless=False).keys()
+
+
 @pytest.mark.parametrize("stack", ["circleci-aws-nacl", "circleci-aws-nacl-vpn", "circleci-aws-nacl-public-jobs"])
 @pytest.mark.parametrize("tamper", [False, True], ids=["as-built", "tampered"])
 def test_the_acl_pass_by_port_ranges_answers_as_the_one_by_port(

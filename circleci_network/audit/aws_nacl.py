@@ -637,7 +637,9 @@ class NetworkAcls:
         # What an ACL passes depends on the few sets of its rules that apply (_acl_class): once
         # per set, for every port. Most groups need one of a few sets of ports: which ports each
         # set leaves open, once; and only where the ACL passes something.
-        passed: dict[tuple[str, bool, int], list[tuple[PortCell, tuple[str, ...]]]] = {}
+        passed: dict[tuple[str, bool, int], list[PortCell]] = {}
+        # The rules that allow a port: named only for the few ports no need accounts for.
+        reasons: dict[tuple[str, bool, int, PortCell], tuple[str, ...]] = {}
         open_ports: dict[frozenset[PortSpec], set[PortCell]] = {}
         matched: dict[PortSpec, set[PortCell]] = {}
         for acl in self.acls.values():
@@ -658,8 +660,10 @@ class NetworkAcls:
                             unneeded -= hit
                         open_ports[needed] = unneeded
                     who = self._who(cell)
-                    for port, because in passing:
+                    for port in passing:
                         if port in unneeded:
+                            if (because := reasons.get((*key, port))) is None:
+                                because = reasons[(*key, port)] = self._allowing(acl, egress, cell, port)
                             grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
         differences = []
         for (label, egress, who, because), found in sorted(grouped.items()):
@@ -673,20 +677,27 @@ class NetworkAcls:
             differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
         return differences
 
-    def _passing(
-        self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]
-    ) -> list[tuple[PortCell, tuple[str, ...]]]:
-        """Which of ``ports`` ``acl`` passes to/from ``cell``, each with the rules that allow it.
+    def _passing(self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]) -> list[PortCell]:
+        """Which of ``ports`` ``acl`` passes to/from ``cell`` (``_allowing`` names the rules).
         Depends on ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
         found = []
-        allowing = [r for r in acl.rules if r.egress is egress and r.allow and cell.within(r.network)]
         allowed = {protocol: self._allowed(acl, egress, cell, protocol) for protocol in PROTOCOLS}
         for port in ports:
             low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
             if _covered(allowed[port.protocol], low, high):  # as ``decide``, without a reason
-                because = tuple(dict.fromkeys(r.resource for r in allowing if r.spec.matches(port)))
-                found.append((port, because))
+                found.append(port)
         return found
+
+    @staticmethod
+    def _allowing(acl: Acl, egress: bool, cell: AddressCell, port: PortCell) -> tuple[str, ...]:
+        """The rules of ``acl`` that allow ``port`` to/from ``cell``, in order."""
+        return tuple(
+            dict.fromkeys(
+                r.resource
+                for r in acl.rules
+                if r.egress is egress and r.allow and cell.within(r.network) and r.spec.matches(port)
+            )
+        )
 
 
 class _Needs:

@@ -97,15 +97,20 @@ class Verdicts:
         self.cells = cells
         self.filters = stateless_filters(view)
         self._index = {port: i for i, port in enumerate(cells.ports)}
+        # By identity first: the passes ask with the cut's own port objects, and hashing a
+        # PortCell (a frozen dataclass) costs more than the rest of the lookup.
+        self._index_of = {id(port): i for i, port in enumerate(cells.ports)}
         self._classes: dict[tuple[Role, str], list[int]] = {}
+        self._classes_by_id: dict[tuple[int, str], list[int]] = {}
         self._answers: dict[tuple[object, ...], Verdict] = {}
         self._first: dict[tuple[object, ...], Verdict | None] = {}
-        self._closed: dict[tuple[Role, str, int], bool] = {}
+        self._closed: dict[tuple[int, str, int], bool] = {}
         self._outside: dict[tuple[Role, str, int], list[tuple[AddressCell, Verdict]]] = {}
         self._roles = {role.value: role for role in cells.parties}
         self._addresses: dict[tuple[Role, str], tuple[list[int], list[AddressCell]]] = {}
         self._signatures: list[tuple[int, ...]] | None = None
         self._stateless: dict[tuple[object, ...], list[PortFilter]] = {}
+        self._pair_filters: dict[tuple[object, ...], PortFilter] = {}
 
     def classes(self, role: Role, direction: str) -> list[int]:
         """Per port of the cut (in order), a number per class of ports on which ``role``'s
@@ -126,52 +131,73 @@ class Verdicts:
         return self._signatures
 
     def port_class(self, role: Role, direction: str, port: PortCell) -> int:
-        return self.classes(role, direction)[self._index[port]]
+        i = self._index_of.get(id(port))
+        if i is None or self.cells.ports[i] is not port:
+            i = self._index[port]
+        # Keyed by the role's identity (enum members are singletons): an Enum hashes in Python.
+        found = self._classes_by_id.get((id(role), direction))
+        if found is None:
+            found = self._classes_by_id[(id(role), direction)] = self.classes(role, direction)
+        return found[i]
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
-        key = (role, direction, self.port_class(role, direction, port))
+        key = (id(role), direction, self.port_class(role, direction, port))
         found = self._closed.get(key)
         if found is None:
             found = self._closed[key] = self.view.closed(role, direction, port)
         return found
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
-        key = ("egress", source, self.port_class(source, "egress", port), destination.role, destination.cell.low)
+        return self._egress(source, self.port_class(source, "egress", port), destination, port)
+
+    def _egress(self, source: Role, number: int, destination: Endpoint, port: PortCell) -> Verdict:
+        """``egress``, with ``port``'s class of ``source``'s egress rules already known."""
+        key = (True, id(source), number, id(destination.role), destination.cell.low)
         found = self._answers.get(key)
         if found is None:
             found = self._answers[key] = self.view.egress(source, destination, port)
         return found
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
-        key = ("ingress", destination, self.port_class(destination, "ingress", port), source.role, source.cell.low)
+        return self._ingress(destination, self.port_class(destination, "ingress", port), source, port)
+
+    def _ingress(self, destination: Role, number: int, source: Endpoint, port: PortCell) -> Verdict:
+        """``ingress``, with ``port``'s class of ``destination``'s ingress rules already known."""
+        key = (False, id(destination), number, id(source.role), source.cell.low)
         found = self._answers.get(key)
         if found is None:
             found = self._answers[key] = self.view.ingress(destination, source, port)
         return found
 
-    def reaches(self, source: Role, destination: Role, port: PortCell) -> Verdict | None:
-        """The first of ``source``'s egress verdicts to an address of ``destination`` that allows ``port``."""
-        key = ("egress", source, self.port_class(source, "egress", port), destination)
+    def reaches(self, source: Role, destination: Role, port: PortCell, number: int | None = None) -> Verdict | None:
+        """The first of ``source``'s egress verdicts to an address of ``destination`` that allows ``port``
+        (``number``: ``port``'s class of ``source``'s egress rules, when already known)."""
+        if number is None:
+            number = self.port_class(source, "egress", port)
+        key = (True, id(source), number, id(destination))
         if key not in self._first:
             self._first[key] = next(
                 (
                     v
                     for c in self.cells.parties[destination]
-                    if (v := self.egress(source, Endpoint(destination, c), port)).allowed
+                    if (v := self._egress(source, number, Endpoint(destination, c), port)).allowed
                 ),
                 None,
             )
         return self._first[key]
 
-    def admits(self, destination: Role, source: Role, port: PortCell) -> Verdict | None:
-        """The first of ``destination``'s ingress verdicts from an address of ``source`` that allows ``port``."""
-        key = ("ingress", destination, self.port_class(destination, "ingress", port), source)
+    def admits(self, destination: Role, source: Role, port: PortCell, number: int | None = None) -> Verdict | None:
+        """The first of ``destination``'s ingress verdicts from an address of ``source`` that allows ``port``
+        (``number``: ``port``'s class of ``destination``'s ingress rules, when already known)."""
+        if number is None:
+            number = self.port_class(destination, "ingress", port)
+        key = (False, id(destination), number, id(source))
         if key not in self._first:
             self._first[key] = next(
                 (
                     v
                     for c in self.cells.parties[source]
-                    if (v := self.ingress(destination, Endpoint(source, c), port)).allowed
+                    if (v := self._ingress(destination, number, Endpoint(source, c), port)).allowed
                 ),
                 None,
             )
@@ -181,19 +207,30 @@ class Verdicts:
         """The stateless filters' verdicts for every pair of addresses ``key`` covers, each for all
         ports of its protocol: asked once per flow and class of ports, not per port."""
         port = key.port
+        src, dst = self._roles.get(key.source), self._roles.get(key.destination)
+        # Only a flow between two roles picks its pairs by the stateful verdicts (port by port);
+        # with an outside end, every address of the role pairs with it, whatever the port.
+        both = src is not None and dst is not None
         ask = (
             key.source,
             key.destination,
             key.outside,
             port.protocol,
-            self.port_class(port_role, "egress", port) if (port_role := self._roles.get(key.source)) else None,
-            self.port_class(port_role, "ingress", port) if (port_role := self._roles.get(key.destination)) else None,
+            self.port_class(src, "egress", port) if both else None,  # type: ignore[arg-type]
+            self.port_class(dst, "ingress", port) if both else None,  # type: ignore[arg-type]
         )
         found = self._stateless.get(ask)
         if found is None:
-            filters, cells = self.filters, self.cells
+            filters, cells, known = self.filters, self.cells, self._pair_filters
             assert filters is not None
-            each = [filters.stateless_ports(s, r, port.protocol, cells) for s, r in _stateless_pairs(self, key)]
+            each = []
+            for s, r in _stateless_pairs(self, key):
+                # The same pair of addresses comes up in many flows: its filter is asked once.
+                pair = (s.role, s.cell.low, s.cell.high, r.role, r.cell.low, r.cell.high, port.protocol)
+                f = known.get(pair)
+                if f is None:
+                    f = known[pair] = filters.stateless_ports(s, r, port.protocol, cells)
+                each.append(f)
             found = self._stateless[ask] = list({id(f): f for f in each}.values())
         return found
 
@@ -230,15 +267,12 @@ class Verdicts:
 def _stateless_pairs(verdicts: Verdicts, key: FlowKey) -> list[tuple[Endpoint, Endpoint]]:
     """The pairs of addresses a flow the stateful rules allow covers, for the stateless filters."""
     cells = verdicts.cells
-    parties = {role.value: role for role in cells.parties}
-    src, dst = parties.get(key.source), parties.get(key.destination)
+    src, dst = verdicts._roles.get(key.source), verdicts._roles.get(key.destination)
     if src is not None and dst is not None:
-        senders = [
-            Endpoint(src, c) for c in cells.parties[src] if verdicts.ingress(dst, Endpoint(src, c), key.port).allowed
-        ]
-        receivers = [
-            Endpoint(dst, c) for c in cells.parties[dst] if verdicts.egress(src, Endpoint(dst, c), key.port).allowed
-        ]
+        port = key.port
+        into, out = verdicts.port_class(dst, "ingress", port), verdicts.port_class(src, "egress", port)
+        senders = [e for c in cells.parties[src] if verdicts._ingress(dst, into, e := Endpoint(src, c), port).allowed]
+        receivers = [e for c in cells.parties[dst] if verdicts._egress(src, out, e := Endpoint(dst, c), port).allowed]
     elif src is not None:
         senders = [Endpoint(src, c) for c in cells.parties[src]]
         receivers = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
@@ -276,14 +310,22 @@ def _per_port(verdicts: Verdicts, opened: Callable[[PortCell], list[Opening]], *
     flows: Flows = {}
     stateless = stateless and verdicts.filters is not None
     known: dict[tuple[int, ...], list[Opening]] = {}
+    # A flow's stateless filters depend on its ends, its protocol and its ends' classes of
+    # ports (``Verdicts.stateless_ports``): the same for each opening of a class of ports.
+    filters: dict[tuple[tuple[int, ...], str, int], list[PortFilter]] = {}
     for port, signature in zip(verdicts.cells.ports, verdicts.signatures(), strict=True):
         found = known.get(signature)
         if found is None:
             found = known[signature] = opened(port)
-        for source, destination, outside, because in found:
+        for n, (source, destination, outside, because) in enumerate(found):
             key = FlowKey(source, destination, port, outside)
-            if not stateless or stateless_passes(verdicts, key):
-                flows[key] = because
+            if stateless:
+                each = filters.get((signature, port.protocol, n))
+                if each is None:
+                    each = filters[(signature, port.protocol, n)] = verdicts.stateless_ports(key)
+                if not all(f.admits(port) for f in each):
+                    continue
+            flows[key] = because
     return flows
 
 
@@ -294,11 +336,14 @@ def effective_flows(verdicts: Verdicts) -> Flows:
     def opened(port: PortCell) -> list[Opening]:
         found: list[Opening] = []
         receiving = [b for b in cells.parties if not verdicts.closed(b, "ingress", port)]
+        # Each role's class of ``port``, once, for all its pairs.
+        into_class = [verdicts.port_class(b, "ingress", port) for b in receiving]
         for a in sources:
             if not verdicts.closed(a, "egress", port):
-                for b in receiving:
-                    if (out := verdicts.reaches(a, b, port)) is not None and (
-                        into := verdicts.admits(b, a, port)
+                out_class = verdicts.port_class(a, "egress", port)
+                for b, b_class in zip(receiving, into_class, strict=True):
+                    if (out := verdicts.reaches(a, b, port, out_class)) is not None and (
+                        into := verdicts.admits(b, a, port, b_class)
                     ) is not None:
                         found.append((a.value, b.value, None, tuple(dict.fromkeys(out.because + into.because))))
             found += [(a.value, OUTSIDE, c, v.because) for c, v in verdicts.outside(a, "egress", port)]
@@ -319,16 +364,17 @@ def half_flows(verdicts: Verdicts) -> Flows:
     known: dict[tuple[Role, int, int], list[Opening]] = {}
 
     def own(role: Role, port: PortCell) -> list[Opening]:
-        key = (role, verdicts.port_class(role, "egress", port), verdicts.port_class(role, "ingress", port))
+        out_class, in_class = verdicts.port_class(role, "egress", port), verdicts.port_class(role, "ingress", port)
+        key = (role, out_class, in_class)
         found = known.get(key)
         if found is None:
             found = known[key] = []
             sends = not verdicts.closed(role, "egress", port)
             receives = not verdicts.closed(role, "ingress", port)
             for other in cells.parties:
-                if sends and (out := verdicts.reaches(role, other, port)) is not None:
+                if sends and (out := verdicts.reaches(role, other, port, out_class)) is not None:
                     found.append((role.value, f"{other.value} (egress rule)", None, out.because))
-                if receives and (into := verdicts.admits(role, other, port)) is not None:
+                if receives and (into := verdicts.admits(role, other, port, in_class)) is not None:
                     found.append((other.value, f"{role.value} (ingress rule)", None, into.because))
         return found
 
