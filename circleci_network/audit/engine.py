@@ -294,11 +294,6 @@ def stateless_blame(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
     return ()
 
 
-def stateless_passes(verdicts: Verdicts, key: FlowKey) -> bool:
-    """``not stateless_blame(...)``, without working out the reasons."""
-    return all(f.admits(key.port) for f in verdicts.stateless_ports(key))
-
-
 #: A flow without its port: source, destination, outside address, the rules that open it.
 Opening = tuple[str, str, AddressCell | None, tuple[str, ...]]
 
