@@ -4,13 +4,17 @@ evaluating one point per cell is exact."""
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, summarize_address_range
+from typing import Generic, TypeVar
 
 #: "other" stands for every protocol besides TCP and UDP (ICMP, ...).
 PROTOCOLS = ("tcp", "udp", "other")
 ADDRESS_END = 1 << 32
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, order=True)
@@ -103,3 +107,42 @@ def merge_port_cells(cells: Iterable[PortCell]) -> list[str]:
     if full["tcp"] in merged and full["udp"] in merged and PortCell("other", 0, 0) in merged:
         return ["all"]
     return [cell.label for cell in merged]
+
+
+class PortIndex(Generic[T]):
+    """Which items' port specs match a port cell, answered by bisection: the items' bounds cut
+    each protocol into intervals on which every spec matches a cell wholly or not at all, so
+    the matching items are worked out once per interval (the views ask for every cell)."""
+
+    def __init__(self, items: Iterable[tuple[T, Iterable[PortSpec]]]) -> None:
+        self._items = [(item, tuple(specs)) for item, specs in items]
+        self._bounds: dict[str, list[int]] = {}
+        self._found: dict[str, list[tuple[tuple[T, ...], tuple[int, ...]]]] = {}
+        for protocol in ("tcp", "udp"):
+            bounds = {0, 65536}
+            for _, specs in self._items:
+                for spec in specs:
+                    if spec.protocol == protocol:
+                        bounds |= {min(max(spec.low, 0), 65536), min(max(spec.high + 1, 0), 65536)}
+            ordered = sorted(bounds)
+            self._bounds[protocol] = ordered
+            self._found[protocol] = [
+                self._plain(PortCell(protocol, lo, hi - 1)) for lo, hi in itertools.pairwise(ordered)
+            ]
+        self._other = self._plain(PortCell("other", 0, 0))
+
+    def _plain(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
+        at = tuple(i for i, (_, specs) in enumerate(self._items) if any(spec.matches(cell) for spec in specs))
+        return tuple(self._items[i][0] for i in at), at
+
+    def lookup(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
+        """The items (in their order) with a spec that matches ``cell``, and their positions."""
+        protocol = cell.protocol
+        if protocol == "other":
+            return self._other
+        bounds = self._bounds.get(protocol)
+        if bounds is not None and 0 <= cell.low:
+            i = bisect_right(bounds, cell.low) - 1
+            if i + 1 < len(bounds) and cell.high < bounds[i + 1]:
+                return self._found[protocol][i]
+        return self._plain(cell)  # a cell across a bound (not one of a cut's cells), or unknown protocol
