@@ -262,18 +262,14 @@ class AwsView:
         return self._on_port(role, direction, port)[0]
 
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
-        low, high = other.cell.low, other.cell.high
-        because = tuple(
-            dict.fromkeys(
-                g.resource
-                for g in self._grants(role, direction, port)
-                if (
-                    (g.peer_role is not None and g.peer_role is other.role)
-                    or (g.peer_span is not None and g.peer_span[0] <= low and high <= g.peer_span[1])
-                )
-            )
-        )
-        return Verdict(True, because) if because else DENIED
+        low, high, peer = other.cell.low, other.cell.high, other.role
+        found = [
+            g.resource
+            for g in self._on_port(role, direction, port)[0]
+            if (g.peer_role is not None and g.peer_role is peer)
+            or ((span := g.peer_span) is not None and span[0] <= low and high <= span[1])
+        ]
+        return Verdict(True, tuple(dict.fromkeys(found))) if found else DENIED
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:

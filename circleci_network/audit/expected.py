@@ -28,9 +28,6 @@ class _Entry(NamedTuple):
     nodes_denied: bool
 
 
-_NONE: tuple[tuple[_Entry, ...], tuple[int, ...]] = ((), ())
-
-
 def port_spec(port: Port) -> PortSpec:
     if port.protocol is Protocol.ALL:
         return PortSpec("all")
@@ -65,10 +62,7 @@ class ExpectedView:
                 )
             )
         self._by_side = {key: tuple(entries) for key, entries in by_side.items()}
-        self._ports = {
-            key: PortIndex((e, [port_spec(p) for p in e.rule.ports]) for e in entries)
-            for key, entries in self._by_side.items()
-        }
+        self._ports: dict[tuple[int, bool], PortIndex[_Entry]] = {}  # built per side when first asked
 
     def rule_networks(self, rule: ResolvedRule) -> list[IPv4Network]:
         """The ranges standing for the rule's peer. A role is matched by identity, except as an
@@ -88,13 +82,18 @@ class ExpectedView:
 
     def _on_port(self, role: Role, direction: Direction, port: PortCell) -> tuple[tuple[_Entry, ...], tuple[int, ...]]:
         """The rules of ``role``'s ``direction`` that match ``port``, and their places among that side's rules."""
-        index = self._ports.get((id(role), direction is Direction.INGRESS))
-        return index.lookup(port) if index is not None else _NONE
+        key = (id(role), direction is Direction.INGRESS)
+        index = self._ports.get(key)
+        if index is None:
+            index = self._ports[key] = PortIndex(
+                (e, [port_spec(p) for p in e.rule.ports]) for e in self._by_side.get(key, ())
+            )
+        return index.lookup(port)
 
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
         low, high, peer = other.cell.low, other.cell.high, other.role
         nodes = peer is Role.KUBERNETES_NODES
-        because = tuple(
+        because = [
             e.label
             for e in self._on_port(role, direction, port)[0]
             if not (nodes and e.nodes_denied)
@@ -103,8 +102,8 @@ class ExpectedView:
                 if e.peer_role is not None
                 else any(first <= low and high <= last for first, last in e.spans)
             )
-        )
-        return Verdict(True, because) if because else DENIED
+        ]
+        return Verdict(True, tuple(because)) if because else DENIED
 
     def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
         if direction == "ingress" and role in self.book.transparent:
@@ -131,9 +130,10 @@ class ExpectedView:
         return not self._on_port(role, side, port)[1]
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
-        if any(destination.cell.within(n) for n in self.book.always_reachable):
+        book = self.book
+        if book.always_reachable and any(destination.cell.within(n) for n in book.always_reachable):
             return Verdict(True, ("platform: always reachable",))
-        if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
+        if book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
             return every(self._decide(source, Direction.EGRESS, d, port) for d in public)
         return self._decide(source, Direction.EGRESS, destination, port)
 

@@ -112,24 +112,23 @@ def merge_port_cells(cells: Iterable[PortCell]) -> list[str]:
 class PortIndex(Generic[T]):
     """Which items' port specs match a port cell, answered by bisection: the items' bounds cut
     each protocol into intervals on which every spec matches a cell wholly or not at all, so
-    the matching items are worked out once per interval (the views ask for every cell)."""
+    the matching items are worked out once per interval, when first asked (the views ask for
+    every cell, mostly the same cell objects again: those are kept by identity)."""
 
     def __init__(self, items: Iterable[tuple[T, Iterable[PortSpec]]]) -> None:
         self._items = [(item, tuple(specs)) for item, specs in items]
         self._bounds: dict[str, list[int]] = {}
-        self._found: dict[str, list[tuple[tuple[T, ...], tuple[int, ...]]]] = {}
+        self._found: dict[str, list[tuple[tuple[T, ...], tuple[int, ...]] | None]] = {}
         for protocol in ("tcp", "udp"):
             bounds = {0, 65536}
             for _, specs in self._items:
                 for spec in specs:
                     if spec.protocol == protocol:
                         bounds |= {min(max(spec.low, 0), 65536), min(max(spec.high + 1, 0), 65536)}
-            ordered = sorted(bounds)
-            self._bounds[protocol] = ordered
-            self._found[protocol] = [
-                self._plain(PortCell(protocol, lo, hi - 1)) for lo, hi in itertools.pairwise(ordered)
-            ]
+            self._bounds[protocol] = sorted(bounds)
+            self._found[protocol] = [None] * (len(bounds) - 1)
         self._other = self._plain(PortCell("other", 0, 0))
+        self._seen: dict[int, tuple[PortCell, tuple[tuple[T, ...], tuple[int, ...]]]] = {}
 
     def _plain(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
         at = tuple(i for i, (_, specs) in enumerate(self._items) if any(spec.matches(cell) for spec in specs))
@@ -137,6 +136,14 @@ class PortIndex(Generic[T]):
 
     def lookup(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
         """The items (in their order) with a spec that matches ``cell``, and their positions."""
+        seen = self._seen.get(id(cell))
+        if seen is not None and seen[0] is cell:
+            return seen[1]
+        found = self._interval(cell)
+        self._seen[id(cell)] = (cell, found)  # the cell is kept: its id is not reused
+        return found
+
+    def _interval(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
         protocol = cell.protocol
         if protocol == "other":
             return self._other
@@ -144,5 +151,8 @@ class PortIndex(Generic[T]):
         if bounds is not None and 0 <= cell.low:
             i = bisect_right(bounds, cell.low) - 1
             if i + 1 < len(bounds) and cell.high < bounds[i + 1]:
-                return self._found[protocol][i]
+                found = self._found[protocol][i]
+                if found is None:
+                    found = self._found[protocol][i] = self._plain(PortCell(protocol, bounds[i], bounds[i + 1] - 1))
+                return found
         return self._plain(cell)  # a cell across a bound (not one of a cut's cells), or unknown protocol
