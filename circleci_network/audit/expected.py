@@ -133,7 +133,7 @@ class ExpectedView:
         book = self.book
         if book.always_reachable and any(destination.cell.within(n) for n in book.always_reachable):
             return Verdict(True, ("platform: always reachable",))
-        if book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
+        if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
             return every(self._decide(source, Direction.EGRESS, d, port) for d in public)
         return self._decide(source, Direction.EGRESS, destination, port)
 
