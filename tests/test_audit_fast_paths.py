@@ -39,10 +39,10 @@ from circleci_network.audit.facts import stack_policy
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.public_addresses import public_placement
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_port_cells
-from circleci_network.audit.views import Endpoint, NetworkView
+from circleci_network.audit.views import Endpoint, NetworkView, Verdict
 from circleci_network.model.resolve import ResolvedRule
 from circleci_network.model.roles import COMPUTE_ROLES, Role
-from circleci_network.model.rules import Direction
+from circleci_network.model.rules import Direction, SourceKind
 from tests.gke_stacks import with_gke_rules
 
 Synth = dict[str, Any]
@@ -360,3 +360,73 @@ def test_the_acl_ports_per_set_of_rules_answer_as_the_rules_do_per_address(
                 for port in cells.ports:
                     reasons = acls._blockers(source, destination, port, cells)
                     assert acls.passes(source, destination, port, cells) == (not reasons), (name, source, port)
+
+
+def _plain_expected_decide(
+    view: ExpectedView, role: Role, direction: Direction, other: Endpoint, port: PortCell
+) -> Verdict:
+    """The model's verdict rule by rule, every port spec and range matched afresh."""
+    because = []
+    for rule in view.rules:
+        if rule.role is not role or rule.direction is not direction:
+            continue
+        if not any(port_spec(p).matches(port) for p in rule.ports):
+            continue
+        networks = view.rule_networks(rule)
+        if other.role is Role.KUBERNETES_NODES and rule.rule_id in view._nodes_denied:
+            continue
+        if isinstance(rule.peer, Role) and not networks:
+            if other.role is not rule.peer:
+                continue
+        elif not any(other.cell.within(n) for n in networks):
+            continue
+        because.append(f"{'platform rule' if rule.source_kind is SourceKind.PLATFORM else 'rule'} {rule.rule_id}")
+    return Verdict(True, tuple(because)) if because else Verdict(False)
+
+
+def _same_partition(keys: list[object], plain: list[object]) -> bool:
+    return all((a == b) == (c == d) for (a, c), (b, d) in itertools.product(zip(keys, plain, strict=True), repeat=2))
+
+
+def test_the_views_port_and_address_indexes_answer_as_the_rules_do(
+    reference_stacks: dict[str, Synth], gke_stacks: dict[str, Synth], eks_nacl_example: Synth
+) -> None:
+    """The views find the rules matching a port by bisection over their bounds (``PortIndex``)
+    and compare ranges as numbers: the same rules as matching every spec afresh, for the cut's
+    cells and for cells across the bounds; the same classes; the model's same verdicts."""
+    stacks = {**reference_stacks, "aws-eks-nacl": eks_nacl_example, **gke_stacks}
+    for name, stack in stacks.items():
+        actual, rendered, pure, cells = _views(stack)
+        ports = list(cells.ports) + [
+            PortCell(p, low, high) for p in ("tcp", "udp") for low, high in ((1, 65535), (0, 80), (443, 8443), (22, 22))
+        ]
+        sides = [(role, d) for role in cells.parties for d in ("egress", "ingress")]
+        for role, d in sides:
+            if isinstance(actual, AwsView):
+                grants = [g for g in actual.grants if g.role is role and g.direction == d]
+                for port in ports:
+                    assert list(actual._grants(role, d, port)) == [g for g in grants if g.spec.matches(port)], name
+                # A transparent load balancer's ingress is its nodes'.
+                behind = Role.KUBERNETES_NODES if d == "ingress" and role in actual.book.transparent else role
+                spanned = [g for g in actual.grants if g.role is behind and g.direction == d and g.peer_network]
+                plain = [tuple(id(g) for g in spanned if c.within(g.peer_network)) for c in cells.outside]  # type: ignore[arg-type]
+                assert _same_partition([actual.address_class(role, d, c) for c in cells.outside], plain), name
+            side = Direction.INGRESS if d == "ingress" else Direction.EGRESS
+            for view in (rendered, pure):
+                rules = [r for r in view.rules if r.role is role and r.direction is side]
+                for port in ports:
+                    found = [e.rule for e in view._on_port(role, side, port)[0]]
+                    assert found == [r for r in rules if any(port_spec(p).matches(port) for p in r.ports)], name
+                    for other in [Endpoint(r, c) for r, cs in cells.parties.items() for c in cs[:3]] + [
+                        Endpoint(None, c) for c in cells.outside[:40]
+                    ]:
+                        assert view._decide(role, side, other, port) == _plain_expected_decide(
+                            view, role, side, other, port
+                        ), (name, role, d, port)
+                behind = Role.KUBERNETES_NODES if d == "ingress" and role in view.book.transparent else role
+                spanned_rules = [r for r in view.rules if r.role is behind and r.direction is side]
+                plain = [
+                    tuple(id(r) for r in spanned_rules if any(c.within(n) for n in view.rule_networks(r)))
+                    for c in cells.outside
+                ]
+                assert _same_partition([view.address_class(role, d, c)[1:] for c in cells.outside], plain), name

@@ -12,7 +12,7 @@ from circleci_network.audit.engine import Cells, Difference, PortFilter
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import chart_load_balancer_subnets
 from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
-from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
+from circleci_network.audit.space import AddressCell, PortCell, PortIndex, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
@@ -54,8 +54,9 @@ class AwsView:
         self.policy = policy
         self.public = public
         self.grants: list[Grant] = []
-        self._by_port: dict[tuple[Role, str, PortCell], list[Grant]] = {}
-        self._by_side: dict[tuple[Role, str], list[Grant]] = {}
+        # Built on first use (grants are read in __init__): per role's identity and direction.
+        self._ports: dict[tuple[int, str], PortIndex[Grant]] = {}
+        self._spans: dict[tuple[int, str], tuple[tuple[int, int, int], ...]] = {}
         self._unmodelled: list[str] = []
         #: Rules to peers known by name only (S3's prefix list): checked apart (``vpc_endpoints``).
         self.named_grants: list[NamedGrant] = []
@@ -246,32 +247,29 @@ class AwsView:
             raise TypeError("network ACLs are compared with the model (ExpectedView)")
         return self.acls.differences(expected, cells)
 
-    def _grants(self, role: Role, direction: str, port: PortCell) -> list[Grant]:
-        # Asked for every address cell: index the grants by role, direction and port once.
-        key = (role, direction, port)
-        found = self._by_port.get(key)
-        if found is None:
-            side = self._by_side.get((role, direction))
-            if side is None:
-                side = self._by_side[(role, direction)] = [
-                    g for g in self.grants if g.role is role and g.direction == direction
-                ]
-            found = self._by_port[key] = [g for g in side if g.spec.matches(port)]
-        return found
+    def _on_port(self, role: Role, direction: str, port: PortCell) -> tuple[tuple[Grant, ...], tuple[int, ...]]:
+        """``role``'s ``direction`` grants that match ``port``, and their places among that side's grants."""
+        # Asked for every address cell: index the grants by role and direction once.
+        key = (id(role), direction)
+        index = self._ports.get(key)
+        if index is None:
+            index = self._ports[key] = PortIndex(
+                (g, (g.spec,)) for g in self.grants if g.role is role and g.direction == direction
+            )
+        return index.lookup(port)
+
+    def _grants(self, role: Role, direction: str, port: PortCell) -> tuple[Grant, ...]:
+        return self._on_port(role, direction, port)[0]
 
     def _decide(self, role: Role, direction: str, other: Endpoint, port: PortCell) -> Verdict:
-        low, high = other.cell.low, other.cell.high
-        because = tuple(
-            dict.fromkeys(
-                g.resource
-                for g in self._grants(role, direction, port)
-                if (
-                    (g.peer_role is not None and g.peer_role is other.role)
-                    or (g.peer_span is not None and g.peer_span[0] <= low and high <= g.peer_span[1])
-                )
-            )
-        )
-        return Verdict(True, because) if because else DENIED
+        low, high, peer = other.cell.low, other.cell.high, other.role
+        found = [
+            g.resource
+            for g in self._on_port(role, direction, port)[0]
+            if (g.peer_role is not None and g.peer_role is peer)
+            or ((span := g.peer_span) is not None and span[0] <= low and high <= span[1])
+        ]
+        return Verdict(True, tuple(dict.fromkeys(found))) if found else DENIED
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
         if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
@@ -281,25 +279,26 @@ class AwsView:
     def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
-        return tuple(map(id, self._grants(role, direction, port)))
+        return self._on_port(role, direction, port)[1]
 
     def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[int, ...]:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
-        return tuple(
-            i
-            for i, g in enumerate(self.grants)
-            if g.role is role
-            and g.direction == direction
-            and g.peer_span is not None
-            and g.peer_span[0] <= cell.low
-            and cell.high <= g.peer_span[1]
-        )
+        key = (id(role), direction)
+        side = self._spans.get(key)
+        if side is None:
+            side = self._spans[key] = tuple(
+                (i, *g.peer_span)
+                for i, g in enumerate(self.grants)
+                if g.role is role and g.direction == direction and g.peer_span is not None
+            )
+        low, high = cell.low, cell.high
+        return tuple(i for i, first, last in side if first <= low and high <= last)
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
-        return not self._grants(role, direction, port)
+        return not self._on_port(role, direction, port)[1]
 
     def ingress(self, destination: Role, source: Endpoint, port: PortCell) -> Verdict:
         translated = self.book.nat.sources(destination, source) if self.book.nat else None

@@ -5,15 +5,27 @@ where it can, addresses where it cannot)."""
 from __future__ import annotations
 
 from ipaddress import IPv4Network
+from typing import NamedTuple
 
 from circleci_network.audit.public_addresses import every
-from circleci_network.audit.space import AddressCell, PortCell, PortSpec
+from circleci_network.audit.space import AddressCell, PortCell, PortIndex, PortSpec, spans
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, Verdict
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.ports import Port, Protocol
 from circleci_network.model.resolve import ResolvedPolicy, ResolvedRule
 from circleci_network.model.roles import Role
 from circleci_network.model.rules import Direction, SourceKind
+
+
+class _Entry(NamedTuple):
+    """A rule as the hot loops read it."""
+
+    rule: ResolvedRule
+    label: str
+    peer_role: Role | None
+    """The peer matched by identity (no ranges stand for it)."""
+    spans: tuple[tuple[int, int], ...]
+    nodes_denied: bool
 
 
 def port_spec(port: Port) -> PortSpec:
@@ -35,13 +47,22 @@ class ExpectedView:
         self.rules = policy.rules
         # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
         self._nodes_denied = {r.rule_id for r in policy.rerun_ingress_rules} if intent.cloud == "gcp" else set[str]()
-        # Asked tens of thousands of times per audit: index each rule's ports and peers once.
-        self._by_side: dict[tuple[Role, Direction], list[tuple[ResolvedRule, list[PortSpec], list[IPv4Network]]]] = {}
-        self._by_port: dict[tuple[Role, Direction, PortCell], list[tuple[ResolvedRule, list[IPv4Network]]]] = {}
+        # Asked tens of thousands of times per audit: index each rule's ports and peers once,
+        # per side keyed by the role's identity and a bool (an Enum hashes in Python).
+        by_side: dict[tuple[int, bool], list[_Entry]] = {}
         for rule in self.rules:
-            self._by_side.setdefault((rule.role, rule.direction), []).append(
-                (rule, [port_spec(p) for p in rule.ports], self.rule_networks(rule))
+            networks = self.rule_networks(rule)
+            by_side.setdefault((id(rule.role), rule.direction is Direction.INGRESS), []).append(
+                _Entry(
+                    rule,
+                    f"{'platform rule' if rule.source_kind is SourceKind.PLATFORM else 'rule'} {rule.rule_id}",
+                    rule.peer if isinstance(rule.peer, Role) and not networks else None,
+                    spans(networks),
+                    rule.rule_id in self._nodes_denied,
+                )
             )
+        self._by_side = {key: tuple(entries) for key, entries in by_side.items()}
+        self._ports: dict[tuple[int, bool], PortIndex[_Entry]] = {}  # built per side when first asked
 
     def rule_networks(self, rule: ResolvedRule) -> list[IPv4Network]:
         """The ranges standing for the rule's peer. A role is matched by identity, except as an
@@ -59,55 +80,58 @@ class ExpectedView:
     def unmodelled(self) -> list[str]:
         return []
 
-    def _matches(self, rule: ResolvedRule, networks: list[IPv4Network], other: Endpoint) -> bool:
-        if other.role is Role.KUBERNETES_NODES and rule.rule_id in self._nodes_denied:
-            return False
-        if isinstance(rule.peer, Role) and not networks:
-            return other.role is rule.peer
-        return any(other.cell.within(n) for n in networks)
-
-    def _on_port(
-        self, role: Role, direction: Direction, port: PortCell
-    ) -> list[tuple[ResolvedRule, list[IPv4Network]]]:
-        key = (role, direction, port)
-        if key not in self._by_port:
-            self._by_port[key] = [
-                (rule, networks)
-                for rule, specs, networks in self._by_side.get((role, direction), ())
-                if any(spec.matches(port) for spec in specs)
-            ]
-        return self._by_port[key]
+    def _on_port(self, role: Role, direction: Direction, port: PortCell) -> tuple[tuple[_Entry, ...], tuple[int, ...]]:
+        """The rules of ``role``'s ``direction`` that match ``port``, and their places among that side's rules."""
+        key = (id(role), direction is Direction.INGRESS)
+        index = self._ports.get(key)
+        if index is None:
+            index = self._ports[key] = PortIndex(
+                (e, [port_spec(p) for p in e.rule.ports]) for e in self._by_side.get(key, ())
+            )
+        return index.lookup(port)
 
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
-        because = tuple(
-            f"{'platform rule' if rule.source_kind is SourceKind.PLATFORM else 'rule'} {rule.rule_id}"
-            for rule, networks in self._on_port(role, direction, port)
-            if self._matches(rule, networks, other)
-        )
-        return Verdict(True, because) if because else DENIED
+        low, high, peer = other.cell.low, other.cell.high, other.role
+        nodes = peer is Role.KUBERNETES_NODES
+        because = [
+            e.label
+            for e in self._on_port(role, direction, port)[0]
+            if not (nodes and e.nodes_denied)
+            and (
+                e.peer_role is peer
+                if e.peer_role is not None
+                else any(first <= low and high <= last for first, last in e.spans)
+            )
+        ]
+        return Verdict(True, tuple(because)) if because else DENIED
 
     def port_class(self, role: Role, direction: str, port: PortCell) -> tuple[int, ...]:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
         side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
-        return tuple(id(rule) for rule, _ in self._on_port(role, side, port))
+        return self._on_port(role, side, port)[1]
 
     def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[object, ...]:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
         side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
         always = side is Direction.EGRESS and any(cell.within(n) for n in self.book.always_reachable)
-        rules = self._by_side.get((role, side), [])
-        return (always, *(i for i, (_, _, networks) in enumerate(rules) if any(cell.within(n) for n in networks)))
+        low, high = cell.low, cell.high
+        rules = self._by_side.get((id(role), side is Direction.INGRESS), ())
+        return (
+            always,
+            *(i for i, e in enumerate(rules) if any(first <= low and high <= last for first, last in e.spans)),
+        )
 
     def closed(self, role: Role, direction: str, port: PortCell) -> bool:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
         side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
-        return not self._on_port(role, side, port)
+        return not self._on_port(role, side, port)[1]
 
     def egress(self, source: Role, destination: Endpoint, port: PortCell) -> Verdict:
-        if any(destination.cell.within(n) for n in self.book.always_reachable):
+        book = self.book
+        if book.always_reachable and any(destination.cell.within(n) for n in book.always_reachable):
             return Verdict(True, ("platform: always reachable",))
         if self.book.nat and (public := self.book.nat.destinations(source, destination)) is not None:
             return every(self._decide(source, Direction.EGRESS, d, port) for d in public)

@@ -4,13 +4,17 @@ evaluating one point per cell is exact."""
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, summarize_address_range
+from typing import Generic, TypeVar
 
 #: "other" stands for every protocol besides TCP and UDP (ICMP, ...).
 PROTOCOLS = ("tcp", "udp", "other")
 ADDRESS_END = 1 << 32
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, order=True)
@@ -103,3 +107,52 @@ def merge_port_cells(cells: Iterable[PortCell]) -> list[str]:
     if full["tcp"] in merged and full["udp"] in merged and PortCell("other", 0, 0) in merged:
         return ["all"]
     return [cell.label for cell in merged]
+
+
+class PortIndex(Generic[T]):
+    """Which items' port specs match a port cell, answered by bisection: the items' bounds cut
+    each protocol into intervals on which every spec matches a cell wholly or not at all, so
+    the matching items are worked out once per interval, when first asked (the views ask for
+    every cell, mostly the same cell objects again: those are kept by identity)."""
+
+    def __init__(self, items: Iterable[tuple[T, Iterable[PortSpec]]]) -> None:
+        self._items = [(item, tuple(specs)) for item, specs in items]
+        self._bounds: dict[str, list[int]] = {}
+        self._found: dict[str, list[tuple[tuple[T, ...], tuple[int, ...]] | None]] = {}
+        for protocol in ("tcp", "udp"):
+            bounds = {0, 65536}
+            for _, specs in self._items:
+                for spec in specs:
+                    if spec.protocol == protocol:
+                        bounds |= {min(max(spec.low, 0), 65536), min(max(spec.high + 1, 0), 65536)}
+            self._bounds[protocol] = sorted(bounds)
+            self._found[protocol] = [None] * (len(bounds) - 1)
+        self._other = self._plain(PortCell("other", 0, 0))
+        self._seen: dict[int, tuple[PortCell, tuple[tuple[T, ...], tuple[int, ...]]]] = {}
+
+    def _plain(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
+        at = tuple(i for i, (_, specs) in enumerate(self._items) if any(spec.matches(cell) for spec in specs))
+        return tuple(self._items[i][0] for i in at), at
+
+    def lookup(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
+        """The items (in their order) with a spec that matches ``cell``, and their positions."""
+        seen = self._seen.get(id(cell))
+        if seen is not None and seen[0] is cell:
+            return seen[1]
+        found = self._interval(cell)
+        self._seen[id(cell)] = (cell, found)  # the cell is kept: its id is not reused
+        return found
+
+    def _interval(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
+        protocol = cell.protocol
+        if protocol == "other":
+            return self._other
+        bounds = self._bounds.get(protocol)
+        if bounds is not None and 0 <= cell.low:
+            i = bisect_right(bounds, cell.low) - 1
+            if i + 1 < len(bounds) and cell.high < bounds[i + 1]:
+                found = self._found[protocol][i]
+                if found is None:
+                    found = self._found[protocol][i] = self._plain(PortCell(protocol, bounds[i], bounds[i + 1] - 1))
+                return found
+        return self._plain(cell)  # a cell across a bound (not one of a cut's cells), or unknown protocol
