@@ -128,5 +128,11 @@ def test_the_audit_timing_app_measures_every_stack() -> None:
     from bench.run import base_environment, run_audit_timing
 
     seconds = run_audit_timing(base_environment(), 300)
-    assert set(seconds) == {"circleci-aws", "circleci-gcp", "circleci-aws-nacl"}
+    assert set(seconds) == {
+        "circleci-aws",
+        "circleci-gcp",
+        "circleci-aws-nacl",
+        "circleci-aws-nacl-public-jobs",
+        "aws-eks-nacl",
+    }
     assert all(0 < value < 5 for value in seconds.values())
