@@ -275,39 +275,26 @@ class CircleciSecurityGroups(Construct):
             every = port.protocol is Protocol.ALL  # AWS: protocol -1 takes no ports
             from_port, to_port = (None, None) if every else (port.from_port, port.to_port)
             base_id = f"{rule.rule_id}-{port.id_fragment}"
+            # One resource per peer: (logical ID, group reference, prefix list, CIDR), one of the three set.
+            peers: list[tuple[str, str | None, str | None, str | None]]
             if rule.peer_role is not None and rule.peer_role in self.group_ids:
+                peers = [(base_id, self.group_ids[rule.peer_role], None, None)]
+            elif isinstance(rule.peer, OutsidePeer) and rule.peer in self.prefix_lists:
+                peers = [(base_id, None, self.prefix_lists[rule.peer], None)]
+            else:
+                # A static address known after apply is named by its label (its zone), not its value.
+                peers = [
+                    (f"{base_id}-{self._address_labels.get(cidr) or _cidr_slug(cidr)}", None, None, cidr)
+                    for cidr in rule.peer_cidrs
+                ]
+            for resource_id, group, prefix_list, cidr in peers:
                 resource(
                     self,
-                    base_id,
+                    resource_id,
                     security_group_id=group_id,
                     ip_protocol=_aws_protocol(port),
-                    referenced_security_group_id=self.group_ids[rule.peer_role],
-                    description=rule.description,
-                    tags=tags,
-                    from_port=from_port,
-                    to_port=to_port,
-                )
-                continue
-            if isinstance(rule.peer, OutsidePeer) and rule.peer in self.prefix_lists:
-                resource(
-                    self,
-                    base_id,
-                    security_group_id=group_id,
-                    ip_protocol=_aws_protocol(port),
-                    prefix_list_id=self.prefix_lists[rule.peer],
-                    description=rule.description,
-                    tags=tags,
-                    from_port=from_port,
-                    to_port=to_port,
-                )
-                continue
-            for cidr in rule.peer_cidrs:
-                resource(
-                    self,
-                    # A static address known after apply is named by its label (its zone), not its value.
-                    f"{base_id}-{self._address_labels.get(cidr) or _cidr_slug(cidr)}",
-                    security_group_id=group_id,
-                    ip_protocol=_aws_protocol(port),
+                    referenced_security_group_id=group,
+                    prefix_list_id=prefix_list,
                     cidr_ipv4=cidr,
                     description=rule.description,
                     tags=tags,
