@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections import defaultdict
-from ipaddress import IPv4Network, collapse_addresses
+from ipaddress import IPv4Network
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from circleci_network.audit.aws_nacl import (
     _Needs,
     _reply_any,
     _reply_spec,
+    extra_differences,
 )
 from circleci_network.audit.aws_view import AwsView
 from circleci_network.audit.engine import (
@@ -38,7 +39,7 @@ from circleci_network.audit.expected import ExpectedView, port_spec
 from circleci_network.audit.facts import stack_policy
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.public_addresses import public_placement
-from circleci_network.audit.space import AddressCell, PortCell, PortSpec, merge_port_cells
+from circleci_network.audit.space import AddressCell, PortCell, PortSpec
 from circleci_network.audit.views import Endpoint, NetworkView, Verdict
 from circleci_network.model.resolve import ResolvedRule
 from circleci_network.model.roles import COMPUTE_ROLES, Role
@@ -300,17 +301,7 @@ def _plain_acl_differences(acls: NetworkAcls, expected: ExpectedView, cells: Cel
                     allowing = [r for r in acl.rules if r.egress is egress and r.allow and cell.within(r.network)]
                     because = tuple(dict.fromkeys(r.resource for r in allowing if r.spec.matches(port)))
                     grouped[(acl.label, egress, acls._who(cell), because)].append((cell, port))
-    differences = []
-    for (label, egress, who, because), found in sorted(grouped.items()):
-        ports = merge_port_cells({port for _, port in found})
-        outside = None
-        if who == OUTSIDE:
-            networks = [n for cell in sorted({c for c, _ in found}) for n in cell.networks]
-            outside = ", ".join(str(n) for n in collapse_addresses(networks))
-        side = f"{label} (egress)" if egress else f"{label} (ingress)"
-        source, destination = (side, who) if egress else (who, side)
-        differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
-    return differences
+    return extra_differences(grouped)  # the same report format: only the search differs
 
 
 def _acl_stacks(reference_stacks: dict[str, Synth], eks_nacl_example: Synth) -> dict[str, Synth]:

@@ -633,7 +633,7 @@ class NetworkAcls:
         groups: dict[tuple[int, int], list[AddressCell]] = defaultdict(list)
         for cell in every:
             groups[(needs.class_of(cell), self._class_of(cell))].append(cell)
-        grouped: dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]] = defaultdict(list)
+        grouped: Openings = defaultdict(list)
         # What an ACL passes depends on the few sets of its rules that apply (_acl_class): once
         # per set, for every port. Most groups need one of a few sets of ports: which ports each
         # set leaves open, once; and only where the ACL passes something.
@@ -665,17 +665,7 @@ class NetworkAcls:
                             if (because := reasons.get((*key, port))) is None:
                                 because = reasons[(*key, port)] = self._allowing(acl, egress, cell, port)
                             grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
-        differences = []
-        for (label, egress, who, because), found in sorted(grouped.items()):
-            ports = merge_port_cells({port for _, port in found})
-            outside = None
-            if who == OUTSIDE:
-                networks = [n for cell in sorted({c for c, _ in found}) for n in cell.networks]
-                outside = ", ".join(str(n) for n in collapse_addresses(networks))
-            side = f"{label} (egress)" if egress else f"{label} (ingress)"
-            source, destination = (side, who) if egress else (who, side)
-            differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
-        return differences
+        return extra_differences(grouped)
 
     def _passing(self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]) -> list[PortCell]:
         """Which of ``ports`` ``acl`` passes to/from ``cell`` (``_allowing`` names the rules).
@@ -906,3 +896,22 @@ class _Needs:
 
 def _reply_any(port: Port) -> PortSpec:
     return PortSpec("all") if port.protocol is Protocol.ALL else _reply_spec(port.protocol.value)
+
+
+#: ACL openings the model does not need, by ACL label, direction, other end and allowing rules.
+Openings = dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]]
+
+
+def extra_differences(grouped: Openings) -> list[Difference]:
+    """One "extra" difference per group of openings: its ports merged, outside addresses collapsed."""
+    differences = []
+    for (label, egress, who, because), found in sorted(grouped.items()):
+        ports = merge_port_cells({port for _, port in found})
+        outside = None
+        if who == OUTSIDE:
+            networks = [n for cell in sorted({c for c, _ in found}) for n in cell.networks]
+            outside = ", ".join(str(n) for n in collapse_addresses(networks))
+        side = f"{label} (egress)" if egress else f"{label} (ingress)"
+        source, destination = (side, who) if egress else (who, side)
+        differences.append(Difference("extra", source, destination, tuple(ports), outside, because))
+    return differences
