@@ -176,6 +176,7 @@ class NetworkAcls:
         self._classes: dict[tuple[object, ...], int] = {}
         self._blocked: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._passable: dict[tuple[object, ...], _Passable] = {}
+        self._distinct: dict[tuple[object, ...], _Passable] = {}
         self._hops: dict[tuple[object, ...], list[tuple[int, int]]] = {}
         self._delivered: dict[tuple[object, ...], bool] = {}
         self._blocked_cells: Cells | None = None
@@ -526,7 +527,11 @@ class NetworkAcls:
         )
         found = self._passable.get(key)
         if found is None:
-            found = self._passable[key] = self._passing_ports(source, destination, protocol, cells)
+            made = self._passing_ports(source, destination, protocol, cells)
+            # Few distinct answers: one object each, so a flow's filters dedupe by identity.
+            found = self._passable[key] = self._distinct.setdefault(
+                (protocol, tuple(made.forward), made.listeners), made
+            )
         return found
 
     def _passing_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> _Passable:
