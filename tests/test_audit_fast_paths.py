@@ -236,7 +236,8 @@ def _plain_needs(needs: _Needs, acl: Acl, egress: bool, cell: AddressCell) -> se
 
     def matching(role: Role, direction: Direction) -> list[ResolvedRule]:
         found = []
-        for rule, networks in needs._side(role, direction):
+        for rule, _ in needs._side(role, direction):
+            networks = needs.expected.rule_networks(rule)  # the networks themselves, not their spans
             if isinstance(rule.peer, Role) and not networks:
                 if rule.peer in needs.owners.get(cell, set()):
                     found.append(rule)

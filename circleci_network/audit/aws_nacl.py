@@ -24,13 +24,16 @@ from ipaddress import IPv4Network, collapse_addresses
 
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView, port_spec
-from circleci_network.audit.space import PROTOCOLS, AddressCell, PortCell, PortSpec, merge_port_cells
+from circleci_network.audit.space import PROTOCOLS, AddressCell, PortCell, PortSpec, merge_port_cells, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint
 from circleci_network.model.ports import Port, Protocol, reply_ports
 from circleci_network.model.resolve import ResolvedRule
 from circleci_network.model.roles import OutsidePeer, Role
 from circleci_network.model.rules import CustomPeer, Direction
+
+#: Networks as (first, last) address numbers.
+Spans = tuple[tuple[int, int], ...]
 
 #: The targets of every load balancer (the model's node-port hop).
 TARGETS = Role.KUBERNETES_NODES
@@ -642,46 +645,51 @@ class NetworkAcls:
         # What an ACL passes depends on the few sets of its rules that apply (_acl_class): once
         # per set, for every port. Most groups need one of a few sets of ports: which ports each
         # set leaves open, once; and only where the ACL passes something.
-        passed: dict[tuple[str, bool, int], list[PortCell]] = {}
+        # Ports by their place in the cut: sets of numbers hash far faster than of PortCells.
+        ports = cells.ports
+        every_port = frozenset(range(len(ports)))
+        passed: dict[tuple[str, bool, int], list[int]] = {}
         # The rules that allow a port: named only for the few ports no need accounts for.
-        reasons: dict[tuple[str, bool, int, PortCell], tuple[str, ...]] = {}
-        open_ports: dict[frozenset[PortSpec], set[PortCell]] = {}
-        matched: dict[PortSpec, set[PortCell]] = {}
+        reasons: dict[tuple[str, bool, int, int], tuple[str, ...]] = {}
+        open_ports: dict[frozenset[PortSpec], frozenset[int]] = {}
+        matched: dict[PortSpec, frozenset[int]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
                 for members in groups.values():
                     cell = members[0]
                     key = (acl.resource, egress, self._acl_class(acl, cell))
                     if (passing := passed.get(key)) is None:
-                        passing = passed[key] = self._passing(acl, egress, cell, cells.ports)
+                        passing = passed[key] = self._passing(acl, egress, cell, ports)
                     if not passing:
                         continue
                     needed = needs.needed(acl, egress, cell)
                     if (unneeded := open_ports.get(needed)) is None:
-                        unneeded = set(cells.ports)
+                        hits = []
                         for spec in needed:
                             if (hit := matched.get(spec)) is None:
-                                hit = matched[spec] = {p for p in cells.ports if spec.matches(p)}
-                            unneeded -= hit
-                        open_ports[needed] = unneeded
-                    who = self._who(cell)
-                    for port in passing:
-                        if port in unneeded:
-                            if (because := reasons.get((*key, port))) is None:
-                                because = reasons[(*key, port)] = self._allowing(acl, egress, cell, port)
+                                hit = matched[spec] = frozenset(i for i, p in enumerate(ports) if spec.matches(p))
+                            hits.append(hit)
+                        unneeded = open_ports[needed] = every_port.difference(*hits)
+                    who = None
+                    for i in passing:
+                        if i in unneeded:
+                            port = ports[i]
+                            if (because := reasons.get((*key, i))) is None:
+                                because = reasons[(*key, i)] = self._allowing(acl, egress, cell, port)
+                            who = who or self._who(cell)
                             grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
         return extra_differences(grouped)
 
-    def _passing(self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]) -> list[PortCell]:
-        """Which of ``ports`` ``acl`` passes to/from ``cell`` (``_allowing`` names the rules).
-        Depends on ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
-        found = []
+    def _passing(self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]) -> list[int]:
+        """The places in ``ports`` of those ``acl`` passes to/from ``cell`` (``_allowing`` names
+        the rules). Depends on ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
         allowed = {protocol: self._allowed(acl, egress, cell, protocol) for protocol in PROTOCOLS}
-        for port in ports:
-            low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
-            if _covered(allowed[port.protocol], low, high):  # as ``decide``, without a reason
-                found.append(port)
-        return found
+        # As ``decide``, without a reason.
+        return [
+            i
+            for i, port in enumerate(ports)
+            if _covered(allowed[port.protocol], *((0, 0) if port.protocol == "other" else (port.low, port.high)))
+        ]
 
     @staticmethod
     def _allowing(acl: Acl, egress: bool, cell: AddressCell, port: PortCell) -> tuple[str, ...]:
@@ -713,15 +721,16 @@ class _Needs:
         for c in cells.outside:
             if (subnet := acls.subnet_of(c)) is not None:
                 self.owners[c] |= self.living[subnet]
-        self.rules: dict[tuple[Role, Direction], list[tuple[ResolvedRule, list[IPv4Network]]]] = defaultdict(list)
-        self.transparent: dict[Role, list[tuple[ResolvedRule, list[IPv4Network]]]] = defaultdict(list)
+        # Each rule with its peer's ranges as address numbers (what the cells are compared with).
+        self.rules: dict[tuple[Role, Direction], list[tuple[ResolvedRule, Spans]]] = defaultdict(list)
+        self.transparent: dict[Role, list[tuple[ResolvedRule, Spans]]] = defaultdict(list)
         for rule in expected.rules:
-            self.rules[(rule.role, rule.direction)].append((rule, expected.rule_networks(rule)))
+            self.rules[(rule.role, rule.direction)].append((rule, spans(expected.rule_networks(rule))))
         # Transparent load balancers hold no rules but still pass, in their subnets, what the
         # guide's load balancer section says (their listener ports): the policy keeps those rows.
         for rule in expected.policy.load_balancer_rules:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
-                self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
+                self.transparent[rule.role].append((rule, spans(expected.rule_networks(rule))))
         self._of: dict[tuple[str, bool, int], list[PortSpec]] = {}
         self._needed: dict[tuple[str, bool, int], frozenset[PortSpec]] = {}
         # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
@@ -730,10 +739,7 @@ class _Needs:
         # rules' networks hold it. Cells alike in these need the same ports (see class_of).
         self._telling = list(
             dict.fromkeys(
-                (int(n.network_address), int(n.broadcast_address))
-                for side in (*self.rules.values(), *self.transparent.values())
-                for _, networks in side
-                for n in networks
+                span for side in (*self.rules.values(), *self.transparent.values()) for _, ranges in side for span in ranges
             )
         )
         self._class: dict[AddressCell, int] = {}
@@ -746,7 +752,7 @@ class _Needs:
         self._beyond_of: dict[Role, list[ResolvedRule]] = {}
         self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
 
-    def _side(self, role: Role, direction: Direction) -> list[tuple[ResolvedRule, list[IPv4Network]]]:
+    def _side(self, role: Role, direction: Direction) -> list[tuple[ResolvedRule, Spans]]:
         if direction is Direction.INGRESS and role in self.expected.book.transparent:
             # ...and, as the nodes behind them decide, what the nodes accept.
             return self.transparent[role] + self.rules[(Role.KUBERNETES_NODES, direction)]
@@ -773,11 +779,12 @@ class _Needs:
 
     def _match(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
         found = []
-        for rule, networks in self._side(role, direction):
-            if isinstance(rule.peer, Role) and not networks:
+        low, high = cell.low, cell.high
+        for rule, ranges in self._side(role, direction):
+            if isinstance(rule.peer, Role) and not ranges:
                 if rule.peer in self.owners.get(cell, set()):
                     found.append(rule)
-            elif any(cell.within(n) for n in networks):
+            elif any(first <= low and high <= last for first, last in ranges):
                 found.append(rule)
         return found
 
