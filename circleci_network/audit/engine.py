@@ -122,7 +122,7 @@ class Verdicts:
         if found is None:
             numbers: dict[Hashable, int] = {}
             found = self._classes[(role, direction)] = [
-                numbers.setdefault(self.view.port_class(role, direction, p), len(numbers)) for p in self.cells.ports
+                numbers.setdefault(c, len(numbers)) for c in self.view.port_classes(role, direction, self.cells.ports)
             ]
         return found
 
