@@ -167,7 +167,8 @@ class NetworkAcls:
         self.listeners = self._read_listeners(stack)
         self._decided: dict[tuple[str, bool, int, int, str, int, int], str | None] = {}
         self._applies: dict[tuple[str, bool, int, int, str], list[tuple[bool, int, int, str]]] = {}
-        self._subnet_of: dict[AddressCell, str | None] = {}
+        # Cells by their bounds: a tuple of ints hashes in C, a frozen dataclass in Python.
+        self._subnet_of: dict[tuple[int, int], str | None] = {}
         # The pair-by-pair pass asks the same question for many addresses ACLs cannot tell
         # apart: answer it once per class of addresses (see _class_of).
         self._telling: list[IPv4Network] = list(
@@ -190,7 +191,7 @@ class NetworkAcls:
         self._acl_class_of: dict[tuple[str, int, int], int] = {}
         self._acl_classes: dict[tuple[object, ...], int] = {}
         self._ends_of: dict[str, list[tuple[int, int, bool]]] = {}
-        self._acls_class_of: dict[AddressCell, tuple[int, ...]] = {}
+        self._acls_class_of: dict[tuple[int, int], tuple[int, ...]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -321,9 +322,10 @@ class NetworkAcls:
         return specs
 
     def subnet_of(self, cell: AddressCell) -> str | None:
-        if cell not in self._subnet_of:
-            self._subnet_of[cell] = next((n for n, net in self.subnets.items() if cell.within(net)), None)
-        return self._subnet_of[cell]
+        ends = (cell.low, cell.high)
+        if ends not in self._subnet_of:
+            self._subnet_of[ends] = next((n for n, net in self.subnets.items() if cell.within(net)), None)
+        return self._subnet_of[ends]
 
     def _who(self, cell: AddressCell) -> str:
         """The tier of a cell's subnet; an address no role holds (the VPC resolver) by itself."""
@@ -490,9 +492,11 @@ class NetworkAcls:
 
     def _acls_class(self, cell: AddressCell) -> tuple[int, ...]:
         """What every ACL sees of ``cell`` (``_acl_class`` of each)."""
-        found = self._acls_class_of.get(cell)
+        found = self._acls_class_of.get((cell.low, cell.high))
         if found is None:
-            found = self._acls_class_of[cell] = tuple(self._acl_class(a, cell) for a in self.acls.values())
+            found = self._acls_class_of[(cell.low, cell.high)] = tuple(
+                self._acl_class(a, cell) for a in self.acls.values()
+            )
         return found
 
     def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
@@ -748,7 +752,7 @@ class _Needs:
                 for span in ranges
             )
         )
-        self._class: dict[AddressCell, int] = {}
+        self._class: dict[tuple[int, int], int] = {}
         self._classes: dict[tuple[object, ...], int] = {}
         # Per rule (by id: rules compare field by field) its request and reply ports, once.
         self._request_specs: dict[int, list[PortSpec]] = {}
@@ -772,14 +776,14 @@ class _Needs:
 
     def class_of(self, cell: AddressCell) -> int:
         """A number per class of cells ``of`` answers alike for (every ACL, both directions)."""
-        found = self._class.get(cell)
+        found = self._class.get((cell.low, cell.high))
         if found is None:
             seen = (
                 self.acls.subnet_of(cell),
                 frozenset(self.owners.get(cell, ())),
                 tuple(low <= cell.low and cell.high <= high for low, high in self._telling),
             )
-            found = self._class[cell] = self._classes.setdefault(seen, len(self._classes))
+            found = self._class[(cell.low, cell.high)] = self._classes.setdefault(seen, len(self._classes))
         return found
 
     def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
