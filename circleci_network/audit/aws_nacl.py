@@ -24,13 +24,16 @@ from ipaddress import IPv4Network, collapse_addresses
 
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView, port_spec
-from circleci_network.audit.space import PROTOCOLS, AddressCell, PortCell, PortSpec, merge_port_cells
+from circleci_network.audit.space import PROTOCOLS, AddressCell, PortCell, PortSpec, merge_port_cells, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint
 from circleci_network.model.ports import Port, Protocol, reply_ports
 from circleci_network.model.resolve import ResolvedRule
 from circleci_network.model.roles import OutsidePeer, Role
 from circleci_network.model.rules import CustomPeer, Direction
+
+#: Networks as (first, last) address numbers.
+Spans = tuple[tuple[int, int], ...]
 
 #: The targets of every load balancer (the model's node-port hop).
 TARGETS = Role.KUBERNETES_NODES
@@ -100,7 +103,10 @@ _EVERY_PORT = [(0, 65535)]
 
 def _covered(ranges: list[tuple[int, int]], low: int, high: int) -> bool:
     """Whether ``low``-``high`` lies within one of ``ranges`` (sorted, disjoint, not adjacent)."""
-    return any(a <= low and high <= b for a, b in ranges)
+    for a, b in ranges:  # a loop, not any(): asked some 10,000 times per audit
+        if a <= low and high <= b:
+            return True
+    return False
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -161,7 +167,8 @@ class NetworkAcls:
         self.listeners = self._read_listeners(stack)
         self._decided: dict[tuple[str, bool, int, int, str, int, int], str | None] = {}
         self._applies: dict[tuple[str, bool, int, int, str], list[tuple[bool, int, int, str]]] = {}
-        self._subnet_of: dict[AddressCell, str | None] = {}
+        # Cells by their bounds: a tuple of ints hashes in C, a frozen dataclass in Python.
+        self._subnet_of: dict[tuple[int, int], str | None] = {}
         # The pair-by-pair pass asks the same question for many addresses ACLs cannot tell
         # apart: answer it once per class of addresses (see _class_of).
         self._telling: list[IPv4Network] = list(
@@ -176,6 +183,7 @@ class NetworkAcls:
         self._classes: dict[tuple[object, ...], int] = {}
         self._blocked: dict[tuple[object, ...], tuple[str, ...]] = {}
         self._passable: dict[tuple[object, ...], _Passable] = {}
+        self._distinct: dict[tuple[object, ...], _Passable] = {}
         self._hops: dict[tuple[object, ...], list[tuple[int, int]]] = {}
         self._delivered: dict[tuple[object, ...], bool] = {}
         self._blocked_cells: Cells | None = None
@@ -183,7 +191,7 @@ class NetworkAcls:
         self._acl_class_of: dict[tuple[str, int, int], int] = {}
         self._acl_classes: dict[tuple[object, ...], int] = {}
         self._ends_of: dict[str, list[tuple[int, int, bool]]] = {}
-        self._acls_class_of: dict[AddressCell, tuple[int, ...]] = {}
+        self._acls_class_of: dict[tuple[int, int], tuple[int, ...]] = {}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -314,9 +322,10 @@ class NetworkAcls:
         return specs
 
     def subnet_of(self, cell: AddressCell) -> str | None:
-        if cell not in self._subnet_of:
-            self._subnet_of[cell] = next((n for n, net in self.subnets.items() if cell.within(net)), None)
-        return self._subnet_of[cell]
+        ends = (cell.low, cell.high)
+        if ends not in self._subnet_of:
+            self._subnet_of[ends] = next((n for n, net in self.subnets.items() if cell.within(net)), None)
+        return self._subnet_of[ends]
 
     def _who(self, cell: AddressCell) -> str:
         """The tier of a cell's subnet; an address no role holds (the VPC resolver) by itself."""
@@ -483,9 +492,11 @@ class NetworkAcls:
 
     def _acls_class(self, cell: AddressCell) -> tuple[int, ...]:
         """What every ACL sees of ``cell`` (``_acl_class`` of each)."""
-        found = self._acls_class_of.get(cell)
+        found = self._acls_class_of.get((cell.low, cell.high))
         if found is None:
-            found = self._acls_class_of[cell] = tuple(self._acl_class(a, cell) for a in self.acls.values())
+            found = self._acls_class_of[(cell.low, cell.high)] = tuple(
+                self._acl_class(a, cell) for a in self.acls.values()
+            )
         return found
 
     def blockers(self, source: Endpoint, destination: Endpoint, port: PortCell, cells: Cells) -> tuple[str, ...]:
@@ -526,7 +537,11 @@ class NetworkAcls:
         )
         found = self._passable.get(key)
         if found is None:
-            found = self._passable[key] = self._passing_ports(source, destination, protocol, cells)
+            made = self._passing_ports(source, destination, protocol, cells)
+            # Few distinct answers: one object each, so a flow's filters dedupe by identity.
+            found = self._passable[key] = self._distinct.setdefault(
+                (protocol, tuple(made.forward), made.listeners), made
+            )
         return found
 
     def _passing_ports(self, source: Endpoint, destination: Endpoint, protocol: str, cells: Cells) -> _Passable:
@@ -637,46 +652,51 @@ class NetworkAcls:
         # What an ACL passes depends on the few sets of its rules that apply (_acl_class): once
         # per set, for every port. Most groups need one of a few sets of ports: which ports each
         # set leaves open, once; and only where the ACL passes something.
-        passed: dict[tuple[str, bool, int], list[PortCell]] = {}
+        # Ports by their place in the cut: sets of numbers hash far faster than of PortCells.
+        ports = cells.ports
+        every_port = frozenset(range(len(ports)))
+        passed: dict[tuple[str, bool, int], list[int]] = {}
         # The rules that allow a port: named only for the few ports no need accounts for.
-        reasons: dict[tuple[str, bool, int, PortCell], tuple[str, ...]] = {}
-        open_ports: dict[frozenset[PortSpec], set[PortCell]] = {}
-        matched: dict[PortSpec, set[PortCell]] = {}
+        reasons: dict[tuple[str, bool, int, int], tuple[str, ...]] = {}
+        open_ports: dict[frozenset[PortSpec], frozenset[int]] = {}
+        matched: dict[PortSpec, frozenset[int]] = {}
         for acl in self.acls.values():
             for egress in (False, True):
                 for members in groups.values():
                     cell = members[0]
                     key = (acl.resource, egress, self._acl_class(acl, cell))
                     if (passing := passed.get(key)) is None:
-                        passing = passed[key] = self._passing(acl, egress, cell, cells.ports)
+                        passing = passed[key] = self._passing(acl, egress, cell, ports)
                     if not passing:
                         continue
                     needed = needs.needed(acl, egress, cell)
                     if (unneeded := open_ports.get(needed)) is None:
-                        unneeded = set(cells.ports)
+                        hits = []
                         for spec in needed:
                             if (hit := matched.get(spec)) is None:
-                                hit = matched[spec] = {p for p in cells.ports if spec.matches(p)}
-                            unneeded -= hit
-                        open_ports[needed] = unneeded
-                    who = self._who(cell)
-                    for port in passing:
-                        if port in unneeded:
-                            if (because := reasons.get((*key, port))) is None:
-                                because = reasons[(*key, port)] = self._allowing(acl, egress, cell, port)
+                                hit = matched[spec] = frozenset(i for i, p in enumerate(ports) if spec.matches(p))
+                            hits.append(hit)
+                        unneeded = open_ports[needed] = every_port.difference(*hits)
+                    who = None
+                    for i in passing:
+                        if i in unneeded:
+                            port = ports[i]
+                            if (because := reasons.get((*key, i))) is None:
+                                because = reasons[(*key, i)] = self._allowing(acl, egress, cell, port)
+                            who = who or self._who(cell)
                             grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
         return extra_differences(grouped)
 
-    def _passing(self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]) -> list[PortCell]:
-        """Which of ``ports`` ``acl`` passes to/from ``cell`` (``_allowing`` names the rules).
-        Depends on ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
-        found = []
+    def _passing(self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]) -> list[int]:
+        """The places in ``ports`` of those ``acl`` passes to/from ``cell`` (``_allowing`` names
+        the rules). Depends on ``cell`` only through the rules of ``acl`` that apply to it (``_acl_class``)."""
         allowed = {protocol: self._allowed(acl, egress, cell, protocol) for protocol in PROTOCOLS}
-        for port in ports:
-            low, high = (0, 0) if port.protocol == "other" else (port.low, port.high)
-            if _covered(allowed[port.protocol], low, high):  # as ``decide``, without a reason
-                found.append(port)
-        return found
+        # As ``decide``, without a reason.
+        return [
+            i
+            for i, port in enumerate(ports)
+            if _covered(allowed[port.protocol], *((0, 0) if port.protocol == "other" else (port.low, port.high)))
+        ]
 
     @staticmethod
     def _allowing(acl: Acl, egress: bool, cell: AddressCell, port: PortCell) -> tuple[str, ...]:
@@ -708,15 +728,16 @@ class _Needs:
         for c in cells.outside:
             if (subnet := acls.subnet_of(c)) is not None:
                 self.owners[c] |= self.living[subnet]
-        self.rules: dict[tuple[Role, Direction], list[tuple[ResolvedRule, list[IPv4Network]]]] = defaultdict(list)
-        self.transparent: dict[Role, list[tuple[ResolvedRule, list[IPv4Network]]]] = defaultdict(list)
+        # Each rule with its peer's ranges as address numbers (what the cells are compared with).
+        self.rules: dict[tuple[Role, Direction], list[tuple[ResolvedRule, Spans]]] = defaultdict(list)
+        self.transparent: dict[Role, list[tuple[ResolvedRule, Spans]]] = defaultdict(list)
         for rule in expected.rules:
-            self.rules[(rule.role, rule.direction)].append((rule, expected.rule_networks(rule)))
+            self.rules[(rule.role, rule.direction)].append((rule, spans(expected.rule_networks(rule))))
         # Transparent load balancers hold no rules but still pass, in their subnets, what the
         # guide's load balancer section says (their listener ports): the policy keeps those rows.
         for rule in expected.policy.load_balancer_rules:
             if rule.role in expected.book.transparent and rule.direction is Direction.INGRESS:
-                self.transparent[rule.role].append((rule, expected.rule_networks(rule)))
+                self.transparent[rule.role].append((rule, spans(expected.rule_networks(rule))))
         self._of: dict[tuple[str, bool, int], list[PortSpec]] = {}
         self._needed: dict[tuple[str, bool, int], frozenset[PortSpec]] = {}
         # Asked for every cell of every ACL: these depend on far fewer things, work them out once.
@@ -725,13 +746,13 @@ class _Needs:
         # rules' networks hold it. Cells alike in these need the same ports (see class_of).
         self._telling = list(
             dict.fromkeys(
-                (int(n.network_address), int(n.broadcast_address))
+                span
                 for side in (*self.rules.values(), *self.transparent.values())
-                for _, networks in side
-                for n in networks
+                for _, ranges in side
+                for span in ranges
             )
         )
-        self._class: dict[AddressCell, int] = {}
+        self._class: dict[tuple[int, int], int] = {}
         self._classes: dict[tuple[object, ...], int] = {}
         # Per rule (by id: rules compare field by field) its request and reply ports, once.
         self._request_specs: dict[int, list[PortSpec]] = {}
@@ -740,8 +761,14 @@ class _Needs:
         self._clients_of: dict[tuple[Role, int], set[int]] = {}
         self._beyond_of: dict[Role, list[ResolvedRule]] = {}
         self._occupied: dict[str, dict[Role, list[AddressCell]]] = {}
+        # Each load balancer's listeners with the NodePort they forward to.
+        self._hops = [
+            (lb, listener, PortSpec("tcp", listener.target_port, listener.target_port))
+            for lb, listeners in acls.listeners.items()
+            for listener in listeners
+        ]
 
-    def _side(self, role: Role, direction: Direction) -> list[tuple[ResolvedRule, list[IPv4Network]]]:
+    def _side(self, role: Role, direction: Direction) -> list[tuple[ResolvedRule, Spans]]:
         if direction is Direction.INGRESS and role in self.expected.book.transparent:
             # ...and, as the nodes behind them decide, what the nodes accept.
             return self.transparent[role] + self.rules[(Role.KUBERNETES_NODES, direction)]
@@ -749,14 +776,14 @@ class _Needs:
 
     def class_of(self, cell: AddressCell) -> int:
         """A number per class of cells ``of`` answers alike for (every ACL, both directions)."""
-        found = self._class.get(cell)
+        found = self._class.get((cell.low, cell.high))
         if found is None:
             seen = (
                 self.acls.subnet_of(cell),
                 frozenset(self.owners.get(cell, ())),
                 tuple(low <= cell.low and cell.high <= high for low, high in self._telling),
             )
-            found = self._class[cell] = self._classes.setdefault(seen, len(self._classes))
+            found = self._class[(cell.low, cell.high)] = self._classes.setdefault(seen, len(self._classes))
         return found
 
     def _matching(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
@@ -768,11 +795,12 @@ class _Needs:
 
     def _match(self, role: Role, direction: Direction, cell: AddressCell) -> list[ResolvedRule]:
         found = []
-        for rule, networks in self._side(role, direction):
-            if isinstance(rule.peer, Role) and not networks:
+        low, high = cell.low, cell.high
+        for rule, ranges in self._side(role, direction):
+            if isinstance(rule.peer, Role) and not ranges:
                 if rule.peer in self.owners.get(cell, set()):
                     found.append(rule)
-            elif any(cell.within(n) for n in networks):
+            elif any(first <= low and high <= last for first, last in ranges):
                 found.append(rule)
         return found
 
@@ -878,19 +906,18 @@ class _Needs:
                 specs += [s for r in self._leaving(role) for s in (self._replies(r) if egress else self._requests(r))]
         # Load balancers forward to their targets' NodePorts (with the client's address, or their own).
         owners = self.owners.get(cell, set())
-        for lb, listeners in self.acls.listeners.items():
-            for listener in listeners:
-                node_port = PortSpec("tcp", listener.target_port, listener.target_port)
-                if TARGETS in occupants:
-                    if listener.preserves_client:
-                        opening = self._clients(lb, listener)
-                        sender = any(id(r) in opening for r in self._matching(lb, Direction.INGRESS, cell))
-                    else:
-                        sender = lb in owners
-                    if sender:
-                        specs.append(_reply_spec("tcp") if egress else node_port)
-                if lb in occupants and TARGETS in owners:
-                    specs.append(node_port if egress else _reply_spec("tcp"))
+        reply = _reply_spec("tcp")
+        for lb, listener, node_port in self._hops:
+            if TARGETS in occupants:
+                if listener.preserves_client:
+                    opening = self._clients(lb, listener)
+                    sender = any(id(r) in opening for r in self._matching(lb, Direction.INGRESS, cell))
+                else:
+                    sender = lb in owners
+                if sender:
+                    specs.append(reply if egress else node_port)
+            if lb in occupants and TARGETS in owners:
+                specs.append(node_port if egress else reply)
         return specs
 
 

@@ -3,6 +3,7 @@ its network ACLs, when it has any, filter on top (``aws_nacl``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
@@ -250,13 +251,16 @@ class AwsView:
     def _on_port(self, role: Role, direction: str, port: PortCell) -> tuple[tuple[Grant, ...], tuple[int, ...]]:
         """``role``'s ``direction`` grants that match ``port``, and their places among that side's grants."""
         # Asked for every address cell: index the grants by role and direction once.
+        return self._index(role, direction).lookup(port)
+
+    def _index(self, role: Role, direction: str) -> PortIndex[Grant]:
         key = (id(role), direction)
         index = self._ports.get(key)
         if index is None:
             index = self._ports[key] = PortIndex(
                 (g, (g.spec,)) for g in self.grants if g.role is role and g.direction == direction
             )
-        return index.lookup(port)
+        return index
 
     def _grants(self, role: Role, direction: str, port: PortCell) -> tuple[Grant, ...]:
         return self._on_port(role, direction, port)[0]
@@ -280,6 +284,11 @@ class AwsView:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
         return self._on_port(role, direction, port)[1]
+
+    def port_classes(self, role: Role, direction: str, ports: Sequence[PortCell]) -> list[tuple[int, ...]]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        return [places for _, places in self._index(role, direction).lookup_all(ports)]
 
     def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[int, ...]:
         if direction == "ingress" and role in self.book.transparent:

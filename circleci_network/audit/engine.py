@@ -111,6 +111,9 @@ class Verdicts:
         self._signatures: list[tuple[int, ...]] | None = None
         self._stateless: dict[tuple[object, ...], list[PortFilter]] = {}
         self._pair_filters: dict[tuple[object, ...], PortFilter] = {}
+        self._pair_sets: dict[tuple[object, ...], list[PortFilter]] = {}
+        # Every role's addresses as endpoints, made once: the passes ask for them by the thousand.
+        self.endpoints = {role: [Endpoint(role, c) for c in cs] for role, cs in cells.parties.items()}
 
     def classes(self, role: Role, direction: str) -> list[int]:
         """Per port of the cut (in order), a number per class of ports on which ``role``'s
@@ -119,7 +122,7 @@ class Verdicts:
         if found is None:
             numbers: dict[Hashable, int] = {}
             found = self._classes[(role, direction)] = [
-                numbers.setdefault(self.view.port_class(role, direction, p), len(numbers)) for p in self.cells.ports
+                numbers.setdefault(c, len(numbers)) for c in self.view.port_classes(role, direction, self.cells.ports)
             ]
         return found
 
@@ -177,11 +180,7 @@ class Verdicts:
         key = (True, id(source), number, id(destination))
         if key not in self._first:
             self._first[key] = next(
-                (
-                    v
-                    for c in self.cells.parties[destination]
-                    if (v := self._egress(source, number, Endpoint(destination, c), port)).allowed
-                ),
+                (v for e in self.endpoints[destination] if (v := self._egress(source, number, e, port)).allowed),
                 None,
             )
         return self._first[key]
@@ -194,11 +193,7 @@ class Verdicts:
         key = (False, id(destination), number, id(source))
         if key not in self._first:
             self._first[key] = next(
-                (
-                    v
-                    for c in self.cells.parties[source]
-                    if (v := self._ingress(destination, number, Endpoint(source, c), port)).allowed
-                ),
+                (v for e in self.endpoints[source] if (v := self._ingress(destination, number, e, port)).allowed),
                 None,
             )
         return self._first[key]
@@ -221,17 +216,28 @@ class Verdicts:
         )
         found = self._stateless.get(ask)
         if found is None:
-            filters, cells, known = self.filters, self.cells, self._pair_filters
-            assert filters is not None
-            each = []
-            for s, r in _stateless_pairs(self, key):
-                # The same pair of addresses comes up in many flows: its filter is asked once.
-                pair = (s.role, s.cell.low, s.cell.high, r.role, r.cell.low, r.cell.high, port.protocol)
-                f = known.get(pair)
-                if f is None:
-                    f = known[pair] = filters.stateless_ports(s, r, port.protocol, cells)
-                each.append(f)
-            found = self._stateless[ask] = list({id(f): f for f in each}.values())
+            senders, receivers = _stateless_ends(self, key)
+            # Flows of different classes of ports mostly cover the same pairs of addresses.
+            ends = (
+                tuple((id(s.role), s.cell.low) for s in senders),
+                tuple((id(r.role), r.cell.low) for r in receivers),
+                port.protocol,
+            )
+            found = self._pair_sets.get(ends)
+            if found is None:
+                filters, cells, known = self.filters, self.cells, self._pair_filters
+                assert filters is not None
+                each: dict[int, PortFilter] = {}
+                for s in senders:
+                    for r in receivers:
+                        # The same pair of addresses comes up in many flows: its filter is asked once.
+                        pair = (id(s.role), s.cell.low, id(r.role), r.cell.low, port.protocol)
+                        f = known.get(pair)
+                        if f is None:
+                            f = known[pair] = filters.stateless_ports(s, r, port.protocol, cells)
+                        each[id(f)] = f
+                found = self._pair_sets[ends] = list(each.values())
+            self._stateless[ask] = found
         return found
 
     def outside(self, role: Role, direction: str, port: PortCell) -> list[tuple[AddressCell, Verdict]]:
@@ -264,31 +270,29 @@ class Verdicts:
         return found
 
 
-def _stateless_pairs(verdicts: Verdicts, key: FlowKey) -> list[tuple[Endpoint, Endpoint]]:
-    """The pairs of addresses a flow the stateful rules allow covers, for the stateless filters."""
-    cells = verdicts.cells
+def _stateless_ends(verdicts: Verdicts, key: FlowKey) -> tuple[list[Endpoint], list[Endpoint]]:
+    """The senders and receivers of a flow the stateful rules allow, for the stateless filters:
+    every pair of one of each is a pair of addresses the flow covers."""
     src, dst = verdicts._roles.get(key.source), verdicts._roles.get(key.destination)
     if src is not None and dst is not None:
         port = key.port
         into, out = verdicts.port_class(dst, "ingress", port), verdicts.port_class(src, "egress", port)
-        senders = [e for c in cells.parties[src] if verdicts._ingress(dst, into, e := Endpoint(src, c), port).allowed]
-        receivers = [e for c in cells.parties[dst] if verdicts._egress(src, out, e := Endpoint(dst, c), port).allowed]
-    elif src is not None:
-        senders = [Endpoint(src, c) for c in cells.parties[src]]
-        receivers = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
-    elif dst is not None:
-        senders = [Endpoint(None, key.outside)]  # type: ignore[arg-type]
-        receivers = [Endpoint(dst, c) for c in cells.parties[dst]]
-    else:
-        return []
-    return [(sender, receiver) for sender in senders for receiver in receivers]
+        senders = [e for e in verdicts.endpoints[src] if verdicts._ingress(dst, into, e, port).allowed]
+        receivers = [e for e in verdicts.endpoints[dst] if verdicts._egress(src, out, e, port).allowed]
+        return senders, receivers
+    if src is not None:
+        return verdicts.endpoints[src], [Endpoint(None, key.outside)]  # type: ignore[arg-type]
+    if dst is not None:
+        return [Endpoint(None, key.outside)], verdicts.endpoints[dst]  # type: ignore[arg-type]
+    return [], []
 
 
 def stateless_blame(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
     """What stops a flow the stateful rules allow, for one pair of addresses it covers."""
     if verdicts.filters is None:
         return ()
-    for sender, receiver in _stateless_pairs(verdicts, key):
+    senders, receivers = _stateless_ends(verdicts, key)
+    for sender, receiver in ((s, r) for s in senders for r in receivers):
         if found := verdicts.filters.stateless_blockers(sender, receiver, key.port, verdicts.cells):
             return found
     return ()

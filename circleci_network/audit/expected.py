@@ -4,6 +4,7 @@ where it can, addresses where it cannot)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from ipaddress import IPv4Network
 from typing import NamedTuple
 
@@ -47,6 +48,7 @@ class ExpectedView:
         self.rules = policy.rules
         # GCP denies the nodes (and pods) the job roles' rerun-with-SSH ports (gcp/firewall.py).
         self._nodes_denied = {r.rule_id for r in policy.rerun_ingress_rules} if intent.cloud == "gcp" else set[str]()
+        self._networks: dict[int, list[IPv4Network]] = {}  # per rule (by identity), parsed once
         # Asked tens of thousands of times per audit: index each rule's ports and peers once,
         # per side keyed by the role's identity and a bool (an Enum hashes in Python).
         by_side: dict[tuple[int, bool], list[_Entry]] = {}
@@ -69,7 +71,10 @@ class ExpectedView:
         egress destination where the cloud names it by address (GCP; AWS without a group)."""
         if rule.peer_role is not None and (rule.direction is Direction.INGRESS or not self.as_rendered):
             return []
-        return [IPv4Network(c) for c in rule.peer_cidrs]
+        found = self._networks.get(id(rule))
+        if found is None:
+            found = self._networks[id(rule)] = [IPv4Network(c) for c in rule.peer_cidrs]
+        return found
 
     def port_specs(self) -> list[PortSpec]:
         return [port_spec(port) for rule in self.rules for port in rule.ports]
@@ -82,13 +87,16 @@ class ExpectedView:
 
     def _on_port(self, role: Role, direction: Direction, port: PortCell) -> tuple[tuple[_Entry, ...], tuple[int, ...]]:
         """The rules of ``role``'s ``direction`` that match ``port``, and their places among that side's rules."""
+        return self._index(role, direction).lookup(port)
+
+    def _index(self, role: Role, direction: Direction) -> PortIndex[_Entry]:
         key = (id(role), direction is Direction.INGRESS)
         index = self._ports.get(key)
         if index is None:
             index = self._ports[key] = PortIndex(
                 (e, [port_spec(p) for p in e.rule.ports]) for e in self._by_side.get(key, ())
             )
-        return index.lookup(port)
+        return index
 
     def _decide(self, role: Role, direction: Direction, other: Endpoint, port: PortCell) -> Verdict:
         low, high, peer = other.cell.low, other.cell.high, other.role
@@ -110,6 +118,12 @@ class ExpectedView:
             role = Role.KUBERNETES_NODES
         side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
         return self._on_port(role, side, port)[1]
+
+    def port_classes(self, role: Role, direction: str, ports: Sequence[PortCell]) -> list[tuple[int, ...]]:
+        if direction == "ingress" and role in self.book.transparent:
+            role = Role.KUBERNETES_NODES
+        side = Direction.INGRESS if direction == "ingress" else Direction.EGRESS
+        return [places for _, places in self._index(role, side).lookup_all(ports)]
 
     def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[object, ...]:
         if direction == "ingress" and role in self.book.transparent:

@@ -4,6 +4,7 @@ wins, deny beats allow at equal priority, implied allow-all egress and deny-all 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
@@ -198,6 +199,9 @@ class GcpView:
         if direction == "ingress" and role in self.book.transparent:
             role = Role.KUBERNETES_NODES
         return tuple(map(id, self._targeting(role, direction.upper(), port)))
+
+    def port_classes(self, role: Role, direction: str, ports: Sequence[PortCell]) -> list[tuple[int, ...]]:
+        return [self.port_class(role, direction, port) for port in ports]
 
     def address_class(self, role: Role, direction: str, cell: AddressCell) -> tuple[object, ...]:
         way = direction.upper()

@@ -143,6 +143,17 @@ class PortIndex(Generic[T]):
         self._seen[id(cell)] = (cell, found)  # the cell is kept: its id is not reused
         return found
 
+    def lookup_all(self, cells: Iterable[PortCell]) -> list[tuple[tuple[T, ...], tuple[int, ...]]]:
+        """``lookup`` of each of ``cells``, in order: one call for a whole cut."""
+        found = []
+        seen = self._seen
+        for cell in cells:
+            known = seen.get(id(cell))
+            if known is None or known[0] is not cell:
+                known = seen[id(cell)] = (cell, self._interval(cell))
+            found.append(known[1])
+        return found
+
     def _interval(self, cell: PortCell) -> tuple[tuple[T, ...], tuple[int, ...]]:
         protocol = cell.protocol
         if protocol == "other":

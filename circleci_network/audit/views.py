@@ -3,7 +3,7 @@ destination. Both the synthesized JSON (per cloud) and the model answer the same
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING, Protocol
@@ -63,6 +63,10 @@ class NetworkView(Protocol):
         """Equal for two ports on which ``role``'s ``direction`` rules (``"egress"``/``"ingress"``)
         give every address the same verdict, and ``closed`` the same answer: the rules that match
         the port. The flow search asks once per class, not per port."""
+        ...
+
+    def port_classes(self, role: Role, direction: str, ports: Sequence[PortCell]) -> Sequence[Hashable]:
+        """``port_class`` of each of ``ports``, in order: one call for every port of a cut."""
         ...
 
     def address_class(self, role: Role, direction: str, cell: AddressCell) -> Hashable:
