@@ -67,7 +67,7 @@ class AddressCell:
         return ", ".join(str(n) for n in self.networks)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class AddressNames:
     """The Terraform resource behind each stand-in address (a public IP known only after apply,
     placed by ``public_addresses``): what a person reads instead of the stand-in. Used only when a
@@ -82,9 +82,8 @@ class AddressNames:
         found: list[str] = []
         for network in networks:
             first, last = int(network.network_address), int(network.broadcast_address)
-            every = range(first, last + 1) if last - first < len(self.names) else range(0)
-            if every and all(a in self.names for a in every):
-                found += [self.names[a] for a in every]
+            if last - first < len(self.names) and all(a in self.names for a in range(first, last + 1)):
+                found += [self.names[a] for a in range(first, last + 1)]
             else:
                 found.append(str(network))
         return found
