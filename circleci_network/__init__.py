@@ -25,6 +25,7 @@ from circleci_network.model.rules import (
 )
 from circleci_network.model.server_versions import ServerVersion, ServerVersionId
 from circleci_network.model.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 from circleci_network.tooling.provider_loading import install_import_hook
 
 install_import_hook()  # none of the imports above loads cdktf; the user's next imports may
@@ -57,6 +58,7 @@ __all__ = [
     "TrafficPolicy",
     "TrafficRule",
     "UserAccess",
+    "VpcEndpoints",
     "__version__",
     "active_rules",
 ]

@@ -203,3 +203,32 @@ def test_outside_addresses_are_described_by_the_shorter_form() -> None:
     everything_but_the_vpc += [IPv4Network("16.0.0.0/4"), IPv4Network("32.0.0.0/3"), IPv4Network("64.0.0.0/2")]
     everything_but_the_vpc += [IPv4Network("128.0.0.0/1")]
     assert describe_addresses(everything_but_the_vpc) == "0.0.0.0/0 except 10.0.0.0/16"
+
+
+def test_stand_ins_read_as_the_resources_behind_them() -> None:
+    """Addresses known only after apply sit at stand-ins; every text names their resource instead,
+    also where two stand-ins collapse into one CIDR, and in the "except" form. A CIDR that holds
+    other addresses too (the internet) stays a CIDR."""
+    from ipaddress import IPv4Address, IPv4Network, summarize_address_range
+
+    from circleci_network.audit.engine import describe_addresses
+    from circleci_network.audit.public_addresses import STAND_INS
+    from circleci_network.audit.space import AddressCell, AddressNames
+
+    first = int(STAND_INS.network_address) + 1
+    names = AddressNames({first + i: f"aws_nat_gateway.{g} (NAT public IP)" for i, g in enumerate("abc")})
+    nat = [IPv4Network("240.0.0.1/32"), IPv4Network("240.0.0.2/31")]  # collapsed: .2 and .3 together
+    assert describe_addresses(nat, names) == (
+        "aws_nat_gateway.a (NAT public IP), aws_nat_gateway.b (NAT public IP), aws_nat_gateway.c (NAT public IP)"
+    )
+    assert describe_addresses(nat) == "240.0.0.1/32, 240.0.0.2/31"  # without names: as before
+    ends = ((0, first - 1), (first + 3, 2**32 - 1))  # everything but the three stand-ins
+    internet = [n for lo, hi in ends for n in summarize_address_range(IPv4Address(lo), IPv4Address(hi))]
+    assert describe_addresses(internet, names) == (
+        "0.0.0.0/0 except aws_nat_gateway.a (NAT public IP), aws_nat_gateway.b (NAT public IP), "
+        "aws_nat_gateway.c (NAT public IP)"
+    )
+    assert describe_addresses([IPv4Network("0.0.0.0/0")], names) == "0.0.0.0/0"
+    assert names.listing([IPv4Network("240.0.0.0/30")]) == ["240.0.0.0/30"]  # .0 is no stand-in
+    assert names.cell(AddressCell(first + 1, first + 1)) == "aws_nat_gateway.b (NAT public IP)"
+    assert AddressNames().cell(AddressCell(first, first)) == "240.0.0.1/32"

@@ -302,7 +302,7 @@ def _plain_acl_differences(acls: NetworkAcls, expected: ExpectedView, cells: Cel
                     allowing = [r for r in acl.rules if r.egress is egress and r.allow and cell.within(r.network)]
                     because = tuple(dict.fromkeys(r.resource for r in allowing if r.spec.matches(port)))
                     grouped[(acl.label, egress, acls._who(cell), because)].append((cell, port))
-    return extra_differences(grouped)  # the same report format: only the search differs
+    return extra_differences(grouped, acls.book.names)  # the same report format: only the search differs
 
 
 def _acl_stacks(reference_stacks: dict[str, Synth], eks_nacl_example: Synth) -> dict[str, Synth]:

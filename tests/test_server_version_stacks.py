@@ -4,8 +4,10 @@ version gets, and what moving a stack between versions changes in its Terraform.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import replace
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -433,6 +435,121 @@ def test_aws_v4_internet_audit_sees_nomad_traffic_leave_through_nat(stacks: dict
     assert len(outside) == 6  # three EIPs, three NAT gateways
 
 
+def _everything_read(result: Any) -> str:
+    """Every text a person reads of an audit: the summary, the report, the --format json output."""
+    from circleci_network.__main__ import as_json
+    from circleci_network.audit.report import markdown
+
+    return "\n".join([result.summary(), markdown(result), json.dumps(as_json([result]))])
+
+
+def _bare_stand_ins(text: str, stack: Synth, name: str) -> list[str]:
+    """CIDRs in ``text`` made only of stand-ins (public addresses known after apply): what a
+    reviewer could not map back to anything."""
+    from circleci_network.audit.audit import intents
+    from circleci_network.audit.public_addresses import public_placement
+
+    (intent,) = intents(stack, name)
+    stand_ins = {IPv4Network(s) for s in public_placement(stack, intent).stand_ins.values()}
+    assert stand_ins
+    cidrs = {IPv4Network(c) for c in re.findall(r"\b\d+\.\d+\.\d+\.\d+/\d+\b", text)}
+    return sorted(
+        str(n) for n in cidrs if n.num_addresses <= len(stand_ins) and all(IPv4Network(a) in stand_ins for a in n)
+    )
+
+
+def _resource_of(cidr: str) -> str:
+    """``${aws_eip.x.public_ip}/32`` -> ``aws_eip.x``: the resource a rule names an address by."""
+    return cidr.removeprefix("${").rsplit(".", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule_id", "change"),
+    [
+        ("aws_vpc_security_group_ingress_rule", "circleci-proxy-in-4647", "widen"),
+        ("aws_vpc_security_group_ingress_rule", "circleci-proxy-in-4647", "remove"),
+        ("aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy", "widen"),
+        ("aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy", "remove"),
+    ],
+)
+def test_aws_v4_internet_findings_name_the_public_addresses(
+    stacks: dict[str, Synth], kind: str, rule_id: str, change: str
+) -> None:
+    """A tampered 4647 path is reported with the NAT gateway or proxy EIP behind each address the
+    audit placed at a stand-in, in the summary, the report and the JSON: never a bare 240.x."""
+    from circleci_network.audit import audit_stack
+
+    stack = stacks["aws-v4.3"]
+    nat = sorted(_resource_of(c) for c in _nat_public_ips(stack))
+    egress = _rules_named(stack, "aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy")
+    proxy = sorted(_resource_of(r["cidr_ipv4"]) for r in egress)
+    assert len(nat) == len(proxy) == 3
+    tampered = _tamper_4647(stack, kind, rule_id, change)
+    result = audit_stack(tampered, "aws-v4.3")
+    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    if change == "remove":  # the address the removed rule named is now missing, by its resource
+        rules = stack["resource"][kind]
+        removed = rules[min(k for k, r in rules.items() if r["tags"]["circleci/rule"] == rule_id)]["cidr_ipv4"]
+        expected = (
+            [f"MISSING: outside -> circleci-proxy ({_resource_of(removed)} (NAT public IP)) tcp/4647"]
+            if "ingress" in kind
+            else [f"MISSING: nomad-clients -> outside ({_resource_of(removed)} (circleci-proxy public IP)) tcp/4647"]
+        )
+    elif "ingress" in kind:  # the proxy admits 4647 from its own EIPs too
+        expected = [f"EXTRA: outside -> circleci-proxy ({p} (circleci-proxy public IP)) tcp/4647" for p in proxy]
+    else:  # Nomad may send 4647 to the NAT gateways' addresses too
+        expected = [f"EXTRA: nomad-clients -> outside ({g} (NAT public IP)) tcp/4647" for g in nat]
+    assert all(any(e in f for f in found) for e in expected), found
+    read = _everything_read(result)
+    assert all(e.split(": ", 1)[1].split(" tcp/")[0] in read for e in expected)  # in the JSON flow too
+    assert _bare_stand_ins(read, tampered, "aws-v4.3") == []
+
+
+@pytest.mark.parametrize("name", ["aws-v4.3", "aws-v4.0-existing-nat-eips"])
+def test_aws_v4_internet_report_names_the_public_addresses(stacks: dict[str, Synth], name: str) -> None:
+    """The flow matrix's rows with the outside name the proxy's EIPs and the NAT gateways (given
+    EIPs have no resource: the gateway is named), also inside "0.0.0.0/0 except ..."."""
+    from circleci_network.audit import audit_stack
+    from circleci_network.audit.report import markdown
+
+    stack = stacks[name]
+    result = audit_stack(stack, name)
+    assert result.ok, result.summary()
+    report = markdown(result)
+    outside = report.split("## With the outside")[1].split("## Why")[0]
+    egress = _rules_named(stack, "aws_vpc_security_group_egress_rule", "nomad-clients-out-4647-circleci-proxy")
+    for cidr in _nat_public_ips(stack):
+        assert f"{_resource_of(cidr)} (NAT public IP)" in outside
+    for rule in egress:
+        assert f"{_resource_of(rule['cidr_ipv4'])} (circleci-proxy public IP)" in outside
+    assert _bare_stand_ins(_everything_read(result), stack, name) == []
+
+
+def test_aws_v4_internet_hand_made_network_acl_names_the_public_addresses(stacks: dict[str, Synth]) -> None:
+    """ACL openings the model does not need are reported per other end: a stand-in end is its
+    resource (network ACLs are built only without a server version, but a hand-made one is audited)."""
+    import copy
+
+    from circleci_network.audit import audit_stack
+
+    stack = copy.deepcopy(stacks["aws-v4.3"])
+    subnets = [
+        f"${{aws_subnet.{k}.id}}"
+        for k, s in _resources(stack, "aws_subnet").items()
+        if s["tags"].get("circleci/tier") == Role.NOMAD_CLIENTS.value
+    ]
+    everything = {"protocol": "-1", "rule_no": 100, "action": "allow", "cidr_block": "0.0.0.0/0"}
+    stack["resource"]["aws_network_acl"] = {
+        "by_hand": {"vpc_id": "vpc", "subnet_ids": subnets, "ingress": [everything], "egress": [everything]}
+    }
+    result = audit_stack(stack, "aws-v4.3")
+    extra = [str(d) for d in result.differences if d.kind == "extra" and "aws_network_acl.by_hand" in d.because]
+    for cidr in _nat_public_ips(stack):
+        assert any(f"-> {_resource_of(cidr)} (NAT public IP) " in d for d in extra), extra
+        assert any(d.startswith(f"EXTRA: {_resource_of(cidr)} (NAT public IP) -> ") for d in extra), extra
+    assert _bare_stand_ins(_everything_read(result), stack, "aws-v4.3") == []
+
+
 def test_aws_v4_internet_refuses_public_nomad_clients() -> None:
     from circleci_network.aws import AwsNetworkProps, VpcProps
     from circleci_network.model.topology import JobPlacement
@@ -515,6 +632,76 @@ def test_gcp_v4_internet_tampering_with_the_4647_path_is_found(
     assert not result.ok
     found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
     assert any(words in d for d in found), found
+
+
+@pytest.mark.parametrize(
+    ("rule", "change"),
+    [
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "widen"),
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove"),
+        ("nomad-clients-out-4647-circleci-proxy", "widen"),
+        ("nomad-clients-out-4647-circleci-proxy", "remove"),
+    ],
+)
+def test_gcp_v4_internet_findings_name_the_public_addresses(stacks: dict[str, Synth], rule: str, change: str) -> None:
+    """Cloud NAT's reserved addresses are named by their google_compute_address wherever a
+    finding or the report mentions them."""
+    from circleci_network.audit import audit_stack
+
+    stack = stacks["gcp-v4.3-internet"]
+    nat = sorted(
+        _resource_of(c) for c in _firewalls(stack)["circleci-k8s-nodes-in-via-circleci-proxy-in-4647"]["source_ranges"]
+    )
+    assert len(nat) == 2 and all(n.startswith("google_compute_address.") for n in nat)
+    tampered = _tamper_gcp(stack, rule, change)
+    result = audit_stack(tampered, "gcp")
+    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    expected = {
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove"): [
+            f"MISSING: outside -> circleci-proxy ({n} (Cloud NAT address)) tcp/4647" for n in nat
+        ],
+        ("nomad-clients-out-4647-circleci-proxy", "widen"): [
+            f"EXTRA: nomad-clients -> outside ({n} (Cloud NAT address)) tcp/4647" for n in nat
+        ],
+    }.get((rule, change), [])
+    assert not result.ok
+    assert all(any(e in f for f in found) for e in expected), found
+    assert _bare_stand_ins(_everything_read(result), tampered, "gcp") == []
+
+
+@pytest.mark.parametrize("name", list(GCP_SHAPES))
+def test_gcp_v4_internet_report_names_the_public_addresses(stacks: dict[str, Synth], name: str) -> None:
+    """The report names the proxy's reserved address, and Cloud NAT's where it lists them apart
+    (with the default clients, 0.0.0.0/0, the NAT addresses are just part of the internet)."""
+    from circleci_network.audit import audit_stack
+    from circleci_network.audit.report import markdown
+
+    stack = stacks[name]
+    result = audit_stack(stack, name)
+    assert result.ok, result.summary()
+    outside = markdown(result).split("## With the outside")[1].split("## Why")[0]
+    firewalls = _firewalls(stack)
+    clients = GCP_SHAPES[name][1].get("hardening", HardeningOptions()).client_cidrs
+    for cidr in firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-4647"]["source_ranges"]:
+        assert (f"{_resource_of(cidr)} (Cloud NAT address)" in outside) is (clients != ("0.0.0.0/0",))
+    (proxy,) = firewalls["circleci-nomad-clients-out-4647-circleci-proxy"]["destination_ranges"]
+    assert f"{_resource_of(proxy)} (circleci-proxy public IP)" in outside  # in "0.0.0.0/0 except ..."
+    assert _bare_stand_ins(_everything_read(result), stack, name) == []
+
+
+def test_gcp_v4_internet_given_nat_addresses_are_named_by_their_data_source(stacks: dict[str, Synth]) -> None:
+    from circleci_network.audit import audit_stack
+
+    stack = stacks["gcp-v4.8-internet-given-nat"]
+    (nat,) = _firewalls(stack)["circleci-k8s-nodes-in-via-circleci-proxy-in-4647"]["source_ranges"]
+    assert _resource_of(nat).startswith("data.google_compute_address.")
+    tampered = _tamper_gcp(stack, "nomad-clients-out-4647-circleci-proxy", "widen")
+    result = audit_stack(tampered, "gcp")
+    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    assert any(
+        f"EXTRA: nomad-clients -> outside ({_resource_of(nat)} (Cloud NAT address)) tcp/4647" in f for f in found
+    )
+    assert _bare_stand_ins(_everything_read(result), tampered, "gcp") == []
 
 
 def test_gcp_v4_internet_refuses_public_nomad_clients() -> None:

@@ -68,6 +68,15 @@ def _endpoint(stack: Synth, service: str) -> dict[str, Any]:
 # --- the option and its rules as typed data ------------------------------------------------------
 
 
+def test_the_option_is_exported_beside_aws_network_props() -> None:
+    import circleci_network
+    import circleci_network.aws
+
+    for package in (circleci_network, circleci_network.aws):
+        assert package.VpcEndpoints is VpcEndpoints
+        assert "VpcEndpoints" in package.__all__
+
+
 def test_endpoint_rules_are_platform_rules_by_reference() -> None:
     rules = endpoint_rules(VpcEndpoints(enabled=True, roles=(Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS)))
     assert len(rules) == 6  # per role: 443 to the group, the group's 443 from it, 443 to S3's prefix list

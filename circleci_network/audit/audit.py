@@ -27,6 +27,7 @@ from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.public_addresses import public_placement
+from circleci_network.audit.space import AddressNames
 from circleci_network.audit.stack_files import stack_files, stack_name
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import Json
@@ -55,6 +56,8 @@ class StackAudit:
     """What could not be checked, and why (informational)."""
     widenings: list[Widening] = field(default_factory=list)
     """Options beyond the guide's minimum, listed for review when no policy is given."""
+    names: AddressNames = field(default_factory=AddressNames)
+    """The resources behind the stand-in addresses in ``flows``: how the report names them."""
 
     @property
     def ok(self) -> bool:
@@ -141,7 +144,8 @@ def audit_stack(
     asked, model = Verdicts(actual, cells), Verdicts(rendered, cells)
     flows = effective_flows(asked)
     expected = effective_flows(model)
-    differences = compare(flows, expected, lambda key: blocked_by(asked, key))
+    names = actual.book.names  # stand-ins read as their resources in every text below
+    differences = compare(flows, expected, lambda key: blocked_by(asked, key), names)
     flagged = {(d.source, d.destination) for d in differences}
     for d in compare(half_flows(asked), half_flows(model)):
         # A one-sided difference matters only where no flow difference already names the pair.
@@ -168,12 +172,15 @@ def audit_stack(
         expected=expected,
         differences=differences,
         unmodelled=unmodelled,
-        inherent=[d for d in compare(expected, effective_flows(Verdicts(pure, cells))) if d.kind == "extra"]
+        inherent=[
+            d for d in compare(expected, effective_flows(Verdicts(pure, cells)), names=names) if d.kind == "extra"
+        ]
         if with_notes
         else [],
         findings=findings,
         notes=notes,
         widenings=widenings(intent) if policy is None else [],
+        names=names,
     )
 
 

@@ -24,7 +24,16 @@ from ipaddress import IPv4Network, collapse_addresses
 
 from circleci_network.audit.engine import Cells, Difference
 from circleci_network.audit.expected import ExpectedView, port_spec
-from circleci_network.audit.space import PROTOCOLS, AddressCell, PortCell, PortSpec, merge_port_cells, spans
+from circleci_network.audit.space import (
+    NO_NAMES,
+    PROTOCOLS,
+    AddressCell,
+    AddressNames,
+    PortCell,
+    PortSpec,
+    merge_port_cells,
+    spans,
+)
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint
 from circleci_network.model.ports import Port, Protocol, reply_ports
@@ -330,7 +339,7 @@ class NetworkAcls:
     def _who(self, cell: AddressCell) -> str:
         """The tier of a cell's subnet; an address no role holds (the VPC resolver) by itself."""
         if any(cell.within(n) for n in self.book.carve_out):
-            return cell.label
+            return self.book.names.cell(cell)
         subnet = self.subnet_of(cell)
         return self.tiers[subnet] if subnet else OUTSIDE
 
@@ -685,7 +694,7 @@ class NetworkAcls:
                                 because = reasons[(*key, i)] = self._allowing(acl, egress, cell, port)
                             who = who or self._who(cell)
                             grouped[(acl.label, egress, who, because)] += [(c, port) for c in members]
-        return extra_differences(grouped)
+        return extra_differences(grouped, self.book.names)
 
     def _passing(self, acl: Acl, egress: bool, cell: AddressCell, ports: list[PortCell]) -> list[int]:
         """The places in ``ports`` of those ``acl`` passes to/from ``cell`` (``_allowing`` names
@@ -929,15 +938,16 @@ def _reply_any(port: Port) -> PortSpec:
 Openings = dict[tuple[str, bool, str, tuple[str, ...]], list[tuple[AddressCell, PortCell]]]
 
 
-def extra_differences(grouped: Openings) -> list[Difference]:
-    """One "extra" difference per group of openings: its ports merged, outside addresses collapsed."""
+def extra_differences(grouped: Openings, names: AddressNames = NO_NAMES) -> list[Difference]:
+    """One "extra" difference per group of openings: its ports merged, outside addresses collapsed
+    (stand-ins as the resources ``names`` gives)."""
     differences = []
     for (label, egress, who, because), found in sorted(grouped.items()):
         ports = merge_port_cells({port for _, port in found})
         outside = None
         if who == OUTSIDE:
             networks = [n for cell in sorted({c for c, _ in found}) for n in cell.networks]
-            outside = ", ".join(str(n) for n in collapse_addresses(networks))
+            outside = ", ".join(names.listing(collapse_addresses(networks)))
         side = f"{label} (egress)" if egress else f"{label} (ingress)"
         source, destination = (side, who) if egress else (who, side)
         differences.append(Difference("extra", source, destination, tuple(ports), outside, because))

@@ -116,6 +116,7 @@ class AwsView:
         ]
         book.ranges = {r: n for r, n in book.ranges.items() if n}
         book.nat = NatPath.of(self.policy.addresses.nat_translation)
+        book.names = self.public.names
         # Stand-ins cut the address space even when no rule names them any more (a removed rule).
         book.carve_out += book.nat.networks() if book.nat else []
         return book

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses, summarize_address_range
 from typing import Protocol, runtime_checkable
 
-from circleci_network.audit.space import AddressCell, PortCell, address_cells, merge_port_cells, port_cells
+from circleci_network.audit.space import (
+    NO_NAMES,
+    AddressCell,
+    AddressNames,
+    PortCell,
+    address_cells,
+    merge_port_cells,
+    port_cells,
+)
 from circleci_network.audit.views import AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.model.roles import Role
 
@@ -421,14 +429,18 @@ def blocked_by(verdicts: Verdicts, key: FlowKey) -> tuple[str, ...]:
 
 
 def compare(
-    actual: Flows, expected: Flows, explain: Callable[[FlowKey], tuple[str, ...]] | None = None
+    actual: Flows,
+    expected: Flows,
+    explain: Callable[[FlowKey], tuple[str, ...]] | None = None,
+    names: AddressNames = NO_NAMES,
 ) -> list[Difference]:
-    """Extra flows name the resources that open them; missing ones (with ``explain``) what blocks them."""
+    """Extra flows name the resources that open them; missing ones (with ``explain``) what blocks them.
+    Outside addresses read as their CIDRs, stand-ins as the resources ``names`` gives."""
     groups: dict[tuple[str, str, str, str | None, tuple[str, ...]], list[PortCell]] = defaultdict(list)
     for kind, mine, theirs in (("extra", actual, expected), ("missing", expected, actual)):
         for key, because in mine.items():
             if key not in theirs:
-                outside = key.outside.label if key.outside else None
+                outside = names.cell(key.outside) if key.outside else None
                 if kind == "missing" and explain is not None:
                     because = tuple(f"blocked by {b}" for b in explain(key)) + because
                 groups[(kind, key.source, key.destination, outside, because)].append(key.port)
@@ -447,7 +459,7 @@ class FlowMatrix:
     rules: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
 
-def matrix(flows: Flows) -> FlowMatrix:
+def matrix(flows: Flows, names: AddressNames = NO_NAMES) -> FlowMatrix:
     between: dict[tuple[str, str], list[PortCell]] = defaultdict(list)
     per_cell: dict[tuple[str, str, AddressCell], list[PortCell]] = defaultdict(list)
     rules: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -464,12 +476,13 @@ def matrix(flows: Flows) -> FlowMatrix:
     outside: dict[tuple[str, str, str], list[str]] = {}
     for (src, dst, merged), cells in grouped.items():
         networks = [n for cell in sorted(cells) for n in cell.networks]
-        outside[(src, dst, describe_addresses(networks))] = list(merged)
+        outside[(src, dst, describe_addresses(networks, names))] = list(merged)
     return FlowMatrix({k: merge_port_cells(v) for k, v in between.items()}, outside, dict(rules))
 
 
-def describe_addresses(networks: list[IPv4Network]) -> str:
-    """As few CIDRs as possible; "0.0.0.0/0 except ..." when the complement is shorter."""
+def describe_addresses(networks: list[IPv4Network], names: AddressNames = NO_NAMES) -> str:
+    """As few CIDRs as possible; "0.0.0.0/0 except ..." when the complement is shorter; stand-ins
+    as the resources ``names`` gives."""
     collapsed = list(collapse_addresses(networks))
     gaps: list[IPv4Network] = []
     start = 0
@@ -482,5 +495,5 @@ def describe_addresses(networks: list[IPv4Network]) -> str:
     if not gaps:
         return "0.0.0.0/0"
     if len(gaps) < len(collapsed):
-        return "0.0.0.0/0 except " + ", ".join(str(g) for g in collapse_addresses(gaps))
-    return ", ".join(str(n) for n in collapsed)
+        return "0.0.0.0/0 except " + ", ".join(names.listing(collapse_addresses(gaps)))
+    return ", ".join(names.listing(collapsed))

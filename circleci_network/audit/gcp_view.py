@@ -112,6 +112,7 @@ class GcpView:
                 book.ranges[role] = [IPv4Network(a.cidr) for a in addresses]
                 book.transparent.add(role)
         book.nat = NatPath.of(translation)
+        book.names = self.public.names
         book.carve_out += book.nat.networks(public=False) if book.nat else []  # the proxy's is its range
         return book
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from circleci_network.audit.facts import HELM_VALUES_LOCAL, MissingFact
-from circleci_network.audit.space import AddressCell
+from circleci_network.audit.space import AddressCell, AddressNames
 from circleci_network.audit.terraform_json import Json, referenced, resources
 from circleci_network.audit.views import Endpoint, Verdict
 from circleci_network.model.intent import NetworkIntent
@@ -43,6 +43,8 @@ class PublicPlacement:
     whether the Helm values put the NAT addresses in ``loadBalancerSourceRanges``); ``None``: no
     public proxy. It goes into the policy (``facts.stack_policy``), which resolves the rows across NAT.
     """
+    names: AddressNames = field(default_factory=AddressNames)
+    """The resource behind each stand-in, named wherever a result is read instead of the stand-in."""
 
     def network(self, cidr: object) -> IPv4Network | None:
         """A rule's CIDR: a literal, or a placed stand-in; ``None`` for a reference we cannot place."""
@@ -56,6 +58,11 @@ class PublicPlacement:
 
 def _stand_in(index: int, block: int) -> str:
     return str(IPv4Network(f"{STAND_INS[block * 256 + index + 1]}/32"))
+
+
+def _names(named: dict[str, str]) -> AddressNames:
+    """Stand-in CIDR -> the resource behind it, as ``AddressNames``."""
+    return AddressNames({int(IPv4Network(cidr).network_address): name for cidr, name in named.items()})
 
 
 def _behind_nat(stack: Json) -> frozenset[Role]:
@@ -104,10 +111,13 @@ def aws_public_placement(stack: Json) -> PublicPlacement:
     if not proxy_eips:
         return PublicPlacement()
     stand_ins: dict[str, str] = {}
+    named: dict[str, str] = {}
     nat: list[PublicAddress] = []
     for index, (name, gateway) in enumerate(sorted(resources(stack, "aws_nat_gateway").items())):
         address = _stand_in(index, 0)
         stand_ins[f"${{aws_nat_gateway.{name}.public_ip}}/32"] = address
+        # The gateway, not its EIP: rules name the gateway's address, and given EIPs have no resource.
+        named[address] = f"aws_nat_gateway.{name} (NAT public IP)"
         # The same address read through the EIP the gateway is allocated.
         if eip := referenced(gateway.get("allocation_id"), "aws_eip", "id"):
             stand_ins[f"${{aws_eip.{eip}.public_ip}}/32"] = address
@@ -119,12 +129,13 @@ def aws_public_placement(stack: Json) -> PublicPlacement:
             continue  # an EIP of another stack: its address stays unplaced
         address = _stand_in(index, 1)
         stand_ins[f"${{aws_eip.{name}.public_ip}}/32"] = address
+        named[address] = f"aws_eip.{name} ({Role.PROXY_LB.value} public IP)"
         proxy.append(PublicAddress(f"aws_eip.{name}", address))
     _require_nat(nat, "no aws_nat_gateway")
     translation = NatTranslation(
         public_addresses={Role.PROXY_LB: tuple(proxy)}, behind_nat=_behind_nat(stack), nat_addresses=tuple(nat)
     )
-    return PublicPlacement(stand_ins, translation)
+    return PublicPlacement(stand_ins, translation, _names(named))
 
 
 def _helm_nginx(stack: Json) -> Json:
@@ -148,19 +159,23 @@ def gcp_public_placement(stack: Json, name: str) -> PublicPlacement:
         str(d.get("name")): key for key, d in ((stack.get("data") or {}).get("google_compute_address") or {}).items()
     }
     stand_ins: dict[str, str] = {}
+    named: dict[str, str] = {}
     nat: list[PublicAddress] = []
     for router in resources(stack, "google_compute_router_nat").values():
         for entry in router.get("nat_ips") or []:
             if reserved := referenced(entry, "google_compute_address", "self_link"):
-                text = f"${{google_compute_address.{reserved}.address}}/32"
-            elif str(entry).rsplit("/", 1)[-1] in given:
-                text = f"${{data.google_compute_address.{given[str(entry).rsplit('/', 1)[-1]]}.address}}/32"
+                resource = f"google_compute_address.{reserved}"
+            elif (address_name := str(entry).rsplit("/", 1)[-1]) in given:
+                resource = f"data.google_compute_address.{given[address_name]}"
             else:
                 continue  # an address the stack cannot read back: rules naming it stay unplaced
+            text = f"${{{resource}.address}}/32"
             stand_ins[text] = _stand_in(len(nat), 0)
+            named[stand_ins[text]] = f"{resource} (Cloud NAT address)"
             nat.append(PublicAddress(text, stand_ins[text]))
     proxy_text = f"${{google_compute_address.{proxy[0]}.address}}/32"
     stand_ins[proxy_text] = _stand_in(0, 1)
+    named[stand_ins[proxy_text]] = f"google_compute_address.{proxy[0]} ({Role.PROXY_LB.value} public IP)"
     _require_nat(nat, "no Cloud NAT address it can read back")
     ranges = {str(r) for r in _helm_nginx(stack).get("loadBalancerSourceRanges") or []}
     translation = NatTranslation(
@@ -171,7 +186,7 @@ def gcp_public_placement(stack: Json, name: str) -> PublicPlacement:
         # GKE's k8s-fw rule admits the NAT addresses only where the values list every one of them.
         load_balancer_source_ranges=bool(nat) and all(a.label in ranges for a in nat),
     )
-    return PublicPlacement(stand_ins, translation)
+    return PublicPlacement(stand_ins, translation, _names(named))
 
 
 def public_placement(stack: Json, intent: NetworkIntent) -> PublicPlacement:

@@ -16,7 +16,7 @@ def _cell(ports: list[str] | None) -> str:
 
 
 def markdown(result: StackAudit) -> str:
-    m = matrix(result.flows)
+    m = matrix(result.flows, result.names)
     parties = [
         r.value
         for r in Role

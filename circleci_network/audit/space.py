@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, summarize_address_range
 from typing import Generic, TypeVar
 
@@ -65,6 +65,36 @@ class AddressCell:
     @property
     def label(self) -> str:
         return ", ".join(str(n) for n in self.networks)
+
+
+@dataclass(frozen=True)
+class AddressNames:
+    """The Terraform resource behind each stand-in address (a public IP known only after apply,
+    placed by ``public_addresses``): what a person reads instead of the stand-in. Used only when a
+    result is turned into text; the flow search works on the stand-ins."""
+
+    names: Mapping[int, str] = field(default_factory=dict)
+    """A stand-in (as a number) -> e.g. ``aws_eip.x (circleci-proxy public IP)``."""
+
+    def listing(self, networks: Iterable[IPv4Network]) -> list[str]:
+        """Each network as its CIDR, or as the names of the stand-ins it consists of (a network
+        that also holds other addresses, such as 0.0.0.0/0, stays a CIDR)."""
+        found: list[str] = []
+        for network in networks:
+            first, last = int(network.network_address), int(network.broadcast_address)
+            if last - first < len(self.names) and all(a in self.names for a in range(first, last + 1)):
+                found += [self.names[a] for a in range(first, last + 1)]
+            else:
+                found.append(str(network))
+        return found
+
+    def cell(self, cell: AddressCell) -> str:
+        """``cell.label``, with its stand-ins named."""
+        return ", ".join(self.listing(cell.networks)) if self.names else cell.label
+
+
+#: No stand-ins: every address reads as its CIDR.
+NO_NAMES = AddressNames()
 
 
 def spans(networks: Iterable[IPv4Network]) -> tuple[tuple[int, int], ...]:

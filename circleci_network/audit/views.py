@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import TYPE_CHECKING, Protocol
 
-from circleci_network.audit.space import AddressCell, PortCell, PortSpec
+from circleci_network.audit.space import AddressCell, AddressNames, PortCell, PortSpec
 from circleci_network.model.roles import Role
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ class AddressBook:
     """Addresses inside role ranges that belong to no role (the AWS VPC resolver)."""
     nat: NatPath | None = None
     """v4 internet mode: roles behind NAT reach a public role at its public addresses, seen from NAT's."""
+    names: AddressNames = field(default_factory=AddressNames)
+    """The resources behind the stand-ins (``PublicPlacement.names``), for the text of results."""
 
 
 class NetworkView(Protocol):

@@ -17,6 +17,7 @@ from circleci_network.aws.network import AwsNetworkProps, CircleciAwsNetwork  # 
 from circleci_network.aws.network_acls import CircleciNetworkAcls, NetworkAclProps  # noqa: E402
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps  # noqa: E402
 from circleci_network.aws.vpc import CircleciVpc, ExistingVpc, NatGateways, SubnetTier, VpcProps  # noqa: E402
+from circleci_network.model.vpc_endpoints import VpcEndpoints  # noqa: E402  (AWS-only, defined in the core)
 
 __all__ = [
     "AwsNetworkProps",
@@ -32,5 +33,6 @@ __all__ = [
     "NodePortAssignment",
     "SecurityGroupProps",
     "SubnetTier",
+    "VpcEndpoints",
     "VpcProps",
 ]
