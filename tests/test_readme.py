@@ -89,3 +89,15 @@ def test_a_readme_block_runs_as_written(block: Block, tmp_path: Path) -> None:
         assert stacks, "the block synthesized nothing"
         audit = _run([sys.executable, "-m", "circleci_network", "audit", "cdktf.out"], tmp_path)
         assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
+        if "write_synth_files(app.outdir)" in block.code:
+            # The policy the team commits: the stack holds to it.
+            folder = tmp_path / "policy"
+            for stack in stacks:
+                assert (stack.parent / "circleci-network-policy.json").is_file()
+                assert (stack.parent / ".checkov.baseline").is_file()
+                (folder / stack.parent.name).mkdir(parents=True)
+                (stack.parent / "circleci-network-policy.json").rename(
+                    folder / stack.parent.name / "circleci-network-policy.json"
+                )
+            held = _run([sys.executable, "-m", "circleci_network", "audit", "cdktf.out", "--policy", "policy"], tmp_path)
+            assert held.returncode == 0, held.stdout[-3000:] + held.stderr[-3000:]

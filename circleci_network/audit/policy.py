@@ -1,7 +1,7 @@
 """The options a team intends, kept apart from the artifact: ``circleci-network-policy.json``.
 
-Synth writes it beside each stack (the stack's recorded inputs, canonical JSON); a team
-commits it, reviews its diff, and runs ``audit --policy`` in CI: the stack's record must then
+After ``app.synth()``, ``write_synth_files(app.outdir)`` writes it beside each stack (the stack's
+recorded inputs, canonical JSON); a team commits it, reviews its diff, and runs ``audit --policy`` in CI: the stack's record must then
 equal the policy, option by option. Without a policy the audit lists every option beyond the
 guide's minimum ("widenings") so a reviewer sees each one.
 """

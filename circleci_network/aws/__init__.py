@@ -18,6 +18,7 @@ from circleci_network.aws.network_acls import CircleciNetworkAcls, NetworkAclPro
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps  # noqa: E402
 from circleci_network.aws.vpc import CircleciVpc, ExistingVpc, NatGateways, SubnetTier, VpcProps  # noqa: E402
 from circleci_network.model.vpc_endpoints import VpcEndpoints  # noqa: E402  (AWS-only, defined in the core)
+from circleci_network.tooling.synth_files import write_synth_files  # noqa: E402
 
 __all__ = [
     "AwsNetworkProps",
@@ -35,4 +36,5 @@ __all__ = [
     "SubnetTier",
     "VpcEndpoints",
     "VpcProps",
+    "write_synth_files",
 ]

@@ -13,6 +13,7 @@ from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, 
 from circleci_network.gcp.network import CircleciGcpNetwork, GcpNetworkProps  # noqa: E402
 from circleci_network.gcp.settings import CloudNat, FirewallTargets, FlowLogInterval, GcpAddressing  # noqa: E402
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps  # noqa: E402
+from circleci_network.tooling.synth_files import write_synth_files  # noqa: E402
 
 __all__ = [
     "CircleciFirewall",
@@ -29,4 +30,5 @@ __all__ = [
     "LoadBalancerAddresses",
     "RoleIdentities",
     "RoleIdentityProps",
+    "write_synth_files",
 ]

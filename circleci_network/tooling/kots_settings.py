@@ -21,6 +21,7 @@ from typing import Any
 from cdktf import TerraformLocal, TerraformOutput
 from constructs import Construct
 
+from circleci_network.audit.stack_files import synthesized_stacks
 from circleci_network.tooling.helm_values import add_network_facts_output
 
 KOTS_SETTINGS_LOCAL = "circleci-kots-settings"
@@ -90,7 +91,7 @@ def markdown(stack: str, rows: Sequence[dict[str, Any]]) -> str:
 def write_kots_settings(outdir: Path | str = "cdktf.out") -> list[Path]:
     """Writes the sheet beside every synthesized stack that holds a v3 network of ours."""
     written = []
-    for stack_file in sorted(Path(outdir).glob("stacks/*/cdk.tf.json")):
+    for stack_file in synthesized_stacks(outdir):
         for key, rows in json.loads(stack_file.read_text()).get("locals", {}).items():
             if KOTS_SETTINGS_LOCAL in key:
                 target = stack_file.parent / SHEET_FILE
