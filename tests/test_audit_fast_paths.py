@@ -355,16 +355,12 @@ def test_the_acl_ports_per_set_of_rules_answer_as_the_rules_do_per_address(
 
 
 def _plain_expected_decide(
-    view: ExpectedView, role: Role, direction: Direction, other: Endpoint, port: PortCell
+    view: ExpectedView, on_port: list[tuple[ResolvedRule, list[IPv4Network]]], other: Endpoint
 ) -> Verdict:
-    """The model's verdict rule by rule, every port spec and range matched afresh."""
+    """The model's verdict rule by rule: ``on_port`` is the side's rules whose port specs match
+    the port, each matched afresh (no index), with its peer's ranges; each peer matched afresh."""
     because = []
-    for rule in view.rules:
-        if rule.role is not role or rule.direction is not direction:
-            continue
-        if not any(port_spec(p).matches(port) for p in rule.ports):
-            continue
-        networks = view.rule_networks(rule)
+    for rule, networks in on_port:
         if other.role is Role.KUBERNETES_NODES and rule.rule_id in view._nodes_denied:
             continue
         if isinstance(rule.peer, Role) and not networks:
@@ -408,15 +404,17 @@ def test_the_views_port_and_address_indexes_answer_as_the_rules_do(
             side = Direction.INGRESS if d == "ingress" else Direction.EGRESS
             for view in (rendered, pure):
                 rules = [r for r in view.rules if r.role is role and r.direction is side]
+                others = [Endpoint(r, c) for r, cs in cells.parties.items() for c in cs[:3]]
+                others += [Endpoint(None, c) for c in cells.outside[:40]]
                 for port in ports:
                     found = [e.rule for e in view._on_port(role, side, port)[0]]
-                    assert found == [r for r in rules if any(port_spec(p).matches(port) for p in r.ports)], name
-                    for other in [Endpoint(r, c) for r, cs in cells.parties.items() for c in cs[:3]] + [
-                        Endpoint(None, c) for c in cells.outside[:40]
-                    ]:
-                        assert view._decide(role, side, other, port) == _plain_expected_decide(
-                            view, role, side, other, port
-                        ), (name, role, d, port)
+                    matching = [r for r in rules if any(port_spec(p).matches(port) for p in r.ports)]
+                    assert found == matching, name
+                    # The port's rules once per port, not once per peer: ~3x faster, the same verdicts.
+                    on_port = [(r, view.rule_networks(r)) for r in matching]
+                    for other in others:
+                        plain_verdict = _plain_expected_decide(view, on_port, other)
+                        assert view._decide(role, side, other, port) == plain_verdict, (name, role, d, port)
                 behind = Role.KUBERNETES_NODES if d == "ingress" and role in view.book.transparent else role
                 spanned_rules = [r for r in view.rules if r.role is behind and r.direction is side]
                 plain = [
