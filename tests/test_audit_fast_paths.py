@@ -123,11 +123,19 @@ def _plain_half_flows(view: NetworkView, cells: Cells) -> Flows:
     for port in cells.ports:
         for role in [r for r in cells.parties if r not in view.book.transparent]:
             for other, other_cells in cells.parties.items():
-                ask = [(c, view.egress(role, Endpoint(other, c), port)) for c in other_cells]
-                if not view.closed(role, "egress", port) and (out := next((v for _, v in ask if v.allowed), None)):
+                # Asked lazily, as _plain_effective_flows asks: a closed side or an earlier allowing cell
+                # decides (the views' answers do not depend on what was asked before).
+                if not view.closed(role, "egress", port) and (
+                    out := next(
+                        (v for c in other_cells if (v := view.egress(role, Endpoint(other, c), port)).allowed), None
+                    )
+                ):
                     flows[FlowKey(role.value, f"{other.value} (egress rule)", port)] = out.because
-                ask = [(c, view.ingress(role, Endpoint(other, c), port)) for c in other_cells]
-                if not view.closed(role, "ingress", port) and (into := next((v for _, v in ask if v.allowed), None)):
+                if not view.closed(role, "ingress", port) and (
+                    into := next(
+                        (v for c in other_cells if (v := view.ingress(role, Endpoint(other, c), port)).allowed), None
+                    )
+                ):
                     flows[FlowKey(other.value, f"{role.value} (ingress rule)", port)] = into.because
     return flows
 
