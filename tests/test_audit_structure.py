@@ -250,3 +250,272 @@ def test_security_groups_only_records_what_the_user_gave(shape_stacks: dict[str,
     assert set(record["inputs"]["role_cidrs"]) == {"k8s-nodes", "nomad-clients", "external-vms"}
     result = audit_stack(stack)
     assert result.ok and any("not checked" in note and "vpc-" in note for note in result.notes)
+
+
+# Ways around the structural checks (review of issue 11, items 5-7): each is a finding naming the resource.
+
+LEGITIMATE_FIXTURES = [
+    "eks_example",
+    "eks_nacl_example",
+    "eks_endpoints_example",
+    "aws_endpoints",
+    "aws_v4_internet",
+    "aws_v4_internet_endpoints",
+    "gcp_v4_internet",
+]
+GKE_STACKS = ["gcp-gke-private", "gcp-gke-public-tags", "gcp-gke-v4.3-vpn"]
+
+
+@pytest.mark.parametrize("fixture", LEGITIMATE_FIXTURES)
+def test_every_legitimate_shape_has_no_structural_finding(request: pytest.FixtureRequest, fixture: str) -> None:
+    # EKS (cluster and node group in the node subnets), VPC endpoints, v4 (no aws_lb: the chart's
+    # controller builds circleci-proxy from the annotations): none trips the role, tier or route checks.
+    result = audit_stack(request.getfixturevalue(fixture), fixture)
+    assert result.findings == [] and result.ok, result.summary()
+
+
+@pytest.mark.parametrize("name", GKE_STACKS)
+def test_gke_stacks_have_no_structural_finding(gke_stacks: dict[str, Synth], name: str) -> None:
+    assert audit_stack(gke_stacks[name], name).findings == []
+
+
+@pytest.mark.parametrize("stack", ["circleci-aws-nacl-public-jobs", "circleci-aws-nacl-vpn"])
+def test_network_acl_shapes_have_no_structural_finding(reference_stacks: dict[str, Synth], stack: str) -> None:
+    # Public job tiers routed through the internet gateway; an existing VPC's igw- literal, one NAT gateway.
+    assert audit_stack(reference_stacks[stack], stack).findings == []
+
+
+def _retag(resource: Synth, key: str, tag: object) -> None:
+    if tag == "<removed>":
+        resource["tags"].pop(key)
+    else:
+        resource["tags"][key] = tag
+
+
+TAMPERED_TAGS = ["<removed>", None, "bogus", "k8s-nodes"]
+
+
+@pytest.mark.parametrize("tag", TAMPERED_TAGS)
+def test_load_balancer_without_a_known_role(aws_reference: Synth, tag: object) -> None:
+    # Made internet-facing too: without its role no scheme check would see it.
+    stack = copy.deepcopy(aws_reference)
+    name, lb = _named(stack, "aws_lb", "nomad")
+    _retag(lb, "circleci/role", tag)
+    lb["internal"] = False
+    (found,) = _findings(stack, "load-balancer-role")
+    assert found.resource == f"aws_lb.{name}" and repr(None if tag == "<removed>" else tag) in found.problem
+
+
+def test_v4_stack_builds_no_load_balancer(aws_v4_internet: Synth, aws_reference: Synth) -> None:
+    # v4's circleci-proxy is the cluster's: an aws_lb tagged with its role is not one the stack builds.
+    stack = copy.deepcopy(aws_v4_internet)
+    _, lb = _named(copy.deepcopy(aws_reference), "aws_lb", "nomad")
+    lb["tags"]["circleci/role"] = "circleci-proxy"
+    _resources(stack, "aws_lb")["proxy"] = lb
+    (found,) = _findings(stack, "load-balancer-role")
+    assert found.resource == "aws_lb.proxy" and "the cluster builds circleci-proxy" in found.problem
+
+
+@pytest.mark.parametrize("tag", TAMPERED_TAGS[:3])
+def test_security_group_without_a_known_role(aws_reference: Synth, tag: object) -> None:
+    # An untagged group's rules are nobody's to the flow audit: the group itself is the finding.
+    stack = copy.deepcopy(aws_reference)
+    group = copy.deepcopy(_named(stack, "aws_security_group", "nomad-clients")[1])
+    _retag(group, "circleci/role", tag)
+    _resources(stack, "aws_security_group")["extra"] = group
+    _resources(stack, "aws_vpc_security_group_ingress_rule")["world"] = {
+        "security_group_id": "${aws_security_group.extra.id}",
+        "ip_protocol": "-1",
+        "cidr_ipv4": "0.0.0.0/0",
+    }
+    (found,) = _findings(stack, "security-group-role")
+    assert found.resource == "aws_security_group.extra"
+
+
+@pytest.mark.parametrize("tag", [*TAMPERED_TAGS[:3], "frontend-external"])
+def test_subnet_without_a_known_tier_gets_no_public_ips_past_the_audit(aws_reference: Synth, tag: object) -> None:
+    stack = copy.deepcopy(aws_reference)
+    name, subnet = _named(stack, "aws_subnet", "nomad-clients-us-east-1a")
+    _retag(subnet, "circleci/tier", tag)
+    subnet["map_public_ip_on_launch"] = True
+    (found,) = _findings(stack, "subnet-tier")
+    assert found.resource == f"aws_subnet.{name}"
+
+
+def test_private_subnet_relabelled_public_disagrees_with_its_routes(aws_reference: Synth) -> None:
+    stack = copy.deepcopy(aws_reference)
+    _, subnet = _named(stack, "aws_subnet", "nomad-clients-us-east-1a")
+    subnet["tags"]["circleci/tier"] = "public"
+    subnet["map_public_ip_on_launch"] = True
+    route, _ = _named(stack, "aws_route", "nomad-clients-default-route-us-east-1a")
+    (default,) = _findings(stack, "default-route")
+    assert default.resource == f"aws_route.{route}" and "internet gateway only" in default.problem
+    (tier,) = _findings(stack, "tier-routes")
+    assert tier.resource == f"aws_route.{route}" and "through NAT" in tier.problem
+
+
+def test_public_subnet_relabelled_private_disagrees_with_its_routes(aws_reference: Synth) -> None:
+    stack = copy.deepcopy(aws_reference)
+    _, subnet = _named(stack, "aws_subnet", "public-us-east-1a")
+    subnet["tags"]["circleci/tier"] = "k8s-nodes"
+    route, _ = _named(stack, "aws_route", "public-default-route")
+    assert [f.resource for f in _findings(stack, "tier-routes")] == [f"aws_route.{route}"]
+    assert [f.resource for f in _findings(stack, "default-route")] == [f"aws_route.{route}"]
+
+
+def test_public_default_route_through_nat(aws_reference: Synth) -> None:
+    # Public subnets were not route-checked at all: their default route must use the internet gateway.
+    stack = copy.deepcopy(aws_reference)
+    name, route = _named(stack, "aws_route", "public-default-route")
+    _, nat = _named(stack, "aws_route", "nomad-clients-default-route-us-east-1a")
+    del route["gateway_id"]
+    route["nat_gateway_id"] = nat["nat_gateway_id"]
+    (found,) = _findings(stack, "default-route")
+    assert found.resource == f"aws_route.{name}" and "internet gateway only" in found.problem
+
+
+def _internet_gateway(stack: Synth) -> str:
+    return f"${{aws_internet_gateway.{next(iter(_resources(stack, 'aws_internet_gateway')))}.id}}"
+
+
+def test_split_routes_through_the_internet_gateway_in_a_nomad_table(aws_reference: Synth) -> None:
+    stack = copy.deepcopy(aws_reference)
+    table, _ = _named(stack, "aws_route_table", "nomad-clients-routes-us-east-1a")
+    for half, cidr in (("low", "0.0.0.0/1"), ("high", "128.0.0.0/1")):
+        _resources(stack, "aws_route")[half] = {
+            "route_table_id": f"${{aws_route_table.{table}.id}}",
+            "destination_cidr_block": cidr,
+            "gateway_id": _internet_gateway(stack),
+        }
+    found = _findings(stack, "tier-routes")
+    assert sorted(f.resource for f in found) == ["aws_route.high", "aws_route.low"]
+    assert all("private" in f.problem for f in found)
+
+
+def test_split_routes_inline_in_a_route_table(aws_reference: Synth) -> None:
+    stack = copy.deepcopy(aws_reference)
+    table, route_table = _named(stack, "aws_route_table", "k8s-nodes-routes-us-east-1b")
+    route_table["route"] = [
+        {"cidr_block": cidr, "gateway_id": _internet_gateway(stack)} for cidr in ("0.0.0.0/1", "128.0.0.0/1")
+    ]
+    found = _findings(stack, "tier-routes")
+    assert [f.resource for f in found] == [f"aws_route_table.{table}"] * 2
+
+
+def test_existing_vpc_internet_gateway_by_id_in_a_private_table(shape_stacks: dict[str, Synth]) -> None:
+    stack = copy.deepcopy(shape_stacks["aws-existing-vpc"])
+    table, _ = _named(stack, "aws_route_table", "external-vms-routes-us-east-1c")
+    _resources(stack, "aws_route")["back-door"] = {
+        "route_table_id": f"${{aws_route_table.{table}.id}}",
+        "destination_cidr_block": "198.51.100.0/24",
+        "gateway_id": "igw-0123456789abcdef0",
+    }
+    (found,) = _findings(stack, "tier-routes")
+    assert found.resource == "aws_route.back-door"
+
+
+def test_public_table_route_through_nat(aws_reference: Synth) -> None:
+    stack = copy.deepcopy(aws_reference)
+    table, _ = _named(stack, "aws_route_table", "public-routes")
+    _, nat = _named(stack, "aws_route", "k8s-nodes-default-route-us-east-1a")
+    _resources(stack, "aws_route")["detour"] = {
+        "route_table_id": f"${{aws_route_table.{table}.id}}",
+        "destination_cidr_block": "192.0.2.0/24",
+        "nat_gateway_id": nat["nat_gateway_id"],
+    }
+    (found,) = _findings(stack, "tier-routes")
+    assert found.resource == "aws_route.detour" and "public" in found.problem
+
+
+def test_private_subnet_associated_with_the_public_table(aws_reference: Synth) -> None:
+    stack = copy.deepcopy(aws_reference)
+    public, _ = _named(stack, "aws_route_table", "public-routes")
+    _, association = _named(stack, "aws_route_table_association", "nomad-clients-routes-assoc-us-east-1a")
+    association["route_table_id"] = f"${{aws_route_table.{public}.id}}"
+    route, _ = _named(stack, "aws_route", "public-default-route")
+    assert [f.resource for f in _findings(stack, "tier-routes")] == [f"aws_route.{route}"]
+    assert [f.resource for f in _findings(stack, "default-route")] == [f"aws_route.{route}"]
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_main_route_table_through_the_internet_gateway(aws_reference: Synth, inline: bool) -> None:
+    # The main table decides for any subnet without an association: it holds no internet route.
+    stack = copy.deepcopy(aws_reference)
+    vpc = next(iter(_resources(stack, "aws_vpc")))
+    route = {"cidr_block": "0.0.0.0/0", "gateway_id": _internet_gateway(stack)}
+    main: Synth = {"default_route_table_id": f"${{aws_vpc.{vpc}.default_route_table_id}}"}
+    if inline:
+        main["route"] = [route]
+        want = "aws_default_route_table.main"
+    else:
+        _resources(stack, "aws_route")["main-default"] = {
+            "route_table_id": f"${{aws_vpc.{vpc}.main_route_table_id}}",
+            "destination_cidr_block": route["cidr_block"],
+            "gateway_id": route["gateway_id"],
+        }
+        want = "aws_route.main-default"
+    _resources(stack, "aws_default_route_table")["main"] = main
+    (found,) = _findings(stack, "tier-routes")
+    assert found.resource == want and "main route table" in found.problem
+
+
+def test_extra_security_group_on_an_nlb(aws_reference: Synth) -> None:
+    stack = copy.deepcopy(aws_reference)
+    name, lb = _named(stack, "aws_lb", "nomad")
+    vms, _ = _named(stack, "aws_security_group", "external-vms")
+    lb["security_groups"].append(f"${{aws_security_group.{vms}.id}}")
+    (found,) = _findings(stack, "load-balancer-security-group")
+    assert found.resource == f"aws_lb.{name}" and vms in found.problem
+
+
+def _annotations(stack: Synth) -> tuple[str, Synth]:
+    (key,) = [k for k in stack["locals"] if "circleci-helm-values" in k]
+    return key, stack["locals"][key]["nginx"]["annotations"]
+
+
+A = "service.beta.kubernetes.io/aws-load-balancer-"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "value"),
+    [
+        ("security-groups", "k8s-nodes"),  # another role's group
+        ("security-groups", "both"),  # the proxy's group and another
+        ("security-groups", None),
+        ("scheme", "internal"),  # internet-facing users
+        ("scheme", None),
+        ("manage-backend-security-group-rules", "true"),
+        ("manage-backend-security-group-rules", None),
+    ],
+)
+def test_v4_chart_annotations(aws_v4_internet: Synth, suffix: str, value: str | None) -> None:
+    stack = copy.deepcopy(aws_v4_internet)
+    key, annotations = _annotations(stack)
+    nodes, _ = _named(stack, "aws_security_group", "k8s-nodes")
+    if value is None:
+        del annotations[A + suffix]
+    elif value == "k8s-nodes":
+        annotations[A + suffix] = f"${{aws_security_group.{nodes}.id}}"
+    elif value == "both":
+        annotations[A + suffix] += f",${{aws_security_group.{nodes}.id}}"
+    else:
+        annotations[A + suffix] = value
+    (found,) = _findings(stack, "load-balancer-annotations")
+    assert found.resource == f"local.{key}" and A + suffix in found.problem
+
+
+def test_v4_chart_values_removed(aws_v4_internet: Synth) -> None:
+    stack = copy.deepcopy(aws_v4_internet)
+    key, _ = _annotations(stack)
+    del stack["locals"][key]
+    found = _findings(stack, "load-balancer-annotations")
+    assert [f.resource for f in found] == ["local.circleci-helm-values"]
+
+
+@pytest.mark.parametrize("sampling", [0, 0.0, "0", -0.5, 2, None, "lots"])
+def test_gcp_flow_sampling_must_be_above_zero(gcp_reference: Synth, sampling: object) -> None:
+    stack = copy.deepcopy(gcp_reference)
+    name, subnet = next(iter(_resources(stack, "google_compute_subnetwork").items()))
+    subnet["log_config"]["flow_sampling"] = sampling
+    (found,) = _findings(stack, "flow-logs")
+    assert found.resource == f"google_compute_subnetwork.{name}" and "flow_sampling" in found.problem

@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Iterator
 
+from circleci_network.audit.facts import HELM_VALUES_LOCAL
 from circleci_network.audit.findings import Finding
 from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
 from circleci_network.model.intent import NetworkIntent
@@ -18,6 +19,7 @@ from circleci_network.model.roles import (
     JOB_ROLES,
     Role,
 )
+from circleci_network.model.server_versions import terraform_load_balancers
 
 ALL_IPV4 = "0.0.0.0/0"
 ALL_IPV6 = "::/0"
@@ -27,6 +29,13 @@ PUBLIC_TIER_KINDS = frozenset(
     {"aws_lb", "aws_nat_gateway", "aws_route_table_association", "aws_network_acl", "aws_network_acl_association"}
 )
 _SUBNET_REF = re.compile(r"\$\{aws_subnet\.([^.}]+)\.id\}")
+#: Every ``circleci/tier`` our VPC tags a subnet with (``aws.vpc.SubnetTier``; the audit imports no renderer).
+KNOWN_TIERS = frozenset({PUBLIC_TIER, *(r.value for r in COMPUTE_ROLES)})
+_ROLES = frozenset(r.value for r in Role)
+#: An internet gateway as a route target: ours by reference, a data source, or an existing one by ID.
+_INTERNET_GATEWAY = re.compile(r"^igw-|aws_internet_gateway\.")
+#: The chart's circleci-proxy annotations the audit holds to one value (v4, AWS Load Balancer Controller).
+_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
 
 
 def check_structure(stack: Json, intent: NetworkIntent) -> tuple[list[Finding], list[str]]:
@@ -42,20 +51,51 @@ def check_structure(stack: Json, intent: NetworkIntent) -> tuple[list[Finding], 
 
 def _role(resource: Json) -> Role | None:
     tag = (resource.get("tags") or {}).get("circleci/role")
-    return Role(tag) if tag in {r.value for r in Role} else None
+    return Role(tag) if tag in _ROLES else None
+
+
+def _tag(resource: Json, key: str) -> object:
+    tags = resource.get("tags")
+    return tags.get(key) if isinstance(tags, dict) else None
 
 
 def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: list[str]) -> None:
     topology = intent.topology
     subnets = resources(stack, "aws_subnet")
-    tiers = {name: str((s.get("tags") or {}).get("circleci/tier")) for name, s in subnets.items()}
-    groups = {_role(g): name for name, g in resources(stack, "aws_security_group").items() if _role(g)}
-
-    for name, lb in resources(stack, "aws_lb").items():
-        role = _role(lb)
+    tiers = {name: str(_tag(s, "circleci/tier")) for name, s in subnets.items()}
+    groups: dict[Role, str] = {}
+    for name, group in resources(stack, "aws_security_group").items():
+        role = _role(group)
         if role is None:
-            continue
+            # Its rules would be read as nobody's: the flows could not show what it opens.
+            findings.append(
+                Finding(
+                    "security-group-role",
+                    address("aws_security_group", name),
+                    f"circleci/role tag {_tag(group, 'circleci/role')!r} names no circleci role; "
+                    "every security group in the stack must carry its role",
+                )
+            )
+        else:
+            groups[role] = name
+
+    built = terraform_load_balancers(intent.server_version)
+    for name, lb in resources(stack, "aws_lb").items():
         where = address("aws_lb", name)
+        role = _role(lb)
+        if role not in built:
+            # Without its role no scheme, group or placement check would apply to it.
+            makes = ", ".join(r.value for r in built) or "none (the cluster builds circleci-proxy)"
+            findings.append(
+                Finding(
+                    "load-balancer-role",
+                    where,
+                    f"circleci/role tag {_tag(lb, 'circleci/role')!r} names no load balancer the stack builds "
+                    f"on server version {intent.server_version.id.value} ({makes})",
+                )
+            )
+            continue
+        assert role is not None
         internal = bool(lb.get("internal", False))
         if role in INTERNAL_LOAD_BALANCERS and not internal:
             findings.append(
@@ -73,15 +113,9 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
                     )
                 )
         if not intent.options.transparent_load_balancers:
-            attached = {referenced(g, "aws_security_group", "id") for g in as_list(lb.get("security_groups"))}
-            if groups.get(role) not in attached:
-                findings.append(
-                    Finding(
-                        "load-balancer-security-group",
-                        where,
-                        f"{role.value} is not in its security group (only transparent load balancers go without one)",
-                    )
-                )
+            _load_balancer_groups(lb, role, where, groups, findings)
+    if Role.PROXY_LB in intent.server_version.load_balancers and topology is not None:
+        _chart_annotations(stack, intent, groups.get(Role.PROXY_LB), findings)
 
     vpcs = resources(stack, "aws_vpc")
     defaults = resources(stack, "aws_default_security_group")
@@ -139,7 +173,17 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
     public_jobs = topology is not None and topology.public_job_instances
     public_tiers = {PUBLIC_TIER} | ({r.value for r in JOB_ROLES} if public_jobs else set())
     for name, subnet in subnets.items():
-        if tiers[name] in {r.value for r in COMPUTE_ROLES} and tiers[name] not in public_tiers:
+        if tiers[name] not in KNOWN_TIERS:
+            # Untagged, no check of the tiers (public IPs, routes, NACLs) would reach it.
+            findings.append(
+                Finding(
+                    "subnet-tier",
+                    address("aws_subnet", name),
+                    f"circleci/tier tag {_tag(subnet, 'circleci/tier')!r} names no tier "
+                    f"({', '.join(sorted(KNOWN_TIERS))})",
+                )
+            )
+        elif tiers[name] != PUBLIC_TIER and tiers[name] not in public_tiers:
             if subnet.get("map_public_ip_on_launch"):
                 findings.append(
                     Finding(
@@ -179,55 +223,151 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
 
 
 def _aws_routes(stack: Json, tiers: dict[str, str], public_tiers: set[str], findings: list[Finding]) -> None:
-    """A private tier's default route goes through NAT only; a public tier's through the internet gateway."""
+    """A private tier's default route goes through NAT only and no route of its tables through an
+    internet gateway; a public tier's through the internet gateway only, and none through NAT. So a
+    subnet's tier tag must agree with its routing, and split routes (0.0.0.0/1 + 128.0.0.0/1) count."""
     tables_of: dict[str, set[str]] = {}
     for assoc in resources(stack, "aws_route_table_association").values():
         subnet = referenced(assoc.get("subnet_id"), "aws_subnet", "id")
-        table = referenced(assoc.get("route_table_id"), "aws_route_table", "id")
+        table = _table_key(assoc.get("route_table_id"))
         if subnet and table:
             tables_of.setdefault(subnet, set()).add(table)
-    defaults: dict[str, list[tuple[str, Json]]] = {}
+    main = {f"aws_default_route_table.{name}" for name in resources(stack, "aws_default_route_table")}
+    for assoc in resources(stack, "aws_main_route_table_association").values():
+        if (table := _table_key(assoc.get("route_table_id"))) is not None:
+            main.add(table)
+    routes: dict[str, list[tuple[str, Json, object]]] = {}
     for name, route in resources(stack, "aws_route").items():
-        table = referenced(route.get("route_table_id"), "aws_route_table", "id")
-        everywhere = (
-            route.get("destination_cidr_block") == ALL_IPV4 or route.get("destination_ipv6_cidr_block") == ALL_IPV6
-        )
-        if table and everywhere:
-            defaults.setdefault(table, []).append((address("aws_route", name), route))
-    for name, route_table in resources(stack, "aws_route_table").items():
-        for block in as_list(route_table.get("route")):
-            if block.get("cidr_block") == ALL_IPV4 or block.get("ipv6_cidr_block") == ALL_IPV6:
-                defaults.setdefault(name, []).append((address("aws_route_table", name), block))
+        table = _table_key(route.get("route_table_id"))
+        if table is not None:
+            destination = route.get("destination_cidr_block") or route.get("destination_ipv6_cidr_block")
+            routes.setdefault(table, []).append((address("aws_route", name), route, destination))
+    for kind in ("aws_route_table", "aws_default_route_table"):
+        for name, route_table in resources(stack, kind).items():
+            for block in as_list(route_table.get("route")):
+                if isinstance(block, dict):
+                    destination = block.get("cidr_block") or block.get("ipv6_cidr_block")
+                    routes.setdefault(f"{kind}.{name}", []).append((address(kind, name), block, destination))
+    main |= {t for t in routes if t.startswith("aws_vpc.")}
+
+    found: dict[tuple[str, str, str], None] = {}  # a table shared by subnets of one tier: one finding
     for subnet, tier in sorted(tiers.items()):
-        if tier == PUBLIC_TIER or tier == "None":
-            continue
-        where = address("aws_subnet", subnet)
+        if tier not in KNOWN_TIERS:
+            continue  # a ``subnet-tier`` finding already
         tables = tables_of.get(subnet, set())
         if not tables:
-            findings.append(
-                Finding(
-                    "default-route", where, f"{tier} has no route table of the stack (the VPC's main table decides)"
-                )
-            )
+            problem = f"{tier} has no route table of the stack (the VPC's main table decides)"
+            found[("default-route", address("aws_subnet", subnet), problem)] = None
             continue
-        through = "gateway_id" if tier in public_tiers else "nat_gateway_id"
+        public = tier in public_tiers
         for table in sorted(tables):
-            routes = defaults.get(table, [])
-            if not routes:
-                findings.append(
-                    Finding("default-route", address("aws_route_table", table), f"{tier} has no default route")
-                )
-            for resource, route in routes:
+            defaults = [(r, route) for r, route, to in routes.get(table, []) if to in (ALL_IPV4, ALL_IPV6)]
+            if not defaults:
+                found[("default-route", table, f"{tier} has no default route")] = None
+            for resource, route in defaults:
                 targets = sorted(k for k, v in route.items() if k.endswith("_id") and k != "route_table_id" and v)
-                if targets != [through]:
-                    findings.append(
-                        Finding(
-                            "default-route",
-                            resource,
-                            f"{tier}'s default route goes through {', '.join(targets) or 'nothing'}; "
-                            f"it must go through {'the internet gateway' if through == 'gateway_id' else 'NAT'} only",
-                        )
+                through = "gateway_id" if public else "nat_gateway_id"
+                if targets != [through] or (public and not _internet_gateway(route)):
+                    gateway = "the internet gateway" if public else "NAT"
+                    problem = (
+                        f"{tier}'s default route goes through {', '.join(targets) or 'nothing'}; "
+                        f"it must go through {gateway} only"
                     )
+                    found[("default-route", resource, problem)] = None
+            for resource, route, to in routes.get(table, []):
+                if public and route.get("nat_gateway_id"):
+                    problem = (
+                        f"{tier} (public) routes {to} through NAT; public tiers route through the internet gateway"
+                    )
+                    found[("tier-routes", resource, problem)] = None
+                elif not public and _internet_gateway(route):
+                    problem = f"{tier} (private) routes {to} through an internet gateway; private tiers reach it through NAT only"
+                    found[("tier-routes", resource, problem)] = None
+    for table in sorted(main):
+        for resource, route, to in routes.get(table, []):
+            if _internet_gateway(route):
+                problem = (
+                    f"the VPC's main route table (it decides for every subnet without an association) routes {to} "
+                    "through an internet gateway"
+                )
+                found[("tier-routes", resource, problem)] = None
+    findings += [Finding(check, resource, problem) for check, resource, problem in found]
+
+
+_TABLE = re.compile(
+    r"\$\{(aws_route_table|aws_default_route_table)\.([^.}]+)\.id\}"
+    r"|\$\{aws_vpc\.([^.}]+)\.(?:main_route_table_id|default_route_table_id)\}"
+)
+
+
+def _table_key(value: object) -> str | None:
+    """``${aws_route_table.x.id}`` -> ``aws_route_table.x`` (also the adopted default table, a VPC's main table)."""
+    match = _TABLE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    return f"{match.group(1)}.{match.group(2)}" if match.group(1) else f"aws_vpc.{match.group(3)}"
+
+
+def _internet_gateway(route: Json) -> bool:
+    return bool(_INTERNET_GATEWAY.search(str(route.get("gateway_id") or "")))
+
+
+def _load_balancer_groups(lb: Json, role: Role, where: str, groups: dict[Role, str], findings: list[Finding]) -> None:
+    """Exactly the role's group: another group's rules would admit (or send) what the role's do not."""
+    attached = {referenced(g, "aws_security_group", "id") or str(g) for g in as_list(lb.get("security_groups"))}
+    own = groups.get(role)
+    if own not in attached:
+        findings.append(
+            Finding(
+                "load-balancer-security-group",
+                where,
+                f"{role.value} is not in its security group (only transparent load balancers go without one)",
+            )
+        )
+    others = sorted(attached - {own})
+    if others:
+        findings.append(
+            Finding(
+                "load-balancer-security-group",
+                where,
+                f"{role.value} is also in {', '.join(others)}; it must be in its own security group only",
+            )
+        )
+
+
+def _chart_annotations(stack: Json, intent: NetworkIntent, proxy_group: str | None, findings: list[Finding]) -> None:
+    """v4: the cluster builds circleci-proxy from our Helm values, so its annotations are its scheme and groups."""
+    assert intent.topology is not None
+    scheme = "internet-facing" if intent.topology.internet_facing_load_balancers else "internal"
+    group = f"${{aws_security_group.{proxy_group}.id}}" if proxy_group else "the circleci-proxy security group"
+    want = {
+        "security-groups": (group, "the circleci-proxy security group alone"),
+        "scheme": (scheme, f"{scheme} with user access {intent.topology.user_access.value}"),
+        "manage-backend-security-group-rules": ("false", "the node rules are the stack's, not the controller's"),
+    }
+    values = {k: v for k, v in (stack.get("locals") or {}).items() if HELM_VALUES_LOCAL in k}
+    if not values:
+        findings.append(
+            Finding(
+                "load-balancer-annotations",
+                f"local.{HELM_VALUES_LOCAL}",
+                "is missing: nothing configures the circleci-proxy load balancer the cluster builds",
+            )
+        )
+    for key, value in sorted(values.items()):
+        nginx = value.get("nginx") if isinstance(value, dict) else None
+        annotations = nginx.get("annotations") if isinstance(nginx, dict) else None
+        annotations = annotations if isinstance(annotations, dict) else {}
+        for suffix, (expected, why) in want.items():
+            found = annotations.get(f"{_ANNOTATION}{suffix}")
+            if found != expected or (suffix == "security-groups" and proxy_group is None):
+                findings.append(
+                    Finding(
+                        "load-balancer-annotations",
+                        f"local.{key}",
+                        f"nginx.annotations {_ANNOTATION}{suffix} is {found!r}; it must be {expected!r} ({why})",
+                    )
+                )
 
 
 def _all_resources(stack: Json) -> Iterator[tuple[str, str, Json]]:
@@ -277,7 +417,22 @@ def _gcp(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
         notes.append("firewall networks not checked: the stack holds no network and records none")
 
     for name, subnet in resources(stack, "google_compute_subnetwork").items():
+        where = address("google_compute_subnetwork", name)
         if not subnet.get("log_config"):
-            findings.append(
-                Finding("flow-logs", address("google_compute_subnetwork", name), "has flow logs off (no log_config)")
-            )
+            findings.append(Finding("flow-logs", where, "has flow logs off (no log_config)"))
+        for config in as_list(subnet.get("log_config")):
+            # Unset is the provider's 0.5; 0 logs nothing though log_config is there.
+            sampling = config.get("flow_sampling", 0.5) if isinstance(config, dict) else None
+            if not _sampled(sampling):
+                findings.append(
+                    Finding("flow-logs", where, f"log_config.flow_sampling is {sampling!r}; it must be above 0")
+                )
+
+
+def _sampled(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return False
+    try:
+        return 0 < float(value) <= 1
+    except ValueError:
+        return False
