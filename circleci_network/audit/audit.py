@@ -20,6 +20,7 @@ from circleci_network.audit.engine import (
     half_flows,
     stateless_filters,
 )
+from circleci_network.audit.errors import AuditError
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import MissingFact, stack_policy
 from circleci_network.audit.findings import Finding, Widening
@@ -27,6 +28,7 @@ from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.public_addresses import public_placement
+from circleci_network.audit.readable import check_readable
 from circleci_network.audit.space import AddressNames
 from circleci_network.audit.stack_files import stack_files, stack_name
 from circleci_network.audit.structure import check_structure
@@ -73,10 +75,6 @@ class StackAudit:
         return "\n".join(lines)
 
 
-class AuditError(ValueError):
-    """The JSON cannot be audited (unreadable, no intent, an old record, several networks in one stack)."""
-
-
 @dataclass(frozen=True)
 class Unreadable:
     """A stack the audit could not read; the others are still audited."""
@@ -86,18 +84,47 @@ class Unreadable:
     error: str
 
 
+def read_intent(value: object, name: str = "stack", what: str = "the circleci-network record") -> NetworkIntent:
+    """A record (or a policy, which holds the same JSON) as a ``NetworkIntent``, or an AuditError."""
+    try:
+        if not isinstance(value, dict):
+            raise TypeError(f"{type(value).__name__} where an object is expected")
+        return NetworkIntent.from_json(value)
+    except IntentFormatError as error:
+        raise AuditError(f"{name}: {error}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigurationError) as error:
+        raise AuditError(f"{name}: {what} is malformed ({error})") from None
+
+
 def intents(stack: Json, name: str = "stack") -> list[NetworkIntent]:
-    found = []
-    for key, value in stack.get("locals", {}).items():
-        if INTENT_LOCAL not in key:
+    found = stack.get("locals", {})
+    if not isinstance(found, dict):
+        raise AuditError(f"{name}: locals: a {type(found).__name__} where Terraform JSON has an object")
+    return [read_intent(value, name) for key, value in found.items() if INTENT_LOCAL in key]
+
+
+def ours_without_record(stack: Json) -> str | None:
+    """A resource circleci-network renders (a ``circleci/*`` tag on AWS, a ``(circleci-network)``
+    description or a role's firewall rule on GCP), for a stack whose record is gone; None if none."""
+    every = stack.get("resource")
+    if not isinstance(every, dict):
+        return None
+    compute = tuple(f"-{role.value}-" for role in COMPUTE_ROLES)
+    for kind, named in every.items():
+        if not isinstance(named, dict):
             continue
-        try:
-            found.append(NetworkIntent.from_json(value))
-        except IntentFormatError as error:
-            raise AuditError(f"{name}: {error}") from None
-        except (KeyError, TypeError, ValueError, ConfigurationError) as error:
-            raise AuditError(f"{name}: the circleci-network record is malformed ({error})") from None
-    return found
+        for name, resource in named.items():
+            if not isinstance(resource, dict):
+                continue
+            tags = resource.get("tags")
+            if isinstance(tags, dict) and any(str(k).startswith("circleci/") for k in tags):
+                tag = next(str(k) for k in tags if str(k).startswith("circleci/"))
+                return f"{kind}.{name} (tagged {tag})"
+            if kind.startswith("google_") and "(circleci-network)" in str(resource.get("description", "")):
+                return f"{kind}.{name} (described as circleci-network's)"
+            if kind == "google_compute_firewall" and any(c in f"{resource.get('name')}-" for c in compute):
+                return f"{kind}.{name} (a circleci role's firewall rule)"
+    return None
 
 
 def audit_stack(
@@ -112,6 +139,10 @@ def audit_stack(
     With ``policy`` (a ``circleci-network-policy.json``) the recorded options must equal it.
     ``platform`` audits as if the stack were built for it (default: the platform it records)."""
     found = intents(stack, name)
+    try:
+        check_readable(stack)
+    except AuditError as error:
+        raise AuditError(f"{name}: {error}") from None
     if len(found) != 1:
         raise AuditError(
             f"{name}: found {len(found)} circleci-network intents; the audit reads exactly one network per stack"
@@ -211,11 +242,27 @@ def audit_files(
         try:
             stack = read_stack(file)
             if not intents(stack, name):
+                if (ours := ours_without_record(stack)) is not None:
+                    raise AuditError(
+                        f"{name}: no circleci-network record (the {INTENT_LOCAL} local), yet it holds our "
+                        f"resources, e.g. {ours}; synthesize the stack again (never delete the record)"
+                    )
                 continue
             results.append(audit_stack(stack, name, policy=policies(name) if policies else None, platform=platform))
         except AuditError as error:
-            results.append(Unreadable(name, file, str(error)))
+            results.append(Unreadable(name, file, _naming_file(str(error), name, file)))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # Last resort for a shape the readers did not expect: one line, never a traceback.
+            problem = f"{type(error).__name__}: {error}"
+            results.append(Unreadable(name, file, f"{file}: cannot audit it, an unexpected value ({problem})"))
     return results
+
+
+def _naming_file(error: str, name: str, file: Path) -> str:
+    """``<stack>: problem`` -> ``<file>: problem``: the CLI's one line names the file."""
+    if error.split(": ", 1)[0].endswith(".json"):  # names its file already (the stack's, or a policy's)
+        return error
+    return f"{file}: {error.removeprefix(f'{name}: ')}"
 
 
 def audit_path(path: Path, platform: Platform | None = None) -> list[StackAudit]:
