@@ -84,14 +84,19 @@ class Unreadable:
     error: str
 
 
-def read_intent(value: object, name: str = "stack", what: str = "the circleci-network record") -> NetworkIntent:
+RECORD = "the circleci-network record"
+
+
+def read_intent(value: object, name: str = "stack", what: str = RECORD) -> NetworkIntent:
     """A record (or a policy, which holds the same JSON) as a ``NetworkIntent``, or an AuditError."""
     try:
         if not isinstance(value, dict):
             raise TypeError(f"{type(value).__name__} where an object is expected")
         return NetworkIntent.from_json(value)
     except IntentFormatError as error:
-        raise AuditError(f"{name}: {error}") from None
+        if what == RECORD:
+            raise AuditError(f"{name}: {error}") from None
+        raise AuditError(f"{name}: {what} is malformed ({error})") from None
     except (KeyError, TypeError, ValueError, AttributeError, ConfigurationError) as error:
         raise AuditError(f"{name}: {what} is malformed ({error})") from None
 
