@@ -7,6 +7,7 @@ CLI reports the stack as unreadable in one line and the readers' loops stay ungu
 
 from __future__ import annotations
 
+import functools
 from ipaddress import IPv4Address, IPv4Network
 
 from circleci_network.audit.errors import AuditError
@@ -61,6 +62,13 @@ _BLOCKS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
 }
 
 
+#: Per resource type: its fields, and its nested blocks' (the types the audit reads no value of: none).
+_BY_KIND: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]] = {
+    kind: (_FIELDS.get(kind, ()), tuple((block, fields) for (k, block), fields in _BLOCKS.items() if k == kind))
+    for kind in {*_FIELDS, *(k for k, _ in _BLOCKS)}
+}
+
+
 def check_readable(stack: Json) -> None:
     """Raise an ``AuditError`` ("aws_subnet.x.cidr_block: '10.0.0.0/33' is not an IPv4 network")
     for the first value the audit's readers could not take."""
@@ -68,21 +76,21 @@ def check_readable(stack: Json) -> None:
     _expect_object(every, "resource", "an object of resource types")
     for kind, named in every.items():
         _expect_object(named, f"resource.{kind}", "an object of resources")
+        fields, blocks = _BY_KIND.get(kind, ((), ()))
         for name, resource in named.items():
-            where = address(kind, name)
-            _expect_object(resource, where, "an object")
-            for field, holds in _FIELDS.get(kind, ()):
-                _check(resource, field, holds, where)
-            for (block_kind, block_field), fields in _BLOCKS.items():
-                if block_kind != kind:
-                    continue
+            if not isinstance(resource, dict):
+                _expect_object(resource, address(kind, name), "an object")
+            for field, holds in fields:
+                if field in resource or holds == "required":
+                    _check(resource, field, holds, address(kind, name))
+            for block_field, block_fields in blocks:
                 for index, block in enumerate(as_list(resource.get(block_field))):
-                    at = f"{where}.{block_field}[{index}]"
+                    at = f"{address(kind, name)}.{block_field}[{index}]"
                     _expect_object(block, at, "an object")
-                    for field, holds in fields:
-                        _check(block, field, holds, at)
-    locals_ = stack.get("locals", {})
-    _expect_object(locals_, "locals", "an object")
+                    for field, holds in block_fields:
+                        if field in block or holds == "required":
+                            _check(block, field, holds, at)
+    _expect_object(stack.get("locals", {}), "locals", "an object")
 
 
 def _expect_object(value: object, where: str, what: str) -> None:
@@ -106,7 +114,7 @@ def _check(resource: Json, field: str, holds: str, where: str) -> None:
                 _network(each, at)
     elif holds == "address":
         if not (isinstance(value, str) and "${" in value):
-            _parse(IPv4Address, value, at, "an IPv4 address")
+            _address(value, at)
     elif holds == "port-ranges":
         for each in as_list(value):
             low, _, high = str(each).partition("-")
@@ -117,20 +125,31 @@ def _check(resource: Json, field: str, holds: str, where: str) -> None:
 
 
 def _network(value: object, at: str) -> None:
-    if not isinstance(value, str):
-        raise AuditError(f"{at}: {value!r} is not an IPv4 network")
-    _parse(IPv4Network, value, at, "an IPv4 network")
-
-
-def _parse(kind: type[IPv4Network] | type[IPv4Address], value: object, at: str, what: str) -> None:
-    try:
-        kind(value)  # type: ignore[arg-type]
-    except ValueError:
+    if not (isinstance(value, str) and _is_network(value)):
         hint = "; the audit reads it literally, give the CIDR itself" if "${" in str(value) else ""
-        raise AuditError(f"{at}: {value!r} is not {what}{hint}") from None
+        raise AuditError(f"{at}: {value!r} is not an IPv4 network{hint}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_network(text: str) -> bool:
+    """Cached: a stack repeats its CIDRs, and parsing one costs more than the rest of the check."""
+    try:
+        IPv4Network(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _address(value: object, at: str) -> None:
+    try:
+        IPv4Address(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise AuditError(f"{at}: {value!r} is not an IPv4 address") from None
 
 
 def _number(value: object, at: str, shown: object) -> None:
+    if type(value) is int or (type(value) is str and value.isdigit()):
+        return  # nearly every value: skip the conversion
     if isinstance(value, bool):
         raise AuditError(f"{at}: {shown!r} is not a number")
     try:
