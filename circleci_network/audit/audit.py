@@ -38,7 +38,7 @@ from circleci_network.audit.vpc_endpoints import check_named_peers, structure_fi
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
 from circleci_network.model.platform_rules import Platform
-from circleci_network.model.roles import COMPUTE_ROLES
+from circleci_network.model.roles import COMPUTE_ROLES, Role
 
 
 @dataclass
@@ -109,12 +109,13 @@ def intents(stack: Json, name: str = "stack") -> list[NetworkIntent]:
 
 
 def ours_without_record(stack: Json) -> str | None:
-    """A resource circleci-network renders (a ``circleci/*`` tag on AWS, a ``(circleci-network)``
-    description or a role's firewall rule on GCP), for a stack whose record is gone; None if none."""
+    """A resource circleci-network renders (a ``circleci/*`` tag on AWS; on GCP a role's service
+    account ``<name>-<role>`` or a ``(circleci-network)`` description), for a stack whose record
+    is gone; None if it holds none."""
     every = stack.get("resource")
     if not isinstance(every, dict):
         return None
-    compute = tuple(f"-{role.value}-" for role in COMPUTE_ROLES)
+    roles = tuple(f"-{role.value}" for role in Role)
     for kind, named in every.items():
         if not isinstance(named, dict):
             continue
@@ -122,13 +123,13 @@ def ours_without_record(stack: Json) -> str | None:
             if not isinstance(resource, dict):
                 continue
             tags = resource.get("tags")
-            if isinstance(tags, dict) and any(str(k).startswith("circleci/") for k in tags):
-                tag = next(str(k) for k in tags if str(k).startswith("circleci/"))
+            tag = next((k for k in tags if str(k).startswith("circleci/")), None) if isinstance(tags, dict) else None
+            if tag is not None:
                 return f"{kind}.{name} (tagged {tag})"
+            if kind == "google_service_account" and str(resource.get("account_id")).endswith(roles):
+                return f"{kind}.{name} (a circleci role's identity)"
             if kind.startswith("google_") and "(circleci-network)" in str(resource.get("description", "")):
                 return f"{kind}.{name} (described as circleci-network's)"
-            if kind == "google_compute_firewall" and any(c in f"{resource.get('name')}-" for c in compute):
-                return f"{kind}.{name} (a circleci role's firewall rule)"
     return None
 
 
