@@ -20,7 +20,7 @@ from circleci_network.audit.engine import (
     half_flows,
     stateless_filters,
 )
-from circleci_network.audit.errors import AuditError
+from circleci_network.audit.errors import AuditError as AuditError  # re-exported: its home before errors.py
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import MissingFact, stack_policy
 from circleci_network.audit.findings import Finding, Widening

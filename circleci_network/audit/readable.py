@@ -142,7 +142,7 @@ def _is_network(text: str) -> bool:
 
 def _address(value: object, at: str) -> None:
     try:
-        IPv4Address(value)  # type: ignore[arg-type]
+        IPv4Address(value)
     except ValueError:
         raise AuditError(f"{at}: {value!r} is not an IPv4 address") from None
 
