@@ -343,9 +343,15 @@ def test_deleted_record_is_unreadable_even_with_its_policy(
         assert f"{good} ({good.removeprefix('circleci-')}): OK" in printed.out
 
 
-def test_stack_without_our_resources_is_still_skipped(tmp_path: Path, aws_reference: Synth) -> None:
+def test_stack_without_our_rules_is_still_skipped(tmp_path: Path, aws_reference: Synth) -> None:
+    """The pieces are usable alone: a VPC and load balancers without our groups write no record."""
     other = {"resource": {"aws_s3_bucket": {"logs": {"bucket": "logs", "tags": {"team": "platform"}}}}}
-    assert main(["audit", str(_out(tmp_path, {"other": other, "circleci-aws": aws_reference})), "--no-report"]) == 0
+    vpc_only = _without_record(aws_reference)
+    for kind in ("aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+        del vpc_only["resource"][kind]
+    assert vpc_only["resource"]["aws_subnet"] and vpc_only["resource"]["aws_lb"]  # still tagged circleci/tier, /role
+    out = _out(tmp_path, {"other": other, "vpc-only": vpc_only, "circleci-aws": aws_reference})
+    assert main(["audit", str(out), "--no-report"]) == 0
 
 
 def test_policy_without_an_audited_stack(

@@ -38,7 +38,7 @@ from circleci_network.audit.vpc_endpoints import check_named_peers, structure_fi
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.intent import INTENT_LOCAL, IntentFormatError, NetworkIntent
 from circleci_network.model.platform_rules import Platform
-from circleci_network.model.roles import COMPUTE_ROLES, Role
+from circleci_network.model.roles import COMPUTE_ROLES
 
 
 @dataclass
@@ -108,29 +108,35 @@ def intents(stack: Json, name: str = "stack") -> list[NetworkIntent]:
     return [read_intent(value, name) for key, value in found.items() if INTENT_LOCAL in key]
 
 
+#: What the constructs that write the record render (``CircleciSecurityGroups``, ``CircleciFirewall``);
+#: a VPC, load balancers or identities alone write none (the pieces are usable apart).
+_RULE_KINDS = ("aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+
+
 def ours_without_record(stack: Json) -> str | None:
-    """A resource circleci-network renders (a ``circleci/*`` tag on AWS; on GCP a role's service
-    account ``<name>-<role>`` or a ``(circleci-network)`` description), for a stack whose record
-    is gone; None if it holds none."""
+    """A security group or rule of ours (a ``circleci/role`` or ``circleci/rule`` tag), or a
+    firewall rule of ours (the guide's row or the baseline deny in its description), in a stack
+    whose record is gone; None if it holds none."""
     every = stack.get("resource")
     if not isinstance(every, dict):
         return None
-    roles = tuple(f"-{role.value}" for role in Role)
-    for kind, named in every.items():
+    for kind in (*_RULE_KINDS, "google_compute_firewall"):
+        named = every.get(kind)
         if not isinstance(named, dict):
             continue
         for name, resource in named.items():
             if not isinstance(resource, dict):
                 continue
             tags = resource.get("tags")
-            tag = next((k for k in tags if str(k).startswith("circleci/")), None) if isinstance(tags, dict) else None
-            if tag is not None:
+            if isinstance(tags, dict) and (tag := next((t for t in tags if t in _OUR_TAGS), None)):
                 return f"{kind}.{name} (tagged {tag})"
-            if kind == "google_service_account" and str(resource.get("account_id")).endswith(roles):
-                return f"{kind}.{name} (a circleci role's identity)"
-            if kind.startswith("google_") and "(circleci-network)" in str(resource.get("description", "")):
-                return f"{kind}.{name} (described as circleci-network's)"
+            description = str(resource.get("description", ""))
+            if kind == "google_compute_firewall" and ("; spec: " in description or description.startswith("Baseline:")):
+                return f"{kind}.{name} (a circleci-network firewall rule)"
     return None
+
+
+_OUR_TAGS = ("circleci/role", "circleci/rule")
 
 
 def audit_stack(
