@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from circleci_network.audit.audit import AuditError, StackAudit, Unreadable, audit_files, read_stack
+from circleci_network.audit.audit import AuditError, StackAudit, Unreadable, audit_files, read_intent
 from circleci_network.audit.policy import POLICY_FILE
 from circleci_network.audit.report import write_report
 from circleci_network.model.platform_rules import Platform
@@ -72,10 +72,30 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def read_policy(file: Path) -> dict[str, Any]:
+    """A policy file, checked with the reader of the record it must equal (one line on error)."""
+    try:
+        loaded = json.loads(file.read_text())
+    except OSError as error:
+        raise AuditError(f"{file}: cannot read it ({error.strerror or error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise AuditError(f"{file}: not valid JSON ({error})") from None
+    read_intent(loaded, str(file), f"the policy (a {POLICY_FILE} as synth writes it)")
+    policy: dict[str, Any] = loaded
+    return policy
+
+
+def policy_files(where: Path) -> dict[str, Path]:
+    """The policies in a folder by stack: ``stacks/<stack>/`` (as synth writes them) or ``<stack>/``."""
+    found = {file.parent.name: file for file in sorted(where.glob(f"*/{POLICY_FILE}"))}
+    found |= {file.parent.name: file for file in sorted(where.glob(f"stacks/*/{POLICY_FILE}"))}
+    return found
+
+
 def policy_source(where: Path) -> Callable[[str], dict[str, Any]]:
     """The policy of each stack: one file for all, or a folder holding one per stack."""
     if where.is_file():
-        single = read_stack(where)
+        single = read_policy(where)
         return lambda _stack: single
     if not where.is_dir():
         raise AuditError(f"{where}: no such policy file or folder")
@@ -83,7 +103,7 @@ def policy_source(where: Path) -> Callable[[str], dict[str, Any]]:
     def per_stack(stack: str) -> dict[str, Any]:
         for candidate in (where / "stacks" / stack / POLICY_FILE, where / stack / POLICY_FILE):
             if candidate.is_file():
-                return read_stack(candidate)
+                return read_policy(candidate)
         raise AuditError(f"{where}: no {POLICY_FILE} for stack {stack} (looked in stacks/{stack}/ and {stack}/)")
 
     return per_stack
@@ -161,7 +181,17 @@ def audit(args: argparse.Namespace) -> int:
             path = write_report(result, folder)
             if args.format == "text":
                 print(f"  report: {path}")
-    if any(isinstance(r, Unreadable) for r in results):
+    unaudited = [
+        f"audit: {file}: a policy for stack {stack}, but no stack {stack} under {args.path} holds a "
+        "circleci-network network; remove the policy, or restore the stack"
+        for stack, file in (
+            policy_files(args.policy) if args.policy is not None and args.policy.is_dir() else {}
+        ).items()
+        if stack not in {r.stack for r in results}
+    ]
+    for line in unaudited:
+        print(line, file=sys.stderr)
+    if unaudited or any(isinstance(r, Unreadable) for r in results):
         return UNUSABLE
     return OK if all(isinstance(r, StackAudit) and r.ok for r in results) else FINDINGS
 

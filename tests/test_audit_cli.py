@@ -76,7 +76,10 @@ def test_forged_record_passes_the_flows_but_is_reported_as_a_widening(aws_refere
     assert widening.option == "options.ssh_administrator_cidrs" and "whole internet" in widening.why
 
 
-def test_forged_record_against_the_committed_policy_is_a_finding(tmp_path: Path, aws_reference: Synth) -> None:
+def test_forged_record_against_the_committed_policy_is_a_finding(
+    tmp_path: Path, aws_reference: Synth, reference_stacks: dict[str, Synth]
+) -> None:
+    gcp_reference = reference_stacks["circleci-gcp"]
     out = _out(tmp_path, {"circleci-aws": _forged(aws_reference)})
     policy = COMMITTED / "circleci-aws" / POLICY_FILE
     assert main(["audit", str(out), "--no-report", "--policy", str(policy)]) == 1
@@ -85,7 +88,8 @@ def test_forged_record_against_the_committed_policy_is_a_finding(tmp_path: Path,
         "option:options.ssh_administrator_cidrs",
         "option:options.allow_ssh_administration_from_anywhere",
     }
-    assert main(["audit", str(out), "--no-report", "--policy", str(COMMITTED)]) == 1  # a folder of policies
+    both = _out(tmp_path / "both", {"circleci-aws": _forged(aws_reference), "circleci-gcp": gcp_reference})
+    assert main(["audit", str(both), "--no-report", "--policy", str(COMMITTED)]) == 1  # a folder of policies
     assert main(["audit", str(out), "--no-report"]) == 0  # without a policy: reported, not failed
 
 
@@ -189,3 +193,199 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert done.value.code == 0
     printed = capsys.readouterr().out.strip()
     assert printed.startswith("circleci-network ") and len(printed.split()) >= 2
+
+
+# -- unexpected values, a deleted record, policies without a stack (exit 2, one line, the others audited)
+
+
+def _first(stack: Synth, kind: str, *, having: str | None = None) -> tuple[str, Synth]:
+    """The first ``kind`` resource (with the field ``having`` set)."""
+    return next((n, r) for n, r in stack["resource"][kind].items() if having is None or r.get(having) is not None)
+
+
+def _nomad_subnet(stack: Synth) -> tuple[str, Synth]:
+    return next(
+        (n, s) for n, s in stack["resource"]["aws_subnet"].items() if s["tags"]["circleci/tier"] == "nomad-clients"
+    )
+
+
+def _resource_list(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    aws["resource"] = []
+    return aws, "resource: a list where Terraform JSON has an object of resource types"
+
+
+def _subnet_without_cidr(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    name, subnet = _nomad_subnet(aws)
+    del subnet["cidr_block"]
+    return aws, f"aws_subnet.{name}.cidr_block: missing"
+
+
+def _subnet_slash_33(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    name, subnet = _nomad_subnet(aws)
+    subnet["cidr_block"] = "10.0.0.0/33"
+    return aws, f"aws_subnet.{name}.cidr_block: '10.0.0.0/33' is not an IPv4 network"
+
+
+def _port_not_a_number(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    name, rule = _first(aws, "aws_vpc_security_group_ingress_rule", having="from_port")
+    rule["from_port"] = "abc"
+    return aws, f"aws_vpc_security_group_ingress_rule.{name}.from_port: 'abc' is not a number"
+
+
+def _cidr_nonsense(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    name, rule = _first(aws, "aws_vpc_security_group_ingress_rule", having="cidr_ipv4")
+    rule["cidr_ipv4"] = "nonsense"
+    return aws, f"aws_vpc_security_group_ingress_rule.{name}.cidr_ipv4: 'nonsense' is not an IPv4 network"
+
+
+def _vpc_cidr_variable(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    name, vpc = _first(aws, "aws_vpc")
+    vpc["cidr_block"] = "${var.x}"
+    return aws, f"aws_vpc.{name}.cidr_block: '${{var.x}}' is not an IPv4 network"
+
+
+def _gcp_priority_word(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    name, rule = _first(gcp, "google_compute_firewall")
+    rule["priority"] = "high"
+    return gcp, f"google_compute_firewall.{name}.priority: 'high' is not a number"
+
+
+def _gcp_port_word(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    name, rule = _first(gcp, "google_compute_firewall", having="allow")
+    rule["allow"] = [{"protocol": "tcp", "ports": ["80-abc"]}]
+    return gcp, f"google_compute_firewall.{name}.allow[0].ports: '80-abc' is not a number"
+
+
+def _tags_a_list(aws: Synth, gcp: Synth) -> tuple[Synth, str]:
+    """No reader checks a tag map's shape up front: the last-resort catch names the file and the error."""
+    _, subnet = _nomad_subnet(aws)
+    subnet["tags"] = ["nomad-clients"]
+    return aws, "cannot audit it, an unexpected value (AttributeError: 'list' object has no attribute 'get')"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        _resource_list,
+        _subnet_without_cidr,
+        _subnet_slash_33,
+        _port_not_a_number,
+        _cidr_nonsense,
+        _vpc_cidr_variable,
+        _gcp_priority_word,
+        _gcp_port_word,
+        _tags_a_list,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_unexpected_value_is_one_unreadable_stack_among_good_ones(
+    tmp_path: Path, reference_stacks: dict[str, Synth], tamper: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws, gcp = reference_stacks["circleci-aws"], reference_stacks["circleci-gcp"]
+    tampered, problem = tamper(copy.deepcopy(aws), copy.deepcopy(gcp))
+    out = _out(tmp_path, {"a-tampered": tampered, "circleci-aws": aws, "circleci-gcp": gcp})
+    assert main(["audit", str(out), "--no-report"]) == 2
+    printed = capsys.readouterr()
+    (line,) = printed.err.splitlines()
+    assert line.startswith(f"audit: {out / 'stacks' / 'a-tampered' / 'cdk.tf.json'}: {problem}")
+    assert "circleci-aws (aws): OK" in printed.out and "circleci-gcp (gcp): OK" in printed.out
+
+
+def test_unexpected_value_is_no_traceback(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
+    tampered, problem = _subnet_slash_33(copy.deepcopy(reference_stacks["circleci-aws"]), {})
+    out = _out(tmp_path, {"a-slash-33": tampered, "circleci-gcp": reference_stacks["circleci-gcp"]})
+    run = subprocess.run(
+        [sys.executable, "-m", "circleci_network", "audit", str(out), "--no-report", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    (line,) = run.stderr.splitlines()
+    assert line.endswith(f"a-slash-33/cdk.tf.json: {problem}")
+    by_stack = {s["stack"]: s for s in json.loads(run.stdout)["stacks"]}
+    assert by_stack["a-slash-33"]["status"] == "unreadable" and problem in by_stack["a-slash-33"]["error"]
+    assert by_stack["circleci-gcp"]["status"] == "ok"
+
+
+def _without_record(stack: Synth) -> Synth:
+    stack = copy.deepcopy(stack)
+    stack["locals"] = {k: v for k, v in stack["locals"].items() if INTENT_LOCAL not in k}
+    return stack
+
+
+def _policies(tmp_path: Path, stacks: dict[str, str]) -> Path:
+    """A policy folder: stack -> the committed policy it holds."""
+    folder = tmp_path / "policy"
+    for stack, committed in stacks.items():
+        (folder / stack).mkdir(parents=True)
+        (folder / stack / POLICY_FILE).write_text((COMMITTED / committed / POLICY_FILE).read_text())
+    return folder
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_deleted_record_is_unreadable_even_with_its_policy(
+    tmp_path: Path, reference_stacks: dict[str, Synth], cloud: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = "circleci-gcp" if cloud == "aws" else "circleci-aws"
+    out = _out(
+        tmp_path,
+        {"a-no-record": _without_record(reference_stacks[f"circleci-{cloud}"])} | {good: reference_stacks[good]},
+    )
+    policies = _policies(tmp_path, {"a-no-record": f"circleci-{cloud}", good: good})
+    for extra in ([], ["--policy", str(policies)]):
+        assert main(["audit", str(out), "--no-report", *extra]) == 2
+        printed = capsys.readouterr()
+        (line,) = printed.err.splitlines()  # the policy is not reported again as a policy without a stack
+        assert line.startswith(f"audit: {out / 'stacks' / 'a-no-record' / 'cdk.tf.json'}: no circleci-network record")
+        assert "synthesize the stack again" in line
+        assert ("aws_" if cloud == "aws" else "google_") in line  # names one of our resources it holds
+        assert f"{good} ({good.removeprefix('circleci-')}): OK" in printed.out
+
+
+def test_stack_without_our_rules_is_still_skipped(tmp_path: Path, aws_reference: Synth) -> None:
+    """The pieces are usable alone: a VPC and load balancers without our groups write no record."""
+    other = {"resource": {"aws_s3_bucket": {"logs": {"bucket": "logs", "tags": {"team": "platform"}}}}}
+    vpc_only = _without_record(aws_reference)
+    for kind in ("aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
+        del vpc_only["resource"][kind]
+    assert vpc_only["resource"]["aws_subnet"] and vpc_only["resource"]["aws_lb"]  # still tagged circleci/tier, /role
+    out = _out(tmp_path, {"other": other, "vpc-only": vpc_only, "circleci-aws": aws_reference})
+    assert main(["audit", str(out), "--no-report"]) == 0
+
+
+def test_policy_without_an_audited_stack(
+    tmp_path: Path, aws_reference: Synth, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _out(tmp_path, {"circleci-aws": aws_reference})
+    policies = _policies(tmp_path, {"circleci-aws": "circleci-aws", "circleci-gcp": "circleci-gcp"})
+    assert main(["audit", str(out), "--no-report", "--policy", str(policies)]) == 2
+    printed = capsys.readouterr()
+    (line,) = printed.err.splitlines()
+    assert line.startswith(f"audit: {policies / 'circleci-gcp' / POLICY_FILE}: a policy for stack circleci-gcp, ")
+    assert "circleci-aws (aws): OK" in printed.out
+    # synth's own layout (<folder>/stacks/<stack>/) counts too
+    (policies / "stacks" / "circleci-gcp").mkdir(parents=True)
+    (policies / "circleci-gcp" / POLICY_FILE).rename(policies / "stacks" / "circleci-gcp" / POLICY_FILE)
+    assert main(["audit", str(out), "--no-report", "--policy", str(policies)]) == 2
+    assert "stacks/circleci-gcp/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("policy", ['{"options": 5}', "[]", '{"format": 2}'])
+def test_malformed_policy(
+    tmp_path: Path, reference_stacks: dict[str, Synth], policy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _out(tmp_path, {s: reference_stacks[s] for s in ("circleci-aws", "circleci-gcp")})
+    single = tmp_path / POLICY_FILE
+    single.write_text(policy)
+    assert main(["audit", str(out), "--no-report", "--policy", str(single)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"audit: {single}: the policy") and "is malformed" in line
+    # in a folder: that stack is unreadable, the other is still audited against its own policy
+    folder = _policies(tmp_path, {"circleci-aws": "circleci-aws", "circleci-gcp": "circleci-gcp"})
+    (folder / "circleci-gcp" / POLICY_FILE).write_text(policy)
+    assert main(["audit", str(out), "--no-report", "--policy", str(folder)]) == 2
+    printed = capsys.readouterr()
+    (line,) = printed.err.splitlines()
+    assert line.startswith(f"audit: {folder / 'circleci-gcp' / POLICY_FILE}: the policy") and "malformed" in line
+    assert "circleci-aws (aws): OK" in printed.out

@@ -20,6 +20,7 @@ from circleci_network.audit.engine import (
     half_flows,
     stateless_filters,
 )
+from circleci_network.audit.errors import AuditError as AuditError  # re-exported: its home before errors.py
 from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import MissingFact, stack_policy
 from circleci_network.audit.findings import Finding, Widening
@@ -27,6 +28,7 @@ from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.public_addresses import public_placement
+from circleci_network.audit.readable import check_readable
 from circleci_network.audit.space import AddressNames
 from circleci_network.audit.stack_files import stack_files, stack_name
 from circleci_network.audit.structure import check_structure
@@ -73,10 +75,6 @@ class StackAudit:
         return "\n".join(lines)
 
 
-class AuditError(ValueError):
-    """The JSON cannot be audited (unreadable, no intent, an old record, several networks in one stack)."""
-
-
 @dataclass(frozen=True)
 class Unreadable:
     """A stack the audit could not read; the others are still audited."""
@@ -86,18 +84,59 @@ class Unreadable:
     error: str
 
 
-def intents(stack: Json, name: str = "stack") -> list[NetworkIntent]:
-    found = []
-    for key, value in stack.get("locals", {}).items():
-        if INTENT_LOCAL not in key:
-            continue
-        try:
-            found.append(NetworkIntent.from_json(value))
-        except IntentFormatError as error:
+RECORD = "the circleci-network record"
+
+
+def read_intent(value: object, name: str = "stack", what: str = RECORD) -> NetworkIntent:
+    """A record (or a policy, which holds the same JSON) as a ``NetworkIntent``, or an AuditError."""
+    try:
+        if not isinstance(value, dict):
+            raise TypeError(f"{type(value).__name__} where an object is expected")
+        return NetworkIntent.from_json(value)
+    except IntentFormatError as error:
+        if what == RECORD:
             raise AuditError(f"{name}: {error}") from None
-        except (KeyError, TypeError, ValueError, ConfigurationError) as error:
-            raise AuditError(f"{name}: the circleci-network record is malformed ({error})") from None
-    return found
+        raise AuditError(f"{name}: {what} is malformed ({error})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigurationError) as error:
+        raise AuditError(f"{name}: {what} is malformed ({error})") from None
+
+
+def intents(stack: Json, name: str = "stack") -> list[NetworkIntent]:
+    found = stack.get("locals", {})
+    if not isinstance(found, dict):
+        raise AuditError(f"{name}: locals: a {type(found).__name__} where Terraform JSON has an object")
+    return [read_intent(value, name) for key, value in found.items() if INTENT_LOCAL in key]
+
+
+#: What the constructs that write the record render (``CircleciSecurityGroups``, ``CircleciFirewall``);
+#: a VPC, load balancers or identities alone write none (the pieces are usable apart).
+_RULE_KINDS = ("aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+
+
+def ours_without_record(stack: Json) -> str | None:
+    """A security group or rule of ours (a ``circleci/role`` or ``circleci/rule`` tag), or a
+    firewall rule of ours (the guide's row or the baseline deny in its description), in a stack
+    whose record is gone; None if it holds none."""
+    every = stack.get("resource")
+    if not isinstance(every, dict):
+        return None
+    for kind in (*_RULE_KINDS, "google_compute_firewall"):
+        named = every.get(kind)
+        if not isinstance(named, dict):
+            continue
+        for name, resource in named.items():
+            if not isinstance(resource, dict):
+                continue
+            tags = resource.get("tags")
+            if isinstance(tags, dict) and (tag := next((t for t in tags if t in _OUR_TAGS), None)):
+                return f"{kind}.{name} (tagged {tag})"
+            description = str(resource.get("description", ""))
+            if kind == "google_compute_firewall" and ("; spec: " in description or description.startswith("Baseline:")):
+                return f"{kind}.{name} (a circleci-network firewall rule)"
+    return None
+
+
+_OUR_TAGS = ("circleci/role", "circleci/rule")
 
 
 def audit_stack(
@@ -112,6 +151,10 @@ def audit_stack(
     With ``policy`` (a ``circleci-network-policy.json``) the recorded options must equal it.
     ``platform`` audits as if the stack were built for it (default: the platform it records)."""
     found = intents(stack, name)
+    try:
+        check_readable(stack)
+    except AuditError as error:
+        raise AuditError(f"{name}: {error}") from None
     if len(found) != 1:
         raise AuditError(
             f"{name}: found {len(found)} circleci-network intents; the audit reads exactly one network per stack"
@@ -211,11 +254,27 @@ def audit_files(
         try:
             stack = read_stack(file)
             if not intents(stack, name):
+                if (ours := ours_without_record(stack)) is not None:
+                    raise AuditError(
+                        f"{name}: no circleci-network record (the {INTENT_LOCAL} local), yet it holds our "
+                        f"resources, e.g. {ours}; synthesize the stack again (never delete the record)"
+                    )
                 continue
             results.append(audit_stack(stack, name, policy=policies(name) if policies else None, platform=platform))
         except AuditError as error:
-            results.append(Unreadable(name, file, str(error)))
+            results.append(Unreadable(name, file, _naming_file(str(error), name, file)))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            # Last resort for a shape the readers did not expect: one line, never a traceback.
+            problem = f"{type(error).__name__}: {error}"
+            results.append(Unreadable(name, file, f"{file}: cannot audit it, an unexpected value ({problem})"))
     return results
+
+
+def _naming_file(error: str, name: str, file: Path) -> str:
+    """``<stack>: problem`` -> ``<file>: problem``: the CLI's one line names the file."""
+    if error.split(": ", 1)[0].endswith(".json"):  # names its file already (the stack's, or a policy's)
+        return error
+    return f"{file}: {error.removeprefix(f'{name}: ')}"
 
 
 def audit_path(path: Path, platform: Platform | None = None) -> list[StackAudit]:

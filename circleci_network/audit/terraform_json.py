@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from circleci_network.audit.errors import AuditError
+
 Json = dict[str, Any]
 
 #: ``${kind.name.attribute}``: one pattern for every kind (the audit reads thousands of references).
@@ -12,8 +14,17 @@ _REFERENCE = re.compile(r"\$\{([^.}]+)\.([^.}]+)\.([^.}]+)\}")
 
 
 def resources(stack: Json, kind: str) -> dict[str, Json]:
-    found: dict[str, Json] = stack.get("resource", {}).get(kind, {})
+    every = stack.get("resource", {})
+    if not isinstance(every, dict):
+        raise AuditError(f"resource: {_shape(every)} where Terraform JSON has an object of resource types")
+    found = every.get(kind, {})
+    if not isinstance(found, dict):
+        raise AuditError(f"resource.{kind}: {_shape(found)} where Terraform JSON has an object of resources")
     return found
+
+
+def _shape(value: object) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
 
 
 def address(kind: str, name: str) -> str:
