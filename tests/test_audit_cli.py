@@ -102,7 +102,9 @@ def test_forged_records_fail_the_command(tmp_path: Path, aws_reference: Synth) -
     for rule in inside["resource"]["aws_vpc_security_group_ingress_rule"].values():
         if rule.get("cidr_ipv4") == "0.0.0.0/0" and rule.get("from_port") == 22:
             rule["cidr_ipv4"] = "10.0.0.0/16"
-    _record(inside)["options"].update(ssh_administrator_cidrs=["10.0.0.0/16"], allow_ssh_administration_from_anywhere=False)
+    _record(inside)["options"].update(
+        ssh_administrator_cidrs=["10.0.0.0/16"], allow_ssh_administration_from_anywhere=False
+    )
     resolver = copy.deepcopy(aws_reference)
     _record(resolver)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
     for name, stack, option in [

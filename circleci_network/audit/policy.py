@@ -145,9 +145,7 @@ def _recorded_input_widenings(intent: NetworkIntent) -> list[Widening]:
     vpc = intent.inputs.vpc_cidr
     amazon = None if vpc is None else IPv4Network(f"{aws_dns_resolver_address(vpc)}/32")
     wide = [
-        c
-        for c in resolver
-        if IPv4Network(c).num_addresses > 1 or (amazon is not None and IPv4Network(c) != amazon)
+        c for c in resolver if IPv4Network(c).num_addresses > 1 or (amazon is not None and IPv4Network(c) != amazon)
     ]
     if not wide:
         return []
