@@ -93,6 +93,33 @@ def test_forged_record_against_the_committed_policy_is_a_finding(
     assert main(["audit", str(out), "--no-report"]) == 0  # without a policy: reported, not failed
 
 
+def test_split_halves_read_as_the_whole_internet(aws_reference: Synth) -> None:
+    stack = _forged(aws_reference)
+    _record(stack)["options"]["ssh_administrator_cidrs"] = ["0.0.0.0/1", "128.0.0.0/1"]
+    (widening,) = audit_stack(stack).widenings
+    assert widening.option == "options.ssh_administrator_cidrs" and "whole internet" in widening.why
+
+
+def test_forged_records_fail_the_command(tmp_path: Path, aws_reference: Synth) -> None:
+    """Outside peers inside the VPC, and a resolver input the VPC contradicts: exit 1, naming the option."""
+    inside = _forged(aws_reference)
+    for rule in inside["resource"]["aws_vpc_security_group_ingress_rule"].values():
+        if rule.get("cidr_ipv4") == "0.0.0.0/0" and rule.get("from_port") == 22:
+            rule["cidr_ipv4"] = "10.0.0.0/16"
+    _record(inside)["options"].update(
+        ssh_administrator_cidrs=["10.0.0.0/16"], allow_ssh_administration_from_anywhere=False
+    )
+    resolver = copy.deepcopy(aws_reference)
+    _record(resolver)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
+    for name, stack, option in [
+        ("inside", inside, "option:options.ssh_administrator_cidrs[0]"),
+        ("resolver", resolver, "option:inputs.dns_resolver_cidrs"),
+    ]:
+        out = _out(tmp_path / name, {"circleci-aws": stack})
+        assert main(["audit", str(out), "--no-report"]) == 1
+        assert option in {f.resource for f in audit_stack(stack).findings}
+
+
 def test_reference_stacks_match_their_committed_policies(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
     out = _out(tmp_path, {s: reference_stacks[s] for s in ("circleci-aws", "circleci-gcp")})
     assert main(["audit", str(out), "--no-report", "--policy", str(COMMITTED)]) == 0

@@ -25,6 +25,7 @@ from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import MissingFact, stack_policy
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
+from circleci_network.audit.inputs import input_findings
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.public_addresses import public_placement
@@ -198,6 +199,7 @@ def audit_stack(
     if (filters := stateless_filters(actual)) is not None:
         differences += filters.stateless_differences(rendered, cells)
     findings, notes = check_structure(stack, intent)
+    findings += input_findings(stack, intent)  # the record's inputs and outside peers, against the JSON
     unmodelled = actual.unmodelled()
     if isinstance(actual, AwsView):  # S3's prefix list: matched by name, role and port
         named_unmodelled, named_findings, named_notes = check_named_peers(

@@ -55,11 +55,27 @@ def tier_cidrs(stack: Json, tiers: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def aws_vpc_cidr(stack: Json, intent: NetworkIntent) -> str | None:
+def stack_vpc_cidr(stack: Json) -> str | None:
+    """The VPC's primary CIDR when the stack holds the VPC (one ``aws_vpc``), else None."""
     vpcs = [str(v["cidr_block"]) for v in resources(stack, "aws_vpc").values() if v.get("cidr_block")]
-    if len(vpcs) == 1:
-        return vpcs[0]
-    return intent.inputs.vpc_cidr
+    return vpcs[0] if len(vpcs) == 1 else None
+
+
+def aws_vpc_cidr(stack: Json, intent: NetworkIntent) -> str | None:
+    """The stack's VPC; the recorded input (an existing VPC's CIDR) only when it holds none."""
+    return stack_vpc_cidr(stack) or intent.inputs.vpc_cidr
+
+
+def aws_dns_resolver(stack: Json, intent: NetworkIntent) -> tuple[str, ...]:
+    """The Amazon resolver of the stack's VPC; the recorded ``dns_resolver_cidrs`` (security groups
+    alone) only when the stack holds no VPC, then an existing VPC's recorded CIDR."""
+    vpc = stack_vpc_cidr(stack)
+    if vpc is None and intent.inputs.dns_resolver_cidrs is not None:
+        return intent.inputs.dns_resolver_cidrs
+    vpc = vpc or intent.inputs.vpc_cidr
+    if vpc is None:
+        raise MissingFact("cannot tell the VPC's CIDR (no aws_vpc, no recorded existing VPC CIDR)")
+    return (f"{aws_dns_resolver_address(vpc)}/32",)
 
 
 #: The Helm values local (``circleci_network.tooling.helm_values.HELM_VALUES_LOCAL``; the audit reads JSON only).
@@ -106,13 +122,7 @@ def delivered_ports(stack: Json) -> dict[tuple[Role, int], int]:
 
 def aws_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
     inputs = intent.inputs
-    if inputs.dns_resolver_cidrs is not None:
-        resolver = inputs.dns_resolver_cidrs
-    else:
-        vpc = aws_vpc_cidr(stack, intent)
-        if vpc is None:
-            raise MissingFact("cannot tell the VPC's CIDR (no aws_vpc, no recorded existing VPC CIDR)")
-        resolver = (f"{aws_dns_resolver_address(vpc)}/32",)
+    resolver = aws_dns_resolver(stack, intent)
     transparent = intent.transparent_load_balancers
     lb_subnets = tier_cidrs(stack, LOAD_BALANCER_TIERS) or inputs.load_balancer_subnet_cidrs
     ports = (delivered_ports(stack) or dict(inputs.node_ports)) if transparent else {}

@@ -9,11 +9,14 @@ guide's minimum ("widenings") so a reviewer sees each one.
 from __future__ import annotations
 
 import json
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.stack_files import synthesized_stacks
+from circleci_network.model.checks import covers_everything
+from circleci_network.model.cloud_facts import aws_dns_resolver_address
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.model.options import HardeningOptions, options_to_json
 from circleci_network.model.platform_rules import rules_for_platform
@@ -21,7 +24,6 @@ from circleci_network.model.rules import peer_name
 from circleci_network.model.vpc_endpoints import endpoint_rules
 
 POLICY_FILE = "circleci-network-policy.json"
-ALL_IPV4 = "0.0.0.0/0"
 
 
 def policy_json(intent: NetworkIntent) -> dict[str, Any]:
@@ -66,7 +68,7 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
     given = options_to_json(options)
     found: list[Widening] = []
     if options.ssh_administrator_cidrs:
-        anywhere = ALL_IPV4 in options.ssh_administrator_cidrs
+        anywhere = covers_everything(options.ssh_administrator_cidrs)  # 0.0.0.0/1 + 128.0.0.0/1 too
         found.append(
             Widening(
                 "options.ssh_administrator_cidrs",
@@ -94,6 +96,7 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
     for key, why in reasons.items():
         if given.get(key) != defaults.get(key):
             found.append(Widening(f"options.{key}", given.get(key), why))
+    found += _recorded_input_widenings(intent)
     if intent.cloud == "aws" and options.transparent_load_balancers:
         found.append(
             Widening(
@@ -131,6 +134,30 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
                 )
             )
     return found
+
+
+def _recorded_input_widenings(intent: NetworkIntent) -> list[Widening]:
+    """Inputs only the record gives (the stack holds no VPC; a VPC it holds overrides them, and
+    a contradiction is a finding): listed where they widen what the cloud's own facts would open."""
+    resolver = intent.inputs.dns_resolver_cidrs
+    if intent.cloud != "aws" or resolver is None:
+        return []
+    vpc = intent.inputs.vpc_cidr
+    amazon = None if vpc is None else IPv4Network(f"{aws_dns_resolver_address(vpc)}/32")
+    wide = [
+        c for c in resolver if IPv4Network(c).num_addresses > 1 or (amazon is not None and IPv4Network(c) != amazon)
+    ]
+    if not wide:
+        return []
+    return [
+        Widening(
+            "inputs.dns_resolver_cidrs",
+            list(resolver),
+            f"DNS (53) goes to {', '.join(wide)}, "
+            + ("not a single host" if amazon is None else f"not the VPC's resolver {amazon}")
+            + " (the stack holds no VPC to check it against)",
+        )
+    ]
 
 
 def write_policies(outdir: str | Path) -> list[Path]:
