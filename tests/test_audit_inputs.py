@@ -153,3 +153,37 @@ def test_real_stacks_have_no_input_or_outside_findings(
 ) -> None:
     result = audit_stack({**reference_stacks, **shape_stacks}[stack])
     assert not [f for f in result.findings if f.check in ("recorded-input", "outside-peer")], result.summary()
+
+
+# Network ACLs are recorded, so a policy pins them.
+
+
+def test_network_acls_are_recorded_and_pinned_by_the_policy(reference_stacks: dict[str, Synth]) -> None:
+    from circleci_network.audit.audit import intents
+    from circleci_network.audit.policy import policy_findings, policy_json
+
+    with_acls, without = reference_stacks["circleci-aws-nacl"], reference_stacks["circleci-aws"]
+    assert _record(with_acls)["network_acls"] is True and "network_acls" not in _record(without)
+    (acl_intent,), (plain_intent,) = intents(with_acls, "nacl"), intents(without, "plain")
+    # Either way round, the stack no longer matches the other's policy, naming the option.
+    for stack_intent, policy_intent in ((acl_intent, plain_intent), (plain_intent, acl_intent)):
+        found = policy_findings(stack_intent, policy_json(policy_intent))
+        assert [f.resource for f in found] == ["option:network_acls"], found
+
+
+def test_network_acls_recorded_but_removed(reference_stacks: dict[str, Synth]) -> None:
+    # The ACLs dropped, the record left saying they are there: --policy would pass otherwise.
+    stack = copy.deepcopy(reference_stacks["circleci-aws-nacl"])
+    for kind in ("aws_network_acl", "aws_network_acl_rule", "aws_network_acl_association"):
+        stack["resource"].pop(kind, None)
+    found = _input_findings(stack)["option:network_acls"]
+    assert "no network ACL of ours" in found.problem
+
+
+def test_a_record_with_network_acls_not_a_bool_is_refused(reference_stacks: dict[str, Synth]) -> None:
+    from circleci_network.audit.errors import AuditError
+
+    stack = copy.deepcopy(reference_stacks["circleci-aws-nacl"])
+    _record(stack)["network_acls"] = "yes"
+    with pytest.raises(AuditError, match="network_acls"):
+        audit_stack(stack)

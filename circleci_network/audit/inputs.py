@@ -72,6 +72,18 @@ def contradicted_inputs(stack: Json, intent: NetworkIntent) -> list[Finding]:
             findings.append(
                 _contradiction("node_ports", _ports(inputs.node_ports), f"target groups delivering {_ports(ports)}")
             )
+        # Our ACLs carry their tier's tag. Recorded but absent: --policy would pass a stack without them.
+        # (ACLs the record does not mention only filter more: CircleciNetworkAcls beside security groups alone.)
+        if intent.network_acls and not any(
+            (acl.get("tags") or {}).get("circleci/tier") for acl in resources(stack, "aws_network_acl").values()
+        ):
+            findings.append(
+                Finding(
+                    "recorded-input",
+                    "option:network_acls",
+                    "the record says true, the stack holds no network ACL of ours",
+                )
+            )
         for role, cidrs in sorted(inputs.role_cidrs.items()):
             subnets = tier_cidrs(stack, (role.value,))
             if subnets and _differs(cidrs, subnets):

@@ -223,6 +223,7 @@ class CircleciAwsNetwork(Construct):
                 server_version=props.server_version,
                 platform=props.platform,
                 vpc_endpoints=endpoints,
+                network_acls=props.network_acls,
             )
         )
         self.load_balancers = CircleciLoadBalancers(

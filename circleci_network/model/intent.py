@@ -100,6 +100,9 @@ class NetworkIntent:
     """The managed Kubernetes platform and its options (recorded only when a platform is set)."""
     vpc_endpoints: VpcEndpoints = field(default_factory=VpcEndpoints)
     """AWS VPC endpoints, their list resolved (recorded only when turned on)."""
+    network_acls: bool = False
+    """AWS per-tier network ACLs (``AwsNetworkProps.network_acls``; recorded only when on), so a
+    policy pins them: a stack that drops them no longer matches its policy."""
 
     @property
     def transparent_load_balancers(self) -> bool:
@@ -119,6 +122,7 @@ class NetworkIntent:
             **({} if self.server_version.is_default else {"server_version": self.server_version.to_json()}),
             **({} if self.platform.platform is None else {"platform": self.platform.to_json()}),
             **({"vpc_endpoints": self.vpc_endpoints.to_json()} if self.vpc_endpoints.enabled else {}),
+            **({"network_acls": True} if self.network_acls else {}),
         }
 
     @staticmethod
@@ -130,6 +134,9 @@ class NetworkIntent:
                 "synthesize the stack again with this version of circleci-network"
             )
         topology = data.get("topology")
+        network_acls = data.get("network_acls", False)
+        if not isinstance(network_acls, bool):
+            raise ValueError(f"network_acls is {network_acls!r}, not true or false")
         return NetworkIntent(
             cloud=str(data["cloud"]),
             name=str(data["name"]),
@@ -141,4 +148,5 @@ class NetworkIntent:
             server_version=ServerVersion.from_json(data.get("server_version", {"id": "v3-seed"})),
             platform=PlatformOptions.from_json(dict(data.get("platform", {}))),
             vpc_endpoints=VpcEndpoints.from_json(dict(data.get("vpc_endpoints", {}))),
+            network_acls=network_acls,
         )
