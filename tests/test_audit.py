@@ -55,7 +55,10 @@ def test_aws_extra_ssh_from_the_internet_is_caught(aws_reference: Synth) -> None
         "cidr_ipv4": "0.0.0.0/0",
     }
     extra = _only(audit_stack(stack), "extra")
-    assert any(e.startswith("EXTRA: outside -> nomad-clients (") and e.count("tcp/22") == 1 for e in extra)
+    # One line for the whole outside, not one per address cell: every outside address is a role's or in it.
+    assert [e for e in extra if e.startswith("EXTRA: outside -> nomad-clients")] == [
+        "EXTRA: outside -> nomad-clients (0.0.0.0/0) tcp/22; by aws_vpc_security_group_ingress_rule.hand_made_ssh"
+    ]
     # the VMs' SSH egress to the VCS (all IPv4 by default) now reaches Nomad clients too
     assert any(e.startswith("EXTRA: external-vms -> nomad-clients tcp/22") for e in extra)
     assert all("aws_vpc_security_group_ingress_rule.hand_made_ssh" in e for e in extra)
@@ -188,9 +191,10 @@ def test_pytest_helper_fails_with_the_differences(aws_reference: Synth) -> None:
 
 
 def test_outside_addresses_are_described_by_the_shorter_form() -> None:
-    from ipaddress import IPv4Network
+    from ipaddress import IPv4Address, IPv4Network
 
     from circleci_network.audit.engine import describe_addresses
+    from circleci_network.audit.space import AddressNames
 
     assert describe_addresses([IPv4Network("0.0.0.0/0")]) == "0.0.0.0/0"
     assert describe_addresses([IPv4Network("10.0.0.0/8"), IPv4Network("192.168.0.0/16")]) == (
@@ -203,6 +207,11 @@ def test_outside_addresses_are_described_by_the_shorter_form() -> None:
     everything_but_the_vpc += [IPv4Network("16.0.0.0/4"), IPv4Network("32.0.0.0/3"), IPv4Network("64.0.0.0/2")]
     everything_but_the_vpc += [IPv4Network("128.0.0.0/1")]
     assert describe_addresses(everything_but_the_vpc) == "0.0.0.0/0 except 10.0.0.0/16"
+    # The roles' own addresses are never outside ones: they count in, so the whole outside reads as 0.0.0.0/0...
+    vpc = AddressNames(roles_own=((int(IPv4Address("10.0.0.0")), int(IPv4Address("10.0.255.255"))),))
+    assert describe_addresses(everything_but_the_vpc, vpc) == "0.0.0.0/0"
+    # ...but never widen what is listed: a range beside them stays itself.
+    assert describe_addresses([IPv4Network("10.1.0.0/16")], vpc) == "10.1.0.0/16"
 
 
 def test_stand_ins_read_as_the_resources_behind_them() -> None:

@@ -495,10 +495,12 @@ def test_aws_v4_internet_findings_name_the_public_addresses(
             if "ingress" in kind
             else [f"MISSING: nomad-clients -> outside ({_resource_of(removed)} (circleci-proxy public IP)) tcp/4647"]
         )
-    elif "ingress" in kind:  # the proxy admits 4647 from its own EIPs too
-        expected = [f"EXTRA: outside -> circleci-proxy ({p} (circleci-proxy public IP)) tcp/4647" for p in proxy]
-    else:  # Nomad may send 4647 to the NAT gateways' addresses too
-        expected = [f"EXTRA: nomad-clients -> outside ({g} (NAT public IP)) tcp/4647" for g in nat]
+    elif "ingress" in kind:  # 4647 from every outside address but the NAT gateways' (which it admits anyway)
+        except_nat = ", ".join(f"{g} (NAT public IP)" for g in nat)
+        expected = [f"EXTRA: outside -> circleci-proxy (0.0.0.0/0 except {except_nat}) tcp/4647"]
+    else:  # Nomad may send 4647 anywhere but the proxy's EIPs (where it may anyway)
+        except_proxy = ", ".join(f"{p} (circleci-proxy public IP)" for p in proxy)
+        expected = [f"EXTRA: nomad-clients -> outside (0.0.0.0/0 except {except_proxy}) tcp/4647"]
     assert all(any(e in f for f in found) for e in expected), found
     read = _everything_read(result)
     assert all(e.split(": ", 1)[1].split(" tcp/")[0] in read for e in expected)  # in the JSON flow too
@@ -656,12 +658,12 @@ def test_gcp_v4_internet_findings_name_the_public_addresses(stacks: dict[str, Sy
     tampered = _tamper_gcp(stack, rule, change)
     result = audit_stack(tampered, "gcp")
     found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
+    both = ", ".join(f"{n} (Cloud NAT address)" for n in nat)  # one finding for the two addresses
     expected = {
-        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove"): [
-            f"MISSING: outside -> circleci-proxy ({n} (Cloud NAT address)) tcp/4647" for n in nat
-        ],
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove"): [f"MISSING: outside -> circleci-proxy ({both}) tcp/4647"],
+        # Every outside address but the metadata server (reachable anyway): the NAT addresses among them.
         ("nomad-clients-out-4647-circleci-proxy", "widen"): [
-            f"EXTRA: nomad-clients -> outside ({n} (Cloud NAT address)) tcp/4647" for n in nat
+            "EXTRA: nomad-clients -> outside (0.0.0.0/0 except 169.254.169.254/32) tcp/4647"
         ],
     }.get((rule, change), [])
     assert not result.ok
@@ -684,23 +686,31 @@ def test_gcp_v4_internet_report_names_the_public_addresses(stacks: dict[str, Syn
     clients = GCP_SHAPES[name][1].get("hardening", HardeningOptions()).client_cidrs
     for cidr in firewalls["circleci-k8s-nodes-in-via-circleci-proxy-in-4647"]["source_ranges"]:
         assert (f"{_resource_of(cidr)} (Cloud NAT address)" in outside) is (clients != ("0.0.0.0/0",))
+    # The proxy's address is circleci-proxy's own (a role's), never one of the outside addresses listed.
     (proxy,) = firewalls["circleci-nomad-clients-out-4647-circleci-proxy"]["destination_ranges"]
-    assert f"{_resource_of(proxy)} (circleci-proxy public IP)" in outside  # in "0.0.0.0/0 except ..."
+    assert f"{_resource_of(proxy)} (circleci-proxy public IP)" not in outside
     assert _bare_stand_ins(_everything_read(result), stack, name) == []
 
 
 def test_gcp_v4_internet_given_nat_addresses_are_named_by_their_data_source(stacks: dict[str, Synth]) -> None:
+    import copy
+
     from circleci_network.audit import audit_stack
 
     stack = stacks["gcp-v4.8-internet-given-nat"]
     (nat,) = _firewalls(stack)["circleci-k8s-nodes-in-via-circleci-proxy-in-4647"]["source_ranges"]
     assert _resource_of(nat).startswith("data.google_compute_address.")
-    tampered = _tamper_gcp(stack, "nomad-clients-out-4647-circleci-proxy", "widen")
+    # The NAT-address rule opened to SSH as well: a flow from exactly the NAT address.
+    tampered = copy.deepcopy(stack)
+    (rule,) = [
+        f
+        for f in tampered["resource"]["google_compute_firewall"].values()
+        if f["name"] == "circleci-k8s-nodes-in-via-circleci-proxy-in-4647"
+    ]
+    rule["allow"] = [{"protocol": "tcp", "ports": ["4647", "22"]}]
     result = audit_stack(tampered, "gcp")
-    found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
-    assert any(
-        f"EXTRA: nomad-clients -> outside ({_resource_of(nat)} (Cloud NAT address)) tcp/4647" in f for f in found
-    )
+    found = [str(d) for d in result.differences if "tcp/22" in d.ports]
+    assert any(f"-> k8s-nodes ({_resource_of(nat)} (Cloud NAT address)) tcp/22" in f for f in found), found
     assert _bare_stand_ins(_everything_read(result), tampered, "gcp") == []
 
 

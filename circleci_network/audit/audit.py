@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -188,7 +188,8 @@ def audit_stack(
     asked, model = Verdicts(actual, cells), Verdicts(rendered, cells)
     flows = effective_flows(asked)
     expected = effective_flows(model)
-    names = actual.book.names  # stand-ins read as their resources in every text below
+    # Stand-ins read as their resources in every text below; outside addresses read around the roles' own.
+    names = replace(actual.book.names, roles_own=tuple((c.low, c.high) for cs in cells.parties.values() for c in cs))
     differences = compare(flows, expected, lambda key: blocked_by(asked, key), names)
     flagged = {(d.source, d.destination) for d in differences}
     for d in compare(half_flows(asked), half_flows(model)):

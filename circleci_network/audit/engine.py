@@ -436,18 +436,30 @@ def compare(
 ) -> list[Difference]:
     """Extra flows name the resources that open them; missing ones (with ``explain``) what blocks them.
     Outside addresses read as their CIDRs, stand-ins as the resources ``names`` gives."""
-    groups: dict[tuple[str, str, str, str | None, tuple[str, ...]], list[PortCell]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, tuple[str, ...]], dict[AddressCell | None, list[PortCell]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for kind, mine, theirs in (("extra", actual, expected), ("missing", expected, actual)):
         for key, because in mine.items():
             if key not in theirs:
-                outside = names.cell(key.outside) if key.outside else None
                 if kind == "missing" and explain is not None:
                     because = tuple(f"blocked by {b}" for b in explain(key)) + because
-                groups[(kind, key.source, key.destination, outside, because)].append(key.port)
-    return [
-        Difference(kind, src, dst, tuple(merge_port_cells(ports)), outside, because)
-        for (kind, src, dst, outside, because), ports in sorted(groups.items(), key=lambda item: item[0][:4])
-    ]
+                groups[(kind, key.source, key.destination, because)][key.outside].append(key.port)
+    found = []
+    for (kind, src, dst, because), by_cell in groups.items():
+        # Outside addresses with the same ports, for the same reason, are one difference: one
+        # widened rule reads as one line ("0.0.0.0/0 except ..."), not one per address cell.
+        by_ports: dict[tuple[str, ...], list[AddressCell | None]] = defaultdict(list)
+        for cell, ports in by_cell.items():
+            by_ports[tuple(merge_port_cells(ports))].append(cell)
+        for ports, cells in by_ports.items():
+            outside = [c for c in cells if c is not None]
+            if len(outside) < len(cells):
+                found.append(Difference(kind, src, dst, ports, None, because))
+            if outside:
+                where = describe_addresses([n for c in sorted(outside) for n in c.networks], names)
+                found.append(Difference(kind, src, dst, ports, where, because))
+    return sorted(found, key=lambda d: (d.kind, d.source, d.destination, d.outside or ""))
 
 
 @dataclass
@@ -481,12 +493,14 @@ def matrix(flows: Flows, names: AddressNames = NO_NAMES) -> FlowMatrix:
 
 
 def describe_addresses(networks: list[IPv4Network], names: AddressNames = NO_NAMES) -> str:
-    """As few CIDRs as possible; "0.0.0.0/0 except ..." when the complement is shorter; stand-ins
-    as the resources ``names`` gives."""
+    """Outside addresses as few CIDRs as possible; "0.0.0.0/0 except ..." when the complement is
+    shorter (the roles' own addresses, ``names.roles_own``, count in: no outside address is one
+    of them); stand-ins as the resources ``names`` gives."""
     collapsed = list(collapse_addresses(networks))
+    own = [n for low, high in names.roles_own for n in summarize_address_range(IPv4Address(low), IPv4Address(high))]
     gaps: list[IPv4Network] = []
     start = 0
-    for network in collapsed:  # sorted and disjoint
+    for network in collapse_addresses([*collapsed, *own]):  # sorted and disjoint
         if int(network.network_address) > start:
             gaps += summarize_address_range(IPv4Address(start), network.network_address - 1)
         start = int(network.broadcast_address) + 1

@@ -75,6 +75,10 @@ class AddressNames:
 
     names: Mapping[int, str] = field(default_factory=dict)
     """A stand-in (as a number) -> e.g. ``aws_eip.x (circleci-proxy public IP)``."""
+    roles_own: tuple[tuple[int, int], ...] = ()
+    """The roles' own addresses (first, last): never an outside address, so a description of
+    outside addresses may count them in to read shorter ("0.0.0.0/0", not "0.0.0.0/0 except
+    <every subnet>")."""
 
     def listing(self, networks: Iterable[IPv4Network]) -> list[str]:
         """Each network as its CIDR, or as the names of the stand-ins it consists of (a network
