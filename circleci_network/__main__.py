@@ -150,7 +150,9 @@ def as_json(results: list[StackAudit | Unreadable]) -> dict[str, Any]:
                 "cloud": result.intent.cloud,
                 "status": "ok" if result.ok else "findings",
                 "findings": findings,
-                "widenings": [{"option": w.option, "value": w.value, "why": w.why} for w in result.widenings],
+                "widenings": [
+                    {"option": w.option, "value": w.value, "why": w.why, "narrows": w.narrows} for w in result.widenings
+                ],
                 "not_checked": result.notes,
             }
         )

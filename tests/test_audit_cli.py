@@ -138,6 +138,21 @@ def test_widenings_list_each_option_beyond_the_minimum(shape_stacks: dict[str, S
     assert {"options.client_cidrs", "options.rerun_ssh_cidrs"} <= options("aws-vpn")
 
 
+def test_options_narrower_than_their_default_read_as_narrowings(shape_stacks: dict[str, Synth]) -> None:
+    """Clients from a VPN range instead of all IPv4 are listed for review, but not called a widening;
+    extra egress and administrator SSH are widenings."""
+    vpn = {w.option: w for w in audit_stack(shape_stacks["aws-vpn"]).widenings}
+    assert vpn["options.client_cidrs"].narrows and vpn["options.rerun_ssh_cidrs"].narrows
+    assert "NARROWING options.client_cidrs" in audit_stack(shape_stacks["aws-vpn"]).summary()
+    assert not any(w.narrows for w in audit_stack(shape_stacks["aws-ssh-admin"]).widenings)
+    assert not any(w.narrows for w in audit_stack(shape_stacks["aws-extra-egress"]).widenings)
+    from circleci_network.audit.policy import _within
+
+    assert _within(["10.0.0.0/8", "192.168.1.0/24"], ["0.0.0.0/0"])
+    assert not _within(["10.0.0.0/8"], ["10.1.0.0/16"])  # wider than the default: a widening
+    assert not _within(["10.0.0.0/8"], [])  # no default range (DNS servers, an internal proxy)
+
+
 def test_exit_codes(tmp_path: Path, aws_reference: Synth, capsys: pytest.CaptureFixture[str]) -> None:
     clean = _out(tmp_path / "clean", {"circleci-aws": aws_reference})
     assert main(["audit", str(clean), "--no-report"]) == 0

@@ -71,7 +71,7 @@ class StackAudit:
         lines += [f"  {d}" for d in self.differences]
         lines += [f"  UNMODELLED: {u}" for u in self.unmodelled]
         lines += [f"  FINDING {f}" for f in self.findings]
-        lines += [f"  WIDENING {w}" for w in self.widenings]
+        lines += [f"  {w.label} {w}" for w in self.widenings]
         lines += [f"  NOT CHECKED: {n}" for n in self.notes]
         return "\n".join(lines)
 

@@ -25,6 +25,13 @@ class Widening:
     option: str
     value: object
     why: str
+    narrows: bool = False
+    """The option departs from its default but admits less (every CIDR within the default's,
+    e.g. clients from an office range instead of all IPv4): still listed, as a narrowing."""
+
+    @property
+    def label(self) -> str:
+        return "NARROWING" if self.narrows else "WIDENING"
 
     def __str__(self) -> str:
-        return f"{self.option} = {self.value!r}: {self.why}"
+        return f"{self.option} = {self.value!r}: {self.why}" + (" (narrower than the default)" if self.narrows else "")

@@ -95,7 +95,11 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
     }
     for key, why in reasons.items():
         if given.get(key) != defaults.get(key):
-            found.append(Widening(f"options.{key}", given.get(key), why))
+            # vcs_cidrs' default is external_cidrs; the others' is what HardeningOptions() holds.
+            default = given.get("external_cidrs") if key == "vcs_cidrs" else defaults.get(key)
+            value = given.get(key)
+            narrows = value is not None and _within(value, default)
+            found.append(Widening(f"options.{key}", value, why, narrows))
     found += _recorded_input_widenings(intent)
     if intent.cloud == "aws" and options.transparent_load_balancers:
         found.append(
@@ -134,6 +138,14 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
                 )
             )
     return found
+
+
+def _within(cidrs: object, default: object) -> bool:
+    """Every CIDR of ``cidrs`` lies within one of ``default``'s (both JSON lists of CIDRs)."""
+    if not isinstance(cidrs, list) or not isinstance(default, list) or not default:
+        return False
+    bounds = [IPv4Network(str(d)) for d in default]
+    return all(any(IPv4Network(str(c)).subnet_of(d) for d in bounds) for c in cidrs)
 
 
 def _recorded_input_widenings(intent: NetworkIntent) -> list[Widening]:
