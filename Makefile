@@ -46,12 +46,16 @@ clean:
 	rm -rf cdktf.out .pytest_cache .mypy_cache .ruff_cache .venv-checkov verify/node_modules .build build $(NODE_DIR)/node_modules
 
 ## The wheel users install: built from the project's own files, its contents checked, then installed
-## into a fresh venv with only [aws] (tests/packaging). Writes .build/dist/.
+## into a fresh venv with only [aws] (tests/packaging). The sdist too: a wheel rebuilt from it must
+## hold the same files. Writes .build/dist/.
 WHEEL_DIR := .build/dist
 wheel: $(INSTALLED) $(NODE_INSTALLED)
 	rm -rf $(WHEEL_DIR) build  # setuptools reuses build/: a stale file there would land in the wheel
 	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(WHEEL_DIR) .
-	CIRCLECI_NETWORK_WHEEL="$$(ls $(CURDIR)/$(WHEEL_DIR)/circleci_network-*.whl)" $(PY) -m pytest -m tools tests/packaging
+	$(PY) -m build --sdist --outdir $(WHEEL_DIR) . >/dev/null
+	CIRCLECI_NETWORK_WHEEL="$$(ls $(CURDIR)/$(WHEEL_DIR)/circleci_network-*.whl)" \
+	CIRCLECI_NETWORK_SDIST="$$(ls $(CURDIR)/$(WHEEL_DIR)/circleci_network-*.tar.gz)" \
+	  $(PY) -m pytest -m tools tests/packaging
 
 ## Real tools, not assumptions: terraform validate, a deploy to moto_server, checkov and the
 ## cdktf CLI (tests/tools/). checkov gets its own venv: its pins clash with the project's.

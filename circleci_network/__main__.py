@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,11 @@ def parser() -> argparse.ArgumentParser:
     )
     audit = commands.add_parser("audit", help="check synthesized stacks against the hardening guide")
     audit.add_argument(
-        "path", nargs="?", default="cdktf.out", type=Path, help="cdktf.out, a stack folder or a .tf.json file"
+        "path",
+        nargs="?",
+        default="cdktf.out",
+        type=Path,
+        help="cdktf.out, a stack folder or a .tf.json file (default: cdktf.out in the current folder)",
     )
     audit.add_argument(
         "--policy",
@@ -211,4 +216,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at shutdown
+    except BrokenPipeError:
+        # The reader stopped (`... | head -2`): end quietly, as a killed-by-SIGPIPE tool would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 128 + 13
+    sys.exit(code)

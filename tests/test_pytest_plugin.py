@@ -97,6 +97,15 @@ def test_a_rule_added_by_hand_fails(circleci_assert_matches_spec):
         cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=22, to_port=22,
     )
     circleci_assert_matches_spec(stack)
+
+
+def test_circleci_synth_runs_the_synth_time_validation(circleci_synth):
+    stack, network = platform("by-hand")
+    VpcSecurityGroupIngressRule(
+        stack, "ssh_for_snapshot", security_group_id=network.security_groups.group_ids[Role.NOMAD_CLIENTS],
+        cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=22, to_port=22,
+    )
+    circleci_synth(stack)
 """
 
 
@@ -107,6 +116,8 @@ def test_a_users_tests_with_only_the_plugins_fixtures(pytester: pytest.Pytester)
     for variable in ("NODE_OPTIONS", "CIRCLECI_NETWORK_EAGER_PROVIDER_JS", "CIRCLECI_NETWORK_IMPORT_HOOK"):
         pytester._monkeypatch.delenv(variable, raising=False)
     result = pytester.runpytest_subprocess("-p", PLUGIN, "-p", "no:cacheprovider", timeout=240)
-    result.assert_outcomes(passed=2, failed=1, warnings=0)  # cdktf.s Testing is not taken for a test class
+    result.assert_outcomes(passed=2, failed=2, warnings=0)  # cdktf.s Testing is not taken for a test class
     result.stdout.fnmatch_lines(["*test_a_rule_added_by_hand_fails*", "*ssh_from_anywhere*"])
+    # The plain synth fixture fails too: the network's validation names the hand-added rule.
+    result.stdout.fnmatch_lines(["*test_circleci_synth_runs_the_synth_time_validation*", "*ssh_for_snapshot*"])
     result.stdout.fnmatch_lines(["circleci-network: provider packages imported bare, provider JavaScript lazy"])

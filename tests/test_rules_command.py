@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from circleci_network.__main__ import main
 from circleci_network.model.server_versions import PROFILES, ServerVersionId
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("version", list(ServerVersionId), ids=str)
@@ -80,3 +85,29 @@ def test_aws_platform_rows_show_the_eks_and_vpc_endpoint_rules(capsys: pytest.Ca
     assert "| k8s-nodes | egress | tcp | 443 | 443 | s3-prefix-list |" in aws
     assert "| k8s-nodes | ingress | tcp | 10250 | 10250 | eks-control-plane |" in aws
     assert "platform: AWS PrivateLink guide https://docs.aws.amazon.com/vpc/latest/privatelink/" in aws
+
+
+def test_a_reader_that_stops_early_gets_no_traceback() -> None:
+    # `python -m circleci_network rules | head -2`: the pipe closes before the table is written.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "circleci_network", "rules", "--format", "json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141, stderr
+    assert stderr == ""
+
+
+def test_help_names_the_audit_path_default_and_the_rules_formats() -> None:
+    def help_of(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "circleci_network", *args, "--help"], cwd=ROOT, capture_output=True, text=True
+        )
+        return " ".join(done.stdout.split())
+
+    assert "default: cdktf.out" in help_of("audit")
+    assert "markdown (default)" in help_of("rules")

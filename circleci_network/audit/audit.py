@@ -250,7 +250,7 @@ def audit_files(
     ``policies(stack name)`` gives the policy to hold each stack to (or None)."""
     files = stack_files(path)
     if not files:
-        raise AuditError(f"{path}: no synthesized stacks (expected stacks/*/cdk.tf.json); run `make synth` first")
+        raise AuditError(f"{path}: no synthesized stacks (expected stacks/*/cdk.tf.json); run `cdktf synth` (or `python main.py`) first")
     results: list[StackAudit | Unreadable] = []
     for file in files:
         name = stack_name(file)

@@ -52,7 +52,6 @@ def load_provider_package_lazily(package: str) -> ModuleType:
         extra = _EXTRAS.get(package, "aws,gcp")
         raise ModuleNotFoundError(
             f"{package} is not installed: install this cloud's extra, `pip install 'circleci-network[{extra}]'`"
-            " (in this repository `make synth` installs both)"
         )
     module = importlib.util.module_from_spec(spec)
     _make_bare(module)

@@ -89,7 +89,12 @@ def main(argv: list[str]) -> int:
         prog="python -m circleci_network rules", description="print a server version's rule table with sources"
     )
     parser.add_argument("--server-version", default=ServerVersionId.V3_SEED.value, help=f"one of {KNOWN_IDS}")
-    parser.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    parser.add_argument(
+        "--format",
+        choices=("markdown", "json"),
+        default="markdown",
+        help="markdown (default): the rule table with each row's source; json: the same for machines",
+    )
     args = parser.parse_args(argv)
     try:
         version = ServerVersionId(args.server_version)

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.tools
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEEL_VARIABLE = "CIRCLECI_NETWORK_WHEEL"
+SDIST_VARIABLE = "CIRCLECI_NETWORK_SDIST"
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -47,6 +49,29 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _names(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         return archive.namelist()
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get(SDIST_VARIABLE)
+    if given:
+        return Path(given)
+    out = tmp_path_factory.mktemp("sdist")
+    _run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out), str(ROOT)], ROOT)
+    (built,) = out.glob("circleci_network-*.tar.gz")
+    return built
+
+
+def test_the_sdist_rebuilds_the_same_wheel(sdist: Path, wheel: Path, tmp_path: Path) -> None:
+    with tarfile.open(sdist) as archive:
+        members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    # setup.py copies the start-up hook from startup/: without MANIFEST.in the sdist lacked it and
+    # building a wheel from the sdist failed.
+    assert {"startup/circleci_network.pth", "startup/_circleci_network_startup.py", "setup.py"} <= members
+    assert not any(name.startswith(("tests/", "stacks/", "bench/")) for name in members), "only the library"
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(sdist)], tmp_path)
+    (rebuilt,) = tmp_path.glob("circleci_network-*.whl")
+    assert sorted(_names(rebuilt)) == sorted(_names(wheel))
 
 
 def test_the_wheel_holds_the_library_and_nothing_else(wheel: Path) -> None:
