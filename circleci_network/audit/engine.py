@@ -450,8 +450,8 @@ def compare(
         # Outside addresses with the same ports, for the same reason, are one difference: one
         # widened rule reads as one line ("0.0.0.0/0 except ..."), not one per address cell.
         by_ports: dict[tuple[str, ...], list[AddressCell | None]] = defaultdict(list)
-        for cell, ports in by_cell.items():
-            by_ports[tuple(merge_port_cells(ports))].append(cell)
+        for cell, cell_ports in by_cell.items():
+            by_ports[tuple(merge_port_cells(cell_ports))].append(cell)
         for ports, cells in by_ports.items():
             outside = [c for c in cells if c is not None]
             if len(outside) < len(cells):
