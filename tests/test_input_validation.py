@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import warnings
 from enum import StrEnum
 from typing import Any
 
@@ -16,12 +17,20 @@ from hypothesis import strategies as st
 from circleci_network import ConfigurationError, ExtraEgressRule, HardeningOptions, Port, Role
 from circleci_network.aws import AwsNetworkProps, NatGateways, SecurityGroupProps, SubnetTier, VpcProps
 from circleci_network.aws.load_balancers import LoadBalancerProps
-from circleci_network.aws.naming import names_from_prefix
+from circleci_network.aws.naming import names_from_prefix as aws_names_from_prefix
 from circleci_network.aws.vpc import ExistingVpc
 from circleci_network.gcp import FirewallTargets, GcpAddressing, GcpNetworkProps
+from circleci_network.gcp.firewall import FirewallProps
 from circleci_network.gcp.identities import RoleIdentityProps
+from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddressProps
+from circleci_network.gcp.naming import names_from_prefix as gcp_names_from_prefix
+from circleci_network.gcp.network import internet_mode_translation
+from circleci_network.gcp.settings import CloudNat
 from circleci_network.model.checks import member
-from circleci_network.model.topology import JobPlacement, Topology, UserAccess
+from circleci_network.model.platform_rules import GoogleApiAccess, Platform, PlatformOptions
+from circleci_network.model.server_versions import ServerVersion, ServerVersionId
+from circleci_network.model.topology import JobPlacement, Topology, TopologyWarning, UserAccess
+from circleci_network.model.vpc_endpoints import VpcEndpoints
 
 ZONES = ("us-east-1a", "us-east-1b")
 VPC = VpcProps(availability_zones=ZONES)
@@ -550,28 +559,147 @@ def test_a_long_gcp_prefix_names_gcp_network_props_not_role_identity_props() -> 
     assert "service account ID" in error.problem and "'circleci-production-nomad-clients'" in error.problem
 
 
-@settings(max_examples=60, deadline=None)
-@given(prefix=st.from_regex(r"[a-z][a-z0-9-]{0,40}[a-z0-9]", fullmatch=True))
-def test_a_prefix_the_top_level_props_accept_never_fails_deeper(prefix: str) -> None:
-    try:
-        AwsNetworkProps(vpc=VpcProps(availability_zones=ZONES, name=prefix))
-    except ConfigurationError as error:
-        assert error.field == "VpcProps.name"
-        assert any(len(n.name) > n.limit for n in names_from_prefix(prefix))
-    else:
-        assert all(len(n.name) <= n.limit for n in names_from_prefix(prefix))
-        LoadBalancerProps(
-            vpc_id="vpc-1", public_subnet_ids=[], internal_subnet_ids=[], security_group_ids={}, name=prefix
-        )
-        SecurityGroupProps(**SG, name=prefix)
-    try:
-        props = GcpNetworkProps(**GCP, name=prefix)
-    except ConfigurationError as error:
-        assert error.field == "GcpNetworkProps.name"
-    else:
-        RoleIdentityProps(project=props.project, name=prefix)
-        props.vpc_props()
-        props.firewall_props("network", {}, {})
+def test_the_v4_internet_mode_prefix_is_refused_at_gcp_network_props_not_firewall_props() -> None:
+    # Review 11 item 3: the NAT platform row exists only in v4 internet mode, and was checked deeper.
+    error = _refused(
+        lambda: GcpNetworkProps(
+            **GCP,
+            name="circleci-prod1",
+            server_version=ServerVersion(ServerVersionId.V4_3),
+            nat=CloudNat(address_count=1),
+        ),
+        "GcpNetworkProps.name",
+    )
+    assert "'circleci-prod1-k8s-nodes-in-via-circleci-proxy-in-gke-nat-ranges' 64 characters" in error.problem
+    assert "shorten the prefix by 1 character, to at most 13" in error.fix
+    assert "extra egress" not in error.fix  # no extra egress rule is involved
+
+
+def test_an_extra_egress_rule_too_long_for_the_prefix_says_so() -> None:
+    extra = ExtraEgressRule("artifactory-cache-shared", Role.NOMAD_CLIENTS, Port.tcp(8081), ("172.16.8.0/22",), "Cache")
+    hardening = HardeningOptions(extra_egress=(extra,))
+    error = _refused(
+        lambda: GcpNetworkProps(**GCP, name="circleci-production", hardening=hardening), "GcpNetworkProps.name"
+    )
+    assert "out-extra-artifactory" in error.problem and "extra egress rule's name" in error.fix
+
+
+def test_aws_load_balancer_names_count_only_where_terraform_builds_load_balancers() -> None:
+    # v4: the cluster builds circleci-proxy, so no NLB or target group name carries the prefix.
+    v4 = ServerVersion(ServerVersionId.V4_3)
+    AwsNetworkProps(vpc=VpcProps(availability_zones=ZONES, name="circleci-production"), server_version=v4)
+    assert not [n for n in aws_names_from_prefix("circleci-production", v4) if n.kind == "load-balancers"]
+    LoadBalancerProps(
+        vpc_id="vpc-1", public_subnet_ids=[], internal_subnet_ids=[], security_group_ids={},
+        name="circleci-production", server_version=v4,
+    )  # fmt: skip
+
+
+GCP_VERSIONS = (ServerVersionId.V3_SEED, ServerVersionId.V3, ServerVersionId.V4_3, ServerVersionId.V4_8)
+GCP_PLATFORMS = (
+    PlatformOptions(),
+    PlatformOptions(platform=Platform.GKE),
+    PlatformOptions(
+        platform=Platform.GKE, control_plane_cidr="172.16.0.32/28", google_api_access=GoogleApiAccess.RESTRICTED
+    ),
+)
+VPN_USERS = HardeningOptions(client_cidrs=("10.200.0.0/16",), rerun_ssh_cidrs=("10.200.0.0/16",))
+PREFIXES = st.from_regex(r"[a-z][a-z0-9-]{0,40}[a-z0-9]", fullmatch=True)
+
+
+def _over(names: list[Any]) -> list[Any]:
+    return [n for n in names if len(n.name) > n.limit]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    prefix=PREFIXES,
+    version=st.sampled_from(GCP_VERSIONS),
+    platform=st.sampled_from(GCP_PLATFORMS),
+    user_access=st.sampled_from(UserAccess),
+    nat_addresses=st.integers(0, 3),
+    region=st.sampled_from(("us-central1", "northamerica-northeast2", "europe-west1")),
+)
+def test_a_gcp_prefix_the_top_level_props_accept_never_fails_deeper(
+    prefix: str, version: ServerVersionId, platform: PlatformOptions, user_access: UserAccess, nat_addresses: int,
+    region: str,
+) -> None:  # fmt: skip
+    server_version = ServerVersion(version)
+    vpn = user_access is UserAccess.VPN
+    internet_proxy = server_version.profile.proxy_load_balancer and not vpn
+    nat = CloudNat(address_count=max(nat_addresses, 1) if internet_proxy else nat_addresses)
+    # What CircleciGcpNetwork renders: internet mode's translation with real addresses, not the stand-in.
+    translation = (
+        internet_mode_translation("203.0.113.10", [f"198.51.100.{i}" for i in range(nat.address_count)])
+        if internet_proxy
+        else None
+    )
+    built = dict(
+        project="acme-circleci", region=region, name=prefix, server_version=server_version, platform=platform,
+        topology=Topology(user_access=user_access), nat=nat, hardening=VPN_USERS if vpn else HardeningOptions(),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        try:
+            props = GcpNetworkProps(**built)  # type: ignore[arg-type]
+        except ConfigurationError as error:
+            assert error.field == "GcpNetworkProps.name", str(error)
+            props = None
+    firewall = FirewallProps(
+        project="acme-circleci", network_id="n", service_account_emails={}, tags={}, addressing=GcpAddressing(),
+        hardening=built["hardening"], name="p", server_version=server_version, platform=platform,
+        nat_translation=translation, allow_priority=900,
+    )  # fmt: skip
+    every = gcp_names_from_prefix(prefix, region=region, policy=firewall.policy, nat_address_count=nat.address_count)
+    if props is None:
+        assert _over(every)  # refused only for a name the stack would really have
+        return
+    assert not _over(every)
+    # Each construct's own props accept it too: nothing fails deeper, naming a field the user never set.
+    props.vpc_props()
+    RoleIdentityProps(project=props.project, name=prefix)
+    LoadBalancerAddressProps(
+        project=props.project, region=region, subnetwork_id="s", addressing=props.addressing, name=prefix,
+        internet_facing=not vpn, server_version=server_version,
+    )  # fmt: skip
+    props.firewall_props("network", {}, {}, translation)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    prefix=PREFIXES,
+    version=st.sampled_from(ServerVersionId),
+    eks=st.booleans(),
+    user_access=st.sampled_from(UserAccess),
+    endpoints=st.booleans(),
+)
+def test_an_aws_prefix_the_top_level_props_accept_never_fails_deeper(
+    prefix: str, version: ServerVersionId, eks: bool, user_access: UserAccess, endpoints: bool
+) -> None:
+    server_version = ServerVersion(version)
+    vpn = user_access is UserAccess.VPN
+    platform = PlatformOptions(platform=Platform.EKS) if eks else PlatformOptions()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TopologyWarning)
+        try:
+            AwsNetworkProps(
+                vpc=VpcProps(availability_zones=ZONES, name=prefix),
+                server_version=server_version,
+                platform=platform,
+                topology=Topology(user_access=user_access),
+                hardening=VPN_USERS if vpn else HardeningOptions(),
+                vpc_endpoints=VpcEndpoints(enabled=endpoints),
+            )
+        except ConfigurationError as error:
+            assert error.field == "VpcProps.name", str(error)
+            assert _over(aws_names_from_prefix(prefix, server_version))
+            return
+    assert not _over(aws_names_from_prefix(prefix, server_version))
+    LoadBalancerProps(
+        vpc_id="vpc-1", public_subnet_ids=[], internal_subnet_ids=[], security_group_ids={}, name=prefix,
+        server_version=server_version,
+    )  # fmt: skip
+    SecurityGroupProps(**SG, name=prefix, server_version=server_version, platform=platform)
 
 
 def test_standalone_props_check_the_names_they_build() -> None:

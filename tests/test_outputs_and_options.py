@@ -224,7 +224,7 @@ def test_cloud_nat_sizing_and_static_addresses(options_stacks: dict[str, Synth],
         ({"flow_log_sampling": True}, "GcpVpcProps.flow_log_sampling"),
         ({"flow_log_sampling": "1.0"}, "GcpVpcProps.flow_log_sampling"),
         ({"flow_log_interval": "5s"}, "GcpVpcProps.flow_log_interval"),
-        ({"nat": {"min_ports_per_vm": 64}}, "GcpVpcProps.nat"),
+        ({"nat": {"min_ports_per_vm": 64}}, "GcpNetworkProps.nat"),
     ],
 )
 def test_bad_gcp_network_options_name_the_field(kwargs: dict[str, object], field: str) -> None:

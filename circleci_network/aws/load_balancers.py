@@ -86,7 +86,7 @@ class LoadBalancerProps:
         check_vpc_id(self.vpc_id, "LoadBalancerProps.vpc_id")
         if self.node_ports is None:
             object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
-        check_name_prefix(self.name, "LoadBalancerProps.name", kinds={"load-balancers"})
+        check_name_prefix(self.name, "LoadBalancerProps.name", {"load-balancers"}, self.server_version)
         check_node_ports(self.listener_node_ports, "LoadBalancerProps.node_ports", self.server_version)
 
     @property

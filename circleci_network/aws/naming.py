@@ -12,8 +12,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.model.roles import LOAD_BALANCERS, Role
+from circleci_network.model.roles import Role
 from circleci_network.model.rules import load_balancer_ports
+from circleci_network.model.server_versions import ServerVersion, terraform_load_balancers
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$")
 
@@ -36,24 +37,29 @@ class NamedResource:
     limit: int
 
 
-def names_from_prefix(prefix: str) -> list[NamedResource]:
-    """Every AWS name built from the prefix whose length AWS limits."""
+def names_from_prefix(prefix: str, server_version: ServerVersion | None = None) -> list[NamedResource]:
+    """Every AWS name built from the prefix whose length AWS limits: the load balancers and
+    target groups are the version's (none on v4: the cluster builds circleci-proxy)."""
+    version = server_version or ServerVersion()
+    rules = version.rules()
     names = [
         NamedResource("vpc", "IAM role", f"{prefix}-flow-logs-delivery", 64),
         NamedResource("vpc", "CloudWatch log group", f"/{prefix}/vpc-flow-logs", 512),
     ]
     names += [NamedResource("security-groups", "security group", f"{prefix}-{role.value}", 255) for role in Role]
-    for role in LOAD_BALANCERS:
+    for role in terraform_load_balancers(version):
         short = SHORT_NAMES[role]
         names.append(NamedResource("load-balancers", "load balancer", f"{prefix}-{short}", 32))
         names += [
             NamedResource("load-balancers", "target group", f"{prefix}-{short}-{port.from_port}", 32)
-            for port in load_balancer_ports(role)
+            for port in load_balancer_ports(role, rules)
         ]
     return names
 
 
-def check_name_prefix(value: object, field: str, kinds: Collection[str]) -> str:
+def check_name_prefix(
+    value: object, field: str, kinds: Collection[str], server_version: ServerVersion | None = None
+) -> str:
     """``value`` is a valid prefix and every name of ``kinds`` built from it fits AWS's limit."""
     if not isinstance(value, str) or not _PREFIX.match(value):
         raise ConfigurationError(
@@ -61,7 +67,7 @@ def check_name_prefix(value: object, field: str, kinds: Collection[str]) -> str:
             f"{value!r} is not a valid name prefix",
             "use lowercase letters, digits and '-', starting with a letter",
         )
-    over = [n for n in names_from_prefix(value) if n.kind in kinds and len(n.name) > n.limit]
+    over = [n for n in names_from_prefix(value, server_version) if n.kind in kinds and len(n.name) > n.limit]
     if over:
         worst = max(over, key=lambda n: len(n.name) - n.limit)
         excess = len(worst.name) - worst.limit
@@ -69,7 +75,7 @@ def check_name_prefix(value: object, field: str, kinds: Collection[str]) -> str:
             field,
             f"{value!r} makes the {worst.what} name {worst.name!r} {len(worst.name)} characters, "
             f"over AWS's {worst.limit}",
-            f"use a prefix of at most {len(value) - excess} characters",
+            f"shorten the prefix by {excess} character{'s' if excess > 1 else ''}, to at most {len(value) - excess}",
         )
     return value
 

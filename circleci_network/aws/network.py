@@ -90,7 +90,9 @@ class AwsNetworkProps:
         )
         object.__setattr__(self, "vpc_endpoints", self.vpc_endpoints.with_defaults(eks=self.platform.is_eks))
         # Every name VpcProps.name reaches, checked here once: the sub-props built inside never report.
-        check_name_prefix(self.vpc.name, "VpcProps.name", kinds={"vpc", "security-groups", "load-balancers"})
+        check_name_prefix(
+            self.vpc.name, "VpcProps.name", {"vpc", "security-groups", "load-balancers"}, self.server_version
+        )
         vpc = self.vpc.vpc_network
         plan = self.vpc.subnet_plan()
         check_outside_peers(

@@ -23,9 +23,14 @@ from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.load_balancer_addresses import fixed_addresses
-from circleci_network.gcp.naming import baseline_name, check_prefix_lengths, job_deny_name, rerun_deny_name
+from circleci_network.gcp.naming import (
+    baseline_name,
+    check_prefix_lengths,
+    job_deny_name,
+    rerun_deny_name,
+    rule_name,
+)
 from circleci_network.gcp.settings import (
-    NAME_LIMIT,
     FirewallTargets,
     GcpAddressing,
     check_name,
@@ -131,9 +136,6 @@ class FirewallProps:
                 f"{self.allow_priority} does not win over the deny baseline at {self.baseline_priority}",
                 "give allow rules a lower number than baseline_priority (lower wins)",
             )
-        check_prefix_lengths(
-            self.name, "FirewallProps.name", {"firewall"}, hardening=self.hardening, server_version=self.server_version
-        )
         check_outside_peers(self.hardening, self.addressing.ranges(), "FirewallProps.hardening")
         if self.platform.is_gke and self.allow_priority + 1 >= GKE_RULE_PRIORITY:
             raise ConfigurationError(
@@ -141,41 +143,46 @@ class FirewallProps:
                 f"{self.allow_priority} leaves no room for the job deny before GKE's own rules at {GKE_RULE_PRIORITY}",
                 f"with Platform.GKE use an allow priority of at most {GKE_RULE_PRIORITY - 2} (default 900)",
             )
-        # The version's and the platform's own rule names (check_prefix_lengths knows the default table's).
-        names = [f"{self.name}-{rule.rule_id}" for rule in self.policy.rules]
-        names.append(job_deny_name(self.name))
-        longest = max(names, key=len)
-        if len(longest) > NAME_LIMIT:
-            raise ConfigurationError(
-                "FirewallProps.name",
-                f"firewall rule name {longest!r} would be {len(longest)} characters, over GCP's {NAME_LIMIT}",
-                f"shorten the name prefix by {len(longest) - NAME_LIMIT} characters",
-            )
+        # Every rule name this policy renders: the version's, the platform's, internet mode's.
+        check_prefix_lengths(self.name, "FirewallProps.name", {"firewall"}, policy=self.policy)
 
     @cached_property
     def policy(self) -> ResolvedPolicy:
-        """The rules these props render, resolved once. Egress rules can name peers by range only:
-        the nodes by the subnet and pod range, the other roles by the subnet, the internal load
-        balancers by their fixed /32, an external one (v4 internet mode) by its static addresses."""
-        a = self.addressing
-        subnet = (a.subnet_cidr,)
-        roles: dict[Role, tuple[str, ...]] = {role: subnet for role in COMPUTE_ROLES}
-        roles[Role.KUBERNETES_NODES] = (a.subnet_cidr, a.pods_cidr)
-        roles |= {lb: (f"{address}/32",) for lb, address in fixed_addresses(a, self.server_version).items()}
-        public = self.nat_translation.public_addresses if self.nat_translation is not None else {}
-        roles |= {lb: tuple(address.cidr for address in addresses) for lb, addresses in public.items()}
-        return resolve_policy(
-            self.hardening,
-            cloud=Cloud.GCP,
-            server_version=self.server_version,
-            platform=self.platform,
-            addresses=PeerAddresses(
-                dns_resolver=(METADATA_SERVER_CIDR,),
-                load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES,
-                roles=roles,
-                nat_translation=self.nat_translation,
-            ),
+        """The rules these props render, resolved once (``firewall_policy``)."""
+        return firewall_policy(
+            self.addressing, self.hardening, self.server_version, self.platform, self.nat_translation
         )
+
+
+def firewall_policy(
+    addressing: GcpAddressing,
+    hardening: HardeningOptions,
+    server_version: ServerVersion,
+    platform: PlatformOptions,
+    nat_translation: NatTranslation | None,
+) -> ResolvedPolicy:
+    """The rules a firewall renders. Egress rules can name peers by range only: the nodes by the
+    subnet and pod range, the other roles by the subnet, the internal load balancers by their
+    fixed /32, an external one (v4 internet mode) by its static addresses."""
+    a = addressing
+    subnet = (a.subnet_cidr,)
+    roles: dict[Role, tuple[str, ...]] = {role: subnet for role in COMPUTE_ROLES}
+    roles[Role.KUBERNETES_NODES] = (a.subnet_cidr, a.pods_cidr)
+    roles |= {lb: (f"{address}/32",) for lb, address in fixed_addresses(a, server_version).items()}
+    public = nat_translation.public_addresses if nat_translation is not None else {}
+    roles |= {lb: tuple(address.cidr for address in addresses) for lb, addresses in public.items()}
+    return resolve_policy(
+        hardening,
+        cloud=Cloud.GCP,
+        server_version=server_version,
+        platform=platform,
+        addresses=PeerAddresses(
+            dns_resolver=(METADATA_SERVER_CIDR,),
+            load_balancer_health_checks=GOOGLE_HEALTH_CHECK_RANGES,
+            roles=roles,
+            nat_translation=nat_translation,
+        ),
+    )
 
 
 def _allow_blocks(ports: tuple[Port, ...]) -> list[tuple[str, list[str] | None]]:
@@ -217,7 +224,7 @@ class CircleciFirewall(Construct):
         for rule in self.rules:
             self.firewalls[rule.rule_id] = self._firewall(
                 rule.rule_id,
-                f"{props.name}-{rule.rule_id}",
+                rule_name(props.name, rule.rule_id),
                 rule.direction,
                 props.allow_priority,
                 rule.description,

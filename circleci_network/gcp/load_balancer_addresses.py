@@ -57,7 +57,9 @@ class LoadBalancerAddressProps:
         check_project(self.project, "LoadBalancerAddressProps.project")
         check_region(self.region, "LoadBalancerAddressProps.region")
         check_name(self.name, "LoadBalancerAddressProps.name")
-        check_prefix_lengths(self.name, "LoadBalancerAddressProps.name", {"addresses"})
+        check_prefix_lengths(
+            self.name, "LoadBalancerAddressProps.name", {"addresses"}, server_version=self.server_version
+        )
 
 
 class LoadBalancerAddresses(Construct):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,10 +10,16 @@ from cdktf import TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.gcp.firewall import ALLOW_PRIORITY, BASELINE_PRIORITY, CircleciFirewall, FirewallProps
+from circleci_network.gcp.firewall import (
+    ALLOW_PRIORITY,
+    BASELINE_PRIORITY,
+    CircleciFirewall,
+    FirewallProps,
+    firewall_policy,
+)
 from circleci_network.gcp.identities import RoleIdentities, RoleIdentityProps, role_tag
 from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, LoadBalancerAddressProps
-from circleci_network.gcp.naming import check_prefix_lengths
+from circleci_network.gcp.naming import ALL_KINDS, check_prefix_lengths
 from circleci_network.gcp.private_google_access import PrivateGoogleAccess, PrivateGoogleAccessProps
 from circleci_network.gcp.settings import (
     CloudNat,
@@ -122,6 +128,8 @@ class GcpNetworkProps:
                 "would open circleci-proxy's Service ports (80, 443, 3000, 4647, 8585) on the nodes to 0.0.0.0/0",
                 "use ServerVersionId.V4_3 or V4_8 (Server 4.3 or later) on GCP",
             )
+        if not isinstance(self.nat, CloudNat):
+            raise ConfigurationError("GcpNetworkProps.nat", f"{self.nat!r} is not a CloudNat", "use CloudNat(...)")
         if self.internet_proxy and not self.nat.manual_addresses:
             raise ConfigurationError(
                 "GcpNetworkProps.nat",
@@ -152,25 +160,27 @@ class GcpNetworkProps:
         self.platform.check_control_plane_disjoint(
             [("the subnet", a.subnet_cidr), ("the pod range", a.pods_cidr), ("the service range", a.services_cidr)]
         )
-        # Every name the prefix reaches, once: the sub-props built below never report on it.
-        check_prefix_lengths(
-            self.name,
-            "GcpNetworkProps.name",
-            {"vpc", "identities", "firewall", "addresses"},
-            region=self.region,
-            hardening=self.hardening,
-            server_version=self.server_version,
-        )
         taken = check_taken_ranges(
             self.addressing, self.existing_network, self.existing_network_taken_cidrs, "GcpNetworkProps"
         )
         object.__setattr__(self, "existing_network_taken_cidrs", taken)
         check_outside_peers(self.hardening, self.addressing.ranges(), "GcpNetworkProps.hardening")
         self.topology.check(self.hardening, "GcpNetworkProps")
+        # Internet mode's rules too (the NAT platform row): an address-less translation stands for it here.
+        stand_in = NatTranslation(load_balancer_source_ranges=True) if self.internet_proxy else None
+        policy = firewall_policy(self.addressing, self.hardening, self.server_version, self.platform, stand_in)
+        # Every name the prefix reaches, once, from the policy the firewall renders (its version,
+        # platform and NAT rows): the sub-props built below never report on it.
+        check_prefix_lengths(
+            self.name,
+            "GcpNetworkProps.name",
+            ALL_KINDS,
+            region=self.region,
+            policy=policy,
+            nat_address_count=self.nat.address_count,
+        )
         self.vpc_props()
         RoleIdentityProps(project=self.project, name=self.name)
-        # Internet mode's names too (the NAT platform row): an address-less translation stands for it here.
-        stand_in = NatTranslation(load_balancer_source_ranges=True) if self.internet_proxy else None
         self.firewall_props("validation", {}, {}, stand_in)
 
     @property
@@ -291,18 +301,7 @@ class CircleciGcpNetwork(Construct):
         )
 
     def _nat_translation(self, addresses: LoadBalancerAddresses) -> NatTranslation:
-        """v4 internet mode: Nomad clients (and VMs) reach circleci-proxy's reserved external address
-        through Cloud NAT, so they send to that address and the nodes (the passthrough proxy is
-        transparent) admit them from Cloud NAT's static addresses."""
-        proxy = addresses.addresses[Role.PROXY_LB]
-        return NatTranslation(
-            public_addresses={Role.PROXY_LB: (PublicAddress("proxy", f"{proxy.address}/32"),)},
-            # The nodes reach each other by identity, never through NAT: only the job roles are translated.
-            behind_nat=frozenset(JOB_ROLES),
-            nat_addresses=tuple(PublicAddress(f"nat-{i}", f"{ip}/32") for i, ip in enumerate(self.vpc.nat_ips)),
-            receivers=frozenset({Role.KUBERNETES_NODES}),
-            load_balancer_source_ranges=True,  # the Helm values list them (``_helm_values``)
-        )
+        return internet_mode_translation(addresses.addresses[Role.PROXY_LB].address, self.vpc.nat_ips)
 
     @property
     def required_network_tags(self) -> dict[str, str]:
@@ -448,3 +447,17 @@ class CircleciGcpNetwork(Construct):
     def add_outputs(self, stack: TerraformStack | None = None, *, prefix: str = "") -> dict[str, TerraformOutput]:
         """Adds :meth:`outputs` to ``stack`` (default: this network's); ``prefix`` for a second network."""
         return add_outputs(self, self.outputs(), stack=stack, prefix=prefix)
+
+
+def internet_mode_translation(proxy_address: str, nat_ips: Sequence[str]) -> NatTranslation:
+    """v4 internet mode: Nomad clients (and VMs) reach circleci-proxy's reserved external address
+    through Cloud NAT, so they send to that address and the nodes (the passthrough proxy is
+    transparent) admit them from Cloud NAT's static addresses."""
+    return NatTranslation(
+        public_addresses={Role.PROXY_LB: (PublicAddress("proxy", f"{proxy_address}/32"),)},
+        # The nodes reach each other by identity, never through NAT: only the job roles are translated.
+        behind_nat=frozenset(JOB_ROLES),
+        nat_addresses=tuple(PublicAddress(f"nat-{i}", f"{ip}/32") for i, ip in enumerate(nat_ips)),
+        receivers=frozenset({Role.KUBERNETES_NODES}),
+        load_balancer_source_ranges=True,  # the Helm values list them (``_helm_values``)
+    )

@@ -18,11 +18,11 @@ from cdktf_cdktf_provider_google.dns_managed_zone import (
 from cdktf_cdktf_provider_google.dns_record_set import DnsRecordSet
 from constructs import Construct
 
+from circleci_network.gcp.naming import GOOGLE_API_ZONES, google_api_route_name, google_api_zone_name
 from circleci_network.model.platform_rules import GoogleApiAccess, PlatformOptions
 
-#: Zones whose names must resolve to the chosen range: Google APIs, and the registries GKE
-#: pulls system images from (Google's "Configure Private Google Access" DNS steps).
-ZONES = ("googleapis.com", "gcr.io", "pkg.dev")
+#: Zones whose names must resolve to the chosen range (``naming.GOOGLE_API_ZONES``).
+ZONES = GOOGLE_API_ZONES
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class PrivateGoogleAccess(Construct):
         self.route = ComputeRoute(
             self,
             "route",
-            name=f"{props.name}-{access.value}-googleapis",
+            name=google_api_route_name(props.name, access),
             project=props.project,
             network=props.network_id,
             dest_range=cidr,
@@ -66,7 +66,7 @@ class PrivateGoogleAccess(Construct):
             zone = DnsManagedZone(
                 self,
                 f"zone-{label}",
-                name=f"{props.name}-{label}",
+                name=google_api_zone_name(props.name, domain),
                 project=props.project,
                 dns_name=f"{domain}.",
                 visibility="private",

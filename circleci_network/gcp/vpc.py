@@ -26,7 +26,7 @@ from cdktf_cdktf_provider_google.data_google_compute_address import DataGoogleCo
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.gcp.naming import check_prefix_lengths
+from circleci_network.gcp.naming import check_prefix_lengths, nat_address_name
 from circleci_network.gcp.settings import (
     CloudNat,
     FlowLogInterval,
@@ -79,7 +79,11 @@ class GcpVpcProps:
         check_project(self.project, "GcpVpcProps.project")
         check_region(self.region, "GcpVpcProps.region")
         check_name(self.name, "GcpVpcProps.name")
-        check_prefix_lengths(self.name, "GcpVpcProps.name", {"vpc"}, region=self.region)
+        if not isinstance(self.nat, CloudNat):
+            raise ConfigurationError("GcpVpcProps.nat", f"{self.nat!r} is not a CloudNat", "use CloudNat(...)")
+        check_prefix_lengths(
+            self.name, "GcpVpcProps.name", {"vpc"}, region=self.region, nat_address_count=self.nat.address_count
+        )
         object.__setattr__(self, "internet_route_tags", tuple(self.internet_route_tags))
         for i, tag in enumerate(self.internet_route_tags):
             check_name(tag, f"GcpVpcProps.internet_route_tags[{i}]")
@@ -92,8 +96,6 @@ class GcpVpcProps:
             )
         interval = member(FlowLogInterval, self.flow_log_interval, "GcpVpcProps.flow_log_interval")
         object.__setattr__(self, "flow_log_interval", interval)
-        if not isinstance(self.nat, CloudNat):
-            raise ConfigurationError("GcpVpcProps.nat", f"{self.nat!r} is not a CloudNat", "use CloudNat(...)")
         object.__setattr__(self, "labels", check_labels(self.labels, "GcpVpcProps.labels"))
         if self.existing_network is not None and not _NETWORK_ID.search(self.existing_network):
             raise ConfigurationError(
@@ -195,7 +197,7 @@ class CircleciGcpVpc(Construct):
             ComputeAddress(
                 self,
                 f"nat-address-{index}",
-                name=f"{name}-nat-{index}",
+                name=nat_address_name(name, index),
                 project=props.project,
                 region=props.region,
                 address_type="EXTERNAL",
