@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from circleci_network.audit.audit import AuditError, StackAudit, Unreadable, audit_files, read_intent
+from circleci_network.audit.audit import AuditError, StackAudit, Unreadable, audit_files, read_intent, read_json
 from circleci_network.audit.policy import POLICY_FILE
 from circleci_network.audit.report import write_report
 from circleci_network.model.platform_rules import Platform
@@ -79,15 +79,10 @@ def parser() -> argparse.ArgumentParser:
 
 def read_policy(file: Path) -> dict[str, Any]:
     """A policy file, checked with the reader of the record it must equal (one line on error)."""
-    try:
-        loaded = json.loads(file.read_text())
-    except OSError as error:
-        raise AuditError(f"{file}: cannot read it ({error.strerror or error})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise AuditError(f"{file}: not valid JSON ({error})") from None
+    loaded = read_json(file)
     read_intent(loaded, str(file), f"the policy (a {POLICY_FILE} as synth writes it)")
-    policy: dict[str, Any] = loaded
-    return policy
+    assert isinstance(loaded, dict)  # read_intent refuses anything else
+    return loaded
 
 
 def policy_files(where: Path) -> dict[str, Path]:

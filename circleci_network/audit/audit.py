@@ -230,14 +230,19 @@ def audit_stack(
     )
 
 
-def read_stack(file: Path) -> Json:
-    """The stack's JSON, or an AuditError naming the file (one line, no traceback)."""
+def read_json(file: Path) -> object:
+    """A file's JSON, or an AuditError naming the file (one line, no traceback)."""
     try:
-        loaded = json.loads(file.read_text())
+        return json.loads(file.read_text())
     except OSError as error:
         raise AuditError(f"{file}: cannot read it ({error.strerror or error})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise AuditError(f"{file}: not valid JSON ({error})") from None
+
+
+def read_stack(file: Path) -> Json:
+    """The stack's JSON, or an AuditError naming the file (one line, no traceback)."""
+    loaded = read_json(file)
     if not isinstance(loaded, dict):
         raise AuditError(f"{file}: not a Terraform JSON object")
     return loaded
@@ -250,7 +255,9 @@ def audit_files(
     ``policies(stack name)`` gives the policy to hold each stack to (or None)."""
     files = stack_files(path)
     if not files:
-        raise AuditError(f"{path}: no synthesized stacks (expected stacks/*/cdk.tf.json); run `cdktf synth` (or `python main.py`) first")
+        raise AuditError(
+            f"{path}: no synthesized stacks (expected stacks/*/cdk.tf.json); run `cdktf synth` (or `python main.py`) first"
+        )
     results: list[StackAudit | Unreadable] = []
     for file in files:
         name = stack_name(file)
