@@ -16,14 +16,10 @@ from circleci_network.__main__ import main
 from circleci_network.audit import audit_stack
 from circleci_network.audit.policy import POLICY_FILE, policy_text, write_policies
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
+from tests.stack_edits import record
 
 Synth = dict[str, Any]
 COMMITTED = Path(__file__).parent.parent / "policy"
-
-
-def _record(stack: Synth) -> Synth:
-    (record,) = [v for k, v in stack["locals"].items() if INTENT_LOCAL in k]
-    return record
 
 
 def _out(tmp_path: Path, stacks: dict[str, Synth | str]) -> Path:
@@ -48,7 +44,7 @@ def _forged(aws_reference: Synth) -> Synth:
                 "to_port": 22,
                 "cidr_ipv4": "0.0.0.0/0",
             }
-    options = _record(stack)["options"]
+    options = record(stack)["options"]
     options["ssh_administrator_cidrs"] = ["0.0.0.0/0"]
     options["allow_ssh_administration_from_anywhere"] = True
     return stack
@@ -56,7 +52,7 @@ def _forged(aws_reference: Synth) -> Synth:
 
 @pytest.mark.parametrize("stack", ["circleci-aws", "circleci-gcp"])
 def test_committed_policies_are_what_synth_writes(reference_stacks: dict[str, Synth], stack: str) -> None:
-    written = policy_text(NetworkIntent.from_json(_record(reference_stacks[stack])))
+    written = policy_text(NetworkIntent.from_json(record(reference_stacks[stack])))
     assert (COMMITTED / stack / POLICY_FILE).read_text() == written
     assert json.loads(written) == json.loads(json.dumps(json.loads(written), sort_keys=True))
 
@@ -95,7 +91,7 @@ def test_forged_record_against_the_committed_policy_is_a_finding(
 
 def test_split_halves_read_as_the_whole_internet(aws_reference: Synth) -> None:
     stack = _forged(aws_reference)
-    _record(stack)["options"]["ssh_administrator_cidrs"] = ["0.0.0.0/1", "128.0.0.0/1"]
+    record(stack)["options"]["ssh_administrator_cidrs"] = ["0.0.0.0/1", "128.0.0.0/1"]
     (widening,) = audit_stack(stack).widenings
     assert widening.option == "options.ssh_administrator_cidrs" and "whole internet" in widening.why
 
@@ -106,11 +102,11 @@ def test_forged_records_fail_the_command(tmp_path: Path, aws_reference: Synth) -
     for rule in inside["resource"]["aws_vpc_security_group_ingress_rule"].values():
         if rule.get("cidr_ipv4") == "0.0.0.0/0" and rule.get("from_port") == 22:
             rule["cidr_ipv4"] = "10.0.0.0/16"
-    _record(inside)["options"].update(
+    record(inside)["options"].update(
         ssh_administrator_cidrs=["10.0.0.0/16"], allow_ssh_administration_from_anywhere=False
     )
     resolver = copy.deepcopy(aws_reference)
-    _record(resolver)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
+    record(resolver)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
     for name, stack, option in [
         ("inside", inside, "option:options.ssh_administrator_cidrs[0]"),
         ("resolver", resolver, "option:inputs.dns_resolver_cidrs"),

@@ -10,7 +10,7 @@ import pytest
 
 from circleci_network.audit import audit_stack
 from circleci_network.audit.findings import Finding
-from circleci_network.model.intent import INTENT_LOCAL
+from tests.stack_edits import failing_findings, record
 
 Synth = dict[str, Any]
 
@@ -19,22 +19,11 @@ def _resources(stack: Synth, kind: str) -> dict[str, Synth]:
     return stack["resource"].setdefault(kind, {})
 
 
-def _record(stack: Synth) -> Synth:
-    (record,) = [v for k, v in stack["locals"].items() if INTENT_LOCAL in k]
-    return record
-
-
-def _findings(stack: Synth, check: str) -> list[Finding]:
-    result = audit_stack(stack)
-    assert not result.ok
-    return [f for f in result.findings if f.check == check]
-
-
 # Inputs the stack holds are read from it: a record saying otherwise is a finding naming the input.
 
 
 def _input_findings(stack: Synth) -> dict[str, Finding]:
-    return {f.resource: f for f in _findings(stack, "recorded-input")}
+    return {f.resource: f for f in failing_findings(stack, "recorded-input")}
 
 
 def test_dns_to_the_world_with_a_record_vouching_for_it(aws_reference: Synth) -> None:
@@ -45,7 +34,7 @@ def test_dns_to_the_world_with_a_record_vouching_for_it(aws_reference: Synth) ->
         if rule.get("from_port") == 53:
             rule["cidr_ipv4"], opened = "0.0.0.0/0", opened + 1
     assert opened
-    _record(stack)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
+    record(stack)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
     result = audit_stack(stack)
     found = _input_findings(stack)["option:inputs.dns_resolver_cidrs"]
     assert "10.0.0.2/32" in found.problem and "0.0.0.0/0" in found.problem
@@ -65,14 +54,14 @@ def test_recorded_inputs_contradicting_the_stack_are_findings(
     reference_stacks: dict[str, Synth], shape_stacks: dict[str, Synth], shape: str, name: str, value: Any, held: str
 ) -> None:
     stack = copy.deepcopy({**reference_stacks, **shape_stacks}[shape])
-    _record(stack)["inputs"][name] = value
+    record(stack)["inputs"][name] = value
     (found,) = _input_findings(stack).values()
     assert found.resource.startswith(f"option:inputs.{name}") and held in found.problem
 
 
 def test_gcp_role_ranges_outside_the_stacks_subnet_are_findings(gcp_reference: Synth) -> None:
     stack = copy.deepcopy(gcp_reference)
-    _record(stack)["inputs"]["role_cidrs"] = {"nomad-clients": ["0.0.0.0/0"]}
+    record(stack)["inputs"]["role_cidrs"] = {"nomad-clients": ["0.0.0.0/0"]}
     (found,) = _input_findings(stack).values()
     assert found.resource == "option:inputs.role_cidrs[nomad-clients]"
 
@@ -85,7 +74,7 @@ def test_a_resolver_only_the_record_gives_is_a_widening_when_it_is_not_a_host(sh
     for rule in _resources(stack, "aws_vpc_security_group_egress_rule").values():
         if rule.get("cidr_ipv4") == "10.50.0.2/32":
             rule["cidr_ipv4"] = "0.0.0.0/0"
-    _record(stack)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
+    record(stack)["inputs"]["dns_resolver_cidrs"] = ["0.0.0.0/0"]
     result = audit_stack(stack)
     assert result.ok, result.summary()  # nothing in the stack to hold it to...
     (widening,) = [w for w in result.widenings if w.option == "inputs.dns_resolver_cidrs"]  # ...so it is listed
@@ -108,7 +97,7 @@ def _ssh_admins_inside(stack: Synth, cidr: str) -> Synth:
                 "to_port": 22,
                 "cidr_ipv4": cidr,
             }
-    _record(stack)["options"]["ssh_administrator_cidrs"] = [cidr]
+    record(stack)["options"]["ssh_administrator_cidrs"] = [cidr]
     return stack
 
 
@@ -132,16 +121,16 @@ def test_gcp_clients_in_the_pod_range(gcp_reference: Synth) -> None:
     stack = copy.deepcopy(gcp_reference)
     (subnet,) = _resources(stack, "google_compute_subnetwork").values()
     (pods,) = [r["ip_cidr_range"] for r in subnet["secondary_ip_range"] if r["range_name"].endswith("-pods")]
-    _record(stack)["options"]["client_cidrs"] = [pods]
-    (found,) = _findings(stack, "outside-peer")
+    record(stack)["options"]["client_cidrs"] = [pods]
+    (found,) = failing_findings(stack, "outside-peer")
     assert found.resource == "option:options.client_cidrs[0]" and "pods" in found.problem
 
 
 def test_extra_egress_into_our_own_subnets(shape_stacks: dict[str, Synth]) -> None:
     stack = copy.deepcopy(shape_stacks["aws-extra-egress"])
     (subnet,) = [s for s in _resources(stack, "aws_subnet").values() if s["tags"]["circleci/tier"] == "k8s-nodes"][:1]
-    _record(stack)["options"]["extra_egress"][0]["cidrs"] = [subnet["cidr_block"]]
-    (found,) = _findings(stack, "outside-peer")
+    record(stack)["options"]["extra_egress"][0]["cidrs"] = [subnet["cidr_block"]]
+    (found,) = failing_findings(stack, "outside-peer")
     assert found.resource == "option:options.extra_egress['artifactory'].cidrs[0]" and "aws_subnet." in found.problem
 
 
@@ -163,7 +152,7 @@ def test_network_acls_are_recorded_and_pinned_by_the_policy(reference_stacks: di
     from circleci_network.audit.policy import policy_findings, policy_json
 
     with_acls, without = reference_stacks["circleci-aws-nacl"], reference_stacks["circleci-aws"]
-    assert _record(with_acls)["network_acls"] is True and "network_acls" not in _record(without)
+    assert record(with_acls)["network_acls"] is True and "network_acls" not in record(without)
     (acl_intent,), (plain_intent,) = intents(with_acls, "nacl"), intents(without, "plain")
     # Either way round, the stack no longer matches the other's policy, naming the option.
     for stack_intent, policy_intent in ((acl_intent, plain_intent), (plain_intent, acl_intent)):
@@ -184,6 +173,6 @@ def test_a_record_with_network_acls_not_a_bool_is_refused(reference_stacks: dict
     from circleci_network.audit.errors import AuditError
 
     stack = copy.deepcopy(reference_stacks["circleci-aws-nacl"])
-    _record(stack)["network_acls"] = "yes"
+    record(stack)["network_acls"] = "yes"
     with pytest.raises(AuditError, match="network_acls"):
         audit_stack(stack)

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from circleci_network.audit import AuditError, audit_stack
-from circleci_network.audit.findings import Finding
-from circleci_network.model.intent import INTENT_LOCAL
+from tests.stack_edits import failing_findings, record
 
 Synth = dict[str, Any]
 
@@ -24,17 +23,6 @@ def _named(stack: Synth, kind: str, fragment: str) -> tuple[str, Synth]:
     return found
 
 
-def _record(stack: Synth) -> Synth:
-    (record,) = [v for k, v in stack["locals"].items() if INTENT_LOCAL in k]
-    return record
-
-
-def _findings(stack: Synth, check: str) -> list[Finding]:
-    result = audit_stack(stack)
-    assert not result.ok
-    return [f for f in result.findings if f.check == check]
-
-
 @pytest.mark.parametrize("stack", ["circleci-aws", "circleci-gcp", "circleci-aws-nacl", "circleci-aws-nacl-vpn"])
 def test_reference_stacks_pass_every_structural_check(reference_stacks: dict[str, Synth], stack: str) -> None:
     result = audit_stack(reference_stacks[stack], stack)
@@ -45,7 +33,7 @@ def test_internal_nomad_nlb_made_internet_facing(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
     name, lb = _named(stack, "aws_lb", "nomad")
     lb["internal"] = False
-    (found,) = _findings(stack, "load-balancer-scheme")
+    (found,) = failing_findings(stack, "load-balancer-scheme")
     assert found.resource == f"aws_lb.{name}" and "internet-facing" in found.problem
 
 
@@ -53,7 +41,7 @@ def test_frontend_internet_facing_in_vpn_mode(shape_stacks: dict[str, Synth]) ->
     stack = copy.deepcopy(shape_stacks["aws-vpn"])
     name, lb = _named(stack, "aws_lb", "frontend")
     lb["internal"] = False
-    (found,) = _findings(stack, "load-balancer-scheme")
+    (found,) = failing_findings(stack, "load-balancer-scheme")
     assert found.resource == f"aws_lb.{name}" and "vpn" in found.problem
 
 
@@ -61,7 +49,7 @@ def test_nlb_security_groups_dropped(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
     name, lb = _named(stack, "aws_lb", "nomad")
     del lb["security_groups"]
-    found = _findings(stack, "load-balancer-security-group")
+    found = failing_findings(stack, "load-balancer-security-group")
     assert [f.resource for f in found] == [f"aws_lb.{name}"]
 
 
@@ -69,7 +57,7 @@ def test_default_security_group_reopened(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
     name, group = next(iter(_resources(stack, "aws_default_security_group").items()))
     group["ingress"] = [{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}]
-    (found,) = _findings(stack, "default-security-group")
+    (found,) = failing_findings(stack, "default-security-group")
     assert found.resource == f"aws_default_security_group.{name}"
 
 
@@ -81,14 +69,14 @@ def test_rule_added_to_the_default_security_group(aws_reference: Synth) -> None:
         "ip_protocol": "-1",
         "cidr_ipv4": "0.0.0.0/0",
     }
-    (found,) = _findings(stack, "default-security-group")
+    (found,) = failing_findings(stack, "default-security-group")
     assert found.resource == "aws_vpc_security_group_ingress_rule.reopen"
 
 
 def test_default_security_group_no_longer_managed(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
     del stack["resource"]["aws_default_security_group"]
-    (found,) = _findings(stack, "default-security-group")
+    (found,) = failing_findings(stack, "default-security-group")
     assert found.resource.startswith("aws_vpc.")
 
 
@@ -102,7 +90,7 @@ def test_default_network_acl_reopened(reference_stacks: dict[str, Synth]) -> Non
     name, acl = next(iter(_resources(stack, "aws_default_network_acl").items()))
     acl["ingress"] = [{"rule_no": 100, "action": "allow", "protocol": "-1", "from_port": 0, "to_port": 0,
                        "cidr_block": "0.0.0.0/0"}]  # fmt: skip
-    found = _findings(stack, "default-network-acl")
+    found = failing_findings(stack, "default-network-acl")
     assert [f.resource for f in found] == [f"aws_default_network_acl.{name}"]
 
 
@@ -110,7 +98,7 @@ def test_public_ips_on_launch_in_a_private_job_subnet(aws_reference: Synth) -> N
     stack = copy.deepcopy(aws_reference)
     name, subnet = _named(stack, "aws_subnet", "nomad-clients-us-east-1a")
     subnet["map_public_ip_on_launch"] = True
-    (found,) = _findings(stack, "private-subnet")
+    (found,) = failing_findings(stack, "private-subnet")
     assert found.resource == f"aws_subnet.{name}"
 
 
@@ -123,7 +111,7 @@ def test_private_default_route_through_the_internet_gateway(aws_reference: Synth
     name, route = _named(stack, "aws_route", "k8s-nodes-default-route-us-east-1b")
     del route["nat_gateway_id"]
     route["gateway_id"] = "${aws_internet_gateway.network_vpc_internet-gateway_5E3A1A34.id}"
-    (found,) = _findings(stack, "default-route")
+    (found,) = failing_findings(stack, "default-route")
     assert found.resource == f"aws_route.{name}" and "NAT only" in found.problem
 
 
@@ -131,14 +119,14 @@ def test_instance_in_a_public_subnet(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
     public, _ = _named(stack, "aws_subnet", "public-us-east-1a")
     _resources(stack, "aws_instance")["bastion"] = {"ami": "ami-1", "subnet_id": f"${{aws_subnet.{public}.id}}"}
-    (found,) = _findings(stack, "public-subnet")
+    (found,) = failing_findings(stack, "public-subnet")
     assert found.resource == "aws_instance.bastion"
 
 
 def test_aws_flow_log_removed(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
     del stack["resource"]["aws_flow_log"]
-    (found,) = _findings(stack, "flow-logs")
+    (found,) = failing_findings(stack, "flow-logs")
     assert found.resource.startswith("aws_vpc.")
 
 
@@ -146,7 +134,7 @@ def test_gcp_internal_load_balancer_address_made_external(gcp_reference: Synth) 
     stack = copy.deepcopy(gcp_reference)
     name, address = _named(stack, "google_compute_address", "nomad")
     address["address_type"] = "EXTERNAL"
-    (found,) = _findings(stack, "address-type")
+    (found,) = failing_findings(stack, "address-type")
     assert found.resource == f"google_compute_address.{name}" and "INTERNAL" in found.problem
 
 
@@ -154,7 +142,7 @@ def test_gcp_frontend_address_external_in_vpn_mode(shape_stacks: dict[str, Synth
     stack = copy.deepcopy(shape_stacks["gcp-vpn"])
     name, address = _named(stack, "google_compute_address", "frontend")
     address["address_type"] = "EXTERNAL"
-    (found,) = _findings(stack, "address-type")
+    (found,) = failing_findings(stack, "address-type")
     assert found.resource == f"google_compute_address.{name}"
 
 
@@ -162,7 +150,7 @@ def test_gcp_firewall_rule_on_another_network(gcp_reference: Synth) -> None:
     stack = copy.deepcopy(gcp_reference)
     name, rule = _named(stack, "google_compute_firewall", "nomad-clients-deny-all-ingress")
     rule["network"] = "projects/acme-circleci/global/networks/default"
-    (found,) = _findings(stack, "network")
+    (found,) = failing_findings(stack, "network")
     assert found.resource == f"google_compute_firewall.{name}"
 
 
@@ -171,14 +159,14 @@ def test_gcp_existing_network_firewall_is_checked_against_the_recorded_network(s
     assert audit_stack(stack).findings == []
     name, rule = next(iter(_resources(stack, "google_compute_firewall").items()))
     rule["network"] = "projects/acme-circleci/global/networks/other"
-    assert [f.resource for f in _findings(stack, "network")] == [f"google_compute_firewall.{name}"]
+    assert [f.resource for f in failing_findings(stack, "network")] == [f"google_compute_firewall.{name}"]
 
 
 def test_gcp_subnet_flow_logs_removed(gcp_reference: Synth) -> None:
     stack = copy.deepcopy(gcp_reference)
     name, subnet = next(iter(_resources(stack, "google_compute_subnetwork").items()))
     del subnet["log_config"]
-    (found,) = _findings(stack, "flow-logs")
+    (found,) = failing_findings(stack, "flow-logs")
     assert found.resource == f"google_compute_subnetwork.{name}"
 
 
@@ -187,8 +175,8 @@ def test_gcp_subnet_flow_logs_removed(gcp_reference: Synth) -> None:
 
 def test_record_holds_inputs_only(aws_reference: Synth, gcp_reference: Synth) -> None:
     for stack in (aws_reference, gcp_reference):
-        assert set(_record(stack)) == {"format", "cloud", "name", "options", "topology", "inputs"}
-        assert _record(stack)["inputs"] == {}
+        assert set(record(stack)) == {"format", "cloud", "name", "options", "topology", "inputs"}
+        assert record(stack)["inputs"] == {}
 
 
 def test_resolver_comes_from_the_vpc(aws_reference: Synth) -> None:
@@ -222,14 +210,14 @@ def test_gcp_load_balancer_addresses_come_from_the_addresses(gcp_reference: Synt
 
 def test_an_old_record_is_refused_with_a_clear_error(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
-    _record(stack)["format"] = 1
+    record(stack)["format"] = 1
     with pytest.raises(AuditError, match="format 1, this audit reads format 2: synthesize the stack again"):
         audit_stack(stack, "old")
 
 
 def test_a_malformed_record_is_an_audit_error(aws_reference: Synth) -> None:
     stack = copy.deepcopy(aws_reference)
-    del _record(stack)["options"]
+    del record(stack)["options"]
     with pytest.raises(AuditError, match="record is malformed"):
         audit_stack(stack, "broken")
 
@@ -237,17 +225,17 @@ def test_a_malformed_record_is_an_audit_error(aws_reference: Synth) -> None:
 def test_a_record_of_an_unknown_cloud_is_an_audit_error(aws_reference: Synth) -> None:
     # Before resolve_policy, anything but "aws" was audited as GCP.
     stack = copy.deepcopy(aws_reference)
-    _record(stack)["cloud"] = "azure"
+    record(stack)["cloud"] = "azure"
     with pytest.raises(AuditError, match="names cloud 'azure'"):
         audit_stack(stack, "azure")
 
 
 def test_security_groups_only_records_what_the_user_gave(shape_stacks: dict[str, Synth]) -> None:
     stack = shape_stacks["aws-security-groups-only"]
-    record = _record(stack)
-    assert record.get("topology") is None  # no subnets or load balancers: the shape checks do not apply
-    assert record["inputs"]["dns_resolver_cidrs"] == ["10.50.0.2/32"]
-    assert set(record["inputs"]["role_cidrs"]) == {"k8s-nodes", "nomad-clients", "external-vms"}
+    recorded = record(stack)
+    assert recorded.get("topology") is None  # no subnets or load balancers: the shape checks do not apply
+    assert recorded["inputs"]["dns_resolver_cidrs"] == ["10.50.0.2/32"]
+    assert set(recorded["inputs"]["role_cidrs"]) == {"k8s-nodes", "nomad-clients", "external-vms"}
     result = audit_stack(stack)
     assert result.ok and any("not checked" in note and "vpc-" in note for note in result.notes)
 
@@ -302,7 +290,7 @@ def test_load_balancer_without_a_known_role(aws_reference: Synth, tag: object) -
     name, lb = _named(stack, "aws_lb", "nomad")
     _retag(lb, "circleci/role", tag)
     lb["internal"] = False
-    (found,) = _findings(stack, "load-balancer-role")
+    (found,) = failing_findings(stack, "load-balancer-role")
     assert found.resource == f"aws_lb.{name}" and repr(None if tag == "<removed>" else tag) in found.problem
 
 
@@ -312,7 +300,7 @@ def test_v4_stack_builds_no_load_balancer(aws_v4_internet: Synth, aws_reference:
     _, lb = _named(copy.deepcopy(aws_reference), "aws_lb", "nomad")
     lb["tags"]["circleci/role"] = "circleci-proxy"
     _resources(stack, "aws_lb")["proxy"] = lb
-    (found,) = _findings(stack, "load-balancer-role")
+    (found,) = failing_findings(stack, "load-balancer-role")
     assert found.resource == "aws_lb.proxy" and "the cluster builds circleci-proxy" in found.problem
 
 
@@ -328,7 +316,7 @@ def test_security_group_without_a_known_role(aws_reference: Synth, tag: object) 
         "ip_protocol": "-1",
         "cidr_ipv4": "0.0.0.0/0",
     }
-    (found,) = _findings(stack, "security-group-role")
+    (found,) = failing_findings(stack, "security-group-role")
     assert found.resource == "aws_security_group.extra"
 
 
@@ -338,7 +326,7 @@ def test_subnet_without_a_known_tier_gets_no_public_ips_past_the_audit(aws_refer
     name, subnet = _named(stack, "aws_subnet", "nomad-clients-us-east-1a")
     _retag(subnet, "circleci/tier", tag)
     subnet["map_public_ip_on_launch"] = True
-    (found,) = _findings(stack, "subnet-tier")
+    (found,) = failing_findings(stack, "subnet-tier")
     assert found.resource == f"aws_subnet.{name}"
 
 
@@ -348,9 +336,9 @@ def test_private_subnet_relabelled_public_disagrees_with_its_routes(aws_referenc
     subnet["tags"]["circleci/tier"] = "public"
     subnet["map_public_ip_on_launch"] = True
     route, _ = _named(stack, "aws_route", "nomad-clients-default-route-us-east-1a")
-    (default,) = _findings(stack, "default-route")
+    (default,) = failing_findings(stack, "default-route")
     assert default.resource == f"aws_route.{route}" and "internet gateway only" in default.problem
-    (tier,) = _findings(stack, "tier-routes")
+    (tier,) = failing_findings(stack, "tier-routes")
     assert tier.resource == f"aws_route.{route}" and "through NAT" in tier.problem
 
 
@@ -359,8 +347,8 @@ def test_public_subnet_relabelled_private_disagrees_with_its_routes(aws_referenc
     _, subnet = _named(stack, "aws_subnet", "public-us-east-1a")
     subnet["tags"]["circleci/tier"] = "k8s-nodes"
     route, _ = _named(stack, "aws_route", "public-default-route")
-    assert [f.resource for f in _findings(stack, "tier-routes")] == [f"aws_route.{route}"]
-    assert [f.resource for f in _findings(stack, "default-route")] == [f"aws_route.{route}"]
+    assert [f.resource for f in failing_findings(stack, "tier-routes")] == [f"aws_route.{route}"]
+    assert [f.resource for f in failing_findings(stack, "default-route")] == [f"aws_route.{route}"]
 
 
 def test_public_default_route_through_nat(aws_reference: Synth) -> None:
@@ -370,7 +358,7 @@ def test_public_default_route_through_nat(aws_reference: Synth) -> None:
     _, nat = _named(stack, "aws_route", "nomad-clients-default-route-us-east-1a")
     del route["gateway_id"]
     route["nat_gateway_id"] = nat["nat_gateway_id"]
-    (found,) = _findings(stack, "default-route")
+    (found,) = failing_findings(stack, "default-route")
     assert found.resource == f"aws_route.{name}" and "internet gateway only" in found.problem
 
 
@@ -387,7 +375,7 @@ def test_split_routes_through_the_internet_gateway_in_a_nomad_table(aws_referenc
             "destination_cidr_block": cidr,
             "gateway_id": _internet_gateway(stack),
         }
-    found = _findings(stack, "tier-routes")
+    found = failing_findings(stack, "tier-routes")
     assert sorted(f.resource for f in found) == ["aws_route.high", "aws_route.low"]
     assert all("private" in f.problem for f in found)
 
@@ -398,7 +386,7 @@ def test_split_routes_inline_in_a_route_table(aws_reference: Synth) -> None:
     route_table["route"] = [
         {"cidr_block": cidr, "gateway_id": _internet_gateway(stack)} for cidr in ("0.0.0.0/1", "128.0.0.0/1")
     ]
-    found = _findings(stack, "tier-routes")
+    found = failing_findings(stack, "tier-routes")
     assert [f.resource for f in found] == [f"aws_route_table.{table}"] * 2
 
 
@@ -410,7 +398,7 @@ def test_existing_vpc_internet_gateway_by_id_in_a_private_table(shape_stacks: di
         "destination_cidr_block": "198.51.100.0/24",
         "gateway_id": "igw-0123456789abcdef0",
     }
-    (found,) = _findings(stack, "tier-routes")
+    (found,) = failing_findings(stack, "tier-routes")
     assert found.resource == "aws_route.back-door"
 
 
@@ -423,7 +411,7 @@ def test_public_table_route_through_nat(aws_reference: Synth) -> None:
         "destination_cidr_block": "192.0.2.0/24",
         "nat_gateway_id": nat["nat_gateway_id"],
     }
-    (found,) = _findings(stack, "tier-routes")
+    (found,) = failing_findings(stack, "tier-routes")
     assert found.resource == "aws_route.detour" and "public" in found.problem
 
 
@@ -433,8 +421,8 @@ def test_private_subnet_associated_with_the_public_table(aws_reference: Synth) -
     _, association = _named(stack, "aws_route_table_association", "nomad-clients-routes-assoc-us-east-1a")
     association["route_table_id"] = f"${{aws_route_table.{public}.id}}"
     route, _ = _named(stack, "aws_route", "public-default-route")
-    assert [f.resource for f in _findings(stack, "tier-routes")] == [f"aws_route.{route}"]
-    assert [f.resource for f in _findings(stack, "default-route")] == [f"aws_route.{route}"]
+    assert [f.resource for f in failing_findings(stack, "tier-routes")] == [f"aws_route.{route}"]
+    assert [f.resource for f in failing_findings(stack, "default-route")] == [f"aws_route.{route}"]
 
 
 @pytest.mark.parametrize("inline", [True, False])
@@ -455,7 +443,7 @@ def test_main_route_table_through_the_internet_gateway(aws_reference: Synth, inl
         }
         want = "aws_route.main-default"
     _resources(stack, "aws_default_route_table")["main"] = main
-    (found,) = _findings(stack, "tier-routes")
+    (found,) = failing_findings(stack, "tier-routes")
     assert found.resource == want and "main route table" in found.problem
 
 
@@ -464,7 +452,7 @@ def test_extra_security_group_on_an_nlb(aws_reference: Synth) -> None:
     name, lb = _named(stack, "aws_lb", "nomad")
     vms, _ = _named(stack, "aws_security_group", "external-vms")
     lb["security_groups"].append(f"${{aws_security_group.{vms}.id}}")
-    (found,) = _findings(stack, "load-balancer-security-group")
+    (found,) = failing_findings(stack, "load-balancer-security-group")
     assert found.resource == f"aws_lb.{name}" and vms in found.problem
 
 
@@ -500,7 +488,7 @@ def test_v4_chart_annotations(aws_v4_internet: Synth, suffix: str, value: str | 
         annotations[A + suffix] += f",${{aws_security_group.{nodes}.id}}"
     else:
         annotations[A + suffix] = value
-    (found,) = _findings(stack, "load-balancer-annotations")
+    (found,) = failing_findings(stack, "load-balancer-annotations")
     assert found.resource == f"local.{key}" and A + suffix in found.problem
 
 
@@ -508,7 +496,7 @@ def test_v4_chart_values_removed(aws_v4_internet: Synth) -> None:
     stack = copy.deepcopy(aws_v4_internet)
     key, _ = _annotations(stack)
     del stack["locals"][key]
-    found = _findings(stack, "load-balancer-annotations")
+    found = failing_findings(stack, "load-balancer-annotations")
     assert [f.resource for f in found] == ["local.circleci-helm-values"]
 
 
@@ -517,5 +505,5 @@ def test_gcp_flow_sampling_must_be_above_zero(gcp_reference: Synth, sampling: ob
     stack = copy.deepcopy(gcp_reference)
     name, subnet = next(iter(_resources(stack, "google_compute_subnetwork").items()))
     subnet["log_config"]["flow_sampling"] = sampling
-    (found,) = _findings(stack, "flow-logs")
+    (found,) = failing_findings(stack, "flow-logs")
     assert found.resource == f"google_compute_subnetwork.{name}" and "flow_sampling" in found.problem
