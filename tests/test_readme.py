@@ -99,5 +99,7 @@ def test_a_readme_block_runs_as_written(block: Block, tmp_path: Path) -> None:
                 (stack.parent / "circleci-network-policy.json").rename(
                     folder / stack.parent.name / "circleci-network-policy.json"
                 )
-            held = _run([sys.executable, "-m", "circleci_network", "audit", "cdktf.out", "--policy", "policy"], tmp_path)
+            held = _run(
+                [sys.executable, "-m", "circleci_network", "audit", "cdktf.out", "--policy", "policy"], tmp_path
+            )
             assert held.returncode == 0, held.stdout[-3000:] + held.stderr[-3000:]

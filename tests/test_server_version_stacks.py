@@ -660,7 +660,9 @@ def test_gcp_v4_internet_findings_name_the_public_addresses(stacks: dict[str, Sy
     found = [str(d) for d in result.differences if "tcp/4647" in d.ports]
     both = ", ".join(f"{n} (Cloud NAT address)" for n in nat)  # one finding for the two addresses
     expected = {
-        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove"): [f"MISSING: outside -> circleci-proxy ({both}) tcp/4647"],
+        ("k8s-nodes-in-via-circleci-proxy-in-4647", "remove"): [
+            f"MISSING: outside -> circleci-proxy ({both}) tcp/4647"
+        ],
         # Every outside address but the metadata server (reachable anyway): the NAT addresses among them.
         ("nomad-clients-out-4647-circleci-proxy", "widen"): [
             "EXTRA: nomad-clients -> outside (0.0.0.0/0 except 169.254.169.254/32) tcp/4647"

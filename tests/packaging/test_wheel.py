@@ -69,7 +69,10 @@ def test_the_sdist_rebuilds_the_same_wheel(sdist: Path, wheel: Path, tmp_path: P
     # building a wheel from the sdist failed.
     assert {"startup/circleci_network.pth", "startup/_circleci_network_startup.py", "setup.py"} <= members
     assert not any(name.startswith(("tests/", "stacks/", "bench/")) for name in members), "only the library"
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(sdist)], tmp_path)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(sdist)],
+        tmp_path,
+    )
     (rebuilt,) = tmp_path.glob("circleci_network-*.whl")
     assert sorted(_names(rebuilt)) == sorted(_names(wheel))
 
