@@ -56,6 +56,9 @@ def markdown(result: StackAudit) -> str:
     if result.findings:
         lines += ["", "## Structural and policy findings", ""]
         lines += [f"- {f}" for f in result.findings]
+    if result.accepted:
+        lines += ["", "## Accepted findings (the team's own resources, with its reasons)", ""]
+        lines += [f"- {a}" for a in result.accepted]
     if result.widenings:
         lines += ["", "## Options beyond the guide's minimum (review each)", ""]
         lines += [f"- {w}" for w in result.widenings]
