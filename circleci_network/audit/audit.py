@@ -10,6 +10,7 @@ from pathlib import Path
 
 from circleci_network.audit.accepted import Accepted, apply_acceptances
 from circleci_network.audit.aws_view import AwsView
+from circleci_network.audit.chart_values import gcp_chart_values
 from circleci_network.audit.engine import (
     Difference,
     Flows,
@@ -205,6 +206,7 @@ def audit_stack(
         differences += filters.stateless_differences(rendered, cells)
     findings, notes = check_structure(stack, intent)
     findings += input_findings(stack, intent)  # the record's inputs and outside peers, against the JSON
+    findings += gcp_chart_values(stack, intent, resolved, public)
     unmodelled = actual.unmodelled()
     if isinstance(actual, AwsView):  # S3's prefix list: matched by name, role and port
         named_unmodelled, named_findings, named_notes = check_named_peers(

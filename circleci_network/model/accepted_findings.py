@@ -48,6 +48,7 @@ OWN_CHECKS = frozenset(
         "load-balancer-annotations",
         "load-balancer-scheme",
         "load-balancer-security-group",
+        "load-balancer-values",
         "outside-peer",
         "policy",
         "private-subnet",
