@@ -9,6 +9,7 @@ import of a provider package or of cdktf takes the fast path (``provider_loading
 __version__ = "0.2.0.dev0"
 
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.accepted_findings import AcceptedFinding
 from circleci_network.model.options import ExtraEgressRule, HardeningOptions
 from circleci_network.model.platform_rules import GoogleApiAccess, Platform, PlatformOptions, TrafficPolicy
 from circleci_network.model.ports import WELL_KNOWN_PORTS, Port, Protocol
@@ -35,6 +36,7 @@ __all__ = [
     "LOAD_BALANCERS",
     "SPEC_RULES",
     "WELL_KNOWN_PORTS",
+    "AcceptedFinding",
     "ConfigurationError",
     "CustomPeer",
     "Direction",

@@ -153,6 +153,15 @@ def as_json(results: list[StackAudit | Unreadable]) -> dict[str, Any]:
                 "widenings": [
                     {"option": w.option, "value": w.value, "why": w.why, "narrows": w.narrows} for w in result.widenings
                 ],
+                "accepted": [
+                    {
+                        "check": a.finding.check,
+                        "resources": [a.finding.resource],
+                        "message": a.finding.problem,
+                        "reason": a.reason,
+                    }
+                    for a in result.accepted
+                ],
                 "not_checked": result.notes,
             }
         )

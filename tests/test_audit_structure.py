@@ -507,3 +507,54 @@ def test_gcp_flow_sampling_must_be_above_zero(gcp_reference: Synth, sampling: ob
     subnet["log_config"]["flow_sampling"] = sampling
     (found,) = failing_findings(stack, "flow-logs")
     assert found.resource == f"google_compute_subnetwork.{name}" and "flow_sampling" in found.problem
+
+
+def _gcp_nginx(stack: Synth) -> tuple[str, Synth]:
+    (key,) = [k for k in stack["locals"] if "circleci-helm-values" in k]
+    return key, stack["locals"][key]["nginx"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda n: n["loadBalancerSourceRanges"].append("0.0.0.0/0"), "admits 0.0.0.0/0 beyond client_cidrs"),
+        (lambda n: n["loadBalancerSourceRanges"].__setitem__(0, "203.0.0.0/16"), "admits 203.0.0.0/16"),
+        (lambda n: n["loadBalancerSourceRanges"].append("${var.office}"), "cannot place"),
+        (lambda n: n["loadBalancerSourceRanges"].append("10.0.0.0/33"), "cannot place"),
+        (lambda n: n.pop("loadBalancerSourceRanges"), "GKE would open 0.0.0.0/0"),
+        (lambda n: n["loadBalancerSourceRanges"].pop(0), "leaves out 203.0.113.0/24"),
+        (lambda n: n.__setitem__("loadBalancerIp", "34.1.2.3"), "nginx.loadBalancerIp is '34.1.2.3'"),
+        (lambda n: n.__setitem__("annotations", {"networking.gke.io/load-balancer-type": "Internal"}), "absent"),
+    ],
+)
+def test_gcp_v4_chart_values(gcp_v4_internet: Synth, edit: Any, says: str) -> None:
+    """GKE writes its k8s-fw rule from these values: wider values would open what the audit never sees."""
+    stack = copy.deepcopy(gcp_v4_internet)
+    key, nginx = _gcp_nginx(stack)
+    edit(nginx)
+    found = failing_findings(stack, "load-balancer-values")
+    assert found and all(f.resource == f"local.{key}" for f in found)
+    assert any(says in f.problem for f in found), [f.problem for f in found]
+
+
+def test_gcp_v4_chart_values_with_nat_addresses_name_them(gcp_v4_internet: Synth) -> None:
+    stack = copy.deepcopy(gcp_v4_internet)
+    _, nginx = _gcp_nginx(stack)
+    nat = [r for r in nginx["loadBalancerSourceRanges"] if r.startswith("${")]
+    assert len(nat) == 2
+    nginx["loadBalancerSourceRanges"] = [r for r in nginx["loadBalancerSourceRanges"] if r not in nat[:1]]
+    result = audit_stack(stack)
+    assert not result.ok  # without every NAT address, GKE drops Nomad's 4647 (a missing flow)
+    assert audit_stack(gcp_v4_internet).ok
+
+
+def test_gcp_v4_vpn_chart_values(gke_stacks: dict[str, Synth]) -> None:
+    stack = copy.deepcopy(gke_stacks["gcp-gke-v4.3-vpn"])
+    assert audit_stack(stack).findings == []
+    key, nginx = _gcp_nginx(stack)
+    del nginx["annotations"]
+    (found,) = failing_findings(stack, "load-balancer-values")
+    assert found.resource == f"local.{key}" and "must be 'Internal' with user access vpn" in found.problem
+    del stack["locals"][key]
+    (found,) = failing_findings(stack, "load-balancer-values")
+    assert found.resource == "local.circleci-helm-values" and "is missing" in found.problem

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from circleci_network.audit.accepted import Accepted, apply_acceptances
 from circleci_network.audit.aws_view import AwsView
+from circleci_network.audit.chart_values import gcp_chart_values
 from circleci_network.audit.engine import (
     Difference,
     Flows,
@@ -55,6 +57,8 @@ class StackAudit:
     """What the cloud's rendering opens beyond the pure model (informational)."""
     findings: list[Finding] = field(default_factory=list)
     """Structural checks and policy options that failed (``structure``, ``policy``)."""
+    accepted: list[Accepted] = field(default_factory=list)
+    """Findings about the team's own resources that its ``accepted_findings`` cover, with their reasons."""
     notes: list[str] = field(default_factory=list)
     """What could not be checked, and why (informational)."""
     widenings: list[Widening] = field(default_factory=list)
@@ -71,6 +75,7 @@ class StackAudit:
         lines += [f"  {d}" for d in self.differences]
         lines += [f"  UNMODELLED: {u}" for u in self.unmodelled]
         lines += [f"  FINDING {f}" for f in self.findings]
+        lines += [f"  ACCEPTED {a}" for a in self.accepted]
         lines += [f"  {w.label} {w}" for w in self.widenings]
         lines += [f"  NOT CHECKED: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -201,6 +206,7 @@ def audit_stack(
         differences += filters.stateless_differences(rendered, cells)
     findings, notes = check_structure(stack, intent)
     findings += input_findings(stack, intent)  # the record's inputs and outside peers, against the JSON
+    findings += gcp_chart_values(stack, intent, resolved, public)
     unmodelled = actual.unmodelled()
     if isinstance(actual, AwsView):  # S3's prefix list: matched by name, role and port
         named_unmodelled, named_findings, named_notes = check_named_peers(
@@ -209,6 +215,7 @@ def audit_stack(
         unmodelled += named_unmodelled
         findings += named_findings + structure_findings(stack, intent)
         notes += named_notes
+    findings, accepted = apply_acceptances(stack, intent, findings)
     if policy is not None:
         findings += policy_findings(intent, policy)
     return StackAudit(
@@ -224,6 +231,7 @@ def audit_stack(
         if with_notes
         else [],
         findings=findings,
+        accepted=accepted,
         notes=notes,
         widenings=widenings(intent) if policy is None else [],
         names=names,

@@ -15,6 +15,7 @@ from typing import Any
 
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.stack_files import synthesized_stacks
+from circleci_network.model.accepted_findings import ACCEPTABLE_CHECKS
 from circleci_network.model.checks import covers_everything
 from circleci_network.model.cloud_facts import aws_dns_resolver_address
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
@@ -119,6 +120,14 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
                 f"platform.{platform_rule.rule_id}",
                 {"ports": [str(p) for p in platform_rule.ports], "peer": peer_name(platform_rule.peer)},
                 f"platform rule, not a guide row ({platform_rule.sources[0].document})",
+            )
+        )
+    for acceptance in intent.accepted_findings:  # each resource the audit does not read, and why
+        found.append(
+            Widening(
+                f"accepted_findings[{acceptance.check} {acceptance.resource}]",
+                acceptance.reason,
+                f"accepted: {ACCEPTABLE_CHECKS[acceptance.check]}",
             )
         )
     if intent.vpc_endpoints.enabled:  # AWS APIs reached beside the proxy, whatever external_cidrs says

@@ -25,7 +25,8 @@ def markdown(result: StackAudit) -> str:
     lines = [
         f"# {result.stack}: effective flows ({result.intent.cloud})",
         "",
-        f"Audit: **{'matches the CircleCI Server v3 hardening guide' if result.ok else 'DIFFERS from the guide'}** "
+        f"Audit: **{'matches the hardening guide' if result.ok else 'DIFFERS from the hardening guide'}** of "
+        f"{result.intent.server_version.profile.title} ({result.intent.server_version.id.value}) "
         f"for the recorded options. Rows are sources, columns destinations; every port listed is open end to end "
         f"(the source may send it and the destination accepts it).",
         "",
@@ -56,6 +57,9 @@ def markdown(result: StackAudit) -> str:
     if result.findings:
         lines += ["", "## Structural and policy findings", ""]
         lines += [f"- {f}" for f in result.findings]
+    if result.accepted:
+        lines += ["", "## Accepted findings (the team's own resources, with its reasons)", ""]
+        lines += [f"- {a}" for a in result.accepted]
     if result.widenings:
         lines += ["", "## Options beyond the guide's minimum (review each)", ""]
         lines += [f"- {w}" for w in result.widenings]

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 from circleci_network.audit.facts import HELM_VALUES_LOCAL
 from circleci_network.audit.findings import Finding
-from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
+from circleci_network.audit.terraform_json import Json, address, all_resources, as_list, referenced, resources
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.roles import (
     COMPUTE_ROLES,
@@ -196,7 +195,7 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
 
     public = {name for name, tier in tiers.items() if tier == PUBLIC_TIER}
     if public:
-        for kind, name, resource in _all_resources(stack):
+        for kind, name, resource in all_resources(stack):
             if kind in PUBLIC_TIER_KINDS:
                 continue
             named = set(_SUBNET_REF.findall(json.dumps(resource))) & public
@@ -368,12 +367,6 @@ def _chart_annotations(stack: Json, intent: NetworkIntent, proxy_group: str | No
                         f"nginx.annotations {_ANNOTATION}{suffix} is {found!r}; it must be {expected!r} ({why})",
                     )
                 )
-
-
-def _all_resources(stack: Json) -> Iterator[tuple[str, str, Json]]:
-    for kind, named in stack.get("resource", {}).items():
-        for name, resource in named.items():
-            yield kind, name, resource
 
 
 def _gcp(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from circleci_network.audit.errors import AuditError
@@ -21,6 +22,13 @@ def resources(stack: Json, kind: str) -> dict[str, Json]:
     if not isinstance(found, dict):
         raise AuditError(f"resource.{kind}: {_shape(found)} where Terraform JSON has an object of resources")
     return found
+
+
+def all_resources(stack: Json) -> Iterator[tuple[str, str, Json]]:
+    """Every (kind, name, resource) in the stack (its shape checked by ``readable.check_readable``)."""
+    for kind, named in stack.get("resource", {}).items():
+        for name, resource in named.items():
+            yield kind, name, resource
 
 
 def _shape(value: object) -> str:

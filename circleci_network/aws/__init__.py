@@ -17,10 +17,12 @@ from circleci_network.aws.network import AwsNetworkProps, CircleciAwsNetwork  # 
 from circleci_network.aws.network_acls import CircleciNetworkAcls, NetworkAclProps  # noqa: E402
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps  # noqa: E402
 from circleci_network.aws.vpc import CircleciVpc, ExistingVpc, NatGateways, SubnetTier, VpcProps  # noqa: E402
+from circleci_network.model.accepted_findings import AcceptedFinding  # noqa: E402
 from circleci_network.model.vpc_endpoints import VpcEndpoints  # noqa: E402  (AWS-only, defined in the core)
 from circleci_network.tooling.synth_files import write_synth_files  # noqa: E402
 
 __all__ = [
+    "AcceptedFinding",
     "AwsNetworkProps",
     "CircleciAwsNetwork",
     "CircleciLoadBalancers",

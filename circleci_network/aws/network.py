@@ -21,6 +21,7 @@ from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetwo
 from circleci_network.aws.security_groups import CircleciSecurityGroups, SecurityGroupProps, check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
 from circleci_network.model.checks import require_fields
 from circleci_network.model.intent import NetworkIntent, StackInputs
 from circleci_network.model.nat_translation import NatTranslation, PublicAddress
@@ -77,10 +78,21 @@ class AwsNetworkProps:
     Off by default. ``VpcEndpoints(enabled=True)``: an S3 gateway and interface endpoints for the
     AWS APIs EKS nodes need, with their own security group (README "VPC endpoints").
     """
+    accepted_findings: tuple[AcceptedFinding, ...] = ()
+    """
+    Audit findings about your own resources in the same stack (a database's security group,
+    your own load balancer), each with its reason; recorded, so the policy file pins them.
+    Default ``()``: every such resource fails the audit (README "Your own resources in the stack").
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_aws_platform(self.platform, "AwsNetworkProps.platform")
+        object.__setattr__(
+            self,
+            "accepted_findings",
+            check_accepted_findings(self.accepted_findings, "AwsNetworkProps.accepted_findings", "aws"),
+        )
         check_vpc_endpoints(
             self.vpc_endpoints,
             hardening=self.hardening,
@@ -226,6 +238,7 @@ class CircleciAwsNetwork(Construct):
                 platform=props.platform,
                 vpc_endpoints=endpoints,
                 network_acls=props.network_acls,
+                accepted_findings=props.accepted_findings,
             )
         )
         self.load_balancers = CircleciLoadBalancers(

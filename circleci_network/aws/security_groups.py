@@ -15,6 +15,7 @@ from constructs import Construct
 from circleci_network.aws.load_balancers import check_node_ports, default_node_ports
 from circleci_network.aws.naming import check_name_prefix, check_vpc_id
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
 from circleci_network.model.addressing import cidr_tuple, parse_cidr
 from circleci_network.model.checks import member, require_fields
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
@@ -74,10 +75,21 @@ class SecurityGroupProps:
     """Turned on: the endpoints' group and the using roles' 443 to it and to S3 (README "VPC endpoints")."""
     s3_prefix_list_id: str | None = None
     """S3's prefix list (the gateway endpoint's ``prefix_list_id``): required when the endpoints include s3."""
+    accepted_findings: tuple[AcceptedFinding, ...] = ()
+    """
+    Audit findings about your own resources in the same stack (a database's security group,
+    your own load balancer), each with its reason; recorded, so the policy file pins them.
+    Default ``()``: every such resource fails the audit (README "Your own resources in the stack").
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
         check_aws_platform(self.platform, "SecurityGroupProps.platform")
+        object.__setattr__(
+            self,
+            "accepted_findings",
+            check_accepted_findings(self.accepted_findings, "SecurityGroupProps.accepted_findings", "aws"),
+        )
         if self.nat_translation is not None and not isinstance(self.nat_translation, NatTranslation):
             raise ConfigurationError(
                 "SecurityGroupProps.nat_translation",
@@ -240,6 +252,7 @@ class CircleciSecurityGroups(Construct):
             server_version=props.server_version,
             platform=props.platform,
             vpc_endpoints=props.vpc_endpoints,
+            accepted_findings=props.accepted_findings,
         )
         self._check_quota()
         for rule in self.rules:

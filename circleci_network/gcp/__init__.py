@@ -13,9 +13,11 @@ from circleci_network.gcp.load_balancer_addresses import LoadBalancerAddresses, 
 from circleci_network.gcp.network import CircleciGcpNetwork, GcpNetworkProps  # noqa: E402
 from circleci_network.gcp.settings import CloudNat, FirewallTargets, FlowLogInterval, GcpAddressing  # noqa: E402
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps  # noqa: E402
+from circleci_network.model.accepted_findings import AcceptedFinding  # noqa: E402
 from circleci_network.tooling.synth_files import write_synth_files  # noqa: E402
 
 __all__ = [
+    "AcceptedFinding",
     "CircleciFirewall",
     "CircleciGcpNetwork",
     "CircleciGcpVpc",

@@ -36,6 +36,7 @@ from circleci_network.gcp.settings import (
     check_name,
     check_project,
 )
+from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
 from circleci_network.model.checks import member, require_fields
 from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
@@ -110,6 +111,12 @@ class FirewallProps:
     address through Cloud NAT, so ``policy`` resolves those rows to addresses (``circleci_network.model.nat_translation``),
     and GKE's Service rule admits Cloud NAT's addresses too (``load_balancer_source_ranges``).
     """
+    accepted_findings: tuple[AcceptedFinding, ...] = ()
+    """
+    Audit findings about your own resources in the same stack (a firewall rule or subnetwork
+    on another network of yours), each with its reason; recorded, so the policy file pins them.
+    Default ``()``: every such resource fails the audit (README "Your own resources in the stack").
+    """
 
     def __post_init__(self) -> None:
         require_fields(self)
@@ -120,6 +127,11 @@ class FirewallProps:
                 "leave it None (CircleciGcpNetwork sets it)",
             )
         check_project(self.project, "FirewallProps.project")
+        object.__setattr__(
+            self,
+            "accepted_findings",
+            check_accepted_findings(self.accepted_findings, "FirewallProps.accepted_findings", "gcp"),
+        )
         check_name(self.name, "FirewallProps.name")
         object.__setattr__(self, "targets", member(FirewallTargets, self.targets, "FirewallProps.targets"))
         for field_name in ("allow_priority", "baseline_priority"):
@@ -301,6 +313,7 @@ class CircleciFirewall(Construct):
             ),
             server_version=props.server_version,
             platform=props.platform,
+            accepted_findings=props.accepted_findings,
         )
         self._record = TerraformLocal(self, INTENT_LOCAL, self.intent.to_json())
 

@@ -32,6 +32,7 @@ from circleci_network.gcp.settings import (
     check_taken_ranges,
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
+from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
 from circleci_network.model.checks import member, require_fields
 from circleci_network.model.intent import NetworkIntent, StackInputs
 from circleci_network.model.nat_translation import NatTranslation, PublicAddress
@@ -113,10 +114,21 @@ class GcpNetworkProps:
     """The CircleCI Server version whose rule table applies (default: the guide in spec/)."""
     platform: PlatformOptions = field(default_factory=PlatformOptions)
     """The managed Kubernetes platform (``Platform.GKE``) and its platform rules."""
+    accepted_findings: tuple[AcceptedFinding, ...] = ()
+    """
+    Audit findings about your own resources in the same stack (a firewall rule or subnetwork
+    on another network of yours), each with its reason; recorded, so the policy file pins them.
+    Default ``()``: every such resource fails the audit (README "Your own resources in the stack").
+    """
 
     def __post_init__(self) -> None:
         # Validate every part now, so errors name our props rather than surfacing mid-build.
         require_fields(self)
+        object.__setattr__(
+            self,
+            "accepted_findings",
+            check_accepted_findings(self.accepted_findings, "GcpNetworkProps.accepted_findings", "gcp"),
+        )
         object.__setattr__(
             self, "firewall_targets", member(FirewallTargets, self.firewall_targets, "GcpNetworkProps.firewall_targets")
         )
@@ -262,6 +274,7 @@ class CircleciGcpNetwork(Construct):
                 inputs=StackInputs(existing_network=props.existing_network),
                 server_version=props.server_version,
                 platform=props.platform,
+                accepted_findings=props.accepted_findings,
             )
         )
         self.private_google_access: PrivateGoogleAccess | None = None

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from circleci_network.model.accepted_findings import AcceptedFinding
 from circleci_network.model.options import HardeningOptions, options_from_json, options_to_json
 from circleci_network.model.platform_rules import PlatformOptions
 from circleci_network.model.resolve import load_balancers_transparent
@@ -103,6 +104,9 @@ class NetworkIntent:
     network_acls: bool = False
     """AWS per-tier network ACLs (``AwsNetworkProps.network_acls``; recorded only when on), so a
     policy pins them: a stack that drops them no longer matches its policy."""
+    accepted_findings: tuple[AcceptedFinding, ...] = ()
+    """Audit findings about the team's own resources in the stack, accepted with a reason
+    (recorded only when given), so a policy pins them and a reviewer sees each."""
 
     @property
     def transparent_load_balancers(self) -> bool:
@@ -123,6 +127,7 @@ class NetworkIntent:
             **({} if self.platform.platform is None else {"platform": self.platform.to_json()}),
             **({"vpc_endpoints": self.vpc_endpoints.to_json()} if self.vpc_endpoints.enabled else {}),
             **({"network_acls": True} if self.network_acls else {}),
+            **({"accepted_findings": [a.to_json() for a in self.accepted_findings]} if self.accepted_findings else {}),
         }
 
     @staticmethod
@@ -137,6 +142,9 @@ class NetworkIntent:
         network_acls = data.get("network_acls", False)
         if not isinstance(network_acls, bool):
             raise ValueError(f"network_acls is {network_acls!r}, not true or false")
+        accepted = data.get("accepted_findings", [])
+        if not isinstance(accepted, list) or not all(isinstance(a, dict) for a in accepted):
+            raise ValueError(f"accepted_findings is {accepted!r}, not a list of objects")
         return NetworkIntent(
             cloud=str(data["cloud"]),
             name=str(data["name"]),
@@ -149,4 +157,5 @@ class NetworkIntent:
             platform=PlatformOptions.from_json(dict(data.get("platform", {}))),
             vpc_endpoints=VpcEndpoints.from_json(dict(data.get("vpc_endpoints", {}))),
             network_acls=network_acls,
+            accepted_findings=tuple(AcceptedFinding.from_json(a) for a in accepted),
         )

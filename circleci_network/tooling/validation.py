@@ -13,6 +13,8 @@ from cdktf import TerraformStack
 from constructs import Construct, IValidation
 
 from circleci_network.audit.audit import AuditError, audit_stack
+from circleci_network.audit.findings import Finding
+from circleci_network.model.accepted_findings import ACCEPTABLE_CHECKS
 
 
 @jsii.implements(IValidation)
@@ -38,7 +40,21 @@ class MatchesHardeningGuide:
             *(f"  {d}" for d in result.differences),
             *(f"  unmodelled: {u}" for u in result.unmodelled),
             *(f"  {f}" for f in result.findings),
+            *_acceptance_hints(result.findings),
         ]
+
+
+def _acceptance_hints(findings: list[Finding]) -> list[str]:
+    """How to accept a finding about the team's own resource (never one about ours)."""
+    own = [f for f in findings if f.check in ACCEPTABLE_CHECKS]
+    if not own:
+        return []
+    return [
+        "  if a resource above is your own (not circleci's), accept it with its reason in the network's props:",
+        "  accepted_findings=("
+        + ", ".join(f'AcceptedFinding(check="{f.check}", resource="{f.resource}", reason="...")' for f in own)
+        + ",)",
+    ]
 
 
 def validate_against_spec(network: Construct) -> None:
