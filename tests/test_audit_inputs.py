@@ -126,6 +126,20 @@ def test_gcp_clients_in_the_pod_range(gcp_reference: Synth) -> None:
     assert found.resource == "option:options.client_cidrs[0]" and "pods" in found.problem
 
 
+def test_every_overlap_is_a_finding_of_its_own(aws_reference: Synth) -> None:
+    """A forged record with several inside CIDRs: each is named, not only the first."""
+    stack = _ssh_admins_inside(aws_reference, "10.0.0.0/16")
+    options = record(stack)["options"]
+    options["ssh_administrator_cidrs"] = ["198.51.100.7/32", "10.0.1.0/24", "10.0.2.0/24"]
+    options["client_cidrs"] = ["10.0.3.0/24"]
+    found = [f.resource for f in failing_findings(stack, "outside-peer")]
+    assert found == [
+        "option:options.client_cidrs[0]",
+        "option:options.ssh_administrator_cidrs[1]",
+        "option:options.ssh_administrator_cidrs[2]",
+    ]
+
+
 def test_extra_egress_into_our_own_subnets(shape_stacks: dict[str, Synth]) -> None:
     stack = copy.deepcopy(shape_stacks["aws-extra-egress"])
     (subnet,) = [s for s in _resources(stack, "aws_subnet").values() if s["tags"]["circleci/tier"] == "k8s-nodes"][:1]

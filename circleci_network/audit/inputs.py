@@ -4,7 +4,7 @@ An input the stack also holds (the VPC's CIDR, its resolver, the load balancers'
 delivered NodePorts, the roles' subnets) is read from the stack; a record saying otherwise is a
 finding naming the input, so an edited record cannot vouch for what the stack opens. And every
 outside peer's CIDRs must lie outside the network the JSON holds: the props' own check
-(``check_outside_peers``), run again on the ranges read from the stack, once per stack.
+(``outside_peer_errors``), run again on the ranges read from the stack, once per stack.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from circleci_network.audit.facts import (
 )
 from circleci_network.audit.findings import Finding
 from circleci_network.audit.terraform_json import Json, as_list, resources
-from circleci_network.errors import ConfigurationError
 from circleci_network.model.intent import NetworkIntent
-from circleci_network.model.options import check_outside_peers
+from circleci_network.model.options import outside_peer_errors
 from circleci_network.model.roles import Role
 
 Ranges = list[tuple[str, IPv4Network]]
@@ -152,11 +151,10 @@ def outside_peer_findings(stack: Json, intent: NetworkIntent) -> list[Finding]:
     """An outside peer's CIDR overlapping the network (SSH administrators 10.0.0.0/16 on a
     10.0.0.0/16 VPC would open 22 between our own instances), named by its option."""
     inside, ours = network_ranges(stack, intent)
-    try:
-        check_outside_peers(intent.options, inside, "options", ours=ours)
-    except ConfigurationError as error:
-        return [Finding("outside-peer", f"option:{error.field}", f"{error.problem}. Fix: {error.fix}")]
-    return []
+    return [
+        Finding("outside-peer", f"option:{error.field}", f"{error.problem}. Fix: {error.fix}")
+        for error in outside_peer_errors(intent.options, inside, "options", ours=ours)
+    ]
 
 
 def input_findings(stack: Json, intent: NetworkIntent) -> list[Finding]:

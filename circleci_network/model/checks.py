@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
 from ipaddress import IPv4Network
 from typing import Any, TypeVar
@@ -60,8 +60,10 @@ def covers_everything(cidrs: Iterable[str]) -> bool:
     return [str(n) for n in ipaddress.collapse_addresses(networks)] == [ALL_IPV4]
 
 
-def check_outside(field_name: str, cidrs: Sequence[str], inside: Sequence[tuple[str, IPv4Network]], fix: str) -> None:
-    """Refuse an outside peer's CIDR that overlaps a range inside the network.
+def outside_errors(
+    field_name: str, cidrs: Sequence[str], inside: Sequence[tuple[str, IPv4Network]], fix: str
+) -> Iterator[ConfigurationError]:
+    """An error for each outside peer's CIDR that overlaps a range inside the network.
 
     ``0.0.0.0/0`` alone is the explicit "anywhere" (the guide's default for clients and egress)
     and is allowed; a narrower range that still reaches inside would open flows between our own
@@ -72,20 +74,28 @@ def check_outside(field_name: str, cidrs: Sequence[str], inside: Sequence[tuple[
         if cidr == ALL_IPV4:
             continue
         network = IPv4Network(cidr)
-        for inside_name, inside_network in inside:
-            if network.overlaps(inside_network):
-                outside_part = _without(network, inside_network)
-                rest = (
-                    f"list only the part outside it ({', '.join(outside_part)})"
-                    if outside_part and len(outside_part) <= 8
-                    else "list only ranges outside it"
-                )
-                raise ConfigurationError(
-                    f"{field_name}[{index}]",
-                    f"{cidr} overlaps {inside_network} ({inside_name}), which is inside the network: "
-                    "it would open this outside peer's rules between our own instances",
-                    f"{rest}; {fix}",
-                )
+        overlapped = next(((n, r) for n, r in inside if network.overlaps(r)), None)
+        if overlapped is None:
+            continue
+        inside_name, inside_network = overlapped
+        outside_part = _without(network, inside_network)
+        rest = (
+            f"list only the part outside it ({', '.join(outside_part)})"
+            if outside_part and len(outside_part) <= 8
+            else "list only ranges outside it"
+        )
+        yield ConfigurationError(
+            f"{field_name}[{index}]",
+            f"{cidr} overlaps {inside_network} ({inside_name}), which is inside the network: "
+            "it would open this outside peer's rules between our own instances",
+            f"{rest}; {fix}",
+        )
+
+
+def check_outside(field_name: str, cidrs: Sequence[str], inside: Sequence[tuple[str, IPv4Network]], fix: str) -> None:
+    """Refuse the first outside peer's CIDR that overlaps a range inside the network (``outside_errors``)."""
+    for error in outside_errors(field_name, cidrs, inside, fix):
+        raise error
 
 
 def _without(network: IPv4Network, inside: IPv4Network) -> list[str]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import ALL_IPV4, cidr_tuple
-from circleci_network.model.checks import check_outside, covers_everything, member, require_fields
+from circleci_network.model.checks import covers_everything, member, outside_errors, require_fields
 from circleci_network.model.ports import Port, Protocol
 from circleci_network.model.roles import JOB_ROLES, OutsidePeer, Role
 
@@ -223,14 +223,14 @@ _OUTSIDE_FIX = {
 }
 
 
-def check_outside_peers(
+def outside_peer_errors(
     options: HardeningOptions,
     inside: Sequence[tuple[str, IPv4Network]],
     where: str,
     *,
     ours: Sequence[tuple[str, IPv4Network]] | None = None,
-) -> None:
-    """Refuse an outside peer's CIDR overlapping ``inside`` (the VPC, or GCP's subnet and
+) -> Iterator[ConfigurationError]:
+    """An error for every outside peer's CIDR overlapping ``inside`` (the VPC, or GCP's subnet and
     secondary ranges), naming the field, both ranges and the fix. Extra egress destinations may
     be inside the network (an internal Artifactory) but not in ``ours``, the subnets we create
     (default ``inside``): that would open the rule to our own instances.
@@ -238,14 +238,26 @@ def check_outside_peers(
     for name, fix in _OUTSIDE_FIX.items():
         cidrs = getattr(options, name)
         if cidrs is not None:
-            check_outside(f"{where}.{name}", cidrs, inside, fix)
+            yield from outside_errors(f"{where}.{name}", cidrs, inside, fix)
     for rule in options.extra_egress:
-        check_outside(
+        yield from outside_errors(
             f"{where}.extra_egress[{rule.name!r}].cidrs",
             rule.cidrs,
             inside if ours is None else ours,
             "an extra egress destination must not be one of our own subnets; give the server's own address",
         )
+
+
+def check_outside_peers(
+    options: HardeningOptions,
+    inside: Sequence[tuple[str, IPv4Network]],
+    where: str,
+    *,
+    ours: Sequence[tuple[str, IPv4Network]] | None = None,
+) -> None:
+    """Refuse the first outside peer's CIDR overlapping the network (``outside_peer_errors``)."""
+    for error in outside_peer_errors(options, inside, where, ours=ours):
+        raise error
 
 
 def options_to_json(options: HardeningOptions) -> dict[str, object]:
