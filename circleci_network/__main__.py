@@ -46,7 +46,9 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="python -m circleci_network")
     top.add_argument("--version", action="version", version=f"circleci-network {version()}")
-    commands = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = top.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="{audit,rules}", title="commands"
+    )
     # Parsed by circleci_network.tooling.rules_report (see main); listed here for --help.
     commands.add_parser(
         "rules", help="print a server version's rule table with the source of every row", add_help=False
@@ -80,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
 def read_policy(file: Path) -> dict[str, Any]:
     """A policy file, checked with the reader of the record it must equal (one line on error)."""
     loaded = read_json(file)
+    if isinstance(loaded, dict) and ("resource" in loaded or "terraform" in loaded or "locals" in loaded):
+        raise AuditError(
+            f"{file}: a synthesized stack, not a policy: give the {POLICY_FILE} synth writes beside it, "
+            "or the folder of committed policies"
+        )
     read_intent(loaded, str(file), f"the policy (a {POLICY_FILE} as synth writes it)")
     assert isinstance(loaded, dict)  # read_intent refuses anything else
     return loaded
@@ -104,7 +111,16 @@ def policy_source(where: Path) -> Callable[[str], dict[str, Any]]:
         for candidate in (where / "stacks" / stack / POLICY_FILE, where / stack / POLICY_FILE):
             if candidate.is_file():
                 return read_policy(candidate)
-        raise AuditError(f"{where}: no {POLICY_FILE} for stack {stack} (looked in stacks/{stack}/ and {stack}/)")
+        if (where / POLICY_FILE).is_file():  # the folder of one stack's policy, not of all
+            hint = f"give {where / POLICY_FILE} itself, or the folder above it"
+        else:
+            hint = (
+                f"write it with write_synth_files(app.outdir) after app.synth() (make synth does), review it, "
+                f"and commit it as {where / stack / POLICY_FILE}"
+            )
+        raise AuditError(
+            f"{where}: no {POLICY_FILE} for stack {stack} (looked in stacks/{stack}/ and {stack}/); {hint}"
+        )
 
     return per_stack
 
@@ -169,6 +185,12 @@ def as_json(results: list[StackAudit | Unreadable]) -> dict[str, Any]:
 
 
 def audit(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        print(f"audit: {args.path}: no such file or folder", file=sys.stderr)
+        return UNUSABLE
+    if args.path.is_dir() and (args.path / "cdktf.out").is_dir() and not (args.path / "stacks").is_dir():
+        print(f"audit: {args.path}: holds cdktf.out; give {args.path / 'cdktf.out'}", file=sys.stderr)
+        return UNUSABLE
     try:
         policies = policy_source(args.policy) if args.policy is not None else None
         platform = None if args.platform is None else Platform(args.platform)

@@ -157,7 +157,7 @@ def test_gcp_firewall_rule_on_another_network(gcp_reference: Synth) -> None:
 def test_synth_time_validation_says_how_to_accept(aws_reference: Synth) -> None:
     findings = audit_stack(_with_database_group(aws_reference)).findings
     hint = "\n".join(_acceptance_hints(findings))
-    assert 'AcceptedFinding(check="security-group-role", resource="aws_security_group.rds", reason="...")' in hint
+    assert 'AcceptedFinding(check="security-group-role", resource="aws_security_group.rds", reason="..."),' in hint
     own = [f for f in findings if f.check not in ACCEPTABLE_CHECKS]
     assert _acceptance_hints(own) == []
 

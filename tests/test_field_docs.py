@@ -28,6 +28,7 @@ CONFIG_CLASSES = frozenset(
         "SharedState",
         "S3StateBackend",
         "GcsStateBackend",
+        "AcceptedFinding",
     }
 )
 

@@ -70,8 +70,20 @@ class StackAudit:
     def ok(self) -> bool:
         return not self.differences and not self.unmodelled and not self.findings
 
+    @property
+    def failing(self) -> str:
+        """What fails, counted: the flows against the guide, grants it cannot place, checks, the policy."""
+        policy = sum(f.check == "policy" for f in self.findings)
+        counts = [
+            (len(self.differences), "flow difference", "flow differences"),
+            (len(self.unmodelled), "unmodelled grant", "unmodelled grants"),
+            (len(self.findings) - policy, "finding", "findings"),
+            (policy, "option differing from the policy", "options differing from the policy"),
+        ]
+        return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
+
     def summary(self) -> str:
-        lines = [f"{self.stack} ({self.intent.cloud}): {'OK' if self.ok else 'DIFFERS FROM THE SPEC'}"]
+        lines = [f"{self.stack} ({self.intent.cloud}): {'OK' if self.ok else 'FAILS: ' + self.failing}"]
         lines += [f"  {d}" for d in self.differences]
         lines += [f"  UNMODELLED: {u}" for u in self.unmodelled]
         lines += [f"  FINDING {f}" for f in self.findings]

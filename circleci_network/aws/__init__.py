@@ -9,6 +9,7 @@ from circleci_network.tooling.provider_loading import load_provider_package_lazi
 load_provider_package_lazily("cdktf_cdktf_provider_aws")
 
 from circleci_network.aws.load_balancers import (  # noqa: E402
+    DEFAULT_NODE_PORTS,
     CircleciLoadBalancers,
     LoadBalancerProps,
     NodePortAssignment,
@@ -22,6 +23,7 @@ from circleci_network.model.vpc_endpoints import VpcEndpoints  # noqa: E402  (AW
 from circleci_network.tooling.synth_files import write_synth_files  # noqa: E402
 
 __all__ = [
+    "DEFAULT_NODE_PORTS",
     "AcceptedFinding",
     "AwsNetworkProps",
     "CircleciAwsNetwork",

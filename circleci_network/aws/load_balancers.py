@@ -17,7 +17,7 @@ from constructs import Construct
 
 from circleci_network.aws.naming import SHORT_NAMES, check_name_prefix, check_vpc_id
 from circleci_network.errors import ConfigurationError
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, member, require_fields
 from circleci_network.model.ports import KUBERNETES_NODE_PORTS, Port
 from circleci_network.model.roles import INTERNET_FACING_LOAD_BALANCERS, Role
 from circleci_network.model.rules import load_balancer_ports
@@ -52,6 +52,7 @@ def _listeners(version: ServerVersion) -> set[tuple[Role, int]]:
     }
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class LoadBalancerProps:
     vpc_id: str
@@ -73,7 +74,7 @@ class LoadBalancerProps:
     internet_facing: bool = True
     """``False`` makes frontend and traefik internal too (VPN mode)."""
     node_ports: NodePortAssignment | None = None
-    """``None``: ``default_node_ports(server_version)``."""
+    """``None``: ``default_node_ports(server_version)``; listeners left out keep their default."""
     deletion_protection: bool = True
     """NLB deletion protection: ``terraform destroy`` fails until it is turned off."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -84,15 +85,40 @@ class LoadBalancerProps:
     def __post_init__(self) -> None:
         require_fields(self)
         check_vpc_id(self.vpc_id, "LoadBalancerProps.vpc_id")
-        if self.node_ports is None:
-            object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
+        object.__setattr__(
+            self,
+            "node_ports",
+            node_port_assignment(self.node_ports, "LoadBalancerProps.node_ports", self.server_version),
+        )
         check_name_prefix(self.name, "LoadBalancerProps.name", {"load-balancers"}, self.server_version)
-        check_node_ports(self.listener_node_ports, "LoadBalancerProps.node_ports", self.server_version)
 
     @property
     def listener_node_ports(self) -> NodePortAssignment:
         assert self.node_ports is not None  # set in __post_init__
         return self.node_ports
+
+
+def node_port_assignment(given: object, field_name: str, version: ServerVersion) -> dict[tuple[Role, int], int]:
+    """``given`` (``None``, or some listeners' NodePorts) over ``default_node_ports(version)``, checked."""
+    assigned = default_node_ports(version)
+    if given is not None:
+        if not isinstance(given, Mapping):
+            raise ConfigurationError(
+                field_name,
+                f"{given!r} is not a mapping",
+                "give {(Role.FRONTEND_LB, 443): 30443, ...}: (load balancer role, listener port) -> NodePort",
+            )
+        for key, node_port in given.items():
+            if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], int)):
+                raise ConfigurationError(
+                    f"{field_name}[{key!r}]",
+                    "is not a (load balancer role, listener port) pair",
+                    "key each NodePort by (Role.FRONTEND_LB, 443) and the like; listeners left out keep "
+                    "DEFAULT_NODE_PORTS (circleci_network.aws)",
+                )
+            assigned[(member(Role, key[0], f"{field_name}[{key!r}]"), key[1])] = node_port
+    check_node_ports(assigned, field_name, version)
+    return assigned
 
 
 def check_node_ports(node_ports: NodePortAssignment, field_name: str, version: ServerVersion | None = None) -> None:
@@ -106,7 +132,7 @@ def check_node_ports(node_ports: NodePortAssignment, field_name: str, version: S
         raise ConfigurationError(
             field_name,
             f"missing {missing}, unknown {extra}",
-            "give one NodePort for every (load balancer, listener port) of DEFAULT_NODE_PORTS"
+            "key NodePorts by the (load balancer, listener port) pairs of DEFAULT_NODE_PORTS (circleci_network.aws)"
             + ("" if version is None or version.is_default else f" that server version {version.id.value} has"),
         )
     seen: dict[int, tuple[Role, int]] = {}

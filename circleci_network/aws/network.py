@@ -13,8 +13,7 @@ from circleci_network.aws.load_balancers import (
     CircleciLoadBalancers,
     LoadBalancerProps,
     NodePortAssignment,
-    check_node_ports,
-    default_node_ports,
+    node_port_assignment,
 )
 from circleci_network.aws.naming import check_name_prefix
 from circleci_network.aws.network_acls import RULES_PER_ACL_QUOTA, CircleciNetworkAcls, NetworkAclProps
@@ -22,7 +21,7 @@ from circleci_network.aws.security_groups import CircleciSecurityGroups, Securit
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier, VpcProps
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, require_fields
 from circleci_network.model.intent import NetworkIntent, StackInputs
 from circleci_network.model.nat_translation import NatTranslation, PublicAddress
 from circleci_network.model.options import HardeningOptions, check_outside_peers
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from circleci_network.aws.vpc_endpoints import CircleciVpcEndpoints
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class AwsNetworkProps:
     vpc: VpcProps
@@ -52,7 +52,10 @@ class AwsNetworkProps:
     hardening: HardeningOptions = field(default_factory=HardeningOptions)
     """Who counts as "External" for each rule of the guide; outside peers' CIDRs must not overlap the VPC."""
     node_ports: NodePortAssignment | None = None
-    """``None``: ``default_node_ports(server_version)`` (none on v4)."""
+    """
+    ``None``: ``default_node_ports(server_version)`` (none on v4). ``{(Role.FRONTEND_LB, 443): 30443}``
+    changes that listener's NodePort; listeners left out keep their default.
+    """
     load_balancer_deletion_protection: bool = True
     """NLB deletion protection: ``terraform destroy`` fails until it is turned off."""
     topology: Topology = field(default_factory=Topology)
@@ -114,9 +117,9 @@ class AwsNetworkProps:
             ours=[(f"VpcProps subnet {tier.value}", c) for tier, cidrs in plan.items() for c in cidrs],
         )
         self.topology.check(self.hardening, "AwsNetworkProps")
-        if self.node_ports is None:
-            object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
-        check_node_ports(self.listener_node_ports, "AwsNetworkProps.node_ports", self.server_version)
+        object.__setattr__(
+            self, "node_ports", node_port_assignment(self.node_ports, "AwsNetworkProps.node_ports", self.server_version)
+        )
         version = self.server_version.id.value
         if self.network_acls and not self.server_version.is_default:
             raise ConfigurationError(
@@ -457,7 +460,15 @@ class CircleciAwsNetwork(Construct):
 
     def subnet_ids(self, role: Role) -> list[str]:
         """Subnet IDs of a compute role's tier, in zone order (``vpc.subnet_ids(SubnetTier)`` for any tier)."""
-        return self.vpc.subnet_ids(ROLE_SUBNETS[role])
+        tier = ROLE_SUBNETS.get(role) if isinstance(role, Role) else None
+        if tier is None:
+            raise ConfigurationError(
+                "subnet_ids(role)",
+                f"{role!r} is not a compute role with subnets of its own",
+                "give Role.KUBERNETES_NODES, Role.NOMAD_CLIENTS or Role.EXTERNAL_VMS; load balancers sit in "
+                "vpc.subnet_ids(SubnetTier.PUBLIC) or SubnetTier.KUBERNETES_NODES",
+            )
+        return self.vpc.subnet_ids(tier)
 
     def outputs(self) -> dict[str, Output]:
         """What an EKS module, node groups, the VM service and the Helm chart take, by output name."""

@@ -44,7 +44,7 @@ from circleci_network.aws.security_groups import check_aws_platform
 from circleci_network.aws.vpc import CircleciVpc, SubnetTier
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import cidr_tuple, parse_cidr
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, require_fields
 from circleci_network.model.options import HardeningOptions, check_outside_peers
 from circleci_network.model.platform_rules import PlatformOptions
 from circleci_network.model.ports import Port, Protocol, reply_ports
@@ -67,6 +67,7 @@ PRIVATE_TIERS = frozenset(ROLE_TIERS.values())
 CONTROL_PLANE_TIER = SubnetTier.KUBERNETES_NODES
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class NetworkAclProps:
     vpc_id: str

@@ -12,12 +12,12 @@ from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityG
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from circleci_network.aws.load_balancers import check_node_ports, default_node_ports
+from circleci_network.aws.load_balancers import node_port_assignment
 from circleci_network.aws.naming import check_name_prefix, check_vpc_id
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
 from circleci_network.model.addressing import cidr_tuple, parse_cidr
-from circleci_network.model.checks import member, require_fields
+from circleci_network.model.checks import checked_keywords, member, require_fields
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.model.nat_translation import NatTranslation
 from circleci_network.model.options import HardeningOptions, check_outside_peers
@@ -33,6 +33,7 @@ from circleci_network.model.vpc_endpoints import VpcEndpoints
 RULES_PER_GROUP_QUOTA = 60
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class SecurityGroupProps:
     vpc_id: str
@@ -109,8 +110,11 @@ class SecurityGroupProps:
                 "is not given, but the VPC endpoints include s3 (the nodes' egress to S3 names its prefix list)",
                 "give the S3 gateway endpoint's prefix_list_id (CircleciVpcEndpoints.s3_prefix_list_id)",
             )
-        if self.node_ports is None:
-            object.__setattr__(self, "node_ports", default_node_ports(self.server_version))
+        object.__setattr__(
+            self,
+            "node_ports",
+            node_port_assignment(self.node_ports, "SecurityGroupProps.node_ports", self.server_version),
+        )
         object.__setattr__(
             self, "dns_resolver_cidrs", cidr_tuple(self.dns_resolver_cidrs, "SecurityGroupProps.dns_resolver_cidrs")
         )
@@ -136,7 +140,6 @@ class SecurityGroupProps:
             for c in self.load_balancer_subnet_cidrs
         ]
         check_outside_peers(self.hardening, inside, "SecurityGroupProps.hardening")
-        check_node_ports(self.listener_node_ports, "SecurityGroupProps.node_ports", self.server_version)
         if self.hardening.transparent_load_balancers and self.server_version.profile.proxy_load_balancer:
             raise ConfigurationError(
                 "HardeningOptions.transparent_load_balancers",

@@ -23,7 +23,7 @@ from circleci_network.aws.flow_logs import RETENTION_DAYS, add_flow_logs
 from circleci_network.aws.naming import check_name_prefix, zone_region
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import ALL_IPV4, carve_subnets, check_disjoint, cidr_tuple, parse_cidr
-from circleci_network.model.checks import member, require_fields
+from circleci_network.model.checks import checked_keywords, member, require_fields
 from circleci_network.model.cloud_facts import aws_dns_resolver_address
 
 
@@ -56,6 +56,7 @@ LARGEST_VPC_PREFIX = 16
 DEFAULT_VPC_CIDR = "10.0.0.0/16"
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class ExistingVpc:
     """A VPC made elsewhere: only our subnets, routes, NAT and flow logs are added to it."""
@@ -99,6 +100,7 @@ def _check_vpc_size(vpc: IPv4Network, field_name: str) -> None:
         raise ConfigurationError(field_name, f"{vpc} is smaller than a /24", "use a /16 to /24 VPC")
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class VpcProps:
     availability_zones: tuple[str, ...]

@@ -11,9 +11,11 @@ from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.checks import checked_keywords
 from circleci_network.model.vpc_endpoints import VpcEndpoints, service_name
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class VpcEndpointProps:
     vpc_id: str

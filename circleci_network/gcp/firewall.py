@@ -37,7 +37,7 @@ from circleci_network.gcp.settings import (
     check_project,
 )
 from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
-from circleci_network.model.checks import member, require_fields
+from circleci_network.model.checks import checked_keywords, member, require_fields
 from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent, StackInputs
 from circleci_network.model.nat_translation import NatTranslation
@@ -58,6 +58,7 @@ def addressed_load_balancers(version: ServerVersion) -> tuple[Role, ...]:
     return tuple(r for r in version.load_balancers if r in INTERNAL_LOAD_BALANCERS or r is Role.PROXY_LB)
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class FirewallProps:
     project: str

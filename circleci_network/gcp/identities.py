@@ -9,12 +9,13 @@ from constructs import Construct
 
 from circleci_network.gcp.naming import ACCOUNT_ID_LIMIT, check_prefix_lengths
 from circleci_network.gcp.settings import check_name, check_project
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, require_fields
 from circleci_network.model.roles import COMPUTE_ROLES, Role
 
 __all__ = ["ACCOUNT_ID_LIMIT", "RoleIdentities", "RoleIdentityProps", "role_tag"]
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class RoleIdentityProps:
     project: str

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from circleci_network.gcp.naming import check_prefix_lengths
 from circleci_network.gcp.settings import GcpAddressing, check_labels, check_name, check_project, check_region
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, require_fields
 from circleci_network.model.roles import INTERNAL_LOAD_BALANCERS, INTERNET_FACING_LOAD_BALANCERS, Role
 from circleci_network.model.server_versions import ServerVersion
 
@@ -24,6 +24,7 @@ def fixed_addresses(addressing: GcpAddressing, version: ServerVersion) -> dict[R
     return addressing.load_balancer_addresses()
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class LoadBalancerAddressProps:
     project: str

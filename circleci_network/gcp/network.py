@@ -33,7 +33,7 @@ from circleci_network.gcp.settings import (
 )
 from circleci_network.gcp.vpc import CircleciGcpVpc, GcpVpcProps
 from circleci_network.model.accepted_findings import AcceptedFinding, check_accepted_findings
-from circleci_network.model.checks import member, require_fields
+from circleci_network.model.checks import checked_keywords, member, require_fields
 from circleci_network.model.intent import NetworkIntent, StackInputs
 from circleci_network.model.nat_translation import NatTranslation, PublicAddress
 from circleci_network.model.options import HardeningOptions, check_outside_peers
@@ -52,6 +52,7 @@ from circleci_network.tooling.outputs import Output, add_outputs, snake
 from circleci_network.tooling.validation import validate_against_spec
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class GcpNetworkProps:
     project: str

@@ -19,12 +19,14 @@ from cdktf_cdktf_provider_google.dns_record_set import DnsRecordSet
 from constructs import Construct
 
 from circleci_network.gcp.naming import GOOGLE_API_ZONES, google_api_route_name, google_api_zone_name
+from circleci_network.model.checks import checked_keywords
 from circleci_network.model.platform_rules import GoogleApiAccess, PlatformOptions
 
 #: Zones whose names must resolve to the chosen range (``naming.GOOGLE_API_ZONES``).
 ZONES = GOOGLE_API_ZONES
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class PrivateGoogleAccessProps:
     project: str

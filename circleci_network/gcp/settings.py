@@ -10,7 +10,7 @@ from ipaddress import IPv4Network
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import check_disjoint, cidr_tuple, parse_address, parse_cidr
-from circleci_network.model.checks import member, require_fields
+from circleci_network.model.checks import checked_keywords, member, require_fields
 
 # Moved to the core (the audit reads them too); re-exported for existing imports.
 from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES as GOOGLE_HEALTH_CHECK_RANGES
@@ -111,6 +111,7 @@ def check_labels(labels: Mapping[str, str], field_name: str) -> dict[str, str]:
     return dict(labels)
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class GcpAddressing:
     """The one regional subnet all roles share, GKE's secondary ranges, and the internal
@@ -253,6 +254,7 @@ def _power_of_two(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high and not value & (value - 1)
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class CloudNat:
     """Cloud NAT sizing and addresses. Default: Google's (64 ports per VM, automatic addresses)."""

@@ -38,9 +38,10 @@ from circleci_network.gcp.settings import (
     check_taken_ranges,
 )
 from circleci_network.model.addressing import ALL_IPV4
-from circleci_network.model.checks import member, require_fields
+from circleci_network.model.checks import checked_keywords, member, require_fields
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class GcpVpcProps:
     project: str

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, require_fields
 
 #: The audit's checks about resources the stack holds beside ours, and what accepting one means.
 ACCEPTABLE_CHECKS: Mapping[str, str] = {
@@ -62,6 +62,7 @@ _ADDRESS = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_-]*$")
 _MIN_REASON = 10
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class AcceptedFinding:
     """One audit finding a team accepts, with its reason (cdk-nag's justified suppression)."""

@@ -6,6 +6,8 @@ Cloud-independent: each cloud passes in the ranges that are inside its network.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
@@ -16,6 +18,7 @@ from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import ALL_IPV4
 
 _Enum = TypeVar("_Enum", bound=StrEnum)
+_Props = TypeVar("_Props", bound=type)
 
 
 def member(kind: type[_Enum], value: object, field_name: str) -> _Enum:
@@ -32,6 +35,47 @@ def member(kind: type[_Enum], value: object, field_name: str) -> _Enum:
             pass
     choices = ", ".join(f'{kind.__name__}.{m.name} ("{m.value}")' for m in kind)
     raise ConfigurationError(field_name, f"{value!r} is not a {kind.__name__}", f"use one of {choices}")
+
+
+def checked_keywords(cls: _Props) -> _Props:
+    """Class decorator (outside ``@dataclass``): a misspelt, missing or surplus argument is a
+    ``ConfigurationError`` naming the field and the fix, not Python's bare ``TypeError``.
+
+    Editors and mypy still see the dataclass's own signature; this only checks the call first.
+    """
+    init = cls.__init__  # type: ignore[misc]
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = [f.name for f in fields]
+    required = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    name = cls.__name__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise ConfigurationError(
+                name,
+                f"takes {len(names)} arguments, {len(args)} were given by position",
+                f"pass them by name: {', '.join(names)}",
+            )
+        given = set(names[: len(args)])
+        for key in kwargs:
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f'did you mean "{close[0]}"? ' if close else ""
+                raise ConfigurationError(
+                    f"{name}.{key}", f"is not a field of {name}", f"{hint}its fields: {', '.join(names)}"
+                )
+            if key in given:
+                raise ConfigurationError(f"{name}.{key}", "is given twice (by position and by name)", "give it once")
+        missing = [f for f in required if f not in given and f not in kwargs]
+        if missing:
+            raise ConfigurationError(
+                f"{name}.{missing[0]}", "is required", f"give {', '.join(f'{m}=...' for m in missing)}"
+            )
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[misc]
+    return cls
 
 
 def require_fields(props: Any) -> None:

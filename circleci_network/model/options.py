@@ -9,13 +9,14 @@ from ipaddress import IPv4Network
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import ALL_IPV4, cidr_tuple
-from circleci_network.model.checks import covers_everything, member, outside_errors, require_fields
+from circleci_network.model.checks import checked_keywords, covers_everything, member, outside_errors, require_fields
 from circleci_network.model.ports import Port, Protocol
 from circleci_network.model.roles import JOB_ROLES, OutsidePeer, Role
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class ExtraEgressRule:
     """An egress rule a workload needs beyond the minimum (the guide allows these for
@@ -76,6 +77,7 @@ def _tuple(values: Iterable[str] | None, name: str) -> tuple[str, ...] | None:
     return None if values is None else cidr_tuple(values, f"HardeningOptions.{name}")
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class HardeningOptions:
     """Who counts as "External" for each rule of the guide, and what is opened on request.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import parse_cidr
+from circleci_network.model.checks import checked_keywords
 from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES
 from circleci_network.model.ports import Port
 from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
@@ -82,6 +83,7 @@ METRICS_SERVER_PORT = 10250
 EKS_DEFAULT_WEBHOOK_PORTS: tuple[int, ...] = (LOAD_BALANCER_CONTROLLER_WEBHOOK, METRICS_SERVER_PORT)
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class PlatformOptions:
     """Which managed Kubernetes platform runs the nodes, and what it needs beyond the guide.

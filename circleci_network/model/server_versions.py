@@ -27,6 +27,7 @@ from typing import Any
 
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.addressing import ALL_IPV4, cidr_tuple
+from circleci_network.model.checks import checked_keywords
 from circleci_network.model.ports import (
     HTTP,
     HTTPS,
@@ -381,6 +382,7 @@ def profile_id(value: object, field_name: str) -> ServerVersionId:
         ) from None
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class ServerVersion:
     """The CircleCI Server version the network is for, and the options only some versions have."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.model.checks import covers_everything, member, require_fields
+from circleci_network.model.checks import checked_keywords, covers_everything, member, require_fields
 from circleci_network.model.options import HardeningOptions
 
 
@@ -35,6 +35,7 @@ class TopologyWarning(UserWarning):
     """A valid shape with a consequence the user should know about."""
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class Topology:
     user_access: UserAccess = UserAccess.INTERNET

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from circleci_network.errors import ConfigurationError
-from circleci_network.model.checks import covers_everything
+from circleci_network.model.checks import checked_keywords, covers_everything
 from circleci_network.model.options import HardeningOptions
 from circleci_network.model.ports import Port
 from circleci_network.model.roles import COMPUTE_ROLES, OutsidePeer, Role
@@ -56,6 +56,7 @@ def service_name(region: str, service: str) -> str:
     return f"com.amazonaws.{region}.{service}"
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class VpcEndpoints:
     """AWS APIs inside the VPC, for nodes whose egress is locked to a proxy (or to save NAT).

@@ -11,7 +11,7 @@ from constructs import Construct
 from circleci_network.aws import AwsNetworkProps, CircleciAwsNetwork, SubnetTier
 from circleci_network.aws.naming import check_region
 from circleci_network.errors import ConfigurationError
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, require_fields
 from circleci_network.model.roles import Role
 from circleci_network.stacks.environments import DEFAULT_ENVIRONMENT, environment_name_prefix
 from circleci_network.tooling.outputs import snake
@@ -21,6 +21,7 @@ load_provider_package_lazily("cdktf_cdktf_provider_aws")
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags  # noqa: E402
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class S3StateBackend:
     """Remote state for teams: S3 with native lock files (Terraform >= 1.10)."""
@@ -46,6 +47,7 @@ class S3StateBackend:
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class AwsStackProps:
     region: str

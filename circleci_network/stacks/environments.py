@@ -12,6 +12,7 @@ from cdktf import TerraformStack
 from constructs import Construct
 
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.checks import checked_keywords
 
 if TYPE_CHECKING:  # each cloud's module loads its provider: imported only when used
     from circleci_network.stacks.aws import AwsStackProps
@@ -31,6 +32,7 @@ def environment_name_prefix(name: str, environment: str) -> str:
     return f"{name}-{environment}"
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class SharedState:
     """One bucket per cloud for every environment; each stack's key is
@@ -46,6 +48,7 @@ class SharedState:
     """First part of each state key: ``<key_prefix>/<environment>/<cloud>``."""
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class Environment:
     name: str

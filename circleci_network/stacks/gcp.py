@@ -8,7 +8,7 @@ from cdktf import GcsBackend, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from circleci_network.gcp import CircleciGcpNetwork, GcpNetworkProps
-from circleci_network.model.checks import require_fields
+from circleci_network.model.checks import checked_keywords, require_fields
 from circleci_network.model.roles import COMPUTE_ROLES
 from circleci_network.tooling.outputs import snake
 from circleci_network.tooling.provider_loading import load_provider_package_lazily
@@ -17,6 +17,7 @@ load_provider_package_lazily("cdktf_cdktf_provider_google")
 from cdktf_cdktf_provider_google.provider import GoogleProvider  # noqa: E402
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class GcsStateBackend:
     """Remote state for teams: GCS locks state natively."""
@@ -30,6 +31,7 @@ class GcsStateBackend:
         require_fields(self)
 
 
+@checked_keywords
 @dataclass(frozen=True)
 class GcpStackProps:
     network: GcpNetworkProps

@@ -2,7 +2,7 @@
 cannot drift apart.
 
 Each network records its values as the Terraform local ``circleci-helm-values``. After
-``terraform apply``, ``terraform output -raw helm-values`` prints them as YAML with every
+``terraform apply``, ``terraform output -raw helm_values`` prints them as YAML with every
 ID filled in; at synth, :func:`write_helm_values` writes ``circleci-helm-values.yaml``
 beside each stack, where IDs known only after apply read as Terraform references.
 """
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cdktf import Fn, TerraformLocal, TerraformOutput
+from cdktf import Fn, TerraformLocal
 from constructs import Construct
 
 from circleci_network.audit.stack_files import synthesized_stacks
@@ -40,26 +40,6 @@ class HelmValues(Construct):
     def yaml(self) -> str:
         return str(Fn.yamlencode(self.local.expression))
 
-    def add_output(self, stack: Construct, id: str = "helm-values") -> TerraformOutput:
-        """The values as a stack output: ``terraform output -raw helm-values`` after apply."""
-        if self.facts is not None:
-            add_network_facts_output(stack, self.facts)
-        return TerraformOutput(
-            stack,
-            id,
-            value=self.yaml,
-            description=f"CircleCI Server Helm values from this network: terraform output -raw {id}",
-        )
-
-
-def add_network_facts_output(stack: Construct, facts: Mapping[str, Any]) -> TerraformOutput:
-    return TerraformOutput(
-        stack,
-        "network-facts",
-        value=dict(facts),
-        description="Network facts no CircleCI chart reads (placement, load balancers): terraform output -json network-facts",
-    )
-
 
 def write_helm_values(outdir: Path | str = "cdktf.out") -> list[Path]:
     """Writes the values file beside every synthesized stack that holds a network of ours."""
@@ -72,7 +52,7 @@ def write_helm_values(outdir: Path | str = "cdktf.out") -> list[Path]:
                 header = (
                     f"# CircleCI Server Helm values decided by the network of stack {stack_file.parent.name}.\n"
                     "# ${...} values are known after `terraform apply`: take the complete file from\n"
-                    "# `terraform output -raw helm-values`.\n"
+                    "# `terraform output -raw helm_values` (network.add_outputs(stack) adds it).\n"
                 )
                 target.write_text(header + to_yaml(values))
                 written.append(target)

@@ -7,7 +7,7 @@ labels it and the value to enter (server-v4-hardening.md, section (e)).
 
 Each v3 network records its rows as the Terraform local ``circleci-kots-settings``; at synth,
 :func:`write_kots_settings` writes ``circleci-kots-settings.md`` beside the stack; after
-``terraform apply``, ``terraform output -json kots-settings`` gives the values filled in.
+``terraform apply``, ``terraform output -json kots_settings`` gives the values filled in.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cdktf import TerraformLocal, TerraformOutput
+from cdktf import TerraformLocal
 from constructs import Construct
 
 from circleci_network.audit.stack_files import synthesized_stacks
-from circleci_network.tooling.helm_values import add_network_facts_output
 
 KOTS_SETTINGS_LOCAL = "circleci-kots-settings"
 SHEET_FILE = "circleci-kots-settings.md"
@@ -57,16 +56,6 @@ class KotsSettings(Construct):
         self.facts = facts
         self.local = TerraformLocal(self, KOTS_SETTINGS_LOCAL, [f.to_json() for f in self.fields])
 
-    def add_output(self, stack: Construct, id: str = "kots-settings") -> TerraformOutput:
-        if self.facts is not None:
-            add_network_facts_output(stack, self.facts)
-        return TerraformOutput(
-            stack,
-            id,
-            value=self.local.expression,
-            description=f"CircleCI Server v3 KOTS admin-console fields: terraform output -json {id}",
-        )
-
 
 def markdown(stack: str, rows: Sequence[dict[str, Any]]) -> str:
     lines = [
@@ -74,7 +63,7 @@ def markdown(stack: str, rows: Sequence[dict[str, Any]]) -> str:
         "",
         "Enter these in the CircleCI Server v3 admin console (`kubectl kots admin-console`, "
         "http://localhost:8800 > Config). Values written as `${...}` are known after `terraform apply`: "
-        "read them with `terraform output -json kots-settings`. KOTS item keys are not published, so "
+        "read them with `terraform output -json kots_settings`. KOTS item keys are not published, so "
         "this sheet names the fields as the console labels them (check yours with `kubectl kots get config`).",
         "",
         "| section | field | value | note |",

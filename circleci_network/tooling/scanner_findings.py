@@ -99,7 +99,7 @@ class ResourceSelector:
 
 
 @dataclass(frozen=True)
-class AcceptedFinding:
+class AcceptedScannerFinding:
     check_id: str
     selector: ResourceSelector
     basis: Basis
@@ -147,8 +147,8 @@ _SSH_FROM_ROLES = _ssh_from_roles()
 _FROM_ANYWHERE_AWS: tuple[tuple[str, object], ...] = (("cidr_ipv4", "0.0.0.0/0"),)
 _FROM_ANYWHERE_GCP: tuple[tuple[str, object], ...] = (("source_ranges", "0.0.0.0/0"),)
 
-ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
-    AcceptedFinding(
+ACCEPTED_FINDINGS: tuple[AcceptedScannerFinding, ...] = (
+    AcceptedScannerFinding(
         "CKV_AWS_260",
         ResourceSelector("aws_vpc_security_group_ingress_rule", rule_ids=_HTTP_FROM_CLIENTS, where=_FROM_ANYWHERE_AWS),
         Basis.SPEC_REQUIRED,
@@ -156,7 +156,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         'The guide\'s table opens port 80 from "External" on frontend-external and *-server-traefik; '
         "HardeningOptions.client_cidrs narrows it, and then the check passes.",
     ),
-    AcceptedFinding(
+    AcceptedScannerFinding(
         "CKV_GCP_106",
         ResourceSelector("google_compute_firewall", rule_ids=_HTTP_FROM_CLIENTS, where=_FROM_ANYWHERE_GCP),
         Basis.SPEC_REQUIRED,
@@ -164,7 +164,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         'Port 80 from "External" for frontend-external and *-server-traefik; GCP passthrough load '
         "balancers are transparent, so the guide applies the row to the nodes.",
     ),
-    AcceptedFinding(
+    AcceptedScannerFinding(
         "CKV2_AWS_20",
         ResourceSelector("aws_lb", roles=INTERNET_FACING_LOAD_BALANCERS),
         Basis.SPEC_REQUIRED,
@@ -173,7 +173,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "balancers: a TCP listener can only forward (redirects exist on ALBs), so port 80 reaches the "
         "service, which redirects to HTTPS itself.",
     ),
-    AcceptedFinding(
+    AcceptedScannerFinding(
         "CKV_AWS_24",
         ResourceSelector(
             "aws_vpc_security_group_ingress_rule",
@@ -184,7 +184,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "The guide's rows open 22 on external VMs from K8s nodes and from Nomad clients. The source is "
         "their security group (referenced_security_group_id), not 0.0.0.0/0; checkov flags any such rule on 22.",
     ),
-    AcceptedFinding(
+    AcceptedScannerFinding(
         "CKV2_AWS_5",
         ResourceSelector("aws_security_group", roles=COMPUTE_ROLES, unattached=True),
         Basis.OUTSIDE_THE_NETWORK,
@@ -194,7 +194,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "(stack outputs security-group-id-*). In a configuration that also holds the instances (the EKS "
         "example's launch template carries the node group) the check passes, and the group is not accepted.",
     ),
-    AcceptedFinding(
+    AcceptedScannerFinding(
         "CKV_AWS_130",
         ResourceSelector(
             "aws_subnet", tiers=tuple(role.value for role in JOB_ROLES), where=(("map_public_ip_on_launch", True),)
@@ -205,7 +205,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "public subnet so users can SSH into jobs, scoped by the rerun-with-SSH rules. Other subnets never "
         "assign public addresses.",
     ),
-    AcceptedFinding(
+    AcceptedScannerFinding(
         "CKV_AWS_352",
         ResourceSelector(
             "aws_network_acl_rule", where=(("egress", False), ("protocol", "-1")), acl_tier_from_itself="k8s-nodes"
@@ -216,7 +216,7 @@ ACCEPTED_FINDINGS: tuple[AcceptedFinding, ...] = (
         "needs its entry: all protocols from the K8s node subnets into their own ACL. All-ports entries from "
         "anywhere else still fail.",
     ),
-    AcceptedFinding(
+    AcceptedScannerFinding(
         "CKV_AWS_91",
         ResourceSelector("aws_lb", roles=LOAD_BALANCERS),
         Basis.NOT_APPLICABLE,
@@ -284,7 +284,7 @@ def _construct_id(body: Mapping[str, Any]) -> str | None:
 
 
 def accepted_for_stack(
-    stack: Mapping[str, Any], findings: Iterable[AcceptedFinding] = ACCEPTED_FINDINGS
+    stack: Mapping[str, Any], findings: Iterable[AcceptedScannerFinding] = ACCEPTED_FINDINGS
 ) -> dict[str, list[str]]:
     """checkov resource key -> accepted check ids, for the resources this stack holds."""
     accepted: dict[str, set[str]] = {}

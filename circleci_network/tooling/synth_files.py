@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from circleci_network.audit.policy import write_policies
+from circleci_network.errors import ConfigurationError
 from circleci_network.tooling.helm_values import write_helm_values
 from circleci_network.tooling.kots_settings import write_kots_settings
 from circleci_network.tooling.scanner_findings import write_checkov_baselines
@@ -22,6 +24,19 @@ def write_synth_files(outdir: str | Path = "cdktf.out") -> list[Path]:
 
     Returns the files written. Call it after ``app.synth()`` (``app.outdir`` is the folder).
     """
+    if not isinstance(outdir, (str, os.PathLike)):
+        raise ConfigurationError(
+            "write_synth_files(outdir)",
+            f"{type(outdir).__name__} is not a folder",
+            "pass app.outdir (a path), after app.synth()",
+        )
+    if not (Path(outdir) / "manifest.json").is_file():
+        # A stack folder or a missing folder would otherwise write a stray baseline or fail deep inside.
+        raise ConfigurationError(
+            "write_synth_files(outdir)",
+            f"{outdir} is not a cdktf output folder (no manifest.json)",
+            "pass app.outdir, after app.synth() (the folder that holds stacks/<stack>/cdk.tf.json)",
+        )
     return [
         *write_policies(outdir),
         *write_helm_values(outdir),

@@ -50,10 +50,10 @@ def _acceptance_hints(findings: list[Finding]) -> list[str]:
     if not own:
         return []
     return [
-        "  if a resource above is your own (not circleci's), accept it with its reason in the network's props:",
-        "  accepted_findings=("
-        + ", ".join(f'AcceptedFinding(check="{f.check}", resource="{f.resource}", reason="...")' for f in own)
-        + ",)",
+        "  if a resource above is your own (not circleci's), add it to the network props' accepted_findings "
+        "with your reason (README: Your own resources in the stack):",
+        *(f'    AcceptedFinding(check="{f.check}", resource="{f.resource}", reason="..."),' for f in own),
+        "  (cdktf's skipValidation below would skip every check; `python -m circleci_network audit` still fails it)",
     ]
 
 

@@ -13,7 +13,7 @@ from circleci_network.model.rules import SPEC_RULES
 from circleci_network.tooling.scanner_findings import (
     ACCEPTED_FINDINGS,
     BASELINE_FILE,
-    AcceptedFinding,
+    AcceptedScannerFinding,
     Basis,
     ResourceSelector,
     accepted_for_stack,
@@ -97,7 +97,7 @@ def test_a_selector_never_matches_another_resource_type() -> None:
     assert selector.matches("aws_lb", {"tags": {"circleci/role": "nomad"}})
     assert not selector.matches("aws_lb_target_group", {"tags": {"circleci/role": "nomad"}})
     assert not selector.matches("aws_lb", {"tags": {"circleci/role": "vm-service"}})
-    finding = AcceptedFinding("CKV_X_1", selector, Basis.NOT_APPLICABLE, "Network Traffic", "x" * 50)
+    finding = AcceptedScannerFinding("CKV_X_1", selector, Basis.NOT_APPLICABLE, "Network Traffic", "x" * 50)
     assert accepted_for_stack({"resource": {"aws_lb": {"a": {"tags": {}}}}}, [finding]) == {}
 
 
