@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 
 from circleci_network.audit import assert_matches_spec
 from circleci_network.errors import ConfigurationError
-from circleci_network.model.options import ExtraEgressRule, HardeningOptions
+from circleci_network.model.options import EXTRA_EGRESS_ROLES, ExtraEgressRule, HardeningOptions
 from circleci_network.model.ports import Port
-from circleci_network.model.roles import JOB_ROLES
 from circleci_network.model.topology import JobPlacement, Topology, UserAccess
 
 # Outside addresses only: the networks below use 10.x, the way a real installation does.
@@ -29,7 +28,7 @@ extra_egress = st.lists(
     st.builds(
         ExtraEgressRule,
         name=st.sampled_from(["artifactory", "ldap", "metrics", "git-mirror"]),
-        role=st.sampled_from(JOB_ROLES),
+        role=st.sampled_from(EXTRA_EGRESS_ROLES),
         port=st.one_of(
             st.integers(1, 65535).map(Port.tcp),
             st.integers(1, 65535).map(Port.udp),

@@ -61,7 +61,7 @@ def test_ports_out_of_range_are_refused(make: object, field: str) -> None:
     ("kwargs", "field"),
     [
         ({"name": "Bad Name"}, "ExtraEgressRule('Bad Name').name"),
-        ({"role": Role.KUBERNETES_NODES}, "ExtraEgressRule('cache').role"),
+        ({"role": Role.FRONTEND_LB}, "ExtraEgressRule('cache').role"),
         ({"port": Port.all_traffic()}, "ExtraEgressRule('cache').port"),
         ({"cidrs": ()}, "ExtraEgressRule('cache').cidrs"),
         ({"purpose": " "}, "ExtraEgressRule('cache').purpose"),

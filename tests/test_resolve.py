@@ -20,7 +20,7 @@ from circleci_network.errors import ConfigurationError
 from circleci_network.model.checks import covers_everything
 from circleci_network.model.cloud_facts import GOOGLE_HEALTH_CHECK_RANGES, METADATA_SERVER_CIDR
 from circleci_network.model.nat_translation import NatTranslation, PublicAddress
-from circleci_network.model.options import ExtraEgressRule, HardeningOptions, check_outside_peers
+from circleci_network.model.options import EXTRA_EGRESS_ROLES, ExtraEgressRule, HardeningOptions, check_outside_peers
 from circleci_network.model.platform_rules import Platform, PlatformOptions, aws_platform_rules, gcp_platform_rules
 from circleci_network.model.ports import DOCKER_TLS, HTTP, HTTPS, KUBERNETES_NODE_PORTS, NOMAD_RPC, Port
 from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
@@ -260,7 +260,7 @@ extra_egress = st.lists(
     st.builds(
         ExtraEgressRule,
         name=st.sampled_from(["artifactory", "ldap", "metrics"]),
-        role=st.sampled_from(JOB_ROLES),
+        role=st.sampled_from(EXTRA_EGRESS_ROLES),
         port=st.integers(1, 65535).map(Port.tcp),
         cidrs=st.lists(st.sampled_from(OUTSIDE), min_size=1, max_size=2, unique=True).map(tuple),
         purpose=st.just("workload needs it"),

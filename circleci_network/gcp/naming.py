@@ -77,7 +77,9 @@ def _firewall_names(prefix: str, policy: ResolvedPolicy) -> list[NamedResource]:
             "firewall rule",
             rule_name(prefix, r.rule_id),
             NAME_LIMIT,
-            " (or shorten the extra egress rule's name)" if r.rule.section is SpecSection.USER_EXTRA_EGRESS else "",
+            " (or shorten the extra egress rule's name)"
+            if r.rule.section in (SpecSection.USER_EXTRA_EGRESS, SpecSection.USER_NODE_EXTRA_EGRESS)
+            else "",
         )
         for r in policy.rules
     ]

@@ -13,14 +13,18 @@ from circleci_network.model.checks import checked_keywords, covers_everything, m
 from circleci_network.model.ports import Port, Protocol
 from circleci_network.model.roles import JOB_ROLES, OutsidePeer, Role
 
+#: Who may have extra egress: the guide's job roles, and the nodes (beyond the guide: external datastores).
+EXTRA_EGRESS_ROLES: tuple[Role, ...] = (*JOB_ROLES, Role.KUBERNETES_NODES)
+
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")
 
 
 @checked_keywords
 @dataclass(frozen=True)
 class ExtraEgressRule:
-    """An egress rule a workload needs beyond the minimum (the guide allows these for
-    Nomad clients and external VMs). The audit counts it as allowed."""
+    """An egress rule a workload needs beyond the minimum. The guide names extra egress for
+    Nomad clients and external VMs; the Kubernetes nodes (e.g. to your own PostgreSQL) go
+    beyond it and the audit says so. The audit counts the rule as allowed."""
 
     name: str
     """
@@ -29,8 +33,9 @@ class ExtraEgressRule:
     """
     role: Role
     """
-    ``Role.NOMAD_CLIENTS`` or ``Role.EXTERNAL_VMS`` (the enum or its
-    value string): the guide allows extra egress for job roles only.
+    ``Role.NOMAD_CLIENTS``, ``Role.EXTERNAL_VMS`` or ``Role.KUBERNETES_NODES`` (the enum
+    or its value string). The guide names extra egress for the job roles only; the nodes'
+    (your external datastores) is beyond the guide, and the audit lists it as such.
     """
     port: Port
     """
@@ -54,11 +59,12 @@ class ExtraEgressRule:
                 'use a short stable name such as "artifactory"; it becomes part of resource IDs',
             )
         object.__setattr__(self, "role", member(Role, self.role, f"{where}.role"))
-        if self.role not in JOB_ROLES:
+        if self.role not in EXTRA_EGRESS_ROLES:
             raise ConfigurationError(
                 f"{where}.role",
-                f"{self.role!r} is not a job role",
-                "the guide allows extra egress only for Role.NOMAD_CLIENTS and Role.EXTERNAL_VMS",
+                f"{self.role!r} cannot have extra egress",
+                "use Role.NOMAD_CLIENTS or Role.EXTERNAL_VMS (the guide's job roles), "
+                "or Role.KUBERNETES_NODES for your own datastores (beyond the guide)",
             )
         if self.port.protocol is Protocol.ALL:
             raise ConfigurationError(
@@ -106,7 +112,10 @@ class HardeningOptions:
     Kubernetes nodes (always so on GCP, whose passthrough load balancers are transparent).
     """
     extra_egress: tuple[ExtraEgressRule, ...] = field(default=())
-    """Egress beyond the minimum, for Nomad clients and external VMs."""
+    """
+    Egress beyond the minimum: for Nomad clients and external VMs (the guide's), or for
+    the Kubernetes nodes to your own datastores (beyond the guide; the audit says so).
+    """
     internal_proxy_cidrs: tuple[str, ...] = ()
     """
     An egress proxy inside your network: the 80/443 (and, without ``vcs_cidrs``, VCS

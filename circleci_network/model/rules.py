@@ -54,6 +54,11 @@ class SpecSection(StrEnum):
     VM_INGRESS = "External VMs / Ingress"
     VM_EGRESS = "External VMs / Egress"
     USER_EXTRA_EGRESS = "Network Traffic (additional egress for workloads, user-supplied)"
+    USER_NODE_EXTRA_EGRESS = "Kubernetes nodes extra egress, beyond the guide (user-supplied)"
+    """
+    Not a part of the guide: it names extra egress for the job roles only. No apostrophe:
+    AWS refuses one in a security group rule's description.
+    """
 
 
 class SourceKind(StrEnum):
@@ -119,6 +124,8 @@ class TrafficRule:
         arrow = "from" if self.direction is Direction.INGRESS else "to"
         # A platform rule is not a guide row: its label says where it does come from.
         label = "platform" if self.sources and self.sources[0].kind is SourceKind.PLATFORM else "spec"
+        if self.section == SpecSection.USER_NODE_EXTRA_EGRESS:
+            label = "option"  # the guide has no such row: "spec" would claim one
         text = f"{self.purpose} ({arrow} {peer_name(self.peer)}; {label}: {self.section})"
         return text[:255]
 
@@ -220,6 +227,11 @@ def _role_table_rules() -> list[TrafficRule]:
 SPEC_RULES: tuple[TrafficRule, ...] = tuple(_load_balancer_rules() + _common_rules() + _role_table_rules())
 
 
+def extra_egress_section(role: Role) -> SpecSection:
+    """The guide allows extra egress for the job roles; the nodes' is beyond it, and says so."""
+    return S.USER_NODE_EXTRA_EGRESS if role is K8S else S.USER_EXTRA_EGRESS
+
+
 def _extra_rules(options: HardeningOptions) -> list[TrafficRule]:
     return [
         TrafficRule(
@@ -229,13 +241,13 @@ def _extra_rules(options: HardeningOptions) -> list[TrafficRule]:
             (extra.port,),
             CustomPeer(extra.name, extra.cidrs),
             extra.purpose,
-            S.USER_EXTRA_EGRESS,
+            extra_egress_section(extra.role),
             False,
             (
                 RuleSource(
                     SourceKind.USER_OPTION,
                     "HardeningOptions.extra_egress",
-                    S.USER_EXTRA_EGRESS.value,
+                    extra_egress_section(extra.role).value,
                     f"ExtraEgressRule({extra.name!r})",
                 ),
             ),
