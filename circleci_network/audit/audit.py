@@ -332,7 +332,7 @@ def assert_matches_spec(stack: Json | str | Path, name: str = "stack") -> StackA
     if isinstance(stack, str) and stack.lstrip().startswith("{"):
         loaded: Json = _stack_text(stack)
     elif isinstance(stack, (str, Path)):
-        loaded = read_stack(Path(stack))
+        loaded = _stack_text(Path(stack).read_text(encoding="utf-8"))  # a missing file: FileNotFoundError
     else:
         loaded = stack
     result = audit_stack(loaded, name)
