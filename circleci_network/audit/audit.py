@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network
@@ -31,11 +30,11 @@ from circleci_network.audit.inputs import input_findings
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.public_addresses import public_placement
-from circleci_network.audit.readable import check_readable
+from circleci_network.audit.readable import check_readable, module_notes
 from circleci_network.audit.space import AddressNames
-from circleci_network.audit.stack_files import stack_files, stack_name
+from circleci_network.audit.stack_files import read_beside, stack_files, stack_name
 from circleci_network.audit.structure import check_structure
-from circleci_network.audit.terraform_json import Json
+from circleci_network.audit.terraform_json import DuplicateKey, Json, loads
 from circleci_network.audit.views import NetworkView
 from circleci_network.audit.vpc_endpoints import check_named_peers, structure_findings
 from circleci_network.errors import ConfigurationError
@@ -217,6 +216,7 @@ def audit_stack(
     if (filters := stateless_filters(actual)) is not None:
         differences += filters.stateless_differences(rendered, cells)
     findings, notes = check_structure(stack, intent)
+    notes += module_notes(stack)
     findings += input_findings(stack, intent)  # the record's inputs and outside peers, against the JSON
     findings += gcp_chart_values(stack, intent, resolved, public)
     unmodelled = actual.unmodelled()
@@ -253,10 +253,17 @@ def audit_stack(
 def read_json(file: Path) -> object:
     """A file's JSON, or an AuditError naming the file (one line, no traceback)."""
     try:
-        return json.loads(file.read_text())
+        return loads(file.read_text(encoding="utf-8"))
     except OSError as error:
         raise AuditError(f"{file}: cannot read it ({error.strerror or error})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except DuplicateKey as error:
+        raise AuditError(
+            f"{file}: key {error} appears twice in one object; Terraform reads both, the audit would read "
+            "only the last: write each key once"
+        ) from None
+    except RecursionError:
+        raise AuditError(f"{file}: nested deeper than the audit can read; flatten the deepest value") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
         raise AuditError(f"{file}: not valid JSON ({error})") from None
 
 
@@ -281,6 +288,9 @@ def audit_files(
     results: list[StackAudit | Unreadable] = []
     for file in files:
         name = stack_name(file)
+        if beside := read_beside(file, given=path.is_file()):
+            results.append(Unreadable(name, beside[0], _read_beside(beside, file)))
+            continue
         try:
             stack = read_stack(file)
             if not intents(stack, name):
@@ -293,11 +303,19 @@ def audit_files(
             results.append(audit_stack(stack, name, policy=policies(name) if policies else None, platform=platform))
         except AuditError as error:
             results.append(Unreadable(name, file, _naming_file(str(error), name, file)))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as error:
             # Last resort for a shape the readers did not expect: one line, never a traceback.
             problem = f"{type(error).__name__}: {error}"
             results.append(Unreadable(name, file, f"{file}: cannot audit it, an unexpected value ({problem})"))
     return results
+
+
+def _read_beside(beside: list[Path], file: Path) -> str:
+    them = "it" if len(beside) == 1 else "them"
+    return (
+        f"{', '.join(map(str, beside))}: Terraform reads {them} with {file} as one configuration, but the audit "
+        f"reads only {file.name}; move {them} out of the stack folder, or build {them} in the stack"
+    )
 
 
 def _naming_file(error: str, name: str, file: Path) -> str:
@@ -324,12 +342,23 @@ def assert_matches_spec(stack: Json | str | Path, name: str = "stack") -> StackA
     the path of its ``cdk.tf.json``.
     """
     if isinstance(stack, str) and stack.lstrip().startswith("{"):
-        loaded: Json = json.loads(stack)
+        loaded: Json = _stack_text(stack)
     elif isinstance(stack, (str, Path)):
-        loaded = json.loads(Path(stack).read_text())
+        loaded = _stack_text(Path(stack).read_text(encoding="utf-8"))  # a missing file: FileNotFoundError
     else:
         loaded = stack
     result = audit_stack(loaded, name)
     if not result.ok:
         raise AssertionError(result.summary())
     return result
+
+
+def _stack_text(text: str) -> Json:
+    """JSON text read as ``read_stack`` reads a file (a duplicate key is refused)."""
+    try:
+        loaded = loads(text)
+    except DuplicateKey as error:
+        raise AuditError(f"key {error} appears twice in one object; Terraform reads both") from None
+    if not isinstance(loaded, dict):
+        raise AuditError("not a Terraform JSON object")
+    return loaded

@@ -34,7 +34,7 @@ from circleci_network.audit.space import (
     merge_port_cells,
     spans,
 )
-from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
+from circleci_network.audit.terraform_json import Json, address, as_list, boolean, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint
 from circleci_network.model.ports import Port, Protocol, reply_ports
 from circleci_network.model.resolve import ResolvedRule
@@ -223,7 +223,7 @@ class NetworkAcls:
                 continue
             self._add_rule(
                 owner,
-                bool(rule.get("egress")),
+                boolean(rule, "egress", address("aws_network_acl_rule", name)),
                 rule,
                 rule.get("rule_number"),
                 rule.get("rule_action"),
@@ -306,9 +306,8 @@ class NetworkAcls:
                 if lb not in roles or group is None or group.get("port") is None:
                     continue
                 # Instance targets keep the client's address unless told otherwise.
-                preserve = group.get("preserve_client_ip")
                 instance = group.get("target_type", "instance") == "instance"
-                keeps = instance if preserve is None else str(preserve).lower() == "true"
+                keeps = boolean(group, "preserve_client_ip", f"aws_lb_target_group.{group_name}", instance)
                 found[roles[lb]].append(Listener(int(listener["port"]), int(group["port"]), keeps))
         return dict(found)
 

@@ -14,7 +14,7 @@ from circleci_network.audit.expected import ExpectedView
 from circleci_network.audit.facts import chart_load_balancer_subnets
 from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
 from circleci_network.audit.space import AddressCell, PortCell, PortIndex, PortSpec, spans
-from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
+from circleci_network.audit.terraform_json import Json, address, as_list, boolean, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
 from circleci_network.model.intent import NetworkIntent
@@ -212,7 +212,7 @@ class AwsView:
 
     def _legacy(self, role: Role, direction: str, rule: Json, resource: str, group: object) -> None:
         spec = _spec(rule.get("protocol"), rule.get("from_port"), rule.get("to_port"))
-        if rule.get("self"):
+        if boolean(rule, "self", resource):
             self.grants.append(Grant(role, direction, spec, role, None, resource))
         if group is not None:
             self._add(role, direction, spec, resource, group=group)

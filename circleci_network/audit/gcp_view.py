@@ -12,7 +12,7 @@ from circleci_network.audit.facts import gcp_load_balancer_addresses
 from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
 from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
-from circleci_network.audit.terraform_json import Json, address, as_list, referenced, resources
+from circleci_network.audit.terraform_json import Json, address, as_list, boolean, referenced, resources
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.resolve import ResolvedPolicy
@@ -82,7 +82,7 @@ class GcpView:
         self.rules = [
             self._read(name, rule)
             for name, rule in resources(stack, "google_compute_firewall").items()
-            if not rule.get("disabled")
+            if not boolean(rule, "disabled", address("google_compute_firewall", name))
         ]
         if intent.platform.is_gke:  # GKE's own rules on the node tag, made after our apply
             self.rules += implicit_rules(intent, self._subnet_ranges, self._pod_ranges)

@@ -62,6 +62,54 @@ _BLOCKS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
 }
 
 
+#: Every resource type the audit's readers read (by kind, or as a rule's owner, peer, route or placement).
+#: Terraform makes none, one or many of a resource with ``count``/``for_each``, and blocks from a
+#: ``dynamic`` block: the audit reads each resource as written, so these kinds refuse all three.
+READ_KINDS = frozenset(
+    {
+        # AWS: groups and their rules, the VPC's defaults, ACLs, subnets and routing
+        "aws_security_group",
+        "aws_security_group_rule",
+        "aws_vpc_security_group_ingress_rule",
+        "aws_vpc_security_group_egress_rule",
+        "aws_default_security_group",
+        "aws_default_network_acl",
+        "aws_network_acl",
+        "aws_network_acl_rule",
+        "aws_network_acl_association",
+        "aws_vpc",
+        "aws_vpc_ipv4_cidr_block_association",
+        "aws_subnet",
+        "aws_route",
+        "aws_route_table",
+        "aws_route_table_association",
+        "aws_default_route_table",
+        "aws_main_route_table_association",
+        "aws_internet_gateway",
+        "aws_nat_gateway",
+        "aws_eip",
+        "aws_lb",
+        "aws_lb_listener",
+        "aws_lb_target_group",
+        "aws_flow_log",
+        "aws_vpc_endpoint",
+        "aws_eks_cluster",
+        # GCP: firewall rules, the network, its subnetworks, addresses, routing and identities
+        "google_compute_firewall",
+        "google_compute_network",
+        "google_compute_subnetwork",
+        "google_compute_address",
+        "google_compute_router",
+        "google_compute_router_nat",
+        "google_compute_route",
+        "google_service_account",
+    }
+)
+#: Resource arguments that make Terraform create other than one resource as written.
+_META = ("count", "for_each")
+#: Attribute maps (never blocks): a ``dynamic`` key there is a tag, not a block; ``//`` is cdktf's metadata.
+_NOT_BLOCKS = frozenset({"tags", "tags_all", "labels", "//"})
+
 #: Per resource type: its fields, and its nested blocks' (the types the audit reads no value of: none).
 _BY_KIND: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]] = {
     kind: (_FIELDS.get(kind, ()), tuple((block, fields) for (k, block), fields in _BLOCKS.items() if k == kind))
@@ -77,9 +125,12 @@ def check_readable(stack: Json) -> None:
     for kind, named in every.items():
         _expect_object(named, f"resource.{kind}", "an object of resources")
         fields, blocks = _BY_KIND.get(kind, ((), ()))
+        read = kind in READ_KINDS
         for name, resource in named.items():
             if not isinstance(resource, dict):
                 _expect_object(resource, address(kind, name), "an object")
+            if read:
+                _as_written(resource, address(kind, name))
             for field, holds in fields:
                 if field in resource or holds == "required":
                     _check(resource, field, holds, address(kind, name))
@@ -91,6 +142,35 @@ def check_readable(stack: Json) -> None:
                         if field in block or holds == "required":
                             _check(block, field, holds, at)
     _expect_object(stack.get("locals", {}), "locals", "an object")
+    _expect_object(stack.get("module", {}), "module", "an object of modules")
+
+
+def _as_written(resource: Json, where: str) -> None:
+    """Refuse ``count``/``for_each`` on the resource and a ``dynamic`` block anywhere in it."""
+    for meta in _META:
+        if meta in resource:
+            _refuse_construct(where, meta)
+    walk: list[tuple[str, object]] = [(where, resource)]
+    while walk:  # no recursion: a resource may nest deeper than Python's stack
+        at, value = walk.pop()
+        if isinstance(value, list):
+            walk += [(at, each) for each in value]
+        elif isinstance(value, dict):
+            if "dynamic" in value:
+                _refuse_construct(at, "dynamic")
+            walk += [(f"{at}.{key}", each) for key, each in value.items() if key not in _NOT_BLOCKS]
+
+
+def _refuse_construct(where: str, construct: str) -> None:
+    raise AuditError(
+        f"{where}: {construct}: the audit reads each resource as written, not what count, for_each or "
+        "dynamic blocks make of it; build one resource per construct"
+    )
+
+
+def module_notes(stack: Json) -> list[str]:
+    """One NOT CHECKED line per ``module`` block (a module's resources are not in the stack's JSON)."""
+    return [f"module.{name}: not read; what it creates and changes is not audited" for name in stack.get("module", {})]
 
 
 def _expect_object(value: object, where: str, what: str) -> None:
@@ -150,9 +230,9 @@ def _address(value: object, at: str) -> None:
 def _number(value: object, at: str, shown: object) -> None:
     if type(value) is int or (type(value) is str and value.isdigit()):
         return  # nearly every value: skip the conversion
-    if isinstance(value, bool):
-        raise AuditError(f"{at}: {shown!r} is not a number")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):  # inf, nan, 22.5
+        raise AuditError(f"{at}: {shown!r} is not a whole number the audit reads")
     try:
         int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise AuditError(f"{at}: {shown!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise AuditError(f"{at}: {shown!r} is not a number the audit reads; give the whole number itself") from None

@@ -9,7 +9,7 @@ import re
 
 from circleci_network.audit.facts import HELM_VALUES_LOCAL
 from circleci_network.audit.findings import Finding
-from circleci_network.audit.terraform_json import Json, address, all_resources, as_list, referenced, resources
+from circleci_network.audit.terraform_json import Json, address, all_resources, as_list, boolean, referenced, resources
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.roles import (
     COMPUTE_ROLES,
@@ -95,7 +95,7 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
             )
             continue
         assert role is not None
-        internal = bool(lb.get("internal", False))
+        internal = boolean(lb, "internal", where)
         if role in INTERNAL_LOAD_BALANCERS and not internal:
             findings.append(
                 Finding("load-balancer-scheme", where, f"{role.value} is internet-facing; it must be internal")
@@ -183,7 +183,7 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
                 )
             )
         elif tiers[name] != PUBLIC_TIER and tiers[name] not in public_tiers:
-            if subnet.get("map_public_ip_on_launch"):
+            if boolean(subnet, "map_public_ip_on_launch", address("aws_subnet", name)):
                 findings.append(
                     Finding(
                         "private-subnet",

@@ -15,7 +15,7 @@ from ipaddress import IPv4Network
 from circleci_network.audit.expected import port_spec
 from circleci_network.audit.findings import Finding
 from circleci_network.audit.space import PortSpec
-from circleci_network.audit.terraform_json import Json, as_list, referenced, resources
+from circleci_network.audit.terraform_json import Json, as_list, boolean, referenced, resources
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.roles import OutsidePeer, Role
 from circleci_network.model.rules import TrafficRule
@@ -147,7 +147,7 @@ def structure_findings(stack: Json, intent: NetworkIntent) -> list[Finding]:
                         f"must sit in the {endpoints.roles[0].value} subnets (the first using role's), not {sorted(map(str, tiers))}",
                     )
                 )
-            if endpoint.get("private_dns_enabled") is not True:
+            if not boolean(endpoint, "private_dns_enabled", f"aws_vpc_endpoint.{name}"):
                 findings.append(
                     Finding(
                         "vpc-endpoints",
