@@ -197,6 +197,9 @@ def audit_stack(
             f"{name}: cannot tell where {', '.join(unplaced)} live: the stack has no subnets of theirs; "
             "give SecurityGroupProps.role_subnet_cidrs when the subnets are managed elsewhere"
         )
+    # A role the stack holds but the audit cannot place would drop out of both sides: it fails instead.
+    held = actual.unplaced_roles() if isinstance(actual, AwsView | GcpView) else {}
+    placement = [Finding("role-placement", where, problem) for where, problem in held.values()]
     rendered = ExpectedView(intent, resolved, actual.book)
     pure = ExpectedView(intent, resolved, actual.book, as_rendered=False)
     cells = cut([actual, rendered, pure], actual.book)
@@ -217,6 +220,7 @@ def audit_stack(
         differences += filters.stateless_differences(rendered, cells)
     findings, notes = check_structure(stack, intent)
     notes += module_notes(stack)
+    findings += placement
     findings += input_findings(stack, intent)  # the record's inputs and outside peers, against the JSON
     findings += gcp_chart_values(stack, intent, resolved, public)
     unmodelled = actual.unmodelled()

@@ -11,9 +11,9 @@ from circleci_network.audit.aws_nacl import NetworkAcls
 from circleci_network.audit.eks import implicit_grants
 from circleci_network.audit.engine import Cells, Difference, PortFilter
 from circleci_network.audit.expected import ExpectedView
-from circleci_network.audit.facts import chart_load_balancer_subnets
-from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
-from circleci_network.audit.space import AddressCell, PortCell, PortIndex, PortSpec, spans
+from circleci_network.audit.facts import HELM_VALUES_LOCAL, chart_load_balancer_subnets, load_balancer_subnets
+from circleci_network.audit.public_addresses import STAND_INS, NatPath, PublicPlacement, every
+from circleci_network.audit.space import AddressCell, AddressNames, PortCell, PortIndex, PortSpec, spans
 from circleci_network.audit.terraform_json import Json, address, as_list, boolean, referenced, resources
 from circleci_network.audit.views import DENIED, AddressBook, Endpoint, NetworkView, Verdict
 from circleci_network.audit.vpc_endpoints import NamedGrant, interface_endpoint_ranges, prefix_list_peer
@@ -48,6 +48,10 @@ def _spec(protocol: object, from_port: object, to_port: object) -> PortSpec:
     return PortSpec("other")
 
 
+#: The stand-in block (``public_addresses.STAND_INS``) of load balancers outside the stack.
+ELSEWHERE_BLOCK = 3
+
+
 class AwsView:
     def __init__(self, stack: Json, intent: NetworkIntent, policy: ResolvedPolicy, public: PublicPlacement) -> None:
         """``public``: the stack's static public addresses at the stand-ins ``policy`` was resolved with."""
@@ -62,6 +66,8 @@ class AwsView:
         #: Rules to peers known by name only (S3's prefix list): checked apart (``vpc_endpoints``).
         self.named_grants: list[NamedGrant] = []
         self.groups: dict[str, Role | None] = {}
+        #: Roles in the stack the audit cannot place: the resource and why (``unplaced_roles``).
+        self.unplaced: dict[Role, tuple[str, str]] = {}
         for name, group in resources(stack, "aws_security_group").items():
             tag = (group.get("tags") or {}).get("circleci/role")
             self.groups[name] = Role(tag) if tag in {r.value for r in Role} else None
@@ -83,19 +89,35 @@ class AwsView:
                 for s in subnets.values()
                 if (s.get("tags") or {}).get("circleci/tier") == role.value
             ]
-        for lb in resources(stack, "aws_lb").values():
+        for lb_name, lb in resources(stack, "aws_lb").items():
             tag = (lb.get("tags") or {}).get("circleci/role")
             if tag not in {r.value for r in Role}:
                 continue
             role = Role(tag)
-            refs = [referenced(s, "aws_subnet", "id") for s in as_list(lb.get("subnets"))]
-            book.ranges[role] = [IPv4Network(subnets[r]["cidr_block"]) for r in refs if r in subnets]
+            values = load_balancer_subnets(lb)
+            refs = [referenced(s, "aws_subnet", "id") for s in values]
+            # Placed by every subnet it names, or not at all: a subnet the audit cannot read (a data
+            # source, an ID, a function) could put it anywhere, so the role is unplaced (audit.py fails it).
+            unread = [str(v) for v, r in zip(values, refs, strict=True) if r not in subnets]
+            if unread or not values:
+                why = f"is placed by {', '.join(unread)}, no aws_subnet of the stack" if unread else "names no subnets"
+                self.unplaced[role] = (address("aws_lb", lb_name), f"{role.value} {why}")
+                book.ranges.pop(role, None)
+            elif role not in self.unplaced:
+                book.ranges.setdefault(role, []).extend(IPv4Network(subnets[r]["cidr_block"]) for r in refs if r)
             if not lb.get("security_groups"):
                 book.transparent.add(role)
         for group, subnet_names in chart_load_balancer_subnets(stack).items():
             chart_role = self.groups.get(group)
             if chart_role is not None and chart_role.is_load_balancer and chart_role not in book.ranges:
-                book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names if n in subnets]
+                if all(n in subnets for n in subnet_names) and chart_role not in self.unplaced:
+                    book.ranges[chart_role] = [IPv4Network(subnets[n]["cidr_block"]) for n in subnet_names]
+                else:
+                    missing = ", ".join(f"aws_subnet.{n}" for n in subnet_names if n not in subnets)
+                    self.unplaced[chart_role] = (
+                        f"local.{HELM_VALUES_LOCAL}",
+                        f"{chart_role.value} is placed by {missing}, no aws_subnet of the stack",
+                    )
         if self.intent.platform.is_eks and Role.KUBERNETES_NODES in book.ranges:
             # EKS puts the control plane's ENIs in the cluster subnets [EKS-NET]: ours are the node subnets
             # (placed even when our group is missing, so its rows then show as missing), unless a
@@ -117,9 +139,61 @@ class AwsView:
         book.ranges = {r: n for r, n in book.ranges.items() if n}
         book.nat = NatPath.of(self.policy.addresses.nat_translation)
         book.names = self.public.names
+        ours = {r.value for r in Role}
+        if not any(
+            (lb.get("tags") or {}).get("circleci/role") in ours for lb in resources(stack, "aws_lb").values()
+        ) and not any(HELM_VALUES_LOCAL in k for k in stack.get("locals") or {}):
+            self._elsewhere(book)
         # Stand-ins cut the address space even when no rule names them any more (a removed rule).
         book.carve_out += book.nat.networks() if book.nat else []
         return book
+
+    def unplaced_roles(self) -> dict[Role, tuple[str, str]]:
+        """Roles the stack holds (a group tagged with it, a load balancer) that the audit cannot place:
+        the resource and why. Their rules would show on neither side, so each one fails the audit."""
+        found = dict(self.unplaced)
+        for name, role in sorted(self.groups.items()):
+            if role is not None and role not in found and not self.book.ranges.get(role):
+                found[role] = (
+                    address("aws_security_group", name),
+                    f"carries role {role.value}, but the stack places no {role.value} the audit can read "
+                    "(no subnet, load balancer or Helm values annotation of it)",
+                )
+        return found
+
+    def _elsewhere(self, book: AddressBook) -> None:
+        """Security groups alone (the stack holds no load balancer of ours): each load balancer role with a
+        group here sits where the record's ``role_subnet_cidrs`` say, else at a stand-in address of
+        its own (240.0.0.0/4, never a host), so what its group opens is still audited."""
+        roles = sorted({r for r in self.groups.values() if r is not None and r.is_load_balancer}, key=list(Role).index)
+        names = dict(book.names.names)
+        for role in roles:
+            recorded = self.intent.inputs.role_cidrs.get(role)
+            if recorded:
+                book.ranges[role] = [IPv4Network(c) for c in recorded]
+                continue
+            stand_in = STAND_INS[ELSEWHERE_BLOCK * 256 + list(Role).index(role) + 1]
+            book.ranges[role] = [IPv4Network(f"{stand_in}/32")]
+            names[int(stand_in)] = f"{role.value} (a load balancer outside the stack)"
+        book.names = AddressNames(names, book.names.roles_own)
+
+    def _owner(self, value: object, resource: str, direction: object) -> Role | None:
+        """The role of the group a rule resource is on. A group of the stack without a role tag, or the
+        default group, is another check's finding (``security-group-role``, ``default-security-group``):
+        None. Any other owner the audit cannot resolve (a data source, an ID, a function, a local, the
+        VPC's default group by attribute) could be one of ours after apply: UNMODELLED, and None."""
+        name = referenced(value, "aws_security_group", "id")
+        if name is not None and name in self.groups:
+            return self.groups[name]
+        if value is not None and value == self.intent.platform.eks_cluster_security_group_id:
+            return Role.EKS_CONTROL_PLANE
+        if referenced(value, "aws_default_security_group", "id") is not None:
+            return None
+        self._unmodelled.append(
+            f"{resource}: {direction} rule on security group {value!r}, which the audit cannot resolve "
+            "to a security group of the stack"
+        )
+        return None
 
     def _group_role(self, value: object, resource: str) -> Role | None:
         name = referenced(value, "aws_security_group", "id")
@@ -160,7 +234,7 @@ class AwsView:
         for direction in ("ingress", "egress"):
             kind = f"aws_vpc_security_group_{direction}_rule"
             for name, rule in resources(stack, kind).items():
-                role = self._group_role(rule.get("security_group_id"), name)
+                role = self._owner(rule.get("security_group_id"), address(kind, name), direction)
                 if role is None:
                     continue
                 spec = _spec(rule.get("ip_protocol"), rule.get("from_port"), rule.get("to_port"))
@@ -185,7 +259,9 @@ class AwsView:
                     other=other,
                 )
         for name, rule in resources(stack, "aws_security_group_rule").items():
-            role = self._group_role(rule.get("security_group_id"), name)
+            role = self._owner(
+                rule.get("security_group_id"), address("aws_security_group_rule", name), rule.get("type")
+            )
             if role is None:
                 continue
             self._legacy(

@@ -81,20 +81,43 @@ def aws_dns_resolver(stack: Json, intent: NetworkIntent) -> tuple[str, ...]:
 #: The Helm values local (``circleci_network.tooling.helm_values.HELM_VALUES_LOCAL``; the audit reads JSON only).
 HELM_VALUES_LOCAL = "circleci-helm-values"
 _ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
-_SUBNET_REFERENCE = re.compile(r"aws_subnet\.([^.,\s\]}]+)\.id")
+#: The subnets annotation as our renderer writes it: ``${join(",", [aws_subnet.a.id, ...])}`` (or one reference).
+_SUBNET_LIST = re.compile(r'\$\{join\(",", \[(aws_subnet\.[^.,\s\]}]+\.id(?:, aws_subnet\.[^.,\s\]}]+\.id)*)\]\)\}')
+_ONE_SUBNET = re.compile(r"\$\{aws_subnet\.([^.,\s\]}]+)\.id\}")
+
+
+def annotated_subnets(value: object) -> list[str] | None:
+    """The subnets a ``…-subnets`` annotation names, when it names them by reference only
+    (subnet names or IDs, a data source, a function: None, the audit cannot place them)."""
+    if not isinstance(value, str):
+        return None
+    if (one := _ONE_SUBNET.fullmatch(value)) is not None:
+        return [one.group(1)]
+    if (listed := _SUBNET_LIST.fullmatch(value)) is None:
+        return None
+    return [item.removeprefix("aws_subnet.").removesuffix(".id") for item in listed.group(1).split(", ")]
+
+
+def load_balancer_subnets(lb: Json) -> list[object]:
+    """What an ``aws_lb`` is placed by: ``subnets``, and ``subnet_mapping[].subnet_id`` (its alternative)."""
+    mappings = [m.get("subnet_id") if isinstance(m, dict) else m for m in as_list(lb.get("subnet_mapping"))]
+    return [*as_list(lb.get("subnets")), *mappings]
 
 
 def chart_load_balancer_subnets(stack: Json) -> dict[str, list[str]]:
     """Load balancers the cluster builds from our Helm values (v4's circleci-proxy): the security
     group their annotations name -> the subnets they name. The controller places the load balancer
-    there, so the audit does too."""
+    there, so the audit does too; an annotation naming them otherwise places nothing (see
+    ``annotated_subnets``: the role is then unplaced, which fails the audit)."""
     found: dict[str, list[str]] = {}
     for key, values in (stack.get("locals") or {}).items():
         if HELM_VALUES_LOCAL not in key or not isinstance(values, dict):
             continue
-        annotations = (values.get("nginx") or {}).get("annotations") or {}
+        nginx = values.get("nginx")
+        annotations = nginx.get("annotations") if isinstance(nginx, dict) else None
+        annotations = annotations if isinstance(annotations, dict) else {}
         group = referenced(annotations.get(f"{_ANNOTATION}security-groups"), "aws_security_group", "id")
-        subnets = _SUBNET_REFERENCE.findall(str(annotations.get(f"{_ANNOTATION}subnets", "")))
+        subnets = annotated_subnets(annotations.get(f"{_ANNOTATION}subnets"))
         if group is not None and subnets:
             found[group] = subnets
     return found
@@ -144,8 +167,21 @@ def gcp_load_balancer_addresses(stack: Json, name: str) -> dict[Role, str]:
     return found
 
 
+def gcp_subnetworks(stack: Json, intent: NetworkIntent) -> dict[str, Json]:
+    """The stack's subnet (``circleci_network.gcp.vpc``: named ``<name>-<region>``, in that region);
+    another subnetwork on the network is the team's (``structure``'s ``subnetwork`` finding) and
+    hosts none of our roles."""
+    return {
+        name: subnet
+        for name, subnet in resources(stack, "google_compute_subnetwork").items()
+        if isinstance(subnet.get("region"), str)
+        and "${" not in subnet["region"]
+        and subnet.get("name") == f"{intent.name}-{subnet['region']}"
+    }
+
+
 def gcp_policy(stack: Json, intent: NetworkIntent, public: PublicPlacement) -> ResolvedPolicy:
-    subnets = list(resources(stack, "google_compute_subnetwork").values())
+    subnets = list(gcp_subnetworks(stack, intent).values())
     translation = public.translation
     ranges: dict[Role, tuple[str, ...]] = {}
     if subnets:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from circleci_network.audit.facts import gcp_load_balancer_addresses
+from circleci_network.audit.facts import gcp_load_balancer_addresses, gcp_subnetworks
 from circleci_network.audit.gke import GKE_NODE_TAG, implicit_rules
 from circleci_network.audit.public_addresses import NatPath, PublicPlacement, every
 from circleci_network.audit.space import AddressCell, PortCell, PortSpec, spans
@@ -16,7 +16,7 @@ from circleci_network.audit.terraform_json import Json, address, as_list, boolea
 from circleci_network.audit.views import AddressBook, Endpoint, Verdict
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.resolve import ResolvedPolicy
-from circleci_network.model.roles import COMPUTE_ROLES, Role
+from circleci_network.model.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, Role
 
 IMPLIED_EGRESS = "implied allow-all egress (priority 65535)"
 IMPLIED_INGRESS = "implied deny-all ingress (priority 65535)"
@@ -72,11 +72,19 @@ class GcpView:
         prefix = intent.name
         by_id = {f"{prefix}-{role.value}": role for role in Role}
         self.accounts: dict[str, Role] = {}
+        self._stack_accounts = set(resources(stack, "google_service_account"))
         for name, account in resources(stack, "google_service_account").items():
             role = by_id.get(str(account.get("account_id")))
             if role is not None:
                 self.accounts[name] = role
         self.tags = {tag: role for tag, role in by_id.items() if role in COMPUTE_ROLES}
+        #: The resources naming each role the stack holds (its service account, its address).
+        self._held: dict[Role, str] = {role: address("google_service_account", n) for n, role in self.accounts.items()}
+        for name, resource in resources(stack, "google_compute_address").items():
+            # The internal load balancers and circleci-proxy sit at their addresses; the external
+            # passthrough ones (frontend, traefik) deliver to the nodes, which stand for them.
+            if (role := by_id.get(str(resource.get("name")))) in (*INTERNAL_LOAD_BALANCERS, Role.PROXY_LB):
+                self._held.setdefault(role, address("google_compute_address", name))
         self.book = self._address_book(stack)
         self._unmodelled: list[str] = []
         self.rules = [
@@ -92,7 +100,7 @@ class GcpView:
         vips = {role: IPv4Network(c) for role, c in gcp_load_balancer_addresses(stack, self.intent.name).items()}
         subnet_ranges: list[IPv4Network] = []
         pods: list[IPv4Network] = []
-        for subnet in resources(stack, "google_compute_subnetwork").values():
+        for subnet in gcp_subnetworks(stack, self.intent).values():
             subnet_ranges.append(IPv4Network(subnet["ip_cidr_range"]))
             for secondary in as_list(subnet.get("secondary_ip_range")):
                 if str(secondary.get("range_name", "")).endswith("-pods"):
@@ -116,16 +124,26 @@ class GcpView:
         book.carve_out += book.nat.networks(public=False) if book.nat else []  # the proxy's is its range
         return book
 
-    def _roles(self, accounts: list[object], tags: list[object]) -> frozenset[Role]:
+    def _roles(self, accounts: list[object], tags: list[object], where: str = "") -> frozenset[Role]:
+        """The roles named by service accounts and network tags. A service account of the stack that is
+        not ours, or a literal email or tag that is not, names none; a value the audit cannot resolve (a
+        data source, a function, a reference written otherwise) could name one of ours: UNMODELLED."""
         roles: set[Role] = set()
         for value in accounts:
             name = referenced(value, "google_service_account", "email")
             if name is not None and name in self.accounts:
                 roles.add(self.accounts[name])
-            elif isinstance(value, str) and (m := re.match(r"^([^@]+)@", value)):
+            elif name is not None and name in self._stack_accounts:
+                continue  # a service account of the stack's that is none of ours
+            elif isinstance(value, str) and "${" not in value and (m := re.match(r"^([^@]+)@", value)):
                 role = {f"{self.intent.name}-{r.value}": r for r in COMPUTE_ROLES}.get(m.group(1))
                 if role is not None:
                     roles.add(role)
+            else:
+                self._unmodelled.append(f"{where}service account {value!r}, which the audit cannot resolve")
+        for tag in tags:
+            if not isinstance(tag, str) or "${" in tag:
+                self._unmodelled.append(f"{where}network tag {tag!r}, which the audit cannot resolve")
         roles |= {self.tags[t] for t in tags if isinstance(t, str) and t in self.tags}
         if self.intent.platform.is_gke and any(isinstance(t, str) and GKE_NODE_TAG.match(t) for t in tags):
             roles.add(Role.KUBERNETES_NODES)  # GKE's node tag
@@ -134,7 +152,12 @@ class GcpView:
     def _read(self, name: str, rule: Json) -> FirewallRule:
         allow = bool(rule.get("allow"))
         target_accounts, target_tags = as_list(rule.get("target_service_accounts")), as_list(rule.get("target_tags"))
-        targets = None if not (target_accounts or target_tags) else self._roles(target_accounts, target_tags)
+        where = f"google_compute_firewall.{name}: "
+        targets = (
+            None
+            if not (target_accounts or target_tags)
+            else self._roles(target_accounts, target_tags, f"{where}target ")
+        )
         direction = str(rule.get("direction", "INGRESS")).upper()
         source_accounts, source_tags = as_list(rule.get("source_service_accounts")), as_list(rule.get("source_tags"))
         source_ranges = self._networks(name, as_list(rule.get("source_ranges")))
@@ -148,7 +171,7 @@ class GcpView:
             allow=allow,
             specs=_specs(as_list(rule.get("allow") if allow else rule.get("deny"))),
             targets=targets,
-            source_roles=self._roles(source_accounts, source_tags),
+            source_roles=self._roles(source_accounts, source_tags, f"{where}source "),
             source_ranges=source_ranges,
             destination_ranges=destination_ranges,
         )
@@ -163,6 +186,14 @@ class GcpView:
             else:
                 found.append(network)
         return tuple(found)
+
+    def unplaced_roles(self) -> dict[Role, tuple[str, str]]:
+        """Roles the stack holds (a service account, an address of theirs) with no range: each fails."""
+        return {
+            role: (where, f"names role {role.value}, but the audit cannot place it (no subnetwork or literal address)")
+            for role, where in sorted(self._held.items())
+            if not self.book.ranges.get(role)
+        }
 
     def port_specs(self) -> list[PortSpec]:
         return [spec for rule in self.rules for spec in rule.specs]

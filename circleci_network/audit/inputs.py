@@ -127,16 +127,23 @@ def network_ranges(stack: Json, intent: NetworkIntent) -> tuple[Ranges, Ranges |
             for name, s in resources(stack, "aws_subnet").items()
             if s.get("cidr_block")
         ]
+        # The VPC's secondary CIDR blocks, and every subnet (one on a block the audit does not see
+        # too), are inside as much as its primary block is.
+        secondary: Ranges = [
+            (f"aws_vpc_ipv4_cidr_block_association.{name}", IPv4Network(str(a["cidr_block"])))
+            for name, a in resources(stack, "aws_vpc_ipv4_cidr_block_association").items()
+            if a.get("cidr_block")
+        ]
         vpc = aws_vpc_cidr(stack, intent)
         if vpc is not None:
             where = "aws_vpc" if stack_vpc_cidr(stack) else "inputs.vpc_cidr (the existing VPC)"
-            return [(where, IPv4Network(vpc))], ours or None
+            return [(where, IPv4Network(vpc)), *secondary, *ours], ours or None
         given = [
             (f"inputs.role_cidrs[{role.value}]", IPv4Network(c))
             for role, cidrs in intent.inputs.role_cidrs.items()
             for c in cidrs
         ] + [("inputs.load_balancer_subnet_cidrs", IPv4Network(c)) for c in intent.inputs.load_balancer_subnet_cidrs]
-        return given, ours or None
+        return given + secondary + ours, ours or None
     held = gcp_ranges(stack)
     if held:
         return held, None

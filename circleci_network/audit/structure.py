@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from circleci_network.audit.facts import HELM_VALUES_LOCAL
+from circleci_network.audit.facts import HELM_VALUES_LOCAL, annotated_subnets, gcp_subnetworks
 from circleci_network.audit.findings import Finding
 from circleci_network.audit.terraform_json import Json, address, all_resources, as_list, boolean, referenced, resources
 from circleci_network.model.intent import NetworkIntent
@@ -28,6 +28,9 @@ PUBLIC_TIER_KINDS = frozenset(
     {"aws_lb", "aws_nat_gateway", "aws_route_table_association", "aws_network_acl", "aws_network_acl_association"}
 )
 _SUBNET_REF = re.compile(r"\$\{aws_subnet\.([^.}]+)\.id\}")
+_LOOSE_SUBNET_REF = re.compile(r"(?<![\w.])aws_subnet\.([A-Za-z0-9_-]+)\.id\b")
+#: The arguments that place a resource in subnets (instances, ENIs, endpoints, clusters, groups, LBs).
+_SUBNET_KEYS = frozenset({"subnet_id", "subnet_ids", "subnets", "vpc_zone_identifier"})
 #: Every ``circleci/tier`` our VPC tags a subnet with (``aws.vpc.SubnetTier``; the audit imports no renderer).
 KNOWN_TIERS = frozenset({PUBLIC_TIER, *(r.value for r in COMPUTE_ROLES)})
 _ROLES = frozenset(r.value for r in Role)
@@ -63,6 +66,7 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
     subnets = resources(stack, "aws_subnet")
     tiers = {name: str(_tag(s, "circleci/tier")) for name, s in subnets.items()}
     groups: dict[Role, str] = {}
+    carriers: dict[Role, list[str]] = {}
     for name, group in resources(stack, "aws_security_group").items():
         role = _role(group)
         if role is None:
@@ -76,7 +80,20 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
                 )
             )
         else:
+            carriers.setdefault(role, []).append(name)
             groups[role] = name
+    for role, names in carriers.items():
+        if len(names) > 1:
+            # Each would pass for the role: whatever the other one is attached to reaches what the role does.
+            where = ", ".join(address("aws_security_group", n) for n in sorted(names))
+            findings.append(
+                Finding(
+                    "security-group-role",
+                    where,
+                    f"{len(names)} groups carry role {role.value}: each role has exactly one security group, "
+                    "or another passes for it",
+                )
+            )
 
     built = terraform_load_balancers(intent.server_version)
     for name, lb in resources(stack, "aws_lb").items():
@@ -199,12 +216,31 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
             if kind in PUBLIC_TIER_KINDS:
                 continue
             named = set(_SUBNET_REF.findall(json.dumps(resource))) & public
+            unresolved: list[str] = []
+            for value in _subnet_values(resource):
+                if _SUBNET_REF.fullmatch(value):
+                    continue
+                # Written otherwise (a function, a data source, an ID): a public subnet it names
+                # counts, and one the audit cannot resolve could be public.
+                loose = set(_LOOSE_SUBNET_REF.findall(value))
+                named |= loose & public
+                if not loose or not loose <= set(subnets):
+                    unresolved.append(value)
             if named:
                 findings.append(
                     Finding(
                         "public-subnet",
                         address(kind, name),
                         f"sits in public subnet {', '.join(sorted(named))}; public subnets hold only load balancers and NAT",
+                    )
+                )
+            if unresolved:
+                findings.append(
+                    Finding(
+                        "public-subnet",
+                        address(kind, name),
+                        f"sits in subnet {', '.join(repr(v) for v in unresolved)}, which the audit cannot resolve "
+                        "to a subnet of the stack (it could be a public one); name it as ${aws_subnet.<name>.id}",
                     )
                 )
 
@@ -221,24 +257,58 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
             findings.append(Finding("flow-logs", where, "has no flow log of all traffic (aws_flow_log)"))
 
 
+def _subnet_values(resource: object) -> list[str]:
+    """Every value of a subnet-placing argument, at any depth (``network_interface``, ``subnet_mapping``)."""
+    found: list[str] = []
+    pending = [resource]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in _SUBNET_KEYS:
+                    found += [str(v) for v in as_list(value) if not isinstance(v, dict | list)]
+                pending.append(value)
+        elif isinstance(item, list):
+            pending.extend(item)
+    return found
+
+
 def _aws_routes(stack: Json, tiers: dict[str, str], public_tiers: set[str], findings: list[Finding]) -> None:
     """A private tier's default route goes through NAT only and no route of its tables through an
     internet gateway; a public tier's through the internet gateway only, and none through NAT. So a
     subnet's tier tag must agree with its routing, and split routes (0.0.0.0/1 + 128.0.0.0/1) count."""
+    found: dict[tuple[str, str, str], None] = {}  # a table shared by subnets of one tier: one finding
+
+    def unresolved(resource: str, what: str, value: object) -> None:
+        # Could be one of ours after apply (a data source, an ID, a function): its routes are unread.
+        problem = f"{what} {value!r} is no {what} of the stack the audit can resolve; name it by reference"
+        found[("tier-routes", resource, problem)] = None
+
     tables_of: dict[str, set[str]] = {}
-    for assoc in resources(stack, "aws_route_table_association").values():
+    for name, assoc in resources(stack, "aws_route_table_association").items():
+        where = address("aws_route_table_association", name)
         subnet = referenced(assoc.get("subnet_id"), "aws_subnet", "id")
         table = _table_key(assoc.get("route_table_id"))
+        if assoc.get("gateway_id") is not None and assoc.get("subnet_id") is None:
+            subnet = ""  # an edge association (a gateway's), no subnet's
+        elif subnet not in tiers:
+            unresolved(where, "subnet", assoc.get("subnet_id"))
+        if table is None:
+            unresolved(where, "route table", assoc.get("route_table_id"))
         if subnet and table:
             tables_of.setdefault(subnet, set()).add(table)
     main = {f"aws_default_route_table.{name}" for name in resources(stack, "aws_default_route_table")}
-    for assoc in resources(stack, "aws_main_route_table_association").values():
+    for name, assoc in resources(stack, "aws_main_route_table_association").items():
         if (table := _table_key(assoc.get("route_table_id"))) is not None:
             main.add(table)
+        else:
+            unresolved(address("aws_main_route_table_association", name), "route table", assoc.get("route_table_id"))
     routes: dict[str, list[tuple[str, Json, object]]] = {}
     for name, route in resources(stack, "aws_route").items():
         table = _table_key(route.get("route_table_id"))
-        if table is not None:
+        if table is None:
+            unresolved(address("aws_route", name), "route table", route.get("route_table_id"))
+        else:
             destination = route.get("destination_cidr_block") or route.get("destination_ipv6_cidr_block")
             routes.setdefault(table, []).append((address("aws_route", name), route, destination))
     for kind in ("aws_route_table", "aws_default_route_table"):
@@ -248,8 +318,6 @@ def _aws_routes(stack: Json, tiers: dict[str, str], public_tiers: set[str], find
                     destination = block.get("cidr_block") or block.get("ipv6_cidr_block")
                     routes.setdefault(f"{kind}.{name}", []).append((address(kind, name), block, destination))
     main |= {t for t in routes if t.startswith("aws_vpc.")}
-
-    found: dict[tuple[str, str, str], None] = {}  # a table shared by subnets of one tier: one finding
     for subnet, tier in sorted(tiers.items()):
         if tier not in KNOWN_TIERS:
             continue  # a ``subnet-tier`` finding already
@@ -344,6 +412,8 @@ def _chart_annotations(stack: Json, intent: NetworkIntent, proxy_group: str | No
         "scheme": (scheme, f"{scheme} with user access {intent.topology.user_access.value}"),
         "manage-backend-security-group-rules": ("false", "the node rules are the stack's, not the controller's"),
     }
+    tier = PUBLIC_TIER if intent.topology.internet_facing_load_balancers else Role.KUBERNETES_NODES.value
+    proxy_subnets = [n for n, s in resources(stack, "aws_subnet").items() if _tag(s, "circleci/tier") == tier]
     values = {k: v for k, v in (stack.get("locals") or {}).items() if HELM_VALUES_LOCAL in k}
     if not values:
         findings.append(
@@ -367,6 +437,20 @@ def _chart_annotations(stack: Json, intent: NetworkIntent, proxy_group: str | No
                         f"nginx.annotations {_ANNOTATION}{suffix} is {found!r}; it must be {expected!r} ({why})",
                     )
                 )
+        # The controller places the load balancer in the subnets named here (or discovers some when
+        # none are named): exactly the proxy tier's, by reference, or the audit cannot place it.
+        found = annotations.get(f"{_ANNOTATION}subnets")
+        named = annotated_subnets(found)
+        if named is None or len(named) != len(set(named)) or set(named) != set(proxy_subnets):
+            listed = ", ".join(f"${{aws_subnet.{n}.id}}" for n in sorted(proxy_subnets)) or "none in the stack"
+            findings.append(
+                Finding(
+                    "load-balancer-annotations",
+                    f"local.{key}",
+                    f"nginx.annotations {_ANNOTATION}subnets is {found!r}; it must list exactly the {tier} "
+                    f"subnets by reference ({listed})",
+                )
+            )
 
 
 def _gcp(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: list[str]) -> None:
@@ -409,8 +493,19 @@ def _gcp(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
     else:
         notes.append("firewall networks not checked: the stack holds no network and records none")
 
+    own = gcp_subnetworks(stack, intent)
     for name, subnet in resources(stack, "google_compute_subnetwork").items():
         where = address("google_compute_subnetwork", name)
+        if name not in own and (not ours or subnet.get("network") in ours):
+            # Its instances are none of our roles: rules naming its range are to the outside.
+            findings.append(
+                Finding(
+                    "subnetwork",
+                    where,
+                    f"is not the stack's subnet ({intent.name}-<region>): no role of ours lives in "
+                    f"{subnet.get('ip_cidr_range')}, and the audit reads it as outside the network's roles",
+                )
+            )
         if not subnet.get("log_config"):
             findings.append(Finding("flow-logs", where, "has flow logs off (no log_config)"))
         for config in as_list(subnet.get("log_config")):

@@ -27,6 +27,7 @@ ACCEPTABLE_CHECKS: Mapping[str, str] = {
     "subnet-tier": "an AWS subnet of yours in the VPC (no circleci/tier tag)",
     "public-subnet": "a resource of yours in the public subnets, beside the load balancers and NAT",
     "network": "a GCP firewall rule or subnetwork of yours on another network",
+    "subnetwork": "a GCP subnetwork of yours on the network",
 }
 #: The cloud whose audit raises each of them.
 CHECK_CLOUDS: Mapping[str, str] = {
@@ -35,6 +36,7 @@ CHECK_CLOUDS: Mapping[str, str] = {
     "subnet-tier": "aws",
     "public-subnet": "aws",
     "network": "gcp",
+    "subnetwork": "gcp",
 }
 
 #: The audit's checks about circleci-network's own resources: never accepted (fix the stack instead).
