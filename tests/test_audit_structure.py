@@ -291,7 +291,8 @@ def test_load_balancer_without_a_known_role(aws_reference: Synth, tag: object) -
     _retag(lb, "circleci/role", tag)
     lb["internal"] = False
     (found,) = failing_findings(stack, "load-balancer-role")
-    assert found.resource == f"aws_lb.{name}" and repr(None if tag == "<removed>" else tag) in found.problem
+    said = "has no circleci/role tag" if tag in ("<removed>", None) else f"circleci/role tag {tag!r} names no"
+    assert found.resource == f"aws_lb.{name}" and said in found.problem
 
 
 def test_v4_stack_builds_no_load_balancer(aws_v4_internet: Synth, aws_reference: Synth) -> None:

@@ -56,6 +56,12 @@ def _role(resource: Json) -> Role | None:
     return Role(tag) if tag in _ROLES else None
 
 
+def _tag_problem(resource: Json, key: str, what: str) -> str:
+    """``has no circleci/role tag``, or ``circleci/role tag 'x' names no <what>``."""
+    value = _tag(resource, key)
+    return f"has no {key} tag" if value is None else f"{key} tag {value!r} names no {what}"
+
+
 def _tag(resource: Json, key: str) -> object:
     tags = resource.get("tags")
     return tags.get(key) if isinstance(tags, dict) else None
@@ -75,7 +81,7 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
                 Finding(
                     "security-group-role",
                     address("aws_security_group", name),
-                    f"circleci/role tag {_tag(group, 'circleci/role')!r} names no circleci role; "
+                    f"{_tag_problem(group, 'circleci/role', 'circleci role')}; "
                     "every security group in the stack must carry its role",
                 )
             )
@@ -106,7 +112,7 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
                 Finding(
                     "load-balancer-role",
                     where,
-                    f"circleci/role tag {_tag(lb, 'circleci/role')!r} names no load balancer the stack builds "
+                    f"{_tag_problem(lb, 'circleci/role', 'load balancer the stack builds')} "
                     f"on server version {intent.server_version.id.value} ({makes})",
                 )
             )
@@ -195,8 +201,7 @@ def _aws(stack: Json, intent: NetworkIntent, findings: list[Finding], notes: lis
                 Finding(
                     "subnet-tier",
                     address("aws_subnet", name),
-                    f"circleci/tier tag {_tag(subnet, 'circleci/tier')!r} names no tier "
-                    f"({', '.join(sorted(KNOWN_TIERS))})",
+                    f"{_tag_problem(subnet, 'circleci/tier', 'tier')} ({', '.join(sorted(KNOWN_TIERS))})",
                 )
             )
         elif tiers[name] != PUBLIC_TIER and tiers[name] not in public_tiers:
