@@ -19,6 +19,7 @@ from circleci_network.audit.audit import AuditError, Unreadable, assert_matches_
 from circleci_network.audit.readable import READ_KINDS
 from circleci_network.audit.stack_files import stack_files
 from circleci_network.audit.terraform_json import DuplicateKey, boolean, loads
+from circleci_network.audit.unread import unread_kind
 
 Synth = dict[str, Any]
 AUDIT = Path(__file__).parent.parent / "circleci_network" / "audit"
@@ -312,7 +313,7 @@ def test_read_kinds_name_every_kind_the_readers_read() -> None:
     literals = {
         kind for file in AUDIT.glob("*.py") for kind in re.findall(r"\"((?:aws|google)_[a-z0-9_]+)\"", file.read_text())
     }
-    assert literals - READ_KINDS == set()
+    assert {k for k in literals - READ_KINDS if unread_kind(k) is None} == set()  # unread.py's fail whole
     assert {"aws_internet_gateway", "google_compute_router", "google_compute_route"} <= READ_KINDS
 
 

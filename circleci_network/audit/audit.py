@@ -27,6 +27,7 @@ from circleci_network.audit.facts import MissingFact, stack_policy
 from circleci_network.audit.findings import Finding, Widening
 from circleci_network.audit.gcp_view import GcpView
 from circleci_network.audit.inputs import input_findings
+from circleci_network.audit.listeners import load_balancer_findings
 from circleci_network.audit.platform import PlatformMismatch, with_platform
 from circleci_network.audit.policy import policy_findings, widenings
 from circleci_network.audit.public_addresses import public_placement
@@ -35,6 +36,7 @@ from circleci_network.audit.space import AddressNames
 from circleci_network.audit.stack_files import read_beside, stack_files, stack_name
 from circleci_network.audit.structure import check_structure
 from circleci_network.audit.terraform_json import DuplicateKey, Json, loads
+from circleci_network.audit.unread import unread_findings
 from circleci_network.audit.views import NetworkView
 from circleci_network.audit.vpc_endpoints import check_named_peers, structure_findings
 from circleci_network.errors import ConfigurationError
@@ -223,6 +225,7 @@ def audit_stack(
     findings += placement
     findings += input_findings(stack, intent)  # the record's inputs and outside peers, against the JSON
     findings += gcp_chart_values(stack, intent, resolved, public)
+    findings += load_balancer_findings(stack, intent) + unread_findings(stack)  # listeners' NodePorts; unread kinds
     unmodelled = actual.unmodelled()
     if isinstance(actual, AwsView):  # S3's prefix list: matched by name, role and port
         named_unmodelled, named_findings, named_notes = check_named_peers(

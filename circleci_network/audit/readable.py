@@ -91,6 +91,9 @@ READ_KINDS = frozenset(
         "aws_lb",
         "aws_lb_listener",
         "aws_lb_target_group",
+        "aws_lb_target_group_attachment",  # listeners.py: a port of its own on our target groups
+        "aws_lb_listener_rule",  # listeners.py: a rule on our listeners
+        "aws_network_interface_sg_attachment",  # accepted.py: an accepted group on an ENI
         "aws_flow_log",
         "aws_vpc_endpoint",
         "aws_eks_cluster",

@@ -48,6 +48,7 @@ OWN_CHECKS = frozenset(
         "default-security-group",
         "flow-logs",
         "load-balancer-annotations",
+        "load-balancer-listeners",
         "load-balancer-scheme",
         "load-balancer-security-group",
         "load-balancer-values",
@@ -56,6 +57,7 @@ OWN_CHECKS = frozenset(
         "private-subnet",
         "recorded-input",
         "security-group-attachment",
+        "unread-resource",
         "vpc-endpoints",
     }
 )
