@@ -437,3 +437,11 @@ def test_the_teams_rule_naming_our_group_keeps_its_acceptance(aws_reference: Syn
     }
     result = audit_stack(stack)
     assert result.ok, result.summary()
+
+
+def test_a_listener_without_a_port_is_a_finding_with_network_acls(reference_stacks: dict[str, Any]) -> None:
+    """The ACL pass skips what it cannot read; the listeners check names it (no KeyError)."""
+    stack = copy.deepcopy(reference_stacks["circleci-aws-nacl"])
+    listener = next(iter(stack["resource"]["aws_lb_listener"].values()))
+    del listener["port"]
+    assert not audit_stack(stack).ok

@@ -303,8 +303,8 @@ class NetworkAcls:
             for action in as_list(listener.get("default_action")):
                 group_name = referenced(action.get("target_group_arn"), "aws_lb_target_group", "arn")
                 group = groups.get(group_name or "")
-                if lb not in roles or group is None or group.get("port") is None:
-                    continue
+                if lb not in roles or group is None or group.get("port") is None or listener.get("port") is None:
+                    continue  # the listeners check reports what cannot be read here
                 # Instance targets keep the client's address unless told otherwise.
                 instance = group.get("target_type", "instance") == "instance"
                 keeps = boolean(group, "preserve_client_ip", f"aws_lb_target_group.{group_name}", instance)

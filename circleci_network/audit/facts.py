@@ -138,8 +138,8 @@ def delivered_ports(stack: Json) -> dict[tuple[Role, int], int]:
             continue
         for action in as_list(listener.get("default_action")):
             group = groups.get(referenced(action.get("target_group_arn"), "aws_lb_target_group", "arn") or "")
-            if group is not None and group.get("port") is not None:
-                found[(role, int(listener["port"]))] = int(group["port"])
+            if group is not None and group.get("port") is not None and listener.get("port") is not None:
+                found[(role, int(listener["port"]))] = int(group["port"])  # else: the listeners check names it
     return found
 
 
