@@ -92,3 +92,15 @@ def test_carving_is_aligned_and_deterministic() -> None:
     assert [str(b) for b in blocks] == ["10.0.32.0/24", "10.0.0.0/20", "10.0.16.0/20"]
     with pytest.raises(ConfigurationError, match="too small"):
         carve_subnets(parse_cidr("10.0.0.0/22", "x"), [23, 23, 24], "x")
+
+
+@pytest.mark.parametrize("purpose", ["Team's cache", "Cache & mirror", "Caché", "cache\nmirror"])
+def test_extra_egress_purpose_takes_only_what_aws_descriptions_take(purpose: str) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        ExtraEgressRule("cache", Role.NOMAD_CLIENTS, Port.tcp(8081), ("172.16.8.0/22",), purpose)
+    assert error.value.field == "ExtraEgressRule('cache').purpose" and "AWS refuses" in error.value.problem
+
+
+def test_extra_egress_purpose_with_every_allowed_punctuation() -> None:
+    rule = ExtraEgressRule("cache", Role.NOMAD_CLIENTS, Port.tcp(8081), ("172.16.8.0/22",), "a-Z 0.9_:/()#,@[]+=;{}!$*")
+    assert rule.purpose.startswith("a-Z")

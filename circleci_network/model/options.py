@@ -73,10 +73,22 @@ class ExtraEgressRule:
         object.__setattr__(self, "cidrs", cidr_tuple(self.cidrs, f"{where}.cidrs"))
         if not self.cidrs:
             raise ConfigurationError(f"{where}.cidrs", "is empty", "list the destination CIDRs")
-        if not self.purpose.strip():
+        if not isinstance(self.purpose, str) or not self.purpose.strip():
             raise ConfigurationError(
                 f"{where}.purpose", "is empty", "say why the workload needs it; it becomes the rule's description"
             )
+        refused = sorted({c for c in self.purpose if not _DESCRIPTION_CHARACTER.match(c)})
+        if refused:
+            raise ConfigurationError(
+                f"{where}.purpose",
+                f"holds {''.join(refused)!r}, which AWS refuses in security group rule descriptions",
+                "use letters, digits, spaces and ._-:/()#,@[]+=;{}!$* only",
+            )
+
+
+#: What AWS takes in a security group rule's description (the strictest cloud; no "&" on group
+#: references): a purpose with an apostrophe would fail ``terraform apply``, not synth.
+_DESCRIPTION_CHARACTER = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=;{}!$*]")
 
 
 def _tuple(values: Iterable[str] | None, name: str) -> tuple[str, ...] | None:
