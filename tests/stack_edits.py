@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from circleci_network.audit import audit_stack
@@ -22,3 +24,13 @@ def failing_findings(stack: Synth, check: str) -> list[Finding]:
     result = audit_stack(stack)
     assert not result.ok
     return [f for f in result.findings if f.check == check]
+
+
+def synth_out(tmp_path: Path, stacks: dict[str, Synth | str]) -> Path:
+    """A ``cdktf.out`` under ``tmp_path`` holding each stack (a dict, or JSON text as written)."""
+    out = tmp_path / "cdktf.out"
+    for name, content in stacks.items():
+        folder = out / "stacks" / name
+        folder.mkdir(parents=True)
+        (folder / "cdk.tf.json").write_text(content if isinstance(content, str) else json.dumps(content))
+    return out

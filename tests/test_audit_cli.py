@@ -16,19 +16,10 @@ from circleci_network.__main__ import main
 from circleci_network.audit import audit_stack
 from circleci_network.audit.policy import POLICY_FILE, policy_text, write_policies
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
-from tests.stack_edits import record
+from tests.stack_edits import record, synth_out
 
 Synth = dict[str, Any]
 COMMITTED = Path(__file__).parent.parent / "policy"
-
-
-def _out(tmp_path: Path, stacks: dict[str, Synth | str]) -> Path:
-    out = tmp_path / "cdktf.out"
-    for name, content in stacks.items():
-        folder = out / "stacks" / name
-        folder.mkdir(parents=True)
-        (folder / "cdk.tf.json").write_text(content if isinstance(content, str) else json.dumps(content))
-    return out
 
 
 def _forged(aws_reference: Synth) -> Synth:
@@ -58,7 +49,7 @@ def test_committed_policies_are_what_synth_writes(reference_stacks: dict[str, Sy
 
 
 def test_policies_are_written_beside_each_stack(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
-    out = _out(tmp_path, {"circleci-aws": reference_stacks["circleci-aws"], "other": {"resource": {}}})
+    out = synth_out(tmp_path, {"circleci-aws": reference_stacks["circleci-aws"], "other": {"resource": {}}})
     assert write_policies(out) == [out / "stacks" / "circleci-aws" / POLICY_FILE]
     assert (out / "stacks" / "circleci-aws" / POLICY_FILE).read_text() == (
         COMMITTED / "circleci-aws" / POLICY_FILE
@@ -76,7 +67,7 @@ def test_forged_record_against_the_committed_policy_is_a_finding(
     tmp_path: Path, aws_reference: Synth, reference_stacks: dict[str, Synth]
 ) -> None:
     gcp_reference = reference_stacks["circleci-gcp"]
-    out = _out(tmp_path, {"circleci-aws": _forged(aws_reference)})
+    out = synth_out(tmp_path, {"circleci-aws": _forged(aws_reference)})
     policy = COMMITTED / "circleci-aws" / POLICY_FILE
     assert main(["audit", str(out), "--no-report", "--policy", str(policy)]) == 1
     result = audit_stack(_forged(aws_reference), policy=json.loads(policy.read_text()))
@@ -84,7 +75,7 @@ def test_forged_record_against_the_committed_policy_is_a_finding(
         "option:options.ssh_administrator_cidrs",
         "option:options.allow_ssh_administration_from_anywhere",
     }
-    both = _out(tmp_path / "both", {"circleci-aws": _forged(aws_reference), "circleci-gcp": gcp_reference})
+    both = synth_out(tmp_path / "both", {"circleci-aws": _forged(aws_reference), "circleci-gcp": gcp_reference})
     assert main(["audit", str(both), "--no-report", "--policy", str(COMMITTED)]) == 1  # a folder of policies
     assert main(["audit", str(out), "--no-report"]) == 0  # without a policy: reported, not failed
 
@@ -111,13 +102,13 @@ def test_forged_records_fail_the_command(tmp_path: Path, aws_reference: Synth) -
         ("inside", inside, "option:options.ssh_administrator_cidrs[0]"),
         ("resolver", resolver, "option:inputs.dns_resolver_cidrs"),
     ]:
-        out = _out(tmp_path / name, {"circleci-aws": stack})
+        out = synth_out(tmp_path / name, {"circleci-aws": stack})
         assert main(["audit", str(out), "--no-report"]) == 1
         assert option in {f.resource for f in audit_stack(stack).findings}
 
 
 def test_reference_stacks_match_their_committed_policies(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
-    out = _out(tmp_path, {s: reference_stacks[s] for s in ("circleci-aws", "circleci-gcp")})
+    out = synth_out(tmp_path, {s: reference_stacks[s] for s in ("circleci-aws", "circleci-gcp")})
     assert main(["audit", str(out), "--no-report", "--policy", str(COMMITTED)]) == 0
 
 
@@ -150,12 +141,12 @@ def test_options_narrower_than_their_default_read_as_narrowings(shape_stacks: di
 
 
 def test_exit_codes(tmp_path: Path, aws_reference: Synth, capsys: pytest.CaptureFixture[str]) -> None:
-    clean = _out(tmp_path / "clean", {"circleci-aws": aws_reference})
+    clean = synth_out(tmp_path / "clean", {"circleci-aws": aws_reference})
     assert main(["audit", str(clean), "--no-report"]) == 0
     broken = copy.deepcopy(aws_reference)
     (lb,) = [lb for name, lb in broken["resource"]["aws_lb"].items() if "nomad" in name]
     lb["internal"] = False
-    assert main(["audit", str(_out(tmp_path / "bad", {"circleci-aws": broken})), "--no-report"]) == 1
+    assert main(["audit", str(synth_out(tmp_path / "bad", {"circleci-aws": broken})), "--no-report"]) == 1
     assert main(["audit", str(tmp_path / "nowhere")]) == 2
     assert main(["audit", str(clean), "--policy", str(tmp_path / "no-such-policy.json")]) == 2
     with pytest.raises(SystemExit) as usage:
@@ -165,7 +156,7 @@ def test_exit_codes(tmp_path: Path, aws_reference: Synth, capsys: pytest.Capture
 
 
 def test_one_unreadable_stack_among_good_ones(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
-    out = _out(
+    out = synth_out(
         tmp_path,
         {"a-malformed": '{"locals": {', "circleci-aws": reference_stacks["circleci-aws"]}
         | {"circleci-gcp": reference_stacks["circleci-gcp"]},
@@ -197,7 +188,7 @@ def test_json_output(tmp_path: Path, aws_reference: Synth, capsys: pytest.Captur
         "to_port": 8080,
         "cidr_ipv4": "0.0.0.0/0",
     }
-    out = _out(tmp_path, {"forged": stack, "broken": "not json"})
+    out = synth_out(tmp_path, {"forged": stack, "broken": "not json"})
     policy = COMMITTED / "circleci-aws" / POLICY_FILE
     assert main(["audit", str(out), "--format", "json", "--no-report", "--policy", str(policy)]) == 2
     report = json.loads(capsys.readouterr().out)
@@ -321,7 +312,7 @@ def test_unexpected_value_is_one_unreadable_stack_among_good_ones(
 ) -> None:
     aws, gcp = reference_stacks["circleci-aws"], reference_stacks["circleci-gcp"]
     tampered, problem = tamper(copy.deepcopy(aws), copy.deepcopy(gcp))
-    out = _out(tmp_path, {"a-tampered": tampered, "circleci-aws": aws, "circleci-gcp": gcp})
+    out = synth_out(tmp_path, {"a-tampered": tampered, "circleci-aws": aws, "circleci-gcp": gcp})
     assert main(["audit", str(out), "--no-report"]) == 2
     printed = capsys.readouterr()
     (line,) = printed.err.splitlines()
@@ -331,7 +322,7 @@ def test_unexpected_value_is_one_unreadable_stack_among_good_ones(
 
 def test_unexpected_value_is_no_traceback(tmp_path: Path, reference_stacks: dict[str, Synth]) -> None:
     tampered, problem = _subnet_slash_33(copy.deepcopy(reference_stacks["circleci-aws"]), {})
-    out = _out(tmp_path, {"a-slash-33": tampered, "circleci-gcp": reference_stacks["circleci-gcp"]})
+    out = synth_out(tmp_path, {"a-slash-33": tampered, "circleci-gcp": reference_stacks["circleci-gcp"]})
     run = subprocess.run(
         [sys.executable, "-m", "circleci_network", "audit", str(out), "--no-report", "--format", "json"],
         capture_output=True,
@@ -366,7 +357,7 @@ def test_deleted_record_is_unreadable_even_with_its_policy(
     tmp_path: Path, reference_stacks: dict[str, Synth], cloud: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = "circleci-gcp" if cloud == "aws" else "circleci-aws"
-    out = _out(
+    out = synth_out(
         tmp_path,
         {"a-no-record": _without_record(reference_stacks[f"circleci-{cloud}"])} | {good: reference_stacks[good]},
     )
@@ -388,14 +379,14 @@ def test_stack_without_our_rules_is_still_skipped(tmp_path: Path, aws_reference:
     for kind in ("aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"):
         del vpc_only["resource"][kind]
     assert vpc_only["resource"]["aws_subnet"] and vpc_only["resource"]["aws_lb"]  # still tagged circleci/tier, /role
-    out = _out(tmp_path, {"other": other, "vpc-only": vpc_only, "circleci-aws": aws_reference})
+    out = synth_out(tmp_path, {"other": other, "vpc-only": vpc_only, "circleci-aws": aws_reference})
     assert main(["audit", str(out), "--no-report"]) == 0
 
 
 def test_policy_without_an_audited_stack(
     tmp_path: Path, aws_reference: Synth, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = _out(tmp_path, {"circleci-aws": aws_reference})
+    out = synth_out(tmp_path, {"circleci-aws": aws_reference})
     policies = _policies(tmp_path, {"circleci-aws": "circleci-aws", "circleci-gcp": "circleci-gcp"})
     assert main(["audit", str(out), "--no-report", "--policy", str(policies)]) == 2
     printed = capsys.readouterr()
@@ -413,7 +404,7 @@ def test_policy_without_an_audited_stack(
 def test_malformed_policy(
     tmp_path: Path, reference_stacks: dict[str, Synth], policy: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = _out(tmp_path, {s: reference_stacks[s] for s in ("circleci-aws", "circleci-gcp")})
+    out = synth_out(tmp_path, {s: reference_stacks[s] for s in ("circleci-aws", "circleci-gcp")})
     single = tmp_path / POLICY_FILE
     single.write_text(policy)
     assert main(["audit", str(out), "--no-report", "--policy", str(single)]) == 2

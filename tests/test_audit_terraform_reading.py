@@ -20,18 +20,10 @@ from circleci_network.audit.readable import READ_KINDS
 from circleci_network.audit.stack_files import stack_files
 from circleci_network.audit.terraform_json import DuplicateKey, boolean, loads
 from circleci_network.audit.unread import unread_kind
+from tests.stack_edits import synth_out
 
 Synth = dict[str, Any]
 AUDIT = Path(__file__).parent.parent / "circleci_network" / "audit"
-
-
-def _out(tmp_path: Path, stacks: dict[str, Synth | str]) -> Path:
-    out = tmp_path / "cdktf.out"
-    for name, content in stacks.items():
-        folder = out / "stacks" / name
-        folder.mkdir(parents=True)
-        (folder / "cdk.tf.json").write_text(content if isinstance(content, str) else json.dumps(content))
-    return out
 
 
 def _one_error_line(capsys: pytest.CaptureFixture[str], out: Path) -> str:
@@ -60,7 +52,7 @@ def test_an_infinite_port_is_one_line_and_the_other_stacks_are_audited(
     name, rule = _first(stack, "aws_vpc_security_group_ingress_rule")
     rule["to_port"] = 424242
     text = json.dumps(stack).replace('"to_port": 424242', '"to_port": 1e400')  # valid JSON; Python: inf
-    out = _out(tmp_path, {"a-inf": text, "circleci-gcp": gcp_reference})
+    out = synth_out(tmp_path, {"a-inf": text, "circleci-gcp": gcp_reference})
     assert main(["audit", str(out), "--no-report"]) == 2
     line = _one_error_line(capsys, out)
     assert line.startswith(f"audit: {out / 'stacks' / 'a-inf' / 'cdk.tf.json'}: ")
@@ -79,7 +71,7 @@ def test_a_port_that_is_no_whole_number_is_refused(aws_reference: Synth, value: 
 def test_nan_and_infinity_literals_are_no_json(tmp_path: Path, aws_reference: Synth, gcp_reference: Synth,
                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     text = json.dumps(aws_reference).replace('"locals": {', '"locals": {"x": Infinity, ', 1)
-    out = _out(tmp_path, {"a-constant": text, "circleci-gcp": gcp_reference})
+    out = synth_out(tmp_path, {"a-constant": text, "circleci-gcp": gcp_reference})
     assert main(["audit", str(out), "--no-report"]) == 2
     assert "not valid JSON (Infinity is not JSON)" in _one_error_line(capsys, out)
 
@@ -92,7 +84,7 @@ def test_json_nested_deeper_than_python_reads_is_one_line(
     text = json.dumps(aws_reference).replace(
         '"locals": {', f'"output": {{"deep": {{"value": {deep}}}}}, "locals": {{', 1
     )
-    out = _out(tmp_path, {"a-deep": text, "circleci-gcp": gcp_reference})
+    out = synth_out(tmp_path, {"a-deep": text, "circleci-gcp": gcp_reference})
     assert main(["audit", str(out), "--no-report"]) == 2
     line = _one_error_line(capsys, out)
     assert (
@@ -109,7 +101,7 @@ def test_the_last_resort_covers_overflow_and_recursion(
         raise error
 
     monkeypatch.setattr(audit_module, "audit_stack", raises)
-    out = _out(tmp_path, {"circleci-aws": aws_reference})
+    out = synth_out(tmp_path, {"circleci-aws": aws_reference})
     (result,) = audit_files(out)
     assert isinstance(result, Unreadable)
     assert f"cannot audit it, an unexpected value ({type(error).__name__}" in result.error
@@ -126,7 +118,7 @@ def test_a_duplicate_key_is_refused_naming_where(
     text = json.dumps(aws_reference)
     kind = '"aws_vpc_security_group_ingress_rule": '
     text = text.replace(kind, kind + json.dumps(world) + ", " + kind, 1)
-    out = _out(tmp_path, {"a-dup": text, "circleci-gcp": gcp_reference})
+    out = synth_out(tmp_path, {"a-dup": text, "circleci-gcp": gcp_reference})
     assert main(["audit", str(out), "--no-report"]) == 2
     line = _one_error_line(capsys, out)
     assert "key resource.aws_vpc_security_group_ingress_rule appears twice in one object; Terraform reads both" in line
@@ -175,7 +167,7 @@ def test_files_terraform_reads_beside_the_stack_are_refused(
     extra: str,
     content: str,
 ) -> None:
-    out = _out(tmp_path, {"circleci-aws": aws_reference, "circleci-gcp": gcp_reference})
+    out = synth_out(tmp_path, {"circleci-aws": aws_reference, "circleci-gcp": gcp_reference})
     folder = out / "stacks" / "circleci-aws"
     (folder / extra).write_text(content)
     for given in (out, folder, folder / "cdk.tf.json"):
@@ -191,7 +183,7 @@ def test_files_terraform_reads_beside_the_stack_are_refused(
 
 
 def test_what_terraform_does_not_read_stays_beside_the_stack(tmp_path: Path, aws_reference: Synth) -> None:
-    out = _out(tmp_path, {"circleci-aws": aws_reference})
+    out = synth_out(tmp_path, {"circleci-aws": aws_reference})
     folder = out / "stacks" / "circleci-aws"
     for ignored in (".terraform.lock.hcl", ".hidden.tf", "extra.tf~", "#extra.tf#", "circleci-helm-values.yaml"):
         (folder / ignored).write_text("x")
@@ -359,7 +351,7 @@ def test_an_unreadable_boolean_is_exit_2_naming_the_field(
     stack = copy.deepcopy(aws_reference)
     name, lb = _first(stack, "aws_lb", "nomad")
     lb["internal"] = "${var.internal}"
-    out = _out(tmp_path, {"a-lb": stack, "circleci-gcp": gcp_reference})
+    out = synth_out(tmp_path, {"a-lb": stack, "circleci-gcp": gcp_reference})
     assert main(["audit", str(out), "--no-report"]) == 2
     line = _one_error_line(capsys, out)
     assert line.endswith(

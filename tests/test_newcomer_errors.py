@@ -17,18 +17,16 @@ from circleci_network.aws import DEFAULT_NODE_PORTS, AwsNetworkProps, VpcProps, 
 from circleci_network.errors import ConfigurationError
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.roles import Role
-from tests.stack_edits import record
+from tests.stack_edits import record, synth_out
 
 Synth = dict[str, Any]
 ZONES = ("eu-west-1a", "eu-west-1b")
 
 
 def _out(tmp_path: Path, stack: Synth) -> Path:
-    folder = tmp_path / "cdktf.out" / "stacks" / "platform"
-    folder.mkdir(parents=True)
-    (folder / "cdk.tf.json").write_text(json.dumps(stack))
-    (tmp_path / "cdktf.out" / "manifest.json").write_text("{}")
-    return tmp_path / "cdktf.out"
+    out = synth_out(tmp_path, {"platform": stack})
+    (out / "manifest.json").write_text("{}")
+    return out
 
 
 def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
