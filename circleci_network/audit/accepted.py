@@ -21,16 +21,9 @@ from circleci_network.audit.findings import Finding
 from circleci_network.audit.terraform_json import Json, address, all_resources, resources
 from circleci_network.model.accepted_findings import ACCEPTABLE_CHECKS, AcceptedFinding
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
+from circleci_network.model.resource_names import LOAD_BALANCER_SHORT_NAMES
 from circleci_network.model.roles import Role
 
-#: Our load balancers are named ``<prefix>-<short>`` (``aws.naming.SHORT_NAMES``; the audit imports no renderer).
-_LOAD_BALANCER_NAMES = {
-    Role.FRONTEND_LB: "frontend",
-    Role.TRAEFIK_LB: "traefik",
-    Role.VM_SERVICE_LB: "vm-service",
-    Role.NOMAD_LB: "nomad",
-    Role.OUTPUT_PROCESSOR_LB: "output-proc",
-}
 #: The accepted checks whose resource may turn out to be circleci's own: check -> resource kind.
 _OWN_KINDS = {"load-balancer-role": "aws_lb", "security-group-role": "aws_security_group"}
 _OUR_TAGS = ("circleci/role", "circleci/rule")
@@ -121,7 +114,7 @@ def circleci_own(stack: Json, intent: NetworkIntent) -> dict[str, str]:
     for name, lb in resources(stack, "aws_lb").items():
         if carried := sorted(set(_GROUP.findall(json.dumps(lb.get("security_groups")))) & our_groups):
             own.setdefault(address("aws_lb", name), f"it is in circleci's {_addresses(carried)}")
-        if lb.get("name") in {f"{intent.name}-{short}" for short in _LOAD_BALANCER_NAMES.values()}:
+        if lb.get("name") in {f"{intent.name}-{short}" for short in LOAD_BALANCER_SHORT_NAMES.values()}:
             own.setdefault(address("aws_lb", name), f"it bears circleci's name {lb.get('name')!r}")
     for name, group in resources(stack, "aws_security_group").items():
         if group.get("name") in {f"{intent.name}-{role.value}" for role in Role}:

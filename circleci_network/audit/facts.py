@@ -22,6 +22,7 @@ from circleci_network.model.cloud_facts import (
 )
 from circleci_network.model.intent import NetworkIntent
 from circleci_network.model.resolve import Cloud, PeerAddresses, ResolvedPolicy, resolve_policy
+from circleci_network.model.resource_names import gcp_subnet_name
 from circleci_network.model.roles import COMPUTE_ROLES, INTERNAL_LOAD_BALANCERS, LOAD_BALANCERS, Role
 
 if TYPE_CHECKING:  # public_addresses reads this module's HELM_VALUES_LOCAL
@@ -176,7 +177,7 @@ def gcp_subnetworks(stack: Json, intent: NetworkIntent) -> dict[str, Json]:
         for name, subnet in resources(stack, "google_compute_subnetwork").items()
         if isinstance(subnet.get("region"), str)
         and "${" not in subnet["region"]
-        and subnet.get("name") == f"{intent.name}-{subnet['region']}"
+        and subnet.get("name") == gcp_subnet_name(intent.name, subnet["region"])
     }
 
 

@@ -12,21 +12,15 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from circleci_network.errors import ConfigurationError
+from circleci_network.model.resource_names import LOAD_BALANCER_SHORT_NAMES
 from circleci_network.model.roles import Role
 from circleci_network.model.rules import load_balancer_ports
 from circleci_network.model.server_versions import ServerVersion, terraform_load_balancers
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$|^[a-z]$")
 
-#: Load balancer names are ``{prefix}-{short}``, target groups ``{prefix}-{short}-{port}``
-#: (AWS caps both at 32 characters, so the role names are shortened).
-SHORT_NAMES: Mapping[Role, str] = {
-    Role.FRONTEND_LB: "frontend",
-    Role.TRAEFIK_LB: "traefik",
-    Role.VM_SERVICE_LB: "vm-service",
-    Role.NOMAD_LB: "nomad",
-    Role.OUTPUT_PROCESSOR_LB: "output-proc",
-}
+#: Load balancer names are ``{prefix}-{short}``, target groups ``{prefix}-{short}-{port}``.
+SHORT_NAMES: Mapping[Role, str] = LOAD_BALANCER_SHORT_NAMES
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from circleci_network.errors import ConfigurationError
 from circleci_network.gcp.settings import NAME_LIMIT
 from circleci_network.model.platform_rules import GoogleApiAccess
 from circleci_network.model.resolve import ResolvedPolicy
+from circleci_network.model.resource_names import gcp_subnet_name
 from circleci_network.model.roles import COMPUTE_ROLES, Role
 from circleci_network.model.rules import Direction, SpecSection
 from circleci_network.model.server_versions import ServerVersion
@@ -114,7 +115,7 @@ def names_from_prefix(
         NamedResource("vpc", "NAT address", nat_address_name(prefix, i), NAME_LIMIT) for i in range(nat_address_count)
     ]
     if region is not None:
-        names.append(NamedResource("vpc", "subnet", f"{prefix}-{region}", NAME_LIMIT))
+        names.append(NamedResource("vpc", "subnet", gcp_subnet_name(prefix, region), NAME_LIMIT))
     for role in COMPUTE_ROLES:
         names.append(NamedResource("identities", "service account ID", f"{prefix}-{role.value}", ACCOUNT_ID_LIMIT))
         names.append(NamedResource("identities", "network tag", f"{prefix}-{role.value}", NAME_LIMIT))

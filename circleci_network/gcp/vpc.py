@@ -39,6 +39,7 @@ from circleci_network.gcp.settings import (
 )
 from circleci_network.model.addressing import ALL_IPV4
 from circleci_network.model.checks import checked_keywords, member, require_fields
+from circleci_network.model.resource_names import gcp_subnet_name
 
 
 @checked_keywords
@@ -161,7 +162,7 @@ class CircleciGcpVpc(Construct):
         self.subnet = ComputeSubnetwork(
             self,
             "subnet",
-            name=f"{name}-{props.region}",
+            name=gcp_subnet_name(name, props.region),
             project=props.project,
             region=props.region,
             network=self.network_id,
