@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from circleci_network.audit.facts import HELM_VALUES_LOCAL
 from circleci_network.audit.findings import Finding
-from circleci_network.audit.terraform_json import Json, address, all_resources, resources
+from circleci_network.audit.terraform_json import OUR_TAGS, Json, address, all_resources, resources
 from circleci_network.model.accepted_findings import ACCEPTABLE_CHECKS, AcceptedFinding
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.model.resource_names import LOAD_BALANCER_SHORT_NAMES
@@ -26,7 +26,6 @@ from circleci_network.model.roles import Role
 
 #: The accepted checks whose resource may turn out to be circleci's own: check -> resource kind.
 _OWN_KINDS = {"load-balancer-role": "aws_lb", "security-group-role": "aws_security_group"}
-_OUR_TAGS = ("circleci/role", "circleci/rule")
 _RULE_KINDS = ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule", "aws_security_group_rule")
 
 
@@ -110,7 +109,7 @@ def circleci_own(stack: Json, intent: NetworkIntent) -> dict[str, str]:
         for kind, pattern in (("aws_lb", _LB), ("aws_security_group", _GROUP)):
             for name in pattern.findall(text):
                 own.setdefault(address(kind, name), f"{what} names it")
-    our_groups = {n for n, g in resources(stack, "aws_security_group").items() if _tagged(g)}
+    our_groups = _our_groups(stack)
     for name, lb in resources(stack, "aws_lb").items():
         if carried := sorted(set(_GROUP.findall(json.dumps(lb.get("security_groups")))) & our_groups):
             own.setdefault(address("aws_lb", name), f"it is in circleci's {_addresses(carried)}")
@@ -124,7 +123,11 @@ def circleci_own(stack: Json, intent: NetworkIntent) -> dict[str, str]:
 
 def _tagged(resource: Json) -> bool:
     tags = resource.get("tags")
-    return isinstance(tags, dict) and any(tag in tags for tag in _OUR_TAGS)
+    return isinstance(tags, dict) and any(tag in tags for tag in OUR_TAGS)
+
+
+def _our_groups(stack: Json) -> set[str]:
+    return {n for n, g in resources(stack, "aws_security_group").items() if _tagged(g)}
 
 
 def _our_referrers(stack: Json) -> Iterator[tuple[str, object]]:
@@ -135,12 +138,12 @@ def _our_referrers(stack: Json) -> Iterator[tuple[str, object]]:
             yield f"local.{key}", value
         elif INTENT_LOCAL in key and isinstance(value, dict):
             yield f"local.{key}", {k: v for k, v in value.items() if k != "accepted_findings"}
-    our_groups = {n for n, g in resources(stack, "aws_security_group").items() if _tagged(g)}
+    our_groups = _our_groups(stack)
     our_target_groups = {n for n, g in resources(stack, "aws_lb_target_group").items() if _tagged(g)}
     for kind, name, resource in all_resources(stack):
         where = address(kind, name)
         if _tagged(resource):
-            yield f"{where} (tagged {'/'.join(t for t in _OUR_TAGS if t in resource['tags'])})", resource
+            yield f"{where} (tagged {'/'.join(t for t in OUR_TAGS if t in resource['tags'])})", resource
         elif kind == "aws_lb_listener" and set(_TARGET_GROUP.findall(json.dumps(resource))) & our_target_groups:
             yield f"{where} (forwarding to circleci's target group)", resource
         elif kind in _RULE_KINDS and set(_GROUP.findall(str(resource.get("security_group_id")))) & our_groups:

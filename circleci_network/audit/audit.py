@@ -35,7 +35,7 @@ from circleci_network.audit.readable import check_readable, module_notes
 from circleci_network.audit.space import AddressNames
 from circleci_network.audit.stack_files import read_beside, stack_files, stack_name
 from circleci_network.audit.structure import check_structure
-from circleci_network.audit.terraform_json import DuplicateKey, Json, loads
+from circleci_network.audit.terraform_json import OUR_TAGS, DuplicateKey, Json, loads
 from circleci_network.audit.unread import unread_findings
 from circleci_network.audit.views import NetworkView
 from circleci_network.audit.vpc_endpoints import check_named_peers, structure_findings
@@ -147,15 +147,12 @@ def ours_without_record(stack: Json) -> str | None:
             if not isinstance(resource, dict):
                 continue
             tags = resource.get("tags")
-            if isinstance(tags, dict) and (tag := next((t for t in tags if t in _OUR_TAGS), None)):
+            if isinstance(tags, dict) and (tag := next((t for t in tags if t in OUR_TAGS), None)):
                 return f"{kind}.{name} (tagged {tag})"
             description = str(resource.get("description", ""))
             if kind == "google_compute_firewall" and ("; spec: " in description or description.startswith("Baseline:")):
                 return f"{kind}.{name} (a circleci-network firewall rule)"
     return None
-
-
-_OUR_TAGS = ("circleci/role", "circleci/rule")
 
 
 def audit_stack(

@@ -21,8 +21,7 @@ from circleci_network.model.cloud_facts import aws_dns_resolver_address
 from circleci_network.model.intent import INTENT_LOCAL, NetworkIntent
 from circleci_network.model.options import HardeningOptions, options_to_json
 from circleci_network.model.platform_rules import rules_for_platform
-from circleci_network.model.roles import Role
-from circleci_network.model.rules import peer_name
+from circleci_network.model.rules import SpecSection, extra_egress_section, peer_name
 from circleci_network.model.vpc_endpoints import endpoint_rules
 
 POLICY_FILE = "circleci-network-policy.json"
@@ -80,10 +79,10 @@ def widenings(intent: NetworkIntent) -> list[Widening]:
             )
         )
     for rule in options.extra_egress:
-        # The guide names extra egress for the job roles; the nodes' is beyond it.
+        # The guide names extra egress for the job roles; the rule model marks what goes beyond it.
         whose = (
             " (the guide names extra egress for Nomad clients and VMs only; the Kubernetes nodes reach it)"
-            if rule.role is Role.KUBERNETES_NODES
+            if extra_egress_section(rule.role) is SpecSection.USER_NODE_EXTRA_EGRESS
             else ""
         )
         found.append(

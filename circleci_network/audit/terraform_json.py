@@ -12,6 +12,9 @@ from circleci_network.audit.errors import AuditError
 
 Json = dict[str, Any]
 
+#: The tags our renderers put on what they build: a resource carrying one is circleci's.
+OUR_TAGS = ("circleci/role", "circleci/rule")
+
 #: ``${kind.name.attribute}``: one pattern for every kind (the audit reads thousands of references).
 _REFERENCE = re.compile(r"\$\{([^.}]+)\.([^.}]+)\.([^.}]+)\}")
 
@@ -75,10 +78,19 @@ class DuplicateKey(ValueError):
     """A key twice in one JSON object: Terraform reads both copies (blocks merge), JSON readers the last."""
 
 
+def _first_duplicate(pairs: list[tuple[str, Any]]) -> str | None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
 def _unique(pairs: list[tuple[str, Any]]) -> Json:
     found = dict(pairs)
     if len(found) != len(pairs):
-        raise DuplicateKey(next(key for index, (key, _) in enumerate(pairs) if key in dict(pairs[:index])))
+        raise DuplicateKey(_first_duplicate(pairs))
     return found
 
 
@@ -102,7 +114,7 @@ class _Marked(dict[str, Any]):
 def _mark(pairs: list[tuple[str, Any]]) -> Json:
     found = _Marked(pairs)
     if len(found) != len(pairs):
-        found.duplicate = next(key for index, (key, _) in enumerate(pairs) if key in dict(pairs[:index]))
+        found.duplicate = _first_duplicate(pairs) or ""
     return found
 
 
